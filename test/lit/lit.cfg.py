@@ -1,0 +1,30 @@
+# -*- Python -*-
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "DELTAFLOW"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.deltaflow_obj_root, "test", "lit")
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%examples", os.path.join(config.deltaflow_src_root, "examples")))
+config.substitutions.append(("%srcroot", config.deltaflow_src_root))
+config.substitutions.append(("%python", config.python_executable))
+
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+llvm_config.add_tool_substitutions(["not", "count"], [config.llvm_tools_dir])
+
+tool_dirs = [config.deltaflow_tools_dir, config.llvm_tools_dir]
+tools = ["deltaflow-opt"]
+for optional in ["deltaflow-compile", "deltaflow-run"]:
+    if os.path.exists(os.path.join(config.deltaflow_tools_dir, optional)):
+        tools.append(optional)
+        config.available_features.add(optional)
+llvm_config.add_tool_substitutions(tools, tool_dirs)
