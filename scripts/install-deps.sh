@@ -16,7 +16,7 @@ PKGS=(
   libtbb-dev
   # tests, benchmarks, helpers
   libgtest-dev libbenchmark-dev nlohmann-json3-dev libopenblas-dev
-  cmake ninja-build g++ python3 zlib1g-dev libzstd-dev
+  cmake ninja-build g++ python3 python3-numpy zlib1g-dev libzstd-dev
 )
 
 missing=()

@@ -1,0 +1,182 @@
+//===- AttentionPipeline.cpp - THE ALGORITHM for attention ----------------===//
+//
+// Exact attention without materialising the Nq x Nk score matrix.
+//  * Prefill: per (query tile, KV head, batch), an online-softmax reduction
+//    over key blocks. A tile holds Tq query rows of all G = Hq/Hkv query
+//    heads sharing the KV head, so each K/V block is read once for Tq*G rows.
+//    With `causal` the key-block RDom is bounded by the query tile.
+//  * Decode: split-K over key chunks (flash-decoding); per-chunk partial
+//    (max, sum, P.V) are merged by log-sum-exp.
+// Masks are additive biases (0 or -1e30), never selects on the scores.
+// Schedules live in compiler/schedules/<target>.cpp.
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltaflow/Compiler/AttentionPipeline.h"
+
+namespace deltaflow::compiler {
+
+namespace {
+constexpr float kMasked = -1e30f;
+/// exp of a non-positive argument; clamped because fast_exp returns NaN far
+/// below its range.
+Halide::Expr expNonPositive(const Halide::Expr &x) {
+  return Halide::fast_exp(Halide::max(x, -88.0f));
+}
+Halide::Expr expExact(const Halide::Expr &x) {
+  return Halide::exp(Halide::max(x, -88.0f));
+}
+} // namespace
+
+std::vector<Halide::Func> PrefillPipeline::outputs() const {
+  std::vector<Halide::Func> fs{out};
+  if (lse.defined())
+    fs.push_back(lse);
+  return fs;
+}
+
+std::vector<Halide::Func> DecodePipeline::outputs() const {
+  std::vector<Halide::Func> fs{out};
+  if (lse.defined())
+    fs.push_back(lse);
+  return fs;
+}
+
+PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
+                                      const PrefillTiles &tiles) {
+  using Halide::Expr;
+  using Halide::Float;
+  using Halide::Tuple;
+  PrefillPipeline P;
+  P.tiles = tiles;
+  P.q = Halide::ImageParam(Float(32), 4, "q");
+  P.k = Halide::ImageParam(Float(32), 4, "k");
+  P.v = Halide::ImageParam(Float(32), 4, "v");
+  Halide::Var &d = P.d, &e = P.e, &qi = P.qi, &qt = P.qt, &g = P.g, &hk = P.hk,
+              &b = P.b, &jj = P.jj, &kb = P.kb, &i = P.i, &h = P.h;
+  const int G = int(spec.hq / spec.hkv);
+  const int Tq = tiles.queryTile, Bk = tiles.keyBlock;
+  Expr nq = P.q.dim(1).extent(), nk = P.k.dim(1).extent();
+  Expr off = spec.offset ? Expr(int(*spec.offset)) : nk - nq;
+
+  Expr row = qt * Tq + qi;
+  P.qT(qi, d, g, qt, hk, b) =
+      P.q(d, Halide::clamp(row, 0, nq - 1), hk * G + g, b) * float(spec.scale);
+
+  // Scores of one key block, plus the mask bias.
+  P.rd = Halide::RDom(0, int(spec.d), "rd");
+  Expr key = kb * Bk + jj;
+  P.sdot(qi, g, jj, kb, qt, hk, b) = 0.0f;
+  P.sdot(qi, g, jj, kb, qt, hk, b) +=
+      P.qT(qi, P.rd, g, qt, hk, b) * P.k(P.rd, Halide::min(key, nk - 1), hk, b);
+  Expr visible = key < nk;
+  if (spec.causal)
+    visible = visible && key <= row + off;
+  P.s(qi, g, jj, kb, qt, hk, b) =
+      P.sdot(qi, g, jj, kb, qt, hk, b) + Halide::select(visible, 0.0f, kMasked);
+
+  // Block-local softmax statistics and P.V.
+  P.rj = Halide::RDom(0, Bk, "rj");
+  P.bmax(qi, g, kb, qt, hk, b) = kMasked;
+  P.bmax(qi, g, kb, qt, hk, b) =
+      Halide::max(P.bmax(qi, g, kb, qt, hk, b), P.s(qi, g, P.rj, kb, qt, hk, b));
+  P.p(qi, g, jj, kb, qt, hk, b) =
+      expNonPositive(P.s(qi, g, jj, kb, qt, hk, b) - P.bmax(qi, g, kb, qt, hk, b));
+  P.bsum(qi, g, kb, qt, hk, b) = 0.0f;
+  P.bsum(qi, g, kb, qt, hk, b) += P.p(qi, g, P.rj, kb, qt, hk, b);
+  P.bpv(e, qi, g, kb, qt, hk, b) = 0.0f;
+  P.bpv(e, qi, g, kb, qt, hk, b) +=
+      P.p(qi, g, P.rj, kb, qt, hk, b) *
+      P.v(e, Halide::min(kb * Bk + P.rj, nk - 1), hk, b);
+
+  // Online merge of key blocks: state = {acc, running max, running sum}.
+  Expr nblocks = (nk + Bk - 1) / Bk;
+  P.rb = Halide::RDom(0, nblocks, "rb");
+  if (spec.causal)
+    P.rb.where(P.rb * Bk <= qt * Tq + (Tq - 1) + off);
+  P.state(e, qi, g, qt, hk, b) = Tuple(0.0f, kMasked, 0.0f);
+  Expr acc = P.state(e, qi, g, qt, hk, b)[0];
+  Expr mOld = P.state(e, qi, g, qt, hk, b)[1];
+  Expr lOld = P.state(e, qi, g, qt, hk, b)[2];
+  Expr mBlk = P.bmax(qi, g, P.rb, qt, hk, b);
+  Expr mNew = Halide::max(mOld, mBlk);
+  Expr alpha = expExact(mOld - mNew), beta = expExact(mBlk - mNew);
+  P.state(e, qi, g, qt, hk, b) =
+      Tuple(acc * alpha + P.bpv(e, qi, g, P.rb, qt, hk, b) * beta, mNew,
+            lOld * alpha + P.bsum(qi, g, P.rb, qt, hk, b) * beta);
+
+  auto at = [&](Expr ee, int field) {
+    return P.state(ee, i % Tq, h % G, i / Tq, h / G, b)[field];
+  };
+  P.out(e, i, h, b) = at(e, 0) / at(e, 2);
+  if (spec.withLse)
+    P.lse(i, h, b) = at(0, 1) + Halide::log(at(0, 2));
+  return P;
+}
+
+DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
+                                    const DecodeTiles &tiles) {
+  using Halide::Expr;
+  using Halide::Float;
+  using Halide::Tuple;
+  DecodePipeline P;
+  P.tiles = tiles;
+  P.q = Halide::ImageParam(Float(32), 4, "q");
+  P.k = Halide::ImageParam(Float(32), 4, "k");
+  P.v = Halide::ImageParam(Float(32), 4, "v");
+  Halide::Var &d = P.d, &e = P.e, &g = P.g, &i = P.i, &c = P.c, &hk = P.hk,
+              &b = P.b, &jj = P.jj, &h = P.h;
+  const int G = int(spec.hq / spec.hkv);
+  const int C = tiles.keyChunk;
+  Expr nq = P.q.dim(1).extent(), nk = P.k.dim(1).extent();
+  Expr off = spec.offset ? Expr(int(*spec.offset)) : nk - nq;
+
+  P.qd(d, g, i, hk, b) = P.q(d, i, hk * G + g, b) * float(spec.scale);
+
+  P.rd = Halide::RDom(0, int(spec.d), "rd");
+  Expr key = c * C + jj;
+  P.sdot(jj, g, i, c, hk, b) = 0.0f;
+  P.sdot(jj, g, i, c, hk, b) +=
+      P.qd(P.rd, g, i, hk, b) * P.k(P.rd, Halide::min(key, nk - 1), hk, b);
+  Expr visible = key < nk;
+  if (spec.causal)
+    visible = visible && key <= i + off;
+  P.s(jj, g, i, c, hk, b) =
+      P.sdot(jj, g, i, c, hk, b) + Halide::select(visible, 0.0f, kMasked);
+
+  P.rj = Halide::RDom(0, C, "rj");
+  P.cmax(g, i, c, hk, b) = kMasked;
+  P.cmax(g, i, c, hk, b) =
+      Halide::max(P.cmax(g, i, c, hk, b), P.s(P.rj, g, i, c, hk, b));
+  P.p(jj, g, i, c, hk, b) =
+      expNonPositive(P.s(jj, g, i, c, hk, b) - P.cmax(g, i, c, hk, b));
+  P.csum(g, i, c, hk, b) = 0.0f;
+  P.csum(g, i, c, hk, b) += P.p(P.rj, g, i, c, hk, b);
+  P.cpv(e, g, i, c, hk, b) = 0.0f;
+  P.cpv(e, g, i, c, hk, b) +=
+      P.p(P.rj, g, i, c, hk, b) * P.v(e, Halide::min(c * C + P.rj, nk - 1), hk, b);
+  // One Func per chunk task carries all three partials to the merge.
+  P.part(e, g, i, c, hk, b) =
+      Tuple(P.cpv(e, g, i, c, hk, b), P.cmax(g, i, c, hk, b),
+            P.csum(g, i, c, hk, b));
+
+  Expr nchunks = (nk + C - 1) / C;
+  P.rc = Halide::RDom(0, nchunks, "rc");
+  P.gmax(g, i, hk, b) = kMasked;
+  P.gmax(g, i, hk, b) =
+      Halide::max(P.gmax(g, i, hk, b), P.part(0, g, i, P.rc, hk, b)[1]);
+  Expr w = expExact(P.part(e, g, i, P.rc, hk, b)[1] - P.gmax(g, i, hk, b));
+  P.merged(e, g, i, hk, b) = Tuple(0.0f, 0.0f);
+  P.merged(e, g, i, hk, b) =
+      Tuple(P.merged(e, g, i, hk, b)[0] + P.part(e, g, i, P.rc, hk, b)[0] * w,
+            P.merged(e, g, i, hk, b)[1] + P.part(e, g, i, P.rc, hk, b)[2] * w);
+
+  P.out(e, i, h, b) =
+      P.merged(e, h % G, i, h / G, b)[0] / P.merged(e, h % G, i, h / G, b)[1];
+  if (spec.withLse)
+    P.lse(i, h, b) = P.gmax(h % G, i, h / G, b) +
+                     Halide::log(P.merged(0, h % G, i, h / G, b)[1]);
+  return P;
+}
+
+} // namespace deltaflow::compiler

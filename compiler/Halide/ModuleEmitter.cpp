@@ -1,0 +1,261 @@
+//===- ModuleEmitter.cpp - kernels -> objects -> .so + header + manifest --===//
+//
+// Each kernel is compiled with Target::NoRuntime; one standalone Halide
+// runtime object per module is linked in beside them with the host c++.
+// Every output is produced in a temporary directory and renamed into place
+// only when everything succeeded.
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltaflow/Compiler/ModuleEmitter.h"
+#include "deltaflow/Compiler/Schedule.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace fs = std::filesystem;
+
+namespace deltaflow::compiler {
+
+namespace {
+
+/// Decode variant is used up to this many query rows.
+constexpr int kDecodeMaxRows = 4;
+
+struct TargetInfo {
+  const char *name;
+  const char *halide; ///< nullptr: the host's own features
+};
+const TargetInfo kTargets[] = {
+    {"host", nullptr},
+    {"x86-64-avx2", "x86-64-linux-sse41-avx-f16c-fma-avx2"},
+    {"x86-64-avx512",
+     "x86-64-linux-sse41-avx-f16c-fma-avx2-avx512-avx512_skylake"},
+};
+
+Halide::Target resolveTarget(const std::string &name) {
+  for (const TargetInfo &t : kTargets)
+    if (name == t.name)
+      return t.halide ? Halide::Target(t.halide) : Halide::get_host_target();
+  throw std::runtime_error("unknown --target '" + name + "' (known: " +
+                           knownTargets() + ")");
+}
+
+class PhaseTimer {
+public:
+  explicit PhaseTimer(const EmitOptions &o) : opts(o) {}
+  void done(const std::string &phase) {
+    auto now = std::chrono::steady_clock::now();
+    if (opts.onPhase)
+      opts.onPhase(phase, std::chrono::duration<double>(now - last).count());
+    last = now;
+  }
+
+private:
+  const EmitOptions &opts;
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+};
+
+/// Removes a temporary directory unless released.
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const fs::path &near) {
+    std::string templ = (near.parent_path().empty() ? fs::path(".")
+                                                    : near.parent_path()) /
+                        ".deltaflow-compile-XXXXXX";
+    std::vector<char> buf(templ.begin(), templ.end());
+    buf.push_back('\0');
+    if (!mkdtemp(buf.data()))
+      throw std::runtime_error("cannot create a temporary directory next to '" +
+                               near.string() + "'");
+    path = buf.data();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+std::string shellQuote(const std::string &s) {
+  std::string r = "'";
+  for (char c : s)
+    r += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return r + "'";
+}
+
+void runTool(const std::string &cmd, const fs::path &log) {
+  std::string full = cmd + " >" + shellQuote(log.string()) + " 2>&1";
+  if (std::system(full.c_str()) != 0) {
+    std::ifstream in(log);
+    std::string first;
+    std::getline(in, first);
+    throw std::runtime_error("link step failed: " + first);
+  }
+}
+
+nlohmann::json dimJson(const DimDesc &d) {
+  if (d.size >= 0)
+    return d.size;
+  if (!d.fromInput.empty())
+    return {{"like", d.fromInput}, {"dim", d.fromDim}};
+  return -1;
+}
+
+nlohmann::json tensorJson(const TensorDesc &t) {
+  nlohmann::json shape = nlohmann::json::array();
+  for (const DimDesc &d : t.shape)
+    shape.push_back(dimJson(d));
+  return {{"name", t.name}, {"dtype", t.dtype}, {"shape", shape}};
+}
+
+struct CompiledKernel {
+  std::vector<Halide::Module> modules;
+  nlohmann::json manifest;
+};
+
+/// Builds, schedules and lowers both variants of one attention kernel.
+CompiledKernel compileAttention(const KernelDesc &k, const Halide::Target &t) {
+  const AttentionSpec &spec = k.attention;
+  Halide::Target kt = t.with_feature(Halide::Target::NoRuntime);
+  CompiledKernel ck;
+
+  std::string prefillSym = k.name + "_prefill", decodeSym = k.name + "_decode";
+  {
+    PrefillPipeline p = buildPrefillAttention(spec, choosePrefillTiles(t, spec));
+    schedulePrefill(p, spec, t);
+    ck.modules.push_back(Halide::Pipeline(p.outputs()).compile_to_module(
+        {p.q, p.k, p.v}, prefillSym, kt));
+  }
+  {
+    DecodePipeline p = buildDecodeAttention(spec, chooseDecodeTiles(t, spec));
+    scheduleDecode(p, spec, t);
+    ck.modules.push_back(Halide::Pipeline(p.outputs()).compile_to_module(
+        {p.q, p.k, p.v}, decodeSym, kt));
+  }
+  nlohmann::json params = {{"hq", spec.hq},       {"hkv", spec.hkv},
+                           {"d", spec.d},         {"dv", spec.dv},
+                           {"scale", spec.scale}, {"causal", spec.causal},
+                           {"lse", spec.withLse}};
+  if (spec.offset)
+    params["offset"] = *spec.offset;
+  ck.manifest = {
+      {"name", k.name},
+      {"kind", k.kind},
+      {"loc", k.loc},
+      {"inputs", k.inputs},
+      {"outputs", k.outputs},
+      {"params", params},
+      // The runtime picks the first variant whose max_rows admits
+      // inputs[0].shape[2] (the number of query rows).
+      {"variants",
+       {{{"symbol", decodeSym}, {"max_rows", kDecodeMaxRows}},
+        {{"symbol", prefillSym}}}}};
+  return ck;
+}
+
+} // namespace
+
+std::string knownTargets() {
+  std::string s;
+  for (const TargetInfo &t : kTargets)
+    s += (s.empty() ? "" : ", ") + std::string(t.name);
+  return s;
+}
+
+void emitModule(const ModuleDesc &module, const EmitOptions &options) {
+  try {
+    PhaseTimer timer(options);
+    Halide::Target target = resolveTarget(options.targetName);
+    fs::path outBase = options.outBase;
+    std::string moduleName = outBase.filename().string();
+    for (char &c : moduleName)
+      if (!isalnum(static_cast<unsigned char>(c)))
+        c = '_';
+
+    std::vector<Halide::Module> kernels;
+    nlohmann::json entries = nlohmann::json::array();
+    for (const EntryDesc &entry : module.entries) {
+      nlohmann::json ej = {{"name", entry.name}};
+      for (const char *field : {"inputs", "outputs", "temporaries"})
+        ej[field] = nlohmann::json::array();
+      for (const TensorDesc &t : entry.inputs)
+        ej["inputs"].push_back(tensorJson(t));
+      for (const TensorDesc &t : entry.outputs)
+        ej["outputs"].push_back(tensorJson(t));
+      for (const TensorDesc &t : entry.temporaries)
+        ej["temporaries"].push_back(tensorJson(t));
+      ej["kernels"] = nlohmann::json::array();
+      for (const KernelDesc &k : entry.kernels) {
+        if (k.kind != "attention")
+          throw std::runtime_error(k.loc + ": no Halide lowering for kernel kind '" +
+                                   k.kind + "'");
+        CompiledKernel ck = compileAttention(k, target);
+        kernels.insert(kernels.end(), ck.modules.begin(), ck.modules.end());
+        ej["kernels"].push_back(ck.manifest);
+        timer.done("halide: build + lower " + k.name);
+      }
+      entries.push_back(ej);
+    }
+    if (kernels.empty())
+      throw std::runtime_error("nothing to compile: the module has no entry "
+                               "with a kernel");
+    Halide::Module linked = Halide::link_modules(moduleName, kernels);
+
+    TempDir tmp(outBase);
+    std::vector<std::pair<fs::path, fs::path>> results; // tmp -> final
+    auto result = [&](const std::string &suffix) {
+      fs::path p = tmp.path / ("out" + suffix);
+      results.emplace_back(p, fs::path(outBase.string() + suffix));
+      return p.string();
+    };
+
+    if (options.kind == EmitKind::HalideStmt) {
+      linked.compile({{Halide::OutputFileType::stmt, result(".stmt")}});
+      timer.done("halide: stmt");
+    } else {
+      fs::path kobj = tmp.path / "kernels.o", robj = tmp.path / "runtime.o";
+      linked.compile({{Halide::OutputFileType::object, kobj.string()},
+                      {Halide::OutputFileType::c_header, result(".h")}});
+      timer.done("llvm: kernel objects");
+      Halide::compile_standalone_runtime(robj.string(), target);
+      timer.done("halide: standalone runtime");
+      if (options.kind == EmitKind::Object) {
+        fs::copy_file(kobj, result(".o"));
+        fs::copy_file(robj, result(".runtime.o"));
+      } else {
+        std::string so = result(".so");
+        runTool("c++ -shared -o " + shellQuote(so) + " " +
+                    shellQuote(kobj.string()) + " " +
+                    shellQuote(robj.string()) + " -ldl -lpthread -lm",
+                tmp.path / "link.log");
+        timer.done("link: " + fs::path(so).filename().string());
+      }
+      nlohmann::json manifest = {
+          {"format", "deltaflow-module"},
+          {"version", 1},
+          {"target", options.targetName},
+          {"halide_target", target.to_string()},
+          {"library", outBase.filename().string() + ".so"},
+          {"entries", entries}};
+      std::ofstream(result(".manifest.json")) << manifest.dump(2) << "\n";
+    }
+    for (auto &[from, to] : results)
+      fs::rename(from, to);
+  } catch (const Halide::Error &e) {
+    std::string msg = e.what();
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
+      msg.pop_back();
+    throw std::runtime_error("Halide: " + msg);
+  } catch (const fs::filesystem_error &e) {
+    throw std::runtime_error(e.what());
+  }
+}
+
+} // namespace deltaflow::compiler

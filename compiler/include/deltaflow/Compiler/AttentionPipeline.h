@@ -1,0 +1,79 @@
+//===- AttentionPipeline.h - Halide algorithm for attention -----*- C++ -*-===//
+//
+// Halide side of the compiler: includes Halide.h, never MLIR. The algorithm
+// (AttentionPipeline.cpp) and the schedules (schedules/<target>.cpp) meet
+// here: the algorithm exposes every Func a schedule may touch.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DELTAFLOW_COMPILER_ATTENTIONPIPELINE_H
+#define DELTAFLOW_COMPILER_ATTENTIONPIPELINE_H
+
+#include "deltaflow/Compiler/KernelSpec.h"
+
+#include "Halide.h"
+
+namespace deltaflow::compiler {
+
+/// Tile shape the schedule picks; the algorithm is written over these tiles so
+/// that causal key-block skipping is expressible (the key-block RDom is
+/// bounded by the query tile).
+struct PrefillTiles {
+  int queryTile = 16; ///< Tq: query rows per tile (and per vector)
+  int keyBlock = 256; ///< Bk: keys per online-softmax block
+};
+
+struct DecodeTiles {
+  int keyChunk = 2048; ///< keys per split-K chunk
+};
+
+/// Prefill: online softmax over key blocks, per (query tile, KV head, batch).
+struct PrefillPipeline {
+  PrefillTiles tiles;
+  Halide::ImageParam q, k, v;
+  Halide::Var d{"d"}, e{"e"}, qi{"qi"}, qt{"qt"}, g{"g"}, hk{"hk"}, b{"b"},
+      jj{"jj"}, kb{"kb"}, i{"i"}, h{"h"};
+  Halide::RDom rd, rj, rb;
+  Halide::Func qT{"qT"};     ///< (qi, d, g, qt, hk, b) pre-scaled queries
+  Halide::Func sdot{"sdot"}; ///< (qi, g, jj, kb, qt, hk, b) q.k
+  Halide::Func s{"s"};       ///< (qi, g, jj, kb, qt, hk, b) scores + mask
+  Halide::Func bmax{"bmax"}; ///< (qi, g, kb, qt, hk, b) block row max
+  Halide::Func p{"p"};       ///< (qi, g, jj, kb, qt, hk, b) exp(s - bmax)
+  Halide::Func bsum{"bsum"}; ///< (qi, g, kb, qt, hk, b)
+  Halide::Func bpv{"bpv"};   ///< (e, qi, g, kb, qt, hk, b) block P.V
+  Halide::Func state{"state"}; ///< (e, qi, g, qt, hk, b) -> {acc, m, l}
+  Halide::Func out{"out"};   ///< (e, i, h, b)
+  Halide::Func lse{"lse"};   ///< (i, h, b)
+  std::vector<Halide::Func> outputs() const;
+};
+
+/// Decode: split-K over key chunks, partials merged by log-sum-exp.
+struct DecodePipeline {
+  DecodeTiles tiles;
+  Halide::ImageParam q, k, v;
+  Halide::Var d{"d"}, e{"e"}, g{"g"}, i{"i"}, c{"c"}, hk{"hk"}, b{"b"},
+      jj{"jj"}, h{"h"}, u{"u"};
+  Halide::RDom rd, rj, rc;
+  Halide::Func qd{"qd"};     ///< (d, g, i, hk, b) pre-scaled queries
+  Halide::Func sdot{"sdot"}; ///< (jj, g, i, c, hk, b) q.k
+  Halide::Func s{"s"};       ///< (jj, g, i, c, hk, b) scores + mask
+  Halide::Func cmax{"cmax"}; ///< (g, i, c, hk, b)
+  Halide::Func p{"p"};       ///< (jj, g, i, c, hk, b)
+  Halide::Func csum{"csum"}; ///< (g, i, c, hk, b)
+  Halide::Func cpv{"cpv"};   ///< (e, g, i, c, hk, b)
+  Halide::Func part{"part"}; ///< (e, g, i, c, hk, b) -> {cpv, cmax, csum}
+  Halide::Func gmax{"gmax"}; ///< (g, i, hk, b)
+  Halide::Func merged{"merged"}; ///< (e, g, i, hk, b) -> {acc, l}
+  Halide::Func out{"out"};
+  Halide::Func lse{"lse"};
+  std::vector<Halide::Func> outputs() const;
+};
+
+/// THE ALGORITHM. Builds the prefill or decode form of one attention op.
+PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
+                                      const PrefillTiles &tiles);
+DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
+                                    const DecodeTiles &tiles);
+
+} // namespace deltaflow::compiler
+
+#endif // DELTAFLOW_COMPILER_ATTENTIONPIPELINE_H

@@ -1,0 +1,37 @@
+//===- ModuleEmitter.h - AOT compile a ModuleDesc into a .so ----*- C++ -*-===//
+//
+// Halide-free interface: the deltaflow-compile driver (an MLIR translation
+// unit) calls this; the implementation is the only place Halide.h is used to
+// compile, link and describe a module.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DELTAFLOW_COMPILER_MODULEEMITTER_H
+#define DELTAFLOW_COMPILER_MODULEEMITTER_H
+
+#include "deltaflow/Compiler/KernelSpec.h"
+
+#include <functional>
+#include <string>
+
+namespace deltaflow::compiler {
+
+enum class EmitKind { SharedLibrary, Object, HalideStmt };
+
+struct EmitOptions {
+  std::string outBase;    ///< OUT: writes OUT.so, OUT.h, OUT.manifest.json
+  std::string targetName; ///< host | x86-64-avx2 | x86-64-avx512 | ...
+  EmitKind kind = EmitKind::SharedLibrary;
+  /// Called with (phase, seconds) when set; used by --timing.
+  std::function<void(const std::string &, double)> onPhase;
+};
+
+/// The deltaflow target names this build can compile for, comma-separated.
+std::string knownTargets();
+
+/// Throws std::runtime_error with a one-line message on failure; leaves no
+/// partial output file behind.
+void emitModule(const ModuleDesc &module, const EmitOptions &options);
+
+} // namespace deltaflow::compiler
+
+#endif // DELTAFLOW_COMPILER_MODULEEMITTER_H

@@ -1,0 +1,32 @@
+//===- Schedule.h - per-target schedules for attention ----------*- C++ -*-===//
+#ifndef DELTAFLOW_COMPILER_SCHEDULE_H
+#define DELTAFLOW_COMPILER_SCHEDULE_H
+
+#include "deltaflow/Compiler/AttentionPipeline.h"
+
+namespace deltaflow::compiler {
+
+/// Tile shapes the target's schedule wants the algorithm written over.
+PrefillTiles choosePrefillTiles(const Halide::Target &t, const AttentionSpec &spec);
+DecodeTiles chooseDecodeTiles(const Halide::Target &t, const AttentionSpec &spec);
+
+/// THE SCHEDULE: dispatches to the target's own file (schedules/x86.cpp, ...).
+void schedulePrefill(PrefillPipeline &p, const AttentionSpec &spec,
+                     const Halide::Target &t);
+void scheduleDecode(DecodePipeline &p, const AttentionSpec &spec,
+                    const Halide::Target &t);
+
+// Per-target entry points.
+PrefillTiles prefillTilesX86(const Halide::Target &t, const AttentionSpec &spec);
+DecodeTiles decodeTilesX86(const Halide::Target &t, const AttentionSpec &spec);
+void schedulePrefillX86(PrefillPipeline &p, const AttentionSpec &spec,
+                        const Halide::Target &t);
+void scheduleDecodeX86(DecodePipeline &p, const AttentionSpec &spec,
+                       const Halide::Target &t);
+
+/// Largest power of two <= natural vector width that divides n.
+int vectorWidthFor(const Halide::Target &t, int64_t n);
+
+} // namespace deltaflow::compiler
+
+#endif // DELTAFLOW_COMPILER_SCHEDULE_H

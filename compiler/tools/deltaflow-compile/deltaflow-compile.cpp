@@ -1,0 +1,142 @@
+//===- deltaflow-compile.cpp - .mlir graph -> native .so ------------------===//
+//
+//   deltaflow-compile FILE.mlir -o OUT [--target=host|x86-64-avx2|x86-64-avx512]
+//                     [--emit=so|object|mlir|halide-stmt] [--timing]
+//
+// Writes OUT.so (AOT kernels + a standalone Halide runtime), OUT.h (C entry
+// points) and OUT.manifest.json (entries, arguments, shapes, kernels).
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltaflow/Compiler/ModuleEmitter.h"
+#include "deltaflow/Compiler/Partition.h"
+#include "deltaflow/Transforms/Passes.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+
+namespace cl = llvm::cl;
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input.mlir>"),
+                                      cl::Required);
+static cl::opt<std::string>
+    outBase("o", cl::desc("Output base name: writes OUT.so, OUT.h and "
+                          "OUT.manifest.json (or OUT.mlir, OUT.stmt, OUT.o)"),
+            cl::value_desc("OUT"), cl::Required);
+static cl::opt<std::string>
+    target("target",
+           cl::desc("Target: host (default), x86-64-avx2, x86-64-avx512"),
+           cl::init("host"));
+enum class Emit { So, Object, Mlir, HalideStmt };
+static cl::opt<Emit> emit(
+    "emit", cl::desc("What to write"), cl::init(Emit::So),
+    cl::values(
+        clEnumValN(Emit::So, "so", "shared library + header + manifest"),
+        clEnumValN(Emit::Object, "object",
+                   "kernel object + runtime object + header + manifest"),
+        clEnumValN(Emit::Mlir, "mlir", "the MLIR after deltaflow's passes"),
+        clEnumValN(Emit::HalideStmt, "halide-stmt",
+                   "Halide's lowered statements of every kernel")));
+static cl::opt<bool> timing("timing", cl::desc("Print the time of each phase"));
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  mlir::deltaflow::registerDeltaflowPasses();
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "deltaflow-compile: ahead-of-time compile an .mlir graph into a shared "
+      "library\n");
+
+  auto start = std::chrono::steady_clock::now();
+  auto last = start;
+  auto phase = [&](const std::string &what, double seconds) {
+    if (timing)
+      llvm::errs() << llvm::format("  %7.3f s  ", seconds) << what << "\n";
+  };
+  auto tick = [&](const std::string &what) {
+    auto now = std::chrono::steady_clock::now();
+    phase(what, std::chrono::duration<double>(now - last).count());
+    last = now;
+  };
+
+  std::string base = outBase;
+  if (llvm::StringRef(base).ends_with(".so"))
+    base.resize(base.size() - 3);
+
+  mlir::DialectRegistry registry;
+  mlir::deltaflow::registerDeltaflowDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  llvm::SourceMgr sourceMgr;
+  mlir::SourceMgrDiagnosticHandler diagHandler(sourceMgr, &context);
+  std::string error;
+  auto file = mlir::openInputFile(inputFile, &error);
+  if (!file) {
+    llvm::errs() << "deltaflow-compile: " << error << "\n";
+    return 1;
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1;
+  tick("parse + verify " + inputFile);
+
+  mlir::PassManager pm(&context);
+  pm.addPass(mlir::createCanonicalizerPass());
+  pm.addPass(mlir::createCSEPass());
+  if (mlir::failed(pm.run(*module)))
+    return 1;
+  tick("passes: canonicalize, cse");
+
+  if (emit == Emit::Mlir) {
+    auto out = mlir::openOutputFile(base + ".mlir", &error);
+    if (!out) {
+      llvm::errs() << "deltaflow-compile: " << error << "\n";
+      return 1;
+    }
+    module->print(out->os());
+    out->keep();
+    return 0;
+  }
+
+  auto desc = mlir::deltaflow::partitionModule(*module);
+  if (mlir::failed(desc))
+    return 1;
+  desc->target = target;
+  tick("partition into kernels");
+
+  deltaflow::compiler::EmitOptions options;
+  options.outBase = base;
+  options.targetName = target;
+  options.kind = emit == Emit::Object ? deltaflow::compiler::EmitKind::Object
+                 : emit == Emit::HalideStmt
+                     ? deltaflow::compiler::EmitKind::HalideStmt
+                     : deltaflow::compiler::EmitKind::SharedLibrary;
+  options.onPhase = phase;
+  try {
+    deltaflow::compiler::emitModule(*desc, options);
+  } catch (const std::exception &e) {
+    llvm::errs() << "deltaflow-compile: error: " << e.what() << "\n";
+    return 1;
+  }
+  if (timing)
+    llvm::errs() << llvm::format(
+        "  %7.3f s  total\n",
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count());
+  return 0;
+}

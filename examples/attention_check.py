@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Inputs and a float64 reference for examples/attention.mlir.
+
+  attention_check.py gen DIR --nq 2048 --nk 2048 [--seed 0]
+      writes DIR/q.npy, DIR/k.npy, DIR/v.npy (float32, Llama-3-8B heads)
+  attention_check.py check DIR [--causal]
+      compares DIR/out.npy with float64 attention over the same inputs
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+
+HQ, HKV, D = 32, 8, 128
+
+
+def gen(args):
+    rng = np.random.default_rng(args.seed)
+    os.makedirs(args.dir, exist_ok=True)
+    for name, n in (("q", args.nq), ("k", args.nk), ("v", args.nk)):
+        heads = HQ if name == "q" else HKV
+        a = rng.standard_normal((1, heads, n, D), dtype=np.float32)
+        np.save(os.path.join(args.dir, name + ".npy"), a)
+    print(f"wrote q[1,{HQ},{args.nq},{D}], k/v[1,{HKV},{args.nk},{D}] to {args.dir}")
+
+
+def reference(q, k, v, causal):
+    _, hq, nq, d = q.shape
+    nk = k.shape[2]
+    group = hq // k.shape[1]
+    offset = nk - nq
+    scale = 1.0 / np.sqrt(d)
+    out = np.empty(q.shape[:3] + (v.shape[3],), dtype=np.float64)
+    mask = None
+    if causal:
+        mask = np.arange(nk)[None, :] > (np.arange(nq)[:, None] + offset)
+    for h in range(hq):
+        kh = k[0, h // group].astype(np.float64)
+        vh = v[0, h // group].astype(np.float64)
+        s = (q[0, h].astype(np.float64) @ kh.T) * scale
+        if mask is not None:
+            s[mask] = -np.inf
+        s -= s.max(axis=1, keepdims=True)
+        p = np.exp(s)
+        out[0, h] = (p @ vh) / p.sum(axis=1, keepdims=True)
+    return out
+
+
+def check(args):
+    load = lambda n: np.load(os.path.join(args.dir, n + ".npy"))
+    q, k, v, out = load("q"), load("k"), load("v"), load("out")
+    ref = reference(q, k, v, args.causal)
+    if out.shape != ref.shape:
+        print(f"shape mismatch: out {out.shape}, reference {ref.shape}")
+        return 1
+    finite = np.isfinite(out).all()
+    err = np.linalg.norm(out - ref) / np.linalg.norm(ref)
+    print(f"checksum sum(out) = {out.astype(np.float64).sum():.6e}")
+    print(f"relative L2 error vs float64 reference = {err:.3e} "
+          f"(max abs {np.abs(out - ref).max():.3e}); all finite: {finite}")
+    ok = finite and err <= 1e-4
+    print("PASS" if ok else "FAIL (tolerance 1e-4)")
+    return 0 if ok else 1
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    g = sub.add_parser("gen")
+    g.add_argument("dir")
+    g.add_argument("--nq", type=int, default=2048)
+    g.add_argument("--nk", type=int, default=2048)
+    g.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("check")
+    c.add_argument("dir")
+    c.add_argument("--causal", action="store_true")
+    args = p.parse_args()
+    return gen(args) if args.cmd == "gen" else check(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main() or 0)

@@ -1,0 +1,79 @@
+//===- Module.h - a compiled deltaflow module (.so + manifest) --*- C++ -*-===//
+#ifndef DELTAFLOW_RUNTIME_MODULE_H
+#define DELTAFLOW_RUNTIME_MODULE_H
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+struct halide_filter_metadata_t;
+
+namespace deltaflow::rt {
+
+/// A dimension: static size, dynamic (-1), or "like dimension `dim` of entry
+/// input `like`".
+struct DimSpec {
+  int64_t size = -1;
+  std::string like;
+  int dim = -1;
+};
+
+struct TensorSpec {
+  std::string name;
+  std::string dtype;
+  std::vector<DimSpec> shape;
+};
+
+using ArgvFn = int (*)(void **);
+
+struct KernelVariant {
+  std::string symbol;
+  int64_t maxRows = -1; ///< -1: any number of query rows
+  ArgvFn argv = nullptr;
+  const halide_filter_metadata_t *metadata = nullptr;
+};
+
+struct KernelInfo {
+  std::string name, kind, loc;
+  std::vector<std::string> inputs, outputs;
+  std::vector<KernelVariant> variants;
+};
+
+struct EntryInfo {
+  std::string name;
+  std::vector<TensorSpec> inputs, outputs, temporaries;
+  std::vector<KernelInfo> kernels;
+  const TensorSpec *findInput(const std::string &n) const;
+  const TensorSpec *findOutput(const std::string &n) const;
+};
+
+/// A loaded `OUT.so` with its `OUT.manifest.json`. Loading checks that every
+/// kernel symbol exists and agrees with the manifest, and routes the module's
+/// Halide parallel loops onto oneTBB.
+class Module {
+public:
+  static std::shared_ptr<Module> load(const std::string &soPath);
+  ~Module();
+  Module(const Module &) = delete;
+  Module &operator=(const Module &) = delete;
+
+  const std::string &path() const { return path_; }
+  const std::string &target() const { return target_; }
+  const std::vector<EntryInfo> &entries() const { return entries_; }
+  /// Throws with the list of entries when `name` is unknown.
+  const EntryInfo &entry(const std::string &name) const;
+
+  /// Halide error text captured for the calling thread since the last call.
+  static std::string takeHalideError();
+
+private:
+  Module() = default;
+  std::string path_, target_;
+  void *handle_ = nullptr;
+  std::vector<EntryInfo> entries_;
+};
+
+} // namespace deltaflow::rt
+
+#endif // DELTAFLOW_RUNTIME_MODULE_H

@@ -1,0 +1,62 @@
+//===- Tensor.h - host tensors over halide_buffer_t -------------*- C++ -*-===//
+#ifndef DELTAFLOW_RUNTIME_TENSOR_H
+#define DELTAFLOW_RUNTIME_TENSOR_H
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+struct halide_buffer_t;
+struct halide_dimension_t;
+
+namespace deltaflow::rt {
+
+enum class DType { Float32, Float16 };
+
+const char *dtypeName(DType t);
+size_t dtypeSize(DType t);
+
+/// A dense, C-ordered (row-major) host tensor. Shapes are outermost first,
+/// as in NumPy; the Halide view reverses them (innermost first).
+class Tensor {
+public:
+  Tensor() = default;
+  explicit Tensor(std::vector<int64_t> shape, DType dtype = DType::Float32);
+
+  const std::vector<int64_t> &shape() const { return shape_; }
+  int rank() const { return int(shape_.size()); }
+  int64_t numel() const;
+  DType dtype() const { return dtype_; }
+  size_t bytes() const { return size_t(numel()) * dtypeSize(dtype_); }
+  bool defined() const { return data_ != nullptr; }
+
+  void *raw() { return data_.get(); }
+  const void *raw() const { return data_.get(); }
+  float *f32();
+  const float *f32() const;
+
+  /// A float32 copy (or this tensor, shared, if already float32).
+  Tensor toFloat32() const;
+  /// A float16 copy with round-to-nearest-even.
+  Tensor toFloat16() const;
+
+  /// A halide_buffer_t describing this tensor; valid while it lives.
+  halide_buffer_t *halideBuffer();
+
+  std::string shapeString() const;
+
+private:
+  std::vector<int64_t> shape_;
+  DType dtype_ = DType::Float32;
+  std::shared_ptr<uint8_t> data_;
+  std::shared_ptr<halide_buffer_t> buffer_;
+  std::shared_ptr<std::vector<halide_dimension_t>> dims_;
+};
+
+float halfToFloat(uint16_t h);
+uint16_t floatToHalf(float f);
+
+} // namespace deltaflow::rt
+
+#endif // DELTAFLOW_RUNTIME_TENSOR_H

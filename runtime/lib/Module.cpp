@@ -1,0 +1,199 @@
+//===- Module.cpp - load OUT.so + OUT.manifest.json -----------------------===//
+
+#include "deltaflow/Runtime/Module.h"
+#include "HalideParallelRuntime.h"
+
+#include "HalideRuntime.h"
+#include <nlohmann/json.hpp>
+
+#include <dlfcn.h>
+#include <fstream>
+#include <stdexcept>
+
+namespace deltaflow::rt {
+
+namespace {
+
+thread_local std::string halideErrorText;
+
+void captureHalideError(void *, const char *msg) {
+  std::string m = msg ? msg : "";
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' '))
+    m.pop_back();
+  if (!halideErrorText.empty())
+    halideErrorText += "; ";
+  halideErrorText += m;
+}
+
+std::string manifestPathFor(const std::string &so) {
+  std::string base = so;
+  if (base.size() > 3 && base.compare(base.size() - 3, 3, ".so") == 0)
+    base.resize(base.size() - 3);
+  return base + ".manifest.json";
+}
+
+template <typename T>
+T field(const nlohmann::json &j, const char *key, const std::string &where) {
+  if (!j.is_object() || !j.contains(key))
+    throw std::runtime_error(where + ": missing field '" + key + "'");
+  try {
+    return j.at(key).get<T>();
+  } catch (const nlohmann::json::exception &) {
+    throw std::runtime_error(where + ": field '" + key + "' has the wrong type");
+  }
+}
+
+TensorSpec parseTensor(const nlohmann::json &j, const std::string &where) {
+  TensorSpec t;
+  t.name = field<std::string>(j, "name", where);
+  std::string w = where + " tensor '" + t.name + "'";
+  t.dtype = field<std::string>(j, "dtype", w);
+  if (t.dtype != "float32")
+    throw std::runtime_error(w + ": unsupported dtype '" + t.dtype + "'");
+  for (const auto &d : field<nlohmann::json>(j, "shape", w)) {
+    DimSpec ds;
+    if (d.is_number_integer())
+      ds.size = d.get<int64_t>();
+    else if (d.is_object()) {
+      ds.like = field<std::string>(d, "like", w);
+      ds.dim = field<int>(d, "dim", w);
+    } else
+      throw std::runtime_error(w + ": bad shape entry " + d.dump());
+    t.shape.push_back(ds);
+  }
+  return t;
+}
+
+template <typename Fn> Fn lookup(void *handle, const std::string &sym) {
+  dlerror();
+  void *p = dlsym(handle, sym.c_str());
+  return reinterpret_cast<Fn>(p);
+}
+
+} // namespace
+
+const TensorSpec *EntryInfo::findInput(const std::string &n) const {
+  for (const TensorSpec &t : inputs)
+    if (t.name == n)
+      return &t;
+  return nullptr;
+}
+const TensorSpec *EntryInfo::findOutput(const std::string &n) const {
+  for (const TensorSpec &t : outputs)
+    if (t.name == n)
+      return &t;
+  return nullptr;
+}
+
+std::string Module::takeHalideError() {
+  std::string s;
+  s.swap(halideErrorText);
+  return s;
+}
+
+std::shared_ptr<Module> Module::load(const std::string &soPath) {
+  std::shared_ptr<Module> m(new Module());
+  m->path_ = soPath;
+  std::string manifestPath = manifestPathFor(soPath);
+
+  nlohmann::json j;
+  {
+    std::ifstream in(manifestPath);
+    if (!in)
+      throw std::runtime_error(manifestPath + ": cannot open the module "
+                               "manifest (expected next to " + soPath + ")");
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::parse_error &e) {
+      throw std::runtime_error(manifestPath + ": malformed JSON: " + e.what());
+    }
+  }
+  if (field<std::string>(j, "format", manifestPath) != "deltaflow-module")
+    throw std::runtime_error(manifestPath + ": not a deltaflow module manifest");
+  if (field<int>(j, "version", manifestPath) != 1)
+    throw std::runtime_error(manifestPath + ": unsupported manifest version");
+  m->target_ = field<std::string>(j, "target", manifestPath);
+
+  // RTLD_LOCAL: each module keeps its own Halide runtime.
+  std::string openPath = soPath.find('/') == std::string::npos ? "./" + soPath : soPath;
+  m->handle_ = dlopen(openPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!m->handle_)
+    throw std::runtime_error(std::string("cannot load module: ") + dlerror());
+
+  using SetParFor = halide_do_par_for_t (*)(halide_do_par_for_t);
+  using SetDoTask = halide_do_task_t (*)(halide_do_task_t);
+  using SetError = halide_error_handler_t (*)(halide_error_handler_t);
+  auto setParFor = lookup<SetParFor>(m->handle_, "halide_set_custom_do_par_for");
+  auto setDoTask = lookup<SetDoTask>(m->handle_, "halide_set_custom_do_task");
+  auto setError = lookup<SetError>(m->handle_, "halide_set_error_handler");
+  if (!setParFor || !setDoTask || !setError)
+    throw std::runtime_error(soPath + ": no Halide runtime inside (was it built "
+                             "by deltaflow-compile?)");
+  setParFor(&detail::tbbDoParFor);
+  setDoTask(&detail::tbbDoTask);
+  setError(&captureHalideError);
+
+  for (const auto &ej : field<nlohmann::json>(j, "entries", manifestPath)) {
+    EntryInfo e;
+    e.name = field<std::string>(ej, "name", manifestPath);
+    std::string where = manifestPath + ": entry '" + e.name + "'";
+    for (const auto &t : field<nlohmann::json>(ej, "inputs", where))
+      e.inputs.push_back(parseTensor(t, where));
+    for (const auto &t : field<nlohmann::json>(ej, "outputs", where))
+      e.outputs.push_back(parseTensor(t, where));
+    for (const auto &t : field<nlohmann::json>(ej, "temporaries", where))
+      e.temporaries.push_back(parseTensor(t, where));
+    for (const auto &kj : field<nlohmann::json>(ej, "kernels", where)) {
+      KernelInfo k;
+      k.name = field<std::string>(kj, "name", where);
+      std::string kw = where + " kernel '" + k.name + "'";
+      k.kind = field<std::string>(kj, "kind", kw);
+      k.loc = field<std::string>(kj, "loc", kw);
+      k.inputs = field<std::vector<std::string>>(kj, "inputs", kw);
+      k.outputs = field<std::vector<std::string>>(kj, "outputs", kw);
+      for (const auto &vj : field<nlohmann::json>(kj, "variants", kw)) {
+        KernelVariant v;
+        v.symbol = field<std::string>(vj, "symbol", kw);
+        if (vj.contains("max_rows"))
+          v.maxRows = field<int64_t>(vj, "max_rows", kw);
+        v.argv = lookup<ArgvFn>(m->handle_, v.symbol + "_argv");
+        using MetaFn = const halide_filter_metadata_t *(*)();
+        auto meta = lookup<MetaFn>(m->handle_, v.symbol + "_metadata");
+        if (!v.argv || !meta)
+          throw std::runtime_error(kw + ": symbol '" + v.symbol +
+                                   "_argv' not found in " + soPath);
+        v.metadata = meta();
+        size_t expected = k.inputs.size() + k.outputs.size();
+        if (size_t(v.metadata->num_arguments) != expected)
+          throw std::runtime_error(kw + ": '" + v.symbol + "' takes " +
+                                   std::to_string(v.metadata->num_arguments) +
+                                   " arguments, manifest lists " +
+                                   std::to_string(expected));
+        k.variants.push_back(v);
+      }
+      if (k.variants.empty())
+        throw std::runtime_error(kw + ": no variants");
+      e.kernels.push_back(std::move(k));
+    }
+    m->entries_.push_back(std::move(e));
+  }
+  return m;
+}
+
+Module::~Module() {
+  if (handle_)
+    dlclose(handle_);
+}
+
+const EntryInfo &Module::entry(const std::string &name) const {
+  std::string known;
+  for (const EntryInfo &e : entries_) {
+    if (e.name == name)
+      return e;
+    known += (known.empty() ? "" : ", ") + e.name;
+  }
+  throw std::runtime_error("module " + path_ + " has no entry '" + name +
+                           "' (entries: " + known + ")");
+}
+
+} // namespace deltaflow::rt

@@ -1,0 +1,152 @@
+//===- Tensor.cpp - host tensors ------------------------------------------===//
+
+#include "deltaflow/Runtime/Tensor.h"
+
+#include "HalideRuntime.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <sstream>
+#include <stdexcept>
+
+namespace deltaflow::rt {
+
+const char *dtypeName(DType t) {
+  return t == DType::Float32 ? "float32" : "float16";
+}
+size_t dtypeSize(DType t) { return t == DType::Float32 ? 4 : 2; }
+
+Tensor::Tensor(std::vector<int64_t> shape, DType dtype)
+    : shape_(std::move(shape)), dtype_(dtype) {
+  for (int64_t d : shape_)
+    if (d < 0)
+      throw std::runtime_error("negative dimension in tensor shape " +
+                               shapeString());
+  size_t n = std::max<size_t>(bytes(), 1);
+  size_t rounded = (n + 63) / 64 * 64;
+  void *p = std::aligned_alloc(64, rounded);
+  if (!p)
+    throw std::bad_alloc();
+  data_ = std::shared_ptr<uint8_t>(static_cast<uint8_t *>(p), std::free);
+}
+
+int64_t Tensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape_)
+    n *= d;
+  return n;
+}
+
+float *Tensor::f32() {
+  if (dtype_ != DType::Float32)
+    throw std::runtime_error("tensor is not float32");
+  return reinterpret_cast<float *>(data_.get());
+}
+const float *Tensor::f32() const {
+  return const_cast<Tensor *>(this)->f32();
+}
+
+Tensor Tensor::toFloat32() const {
+  if (dtype_ == DType::Float32)
+    return *this;
+  Tensor t(shape_, DType::Float32);
+  auto *src = reinterpret_cast<const uint16_t *>(data_.get());
+  float *dst = t.f32();
+  for (int64_t i = 0, n = numel(); i < n; ++i)
+    dst[i] = halfToFloat(src[i]);
+  return t;
+}
+
+Tensor Tensor::toFloat16() const {
+  if (dtype_ == DType::Float16)
+    return *this;
+  Tensor t(shape_, DType::Float16);
+  const float *src = f32();
+  auto *dst = reinterpret_cast<uint16_t *>(t.raw());
+  for (int64_t i = 0, n = numel(); i < n; ++i)
+    dst[i] = floatToHalf(src[i]);
+  return t;
+}
+
+halide_buffer_t *Tensor::halideBuffer() {
+  if (!buffer_) {
+    dims_ = std::make_shared<std::vector<halide_dimension_t>>(shape_.size());
+    int64_t stride = 1;
+    for (int i = rank() - 1, j = 0; i >= 0; --i, ++j) {
+      (*dims_)[j] = halide_dimension_t(0, int32_t(shape_[i]), int32_t(stride));
+      stride *= shape_[i];
+    }
+    if (stride > INT32_MAX)
+      throw std::runtime_error("tensor " + shapeString() +
+                               " has more than 2^31 elements");
+    buffer_ = std::make_shared<halide_buffer_t>();
+    std::memset(buffer_.get(), 0, sizeof(halide_buffer_t));
+    buffer_->host = data_.get();
+    buffer_->type = dtype_ == DType::Float32 ? halide_type_t(halide_type_float, 32)
+                                             : halide_type_t(halide_type_float, 16);
+    buffer_->dimensions = rank();
+    buffer_->dim = dims_->data();
+  }
+  return buffer_.get();
+}
+
+std::string Tensor::shapeString() const {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < shape_.size(); ++i)
+    os << (i ? ", " : "") << shape_[i];
+  os << "]";
+  return os.str();
+}
+
+float halfToFloat(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else { // subnormal
+      exp = 127 - 15 + 1;
+      while (!(mant & 0x400)) {
+        mant <<= 1;
+        --exp;
+      }
+      bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000 | (mant << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t floatToHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  uint16_t sign = uint16_t((x >> 16) & 0x8000);
+  uint32_t absx = x & 0x7fffffff;
+  if (absx >= 0x7f800000) // inf or nan
+    return sign | 0x7c00 | (absx > 0x7f800000 ? 0x200 : 0);
+  if (absx >= 0x477ff000) // rounds to >= 65520: overflow to inf
+    return sign | 0x7c00;
+  if (absx < 0x38800000) { // subnormal half or zero
+    float af;
+    std::memcpy(&af, &absx, 4);
+    // Scale so the subnormal unit (2^-24) becomes 1; rint rounds to even.
+    return sign | uint16_t(std::nearbyint(af * 16777216.0f));
+  }
+  uint32_t mant = absx & 0x7fffff;
+  uint32_t exp = (absx >> 23) - 127 + 15;
+  uint32_t h = (exp << 10) | (mant >> 13);
+  uint32_t rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest == 0x1000 && (h & 1)))
+    ++h;
+  return sign | uint16_t(h);
+}
+
+} // namespace deltaflow::rt

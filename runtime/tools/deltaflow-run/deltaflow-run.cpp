@@ -1,0 +1,220 @@
+//===- deltaflow-run.cpp - run an entry of a compiled module --------------===//
+//
+//   deltaflow-run OUT.so --entry=NAME --input name=file.npy ...
+//                 --output name=file.npy ... [--threads N] [--repeat N]
+//                 [--profile]
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltaflow/Runtime/Executor.h"
+#include "deltaflow/Runtime/Npy.h"
+
+#include <oneapi/tbb/global_control.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using namespace deltaflow::rt;
+
+namespace {
+
+const char *kUsage = R"(usage: deltaflow-run MODULE.so [options]
+
+Runs an entry of a module compiled by deltaflow-compile. Inputs and outputs
+are NumPy .npy files (float32, or float16 converted on load/save).
+
+options:
+  --entry=NAME            entry to run (default: the module's only entry)
+  --input NAME=FILE.npy   bind an entry input (repeat for each input)
+  --output NAME=FILE.npy  write an entry output (repeat; others are dropped)
+  --output-dtype=float32|float16
+                          dtype of written outputs (default float32)
+  --threads N             worker threads (N >= 1; default: all cores)
+  --repeat N              run N times, report min and median (default 1)
+  --profile               print per-kernel time of the last run
+  --list                  print the module's entries and their signatures
+  -h, --help              this text
+)";
+
+[[noreturn]] void usageError(const std::string &msg) {
+  std::fprintf(stderr, "deltaflow-run: error: %s\n", msg.c_str());
+  std::fprintf(stderr, "run 'deltaflow-run --help' for usage\n");
+  std::exit(2);
+}
+
+int parsePositive(const std::string &opt, const std::string &v) {
+  try {
+    size_t used = 0;
+    long n = std::stol(v, &used);
+    if (used != v.size() || n < 1 || n > 1 << 20)
+      throw std::invalid_argument(v);
+    return int(n);
+  } catch (const std::exception &) {
+    usageError(opt + " expects a positive integer, got '" + v + "'");
+  }
+}
+
+std::pair<std::string, std::string> splitBinding(const std::string &opt,
+                                                 const std::string &v) {
+  size_t eq = v.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == v.size())
+    usageError(opt + " expects NAME=FILE.npy, got '" + v + "'");
+  return {v.substr(0, eq), v.substr(eq + 1)};
+}
+
+std::string describe(const TensorSpec &t) {
+  std::string s = t.name + ": " + t.dtype + "[";
+  for (size_t i = 0; i < t.shape.size(); ++i)
+    s += (i ? ", " : "") +
+         (t.shape[i].size >= 0 ? std::to_string(t.shape[i].size) : "?");
+  return s + "]";
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string modulePath, entryName;
+  std::vector<std::pair<std::string, std::string>> inputFiles, outputFiles;
+  int threads = 0, repeat = 1;
+  bool profile = false, list = false;
+  DType outDtype = DType::Float32;
+
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i], value;
+    auto takeValue = [&](const std::string &name) -> bool {
+      if (a == name) {
+        if (i + 1 >= args.size())
+          usageError(name + " needs a value");
+        value = args[++i];
+        return true;
+      }
+      if (a.rfind(name + "=", 0) == 0) {
+        value = a.substr(name.size() + 1);
+        return true;
+      }
+      return false;
+    };
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (takeValue("--entry")) {
+      entryName = value;
+    } else if (takeValue("--input")) {
+      inputFiles.push_back(splitBinding("--input", value));
+    } else if (takeValue("--output")) {
+      outputFiles.push_back(splitBinding("--output", value));
+    } else if (takeValue("--output-dtype")) {
+      if (value == "float32")
+        outDtype = DType::Float32;
+      else if (value == "float16")
+        outDtype = DType::Float16;
+      else
+        usageError("--output-dtype must be float32 or float16, got '" + value + "'");
+    } else if (takeValue("--threads")) {
+      threads = parsePositive("--threads", value);
+    } else if (takeValue("--repeat")) {
+      repeat = parsePositive("--repeat", value);
+    } else if (a == "--profile") {
+      profile = true;
+    } else if (a == "--list") {
+      list = true;
+    } else if (!a.empty() && a[0] == '-') {
+      usageError("unknown option '" + a + "'");
+    } else if (modulePath.empty()) {
+      modulePath = a;
+    } else {
+      usageError("unexpected argument '" + a + "' (module already given as '" +
+                 modulePath + "')");
+    }
+  }
+  if (modulePath.empty())
+    usageError("no module given");
+
+  std::unique_ptr<tbb::global_control> threadLimit;
+  if (threads > 0)
+    threadLimit = std::make_unique<tbb::global_control>(
+        tbb::global_control::max_allowed_parallelism, threads);
+
+  try {
+    auto module = Module::load(modulePath);
+    if (list) {
+      for (const EntryInfo &e : module->entries()) {
+        std::printf("entry %s\n", e.name.c_str());
+        for (const TensorSpec &t : e.inputs)
+          std::printf("  input  %s\n", describe(t).c_str());
+        for (const TensorSpec &t : e.outputs)
+          std::printf("  output %s\n", describe(t).c_str());
+      }
+      return 0;
+    }
+    if (entryName.empty()) {
+      if (module->entries().size() != 1)
+        usageError("the module has " + std::to_string(module->entries().size()) +
+                   " entries; pick one with --entry");
+      entryName = module->entries()[0].name;
+    }
+    const EntryInfo &entry = module->entry(entryName);
+    for (const auto &[name, file] : outputFiles)
+      if (!entry.findOutput(name))
+        throw std::runtime_error("entry '" + entryName + "' has no output '" +
+                                 name + "'");
+
+    std::map<std::string, Tensor> inputs;
+    for (const auto &[name, file] : inputFiles) {
+      if (!entry.findInput(name))
+        throw std::runtime_error("entry '" + entryName + "' has no input '" +
+                                 name + "'");
+      if (inputs.count(name))
+        throw std::runtime_error("input '" + name + "' bound twice");
+      inputs[name] = readNpy(file).toFloat32();
+    }
+
+    Executor exec(module, threads);
+    std::vector<double> times;
+    std::map<std::string, Tensor> outputs;
+    std::vector<KernelTiming> prof;
+    for (int r = 0; r < repeat; ++r) {
+      prof.clear();
+      auto t0 = std::chrono::steady_clock::now();
+      outputs = exec.run(entryName, inputs, &prof);
+      times.push_back(std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - t0)
+                          .count());
+    }
+    std::vector<double> sorted = times;
+    std::sort(sorted.begin(), sorted.end());
+    std::printf("entry %s: %d run(s) on %d thread(s): min %.3f ms, median "
+                "%.3f ms\n",
+                entryName.c_str(), repeat, exec.concurrency(),
+                sorted.front() * 1e3, sorted[sorted.size() / 2] * 1e3);
+    if (profile)
+      for (const KernelTiming &k : prof)
+        std::printf("  kernel %-24s %-28s %9.3f ms\n", k.kernel.c_str(),
+                    k.symbol.c_str(), k.seconds * 1e3);
+    for (const auto &[name, t] : outputs) {
+      double sum = 0, abssum = 0;
+      const float *p = t.f32();
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        sum += p[i];
+        abssum += std::abs(p[i]);
+      }
+      std::printf("  output %s %s: sum %.6e, abs-sum %.6e\n", name.c_str(),
+                  t.shapeString().c_str(), sum, abssum);
+    }
+    for (const auto &[name, file] : outputFiles)
+      writeNpy(file, outputs.at(name), outDtype);
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "deltaflow-run: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
