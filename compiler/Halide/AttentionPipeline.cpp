@@ -28,6 +28,21 @@ Halide::Expr expExact(const Halide::Expr &x) {
 }
 } // namespace
 
+void addAttentionRequirements(Halide::Pipeline &pipeline,
+                              const AttentionSpec &spec,
+                              const Halide::ImageParam &q,
+                              const Halide::ImageParam &k) {
+  // With the default offset (queries are the last Nq keys) every causal query
+  // row must see at least one key.
+  if (spec.causal && !spec.offset) {
+    Halide::Expr nq = q.dim(1).extent(), nk = k.dim(1).extent();
+    pipeline.add_requirement(nk >= nq,
+                             "causal attention with the default offset needs "
+                             "at least as many keys as queries; got Nq =",
+                             nq, "and Nk =", nk);
+  }
+}
+
 std::vector<Halide::Func> PrefillPipeline::outputs() const {
   std::vector<Halide::Func> fs{out};
   if (lse.defined())

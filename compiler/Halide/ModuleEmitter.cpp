@@ -130,14 +130,18 @@ CompiledKernel compileAttention(const KernelDesc &k, const Halide::Target &t) {
   {
     PrefillPipeline p = buildPrefillAttention(spec, choosePrefillTiles(t, spec));
     schedulePrefill(p, spec, t);
-    ck.modules.push_back(Halide::Pipeline(p.outputs()).compile_to_module(
-        {p.q, p.k, p.v}, prefillSym, kt));
+    Halide::Pipeline pipeline(p.outputs());
+    addAttentionRequirements(pipeline, spec, p.q, p.k);
+    ck.modules.push_back(
+        pipeline.compile_to_module({p.q, p.k, p.v}, prefillSym, kt));
   }
   {
     DecodePipeline p = buildDecodeAttention(spec, chooseDecodeTiles(t, spec));
     scheduleDecode(p, spec, t);
-    ck.modules.push_back(Halide::Pipeline(p.outputs()).compile_to_module(
-        {p.q, p.k, p.v}, decodeSym, kt));
+    Halide::Pipeline pipeline(p.outputs());
+    addAttentionRequirements(pipeline, spec, p.q, p.k);
+    ck.modules.push_back(
+        pipeline.compile_to_module({p.q, p.k, p.v}, decodeSym, kt));
   }
   nlohmann::json params = {{"hq", spec.hq},       {"hkv", spec.hkv},
                            {"d", spec.d},         {"dv", spec.dv},

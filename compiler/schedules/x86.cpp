@@ -34,7 +34,7 @@ PrefillTiles prefillTilesX86(const Halide::Target &t, const AttentionSpec &) {
 
 DecodeTiles decodeTilesX86(const Halide::Target &, const AttentionSpec &) {
   DecodeTiles tiles;
-  tiles.keyChunk = envInt("DELTAFLOW_DECODE_CHUNK", 2048);
+  tiles.keyChunk = envInt("DELTAFLOW_DECODE_CHUNK", 1024);
   return tiles;
 }
 
@@ -146,7 +146,11 @@ void scheduleDecodeX86(DecodePipeline &P, const AttentionSpec &spec,
   Halide::Var u("u");
   Halide::Func dotLanes =
       P.sdot.update().split(P.rd, rdo, rdi, vd).rfactor(rdi, u);
-  dotLanes.compute_at(P.sdot, P.jj).vectorize(u).unroll(P.g);
+  dotLanes.compute_at(P.sdot, P.jj)
+      .reorder_storage(u, P.jj, P.g, P.i, P.c, P.hk, P.b)
+      .vectorize(u)
+      .unroll(P.g);
+  P.sdot.update().atomic().vectorize(rdi).unroll(P.g);
   dotLanes.update().reorder(u, P.g, rdo).vectorize(u).unroll(P.g);
 
   P.cmax.compute_at(P.part, tile);

@@ -23,7 +23,7 @@ struct PrefillTiles {
 };
 
 struct DecodeTiles {
-  int keyChunk = 2048; ///< keys per split-K chunk
+  int keyChunk = 1024; ///< keys per split-K chunk
 };
 
 /// Prefill: online softmax over key blocks, per (query tile, KV head, batch).
@@ -67,6 +67,12 @@ struct DecodePipeline {
   Halide::Func lse{"lse"};
   std::vector<Halide::Func> outputs() const;
 };
+
+/// Run-time checks on the inputs that Halide's bounds checks do not cover.
+void addAttentionRequirements(Halide::Pipeline &pipeline,
+                              const AttentionSpec &spec,
+                              const Halide::ImageParam &q,
+                              const Halide::ImageParam &k);
 
 /// THE ALGORITHM. Builds the prefill or decode form of one attention op.
 PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
