@@ -1,0 +1,128 @@
+//===- NpyTest.cpp - .npy reading and writing -----------------------------===//
+
+#include "Reference.h"
+
+#include "deltaflow/Runtime/Npy.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+using namespace deltaflow;
+namespace fs = std::filesystem;
+
+namespace {
+
+class Npy : public ::testing::Test {
+protected:
+  fs::path dir = fs::temp_directory_path() /
+                 ("deltaflow-npy-" + std::to_string(::getpid()));
+  void SetUp() override { fs::create_directories(dir); }
+  void TearDown() override { fs::remove_all(dir); }
+
+  std::string path(const char *name) { return (dir / name).string(); }
+
+  /// Writes a raw .npy with the given header dict and `bytes` of payload.
+  std::string raw(const char *name, const std::string &dict, size_t bytes) {
+    std::string header = dict;
+    while ((10 + header.size() + 1) % 64)
+      header += ' ';
+    header += '\n';
+    std::ofstream out(path(name), std::ios::binary);
+    out.write("\x93NUMPY\x01\x00", 8);
+    char len[2] = {char(header.size() & 0xff), char(header.size() >> 8)};
+    out.write(len, 2);
+    out << header << std::string(bytes, '\x01');
+    return path(name);
+  }
+
+  std::string errorReading(const std::string &p) {
+    try {
+      rt::readNpy(p);
+    } catch (const std::exception &e) {
+      return e.what();
+    }
+    return "";
+  }
+};
+
+TEST_F(Npy, Float32RoundTrip) {
+  rt::Tensor t = test::randomTensor({2, 3, 5}, 7);
+  rt::writeNpy(path("a.npy"), t);
+  rt::Tensor r = rt::readNpy(path("a.npy"));
+  ASSERT_EQ(r.shape(), t.shape());
+  ASSERT_EQ(r.dtype(), rt::DType::Float32);
+  EXPECT_EQ(0, std::memcmp(r.raw(), t.raw(), t.bytes()));
+  EXPECT_FALSE(fs::exists(path("a.npy") + ".tmp." + std::to_string(getpid())));
+}
+
+TEST_F(Npy, Float16RoundTripAndConversion) {
+  rt::Tensor t = test::randomTensor({7}, 3);
+  t.f32()[0] = 1.0f / 3.0f;
+  t.f32()[1] = 70000.0f; // overflows half
+  t.f32()[2] = 1e-6f;    // half subnormal
+  rt::writeNpy(path("h.npy"), t, rt::DType::Float16);
+  rt::Tensor r = rt::readNpy(path("h.npy"));
+  ASSERT_EQ(r.dtype(), rt::DType::Float16);
+  rt::Tensor f = r.toFloat32();
+  EXPECT_FLOAT_EQ(f.f32()[0], 0.333251953125f);
+  EXPECT_TRUE(std::isinf(f.f32()[1]));
+  EXPECT_NEAR(f.f32()[2], 1e-6f, 6e-8f);
+  for (int i = 3; i < 7; ++i)
+    EXPECT_NEAR(f.f32()[i], t.f32()[i], 2e-3 * std::abs(t.f32()[i]) + 1e-7);
+}
+
+TEST_F(Npy, ScalarAndOneDimShapes) {
+  rt::Tensor s(std::vector<int64_t>{});
+  s.f32()[0] = 2.5f;
+  rt::writeNpy(path("s.npy"), s);
+  EXPECT_EQ(rt::readNpy(path("s.npy")).rank(), 0);
+  rt::Tensor v = test::randomTensor({4}, 1);
+  rt::writeNpy(path("v.npy"), v);
+  EXPECT_EQ(rt::readNpy(path("v.npy")).shape(), std::vector<int64_t>{4});
+}
+
+TEST_F(Npy, RejectsMissingFile) {
+  EXPECT_NE(errorReading(path("nope.npy")).find("nope.npy: cannot open"),
+            std::string::npos);
+}
+
+TEST_F(Npy, RejectsBadMagic) {
+  std::ofstream(path("bad.npy")) << "hello world, not numpy";
+  EXPECT_NE(errorReading(path("bad.npy")).find("not a .npy file"), std::string::npos);
+}
+
+TEST_F(Npy, RejectsUnsupportedDtype) {
+  std::string p = raw("f8.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 16);
+  EXPECT_NE(errorReading(p).find("dtype '<f8' is not supported"), std::string::npos);
+  p = raw("i4.npy", "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", 8);
+  EXPECT_NE(errorReading(p).find("dtype '<i4' is not supported"), std::string::npos);
+  p = raw("be.npy", "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8);
+  EXPECT_NE(errorReading(p).find("dtype '>f4' is not supported"), std::string::npos);
+}
+
+TEST_F(Npy, RejectsFortranOrder) {
+  std::string p = raw("f.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", 16);
+  EXPECT_NE(errorReading(p).find("Fortran-ordered"), std::string::npos);
+}
+
+TEST_F(Npy, RejectsTruncatedAndTrailingData) {
+  std::string p = raw("t.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 20);
+  EXPECT_NE(errorReading(p).find("data is truncated: expected 24 bytes for shape "
+                                 "[2, 3], found 20"),
+            std::string::npos);
+  p = raw("x.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 12);
+  EXPECT_NE(errorReading(p).find("trailing bytes"), std::string::npos);
+}
+
+TEST_F(Npy, WriteToMissingDirectoryLeavesNothing) {
+  rt::Tensor t = test::randomTensor({3}, 1);
+  std::string p = (dir / "no-such-dir" / "o.npy").string();
+  EXPECT_THROW(rt::writeNpy(p, t), std::runtime_error);
+  EXPECT_FALSE(fs::exists(p));
+}
+
+} // namespace

@@ -1,0 +1,208 @@
+//===- RuntimeTest.cpp - module loading, executor, threads, errors --------===//
+
+#include "Reference.h"
+
+#include "deltaflow/Runtime/Executor.h"
+#include "deltaflow/Runtime/Npy.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <thread>
+#include <unistd.h>
+
+using namespace deltaflow;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::shared_ptr<rt::Module> variants() {
+  static auto m = rt::Module::load(DELTAFLOW_FIXTURE_DIR "/attention_variants.so");
+  return m;
+}
+std::shared_ptr<rt::Module> example() {
+  static auto m = rt::Module::load(DELTAFLOW_FIXTURE_DIR "/attention.so");
+  return m;
+}
+
+std::map<std::string, rt::Tensor> gqaInputs(int64_t nq, int64_t nk, uint64_t seed) {
+  return {{"q", test::randomTensor({1, 8, nq, 128}, seed)},
+          {"k", test::randomTensor({1, 2, nk, 128}, seed + 1)},
+          {"v", test::randomTensor({1, 2, nk, 128}, seed + 2)}};
+}
+
+bool bitwiseEqual(const rt::Tensor &a, const rt::Tensor &b) {
+  return a.shape() == b.shape() && std::memcmp(a.raw(), b.raw(), a.bytes()) == 0;
+}
+
+std::string errorOf(const std::function<void()> &fn) {
+  try {
+    fn();
+  } catch (const std::exception &e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Runtime, ListsEntriesFromManifest) {
+  auto m = variants();
+  ASSERT_EQ(m->entries().size(), 4u);
+  const rt::EntryInfo &e = m->entry("gqa8_d64_offset_lse");
+  ASSERT_EQ(e.outputs.size(), 2u);
+  EXPECT_EQ(e.outputs[1].name, "lse");
+  EXPECT_EQ(e.inputs[0].shape[2].size, -1);
+  EXPECT_NE(errorOf([&] { m->entry("nope"); }).find("has no entry 'nope'"),
+            std::string::npos);
+}
+
+TEST(Runtime, ThreadCountsGiveIdenticalResults) {
+  auto in = gqaInputs(37, 700, 11);
+  rt::Executor one(variants(), 1), two(variants(), 2), three(variants(), 3);
+  EXPECT_EQ(one.concurrency(), 1);
+  EXPECT_EQ(two.concurrency(), 2);
+  auto a = one.run("gqa4_d128_causal", in).at("out");
+  auto b = two.run("gqa4_d128_causal", in).at("out");
+  auto c = three.run("gqa4_d128_causal", in).at("out");
+  EXPECT_TRUE(bitwiseEqual(a, b));
+  EXPECT_TRUE(bitwiseEqual(a, c));
+}
+
+TEST(Runtime, TwoModulesLoadedAtOnceRunConcurrently) {
+  // The example module (32/8 heads) and the fixture module, each with its own
+  // Halide runtime, used from two threads at the same time.
+  auto exampleIn = std::map<std::string, rt::Tensor>{
+      {"q", test::randomTensor({1, 32, 9, 128}, 1)},
+      {"k", test::randomTensor({1, 8, 40, 128}, 2)},
+      {"v", test::randomTensor({1, 8, 40, 128}, 3)}};
+  auto fixtureIn = gqaInputs(20, 50, 4);
+  rt::Executor e1(example(), 1), e2(variants(), 1);
+  auto serial1 = e1.run("attention", exampleIn).at("out");
+  auto serial2 = e2.run("gqa4_d128_causal", fixtureIn).at("out");
+  rt::Tensor par1, par2;
+  std::thread t1([&] {
+    for (int i = 0; i < 5; ++i)
+      par1 = e1.run("attention", exampleIn).at("out");
+  });
+  std::thread t2([&] {
+    for (int i = 0; i < 5; ++i)
+      par2 = e2.run("gqa4_d128_causal", fixtureIn).at("out");
+  });
+  t1.join();
+  t2.join();
+  EXPECT_TRUE(bitwiseEqual(serial1, par1));
+  EXPECT_TRUE(bitwiseEqual(serial2, par2));
+  auto ref = test::referenceAttention(exampleIn["q"], exampleIn["k"],
+                                      exampleIn["v"], 1 / std::sqrt(128.0), true);
+  EXPECT_LE(test::relativeL2(par1, ref.out), 1e-4);
+}
+
+TEST(Runtime, RejectsBadInputsWithClearMessages) {
+  rt::Executor exec(variants(), 2);
+  auto in = gqaInputs(5, 9, 21);
+  auto run = [&](std::map<std::string, rt::Tensor> inputs) {
+    return errorOf([&] { exec.run("gqa4_d128_scaled", inputs); });
+  };
+  auto missing = in;
+  missing.erase("v");
+  EXPECT_NE(run(missing).find("missing input 'v'"), std::string::npos);
+
+  auto extra = in;
+  extra["w"] = in["v"];
+  EXPECT_NE(run(extra).find("has no input 'w'"), std::string::npos);
+
+  auto wrongHeads = in;
+  wrongHeads["k"] = test::randomTensor({1, 4, 9, 128}, 1);
+  EXPECT_NE(run(wrongHeads).find("input 'k': shape [1, 4, 9, 128] does not "
+                                 "match [1, 2, ?, 128]"),
+            std::string::npos);
+
+  auto wrongRank = in;
+  wrongRank["q"] = test::randomTensor({8, 5, 128}, 1);
+  EXPECT_NE(run(wrongRank).find("does not match"), std::string::npos);
+
+  auto half = in;
+  half["q"] = in["q"].toFloat16();
+  EXPECT_NE(run(half).find("dtype float16, expected float32"), std::string::npos);
+
+  auto shortV = in;
+  shortV["v"] = test::randomTensor({1, 2, 4, 128}, 1);
+  EXPECT_NE(run(shortV).find("Input buffer v is accessed at 8, which is "
+                             "beyond the max (3) in dimension 1"),
+            std::string::npos)
+      << run(shortV);
+
+  auto empty = in;
+  empty["k"] = rt::Tensor({1, 2, 0, 128});
+  EXPECT_NE(run(empty).find("empty dimension"), std::string::npos);
+
+  // Causal with the default offset needs Nk >= Nq.
+  auto more = gqaInputs(10, 5, 3);
+  EXPECT_NE(errorOf([&] { exec.run("gqa4_d128_causal", more); })
+                .find("at least as many keys as queries; got Nq = 10 and Nk = 5"),
+            std::string::npos);
+}
+
+class ManifestTest : public ::testing::Test {
+protected:
+  fs::path dir = fs::temp_directory_path() /
+                 ("deltaflow-manifest-" + std::to_string(::getpid()));
+  void SetUp() override {
+    fs::create_directories(dir);
+    fs::copy_file(DELTAFLOW_FIXTURE_DIR "/attention.so", dir / "m.so",
+                  fs::copy_options::overwrite_existing);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  std::string loadWith(const std::string &manifest) {
+    std::ofstream(dir / "m.manifest.json") << manifest;
+    return errorOf([&] { rt::Module::load((dir / "m.so").string()); });
+  }
+};
+
+TEST_F(ManifestTest, MissingManifest) {
+  EXPECT_NE(errorOf([&] { rt::Module::load((dir / "m.so").string()); })
+                .find("cannot open the module manifest"),
+            std::string::npos);
+}
+
+TEST_F(ManifestTest, CorruptJson) {
+  EXPECT_NE(loadWith("{\"format\": ").find("malformed JSON"), std::string::npos);
+}
+
+TEST_F(ManifestTest, WrongFormat) {
+  EXPECT_NE(loadWith(R"({"format": "other", "version": 1})")
+                .find("not a deltaflow module manifest"),
+            std::string::npos);
+}
+
+TEST_F(ManifestTest, MissingEntryField) {
+  std::string err = loadWith(
+      R"({"format": "deltaflow-module", "version": 1, "target": "host",
+          "entries": [{"name": "attention", "inputs": []}]})");
+  EXPECT_NE(err.find("entry 'attention': missing field 'outputs'"),
+            std::string::npos)
+      << err;
+}
+
+TEST_F(ManifestTest, MissingSymbol) {
+  std::string err = loadWith(
+      R"({"format": "deltaflow-module", "version": 1, "target": "host",
+          "entries": [{"name": "e", "inputs": [], "outputs": [], "temporaries": [],
+          "kernels": [{"name": "k", "kind": "attention", "loc": "x", "inputs": [],
+          "outputs": [], "variants": [{"symbol": "no_such_kernel"}]}]}]})");
+  EXPECT_NE(err.find("symbol 'no_such_kernel_argv' not found"), std::string::npos)
+      << err;
+}
+
+TEST(Runtime, NotAModule) {
+  fs::path p = fs::temp_directory_path() / "deltaflow-not-a-module.so";
+  std::ofstream(p) << "garbage";
+  std::ofstream(fs::path(p).replace_extension(".manifest.json"))
+      << R"({"format": "deltaflow-module", "version": 1, "target": "host", "entries": []})";
+  EXPECT_NE(errorOf([&] { rt::Module::load(p.string()); }).find("cannot load module"),
+            std::string::npos);
+}
+
+} // namespace
