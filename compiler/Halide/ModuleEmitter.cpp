@@ -100,7 +100,7 @@ void runTool(const std::string &cmd, const fs::path &log) {
   }
 }
 
-nlohmann::json dimJson(const DimDesc &d) {
+nlohmann::ordered_json dimJson(const DimDesc &d) {
   if (d.size >= 0)
     return d.size;
   if (!d.fromInput.empty())
@@ -108,8 +108,8 @@ nlohmann::json dimJson(const DimDesc &d) {
   return -1;
 }
 
-nlohmann::json tensorJson(const TensorDesc &t) {
-  nlohmann::json shape = nlohmann::json::array();
+nlohmann::ordered_json tensorJson(const TensorDesc &t) {
+  nlohmann::ordered_json shape = nlohmann::ordered_json::array();
   for (const DimDesc &d : t.shape)
     shape.push_back(dimJson(d));
   return {{"name", t.name}, {"dtype", t.dtype}, {"shape", shape}};
@@ -117,7 +117,7 @@ nlohmann::json tensorJson(const TensorDesc &t) {
 
 struct CompiledKernel {
   std::vector<Halide::Module> modules;
-  nlohmann::json manifest;
+  nlohmann::ordered_json manifest;
 };
 
 /// Builds, schedules and lowers both variants of one attention kernel.
@@ -143,7 +143,7 @@ CompiledKernel compileAttention(const KernelDesc &k, const Halide::Target &t) {
     ck.modules.push_back(
         pipeline.compile_to_module({p.q, p.k, p.v}, decodeSym, kt));
   }
-  nlohmann::json params = {{"hq", spec.hq},       {"hkv", spec.hkv},
+  nlohmann::ordered_json params = {{"hq", spec.hq},       {"hkv", spec.hkv},
                            {"d", spec.d},         {"dv", spec.dv},
                            {"scale", spec.scale}, {"causal", spec.causal},
                            {"lse", spec.withLse}};
@@ -184,18 +184,18 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
         c = '_';
 
     std::vector<Halide::Module> kernels;
-    nlohmann::json entries = nlohmann::json::array();
+    nlohmann::ordered_json entries = nlohmann::ordered_json::array();
     for (const EntryDesc &entry : module.entries) {
-      nlohmann::json ej = {{"name", entry.name}};
+      nlohmann::ordered_json ej = {{"name", entry.name}};
       for (const char *field : {"inputs", "outputs", "temporaries"})
-        ej[field] = nlohmann::json::array();
+        ej[field] = nlohmann::ordered_json::array();
       for (const TensorDesc &t : entry.inputs)
         ej["inputs"].push_back(tensorJson(t));
       for (const TensorDesc &t : entry.outputs)
         ej["outputs"].push_back(tensorJson(t));
       for (const TensorDesc &t : entry.temporaries)
         ej["temporaries"].push_back(tensorJson(t));
-      ej["kernels"] = nlohmann::json::array();
+      ej["kernels"] = nlohmann::ordered_json::array();
       for (const KernelDesc &k : entry.kernels) {
         if (k.kind != "attention")
           throw std::runtime_error(k.loc + ": no Halide lowering for kernel kind '" +
@@ -241,7 +241,7 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
                 tmp.path / "link.log");
         timer.done("link: " + fs::path(so).filename().string());
       }
-      nlohmann::json manifest = {
+      nlohmann::ordered_json manifest = {
           {"format", "deltaflow-module"},
           {"version", 1},
           {"target", options.targetName},

@@ -16,6 +16,7 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%examples", os.path.join(config.deltaflow_src_root, "examples")))
 config.substitutions.append(("%srcroot", config.deltaflow_src_root))
 config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(("%deltaflow_bin", config.deltaflow_tools_dir))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
