@@ -72,15 +72,6 @@ std::vector<int64_t> parseList(const std::string &opt, const std::string &s) {
   return out;
 }
 
-rt::Tensor randomTensor(std::vector<int64_t> shape, uint64_t seed) {
-  rt::Tensor t(std::move(shape));
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  for (int64_t i = 0; i < t.numel(); ++i)
-    t.f32()[i] = dist(rng);
-  return t;
-}
-
 double timeMin(int repeat, const std::function<void()> &fn) {
   double best = 1e300;
   for (int r = 0; r < repeat; ++r) {
@@ -162,9 +153,9 @@ int runDense(int argc, char **argv) {
   for (int64_t n : prefill) {
     std::fprintf(stderr, "[bench] prefill N=%lld: ours...\n", (long long)n);
     auto in = std::map<std::string, rt::Tensor>{
-        {"q", randomTensor({1, Hq, n, D}, 1)},
-        {"k", randomTensor({1, Hkv, n, D}, 2)},
-        {"v", randomTensor({1, Hkv, n, D}, 3)}};
+        {"q", rt::randomNormal({1, Hq, n, D}, 1)},
+        {"k", rt::randomNormal({1, Hkv, n, D}, 2)},
+        {"v", rt::randomNormal({1, Hkv, n, D}, 3)}};
     int reps = n > 8192 ? 1 : repeat;
     rt::Tensor ours;
     double tOurs = timeMin(reps, [&] { ours = exec.run("attention", in).at("out"); });
@@ -181,9 +172,9 @@ int runDense(int argc, char **argv) {
   for (int64_t n : decode) {
     std::fprintf(stderr, "[bench] decode L=%lld...\n", (long long)n);
     auto in = std::map<std::string, rt::Tensor>{
-        {"q", randomTensor({1, Hq, 1, D}, 4)},
-        {"k", randomTensor({1, Hkv, n, D}, 5)},
-        {"v", randomTensor({1, Hkv, n, D}, 6)}};
+        {"q", rt::randomNormal({1, Hq, 1, D}, 4)},
+        {"k", rt::randomNormal({1, Hkv, n, D}, 5)},
+        {"v", rt::randomNormal({1, Hkv, n, D}, 6)}};
     rt::Tensor ours, ref;
     double tOurs = timeMin(repeat + 2, [&] { ours = exec.run("attention", in).at("out"); });
     double tBlas = timeMin(repeat + 2, [&] {

@@ -29,13 +29,11 @@ Halide::Expr expExact(const Halide::Expr &x) {
 } // namespace
 
 void addAttentionRequirements(Halide::Pipeline &pipeline,
-                              const AttentionSpec &spec,
-                              const Halide::ImageParam &q,
-                              const Halide::ImageParam &k) {
+                              const AttentionSpec &spec, const AttentionIO &io) {
   // With the default offset (queries are the last Nq keys) every causal query
   // row must see at least one key.
   if (spec.causal && !spec.offset) {
-    Halide::Expr nq = q.dim(1).extent(), nk = k.dim(1).extent();
+    Halide::Expr nq = io.q.dim(1).extent(), nk = io.k.dim(1).extent();
     pipeline.add_requirement(nk >= nq,
                              "causal attention with the default offset needs "
                              "at least as many keys as queries; got Nq =",
@@ -43,14 +41,7 @@ void addAttentionRequirements(Halide::Pipeline &pipeline,
   }
 }
 
-std::vector<Halide::Func> PrefillPipeline::outputs() const {
-  std::vector<Halide::Func> fs{out};
-  if (lse.defined())
-    fs.push_back(lse);
-  return fs;
-}
-
-std::vector<Halide::Func> DecodePipeline::outputs() const {
+std::vector<Halide::Func> AttentionIO::outputs() const {
   std::vector<Halide::Func> fs{out};
   if (lse.defined())
     fs.push_back(lse);
@@ -60,13 +51,9 @@ std::vector<Halide::Func> DecodePipeline::outputs() const {
 PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
                                       const PrefillTiles &tiles) {
   using Halide::Expr;
-  using Halide::Float;
   using Halide::Tuple;
   PrefillPipeline P;
   P.tiles = tiles;
-  P.q = Halide::ImageParam(Float(32), 4, "q");
-  P.k = Halide::ImageParam(Float(32), 4, "k");
-  P.v = Halide::ImageParam(Float(32), 4, "v");
   Halide::Var &d = P.d, &e = P.e, &qi = P.qi, &qt = P.qt, &g = P.g, &hk = P.hk,
               &b = P.b, &jj = P.jj, &kb = P.kb, &i = P.i, &h = P.h;
   const int G = int(spec.hq / spec.hkv);
@@ -132,13 +119,9 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
 DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
                                     const DecodeTiles &tiles) {
   using Halide::Expr;
-  using Halide::Float;
   using Halide::Tuple;
   DecodePipeline P;
   P.tiles = tiles;
-  P.q = Halide::ImageParam(Float(32), 4, "q");
-  P.k = Halide::ImageParam(Float(32), 4, "k");
-  P.v = Halide::ImageParam(Float(32), 4, "v");
   Halide::Var &d = P.d, &e = P.e, &g = P.g, &i = P.i, &c = P.c, &hk = P.hk,
               &b = P.b, &jj = P.jj, &h = P.h;
   const int G = int(spec.hq / spec.hkv);

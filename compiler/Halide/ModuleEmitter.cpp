@@ -127,22 +127,19 @@ CompiledKernel compileAttention(const KernelDesc &k, const Halide::Target &t) {
   CompiledKernel ck;
 
   std::string prefillSym = k.name + "_prefill", decodeSym = k.name + "_decode";
-  {
-    PrefillPipeline p = buildPrefillAttention(spec, choosePrefillTiles(t, spec));
-    schedulePrefill(p, spec, t);
-    Halide::Pipeline pipeline(p.outputs());
-    addAttentionRequirements(pipeline, spec, p.q, p.k);
+  auto lower = [&](const AttentionIO &io, const std::string &symbol) {
+    Halide::Pipeline pipeline(io.outputs());
+    addAttentionRequirements(pipeline, spec, io);
     ck.modules.push_back(
-        pipeline.compile_to_module({p.q, p.k, p.v}, prefillSym, kt));
-  }
-  {
-    DecodePipeline p = buildDecodeAttention(spec, chooseDecodeTiles(t, spec));
-    scheduleDecode(p, spec, t);
-    Halide::Pipeline pipeline(p.outputs());
-    addAttentionRequirements(pipeline, spec, p.q, p.k);
-    ck.modules.push_back(
-        pipeline.compile_to_module({p.q, p.k, p.v}, decodeSym, kt));
-  }
+        pipeline.compile_to_module(io.arguments(), symbol, kt));
+  };
+  PrefillPipeline prefill =
+      buildPrefillAttention(spec, choosePrefillTiles(t, spec));
+  schedulePrefill(prefill, spec, t);
+  lower(prefill, prefillSym);
+  DecodePipeline decode = buildDecodeAttention(spec, chooseDecodeTiles(t, spec));
+  scheduleDecode(decode, spec, t);
+  lower(decode, decodeSym);
   nlohmann::ordered_json params = {{"hq", spec.hq},       {"hkv", spec.hkv},
                            {"d", spec.d},         {"dv", spec.dv},
                            {"scale", spec.scale}, {"causal", spec.causal},

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 
@@ -99,6 +100,16 @@ std::string Tensor::shapeString() const {
     os << (i ? ", " : "") << shape_[i];
   os << "]";
   return os.str();
+}
+
+Tensor randomNormal(std::vector<int64_t> shape, uint64_t seed) {
+  Tensor t(std::move(shape));
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  float *p = t.f32();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i)
+    p[i] = dist(rng);
+  return t;
 }
 
 float halfToFloat(uint16_t h) {

@@ -14,12 +14,7 @@ namespace deltaflow::test {
 
 /// Fresh random N(0, 1) values (never zeros) in a float32 tensor.
 inline rt::Tensor randomTensor(std::vector<int64_t> shape, uint64_t seed) {
-  rt::Tensor t(std::move(shape));
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  for (int64_t i = 0; i < t.numel(); ++i)
-    t.f32()[i] = dist(rng);
-  return t;
+  return rt::randomNormal(std::move(shape), seed);
 }
 
 struct RefResult {

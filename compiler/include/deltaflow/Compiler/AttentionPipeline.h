@@ -26,10 +26,21 @@ struct DecodeTiles {
   int keyChunk = 1024; ///< keys per split-K chunk
 };
 
+/// What every attention pipeline form has: the q/k/v inputs ([D, N, H, B]
+/// innermost first, float32) and the `out` (+ optional `lse`) outputs.
+struct AttentionIO {
+  Halide::ImageParam q{Halide::Float(32), 4, "q"};
+  Halide::ImageParam k{Halide::Float(32), 4, "k"};
+  Halide::ImageParam v{Halide::Float(32), 4, "v"};
+  Halide::Func out{"out"}; ///< (e, i, h, b)
+  Halide::Func lse{"lse"}; ///< (i, h, b), defined only when requested
+  std::vector<Halide::Func> outputs() const;
+  std::vector<Halide::Argument> arguments() const { return {q, k, v}; }
+};
+
 /// Prefill: online softmax over key blocks, per (query tile, KV head, batch).
-struct PrefillPipeline {
+struct PrefillPipeline : AttentionIO {
   PrefillTiles tiles;
-  Halide::ImageParam q, k, v;
   Halide::Var d{"d"}, e{"e"}, qi{"qi"}, qt{"qt"}, g{"g"}, hk{"hk"}, b{"b"},
       jj{"jj"}, kb{"kb"}, i{"i"}, h{"h"};
   Halide::RDom rd, rj, rb;
@@ -41,15 +52,11 @@ struct PrefillPipeline {
   Halide::Func bsum{"bsum"}; ///< (qi, g, kb, qt, hk, b)
   Halide::Func bpv{"bpv"};   ///< (e, qi, g, kb, qt, hk, b) block P.V
   Halide::Func state{"state"}; ///< (e, qi, g, qt, hk, b) -> {acc, m, l}
-  Halide::Func out{"out"};   ///< (e, i, h, b)
-  Halide::Func lse{"lse"};   ///< (i, h, b)
-  std::vector<Halide::Func> outputs() const;
 };
 
 /// Decode: split-K over key chunks, partials merged by log-sum-exp.
-struct DecodePipeline {
+struct DecodePipeline : AttentionIO {
   DecodeTiles tiles;
-  Halide::ImageParam q, k, v;
   Halide::Var d{"d"}, e{"e"}, g{"g"}, i{"i"}, c{"c"}, hk{"hk"}, b{"b"},
       jj{"jj"}, h{"h"}, u{"u"};
   Halide::RDom rd, rj, rc;
@@ -63,16 +70,11 @@ struct DecodePipeline {
   Halide::Func part{"part"}; ///< (e, g, i, c, hk, b) -> {cpv, cmax, csum}
   Halide::Func gmax{"gmax"}; ///< (g, i, hk, b)
   Halide::Func merged{"merged"}; ///< (e, g, i, hk, b) -> {acc, l}
-  Halide::Func out{"out"};
-  Halide::Func lse{"lse"};
-  std::vector<Halide::Func> outputs() const;
 };
 
 /// Run-time checks on the inputs that Halide's bounds checks do not cover.
 void addAttentionRequirements(Halide::Pipeline &pipeline,
-                              const AttentionSpec &spec,
-                              const Halide::ImageParam &q,
-                              const Halide::ImageParam &k);
+                              const AttentionSpec &spec, const AttentionIO &io);
 
 /// THE ALGORITHM. Builds the prefill or decode form of one attention op.
 PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,

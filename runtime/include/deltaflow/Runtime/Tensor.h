@@ -54,6 +54,10 @@ private:
   std::shared_ptr<std::vector<halide_dimension_t>> dims_;
 };
 
+/// A float32 tensor of N(0, 1) values from a seeded generator (never zeros in
+/// practice): inputs for tests, benchmarks and examples.
+Tensor randomNormal(std::vector<int64_t> shape, uint64_t seed);
+
 float halfToFloat(uint16_t h);
 uint16_t floatToHalf(float f);
 
