@@ -99,6 +99,22 @@ TEST(Runtime, TwoModulesLoadedAtOnceRunConcurrently) {
   EXPECT_LE(test::relativeL2(par1, ref.out), 1e-4);
 }
 
+TEST(Runtime, Avx2TargetMatchesReference) {
+  // The same graph compiled with --target=x86-64-avx2 (8-lane schedules).
+  auto m = rt::Module::load(DELTAFLOW_FIXTURE_DIR "/attention_avx2.so");
+  rt::Executor exec(m, 2);
+  for (auto [nq, nk] : {std::pair<int64_t, int64_t>{1, 1500}, {3, 3}, {19, 41}, {70, 300}}) {
+    std::map<std::string, rt::Tensor> in = {
+        {"q", test::randomTensor({1, 32, nq, 128}, 5)},
+        {"k", test::randomTensor({1, 8, nk, 128}, 6)},
+        {"v", test::randomTensor({1, 8, nk, 128}, 7)}};
+    auto out = exec.run("attention", in).at("out");
+    auto ref = test::referenceAttention(in["q"], in["k"], in["v"],
+                                        1 / std::sqrt(128.0), true);
+    EXPECT_LE(test::relativeL2(out, ref.out), 1e-4) << "Nq=" << nq << " Nk=" << nk;
+  }
+}
+
 TEST(Runtime, RejectsBadInputsWithClearMessages) {
   rt::Executor exec(variants(), 2);
   auto in = gqaInputs(5, 9, 21);
