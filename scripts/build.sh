@@ -9,5 +9,11 @@ if [ ! -f build/build.ninja ]; then
   cmake -G Ninja -B build -DCMAKE_BUILD_TYPE=Release -DMLIR_DIR="$mlir_dir" >/dev/null
 fi
 echo "[build] building with ninja -j$jobs"
-ninja -C build -j"$jobs" | grep -vE '^\[[0-9]+/[0-9]+\] (Building|Linking|Generating|Automatic)' || true
-test "${PIPESTATUS[0]}" -eq 0
+set +e
+ninja -C build -j"$jobs" | grep -vE '^\[[0-9]+/[0-9]+\] (Building|Linking|Generating|Automatic)'
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  echo "[build] FAILED (ninja exit $status)" >&2
+  exit "$status"
+fi
