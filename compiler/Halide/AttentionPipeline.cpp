@@ -41,6 +41,22 @@ void addAttentionRequirements(Halide::Pipeline &pipeline,
   }
 }
 
+Halide::Expr AttentionIO::queryPosition(const AttentionSpec &spec,
+                                        const Halide::Expr &row) const {
+  Halide::Expr nq = q.dim(1).extent(), nk = k.dim(1).extent();
+  Halide::Expr first = spec.offset ? Halide::Expr(int(*spec.offset)) : nk - nq;
+  return first + row;
+}
+
+Halide::Expr AttentionIO::maskBias(const AttentionSpec &spec,
+                                   const Halide::Expr &key,
+                                   const Halide::Expr &row) const {
+  Halide::Expr visible = key < k.dim(1).extent();
+  if (spec.causal)
+    visible = visible && key <= queryPosition(spec, row);
+  return Halide::select(visible, 0.0f, kMasked);
+}
+
 std::vector<Halide::Func> AttentionIO::outputs() const {
   std::vector<Halide::Func> fs{out};
   if (lse.defined())
@@ -59,7 +75,6 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   const int G = int(spec.hq / spec.hkv);
   const int Tq = tiles.queryTile, Bk = tiles.keyBlock;
   Expr nq = P.q.dim(1).extent(), nk = P.k.dim(1).extent();
-  Expr off = spec.offset ? Expr(int(*spec.offset)) : nk - nq;
 
   Expr row = qt * Tq + qi;
   P.qT(qi, d, g, qt, hk, b) =
@@ -71,11 +86,8 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   P.sdot(qi, g, jj, kb, qt, hk, b) = 0.0f;
   P.sdot(qi, g, jj, kb, qt, hk, b) +=
       P.qT(qi, P.rd, g, qt, hk, b) * P.k(P.rd, Halide::min(key, nk - 1), hk, b);
-  Expr visible = key < nk;
-  if (spec.causal)
-    visible = visible && key <= row + off;
   P.s(qi, g, jj, kb, qt, hk, b) =
-      P.sdot(qi, g, jj, kb, qt, hk, b) + Halide::select(visible, 0.0f, kMasked);
+      P.sdot(qi, g, jj, kb, qt, hk, b) + P.maskBias(spec, key, row);
 
   // Block-local softmax statistics and P.V.
   P.rj = Halide::RDom(0, Bk, "rj");
@@ -95,7 +107,7 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   Expr nblocks = (nk + Bk - 1) / Bk;
   P.rb = Halide::RDom(0, nblocks, "rb");
   if (spec.causal)
-    P.rb.where(P.rb * Bk <= qt * Tq + (Tq - 1) + off);
+    P.rb.where(P.rb * Bk <= P.queryPosition(spec, qt * Tq + (Tq - 1)));
   P.state(e, qi, g, qt, hk, b) = Tuple(0.0f, kMasked, 0.0f);
   Expr acc = P.state(e, qi, g, qt, hk, b)[0];
   Expr mOld = P.state(e, qi, g, qt, hk, b)[1];
@@ -126,8 +138,7 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
               &b = P.b, &jj = P.jj, &h = P.h;
   const int G = int(spec.hq / spec.hkv);
   const int C = tiles.keyChunk;
-  Expr nq = P.q.dim(1).extent(), nk = P.k.dim(1).extent();
-  Expr off = spec.offset ? Expr(int(*spec.offset)) : nk - nq;
+  Expr nk = P.k.dim(1).extent();
 
   P.qd(d, g, i, hk, b) = P.q(d, i, hk * G + g, b) * float(spec.scale);
 
@@ -136,11 +147,7 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
   P.sdot(jj, g, i, c, hk, b) = 0.0f;
   P.sdot(jj, g, i, c, hk, b) +=
       P.qd(P.rd, g, i, hk, b) * P.k(P.rd, Halide::min(key, nk - 1), hk, b);
-  Expr visible = key < nk;
-  if (spec.causal)
-    visible = visible && key <= i + off;
-  P.s(jj, g, i, c, hk, b) =
-      P.sdot(jj, g, i, c, hk, b) + Halide::select(visible, 0.0f, kMasked);
+  P.s(jj, g, i, c, hk, b) = P.sdot(jj, g, i, c, hk, b) + P.maskBias(spec, key, i);
 
   P.rj = Halide::RDom(0, C, "rj");
   P.cmax(g, i, c, hk, b) = kMasked;

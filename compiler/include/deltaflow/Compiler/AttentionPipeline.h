@@ -36,6 +36,13 @@ struct AttentionIO {
   Halide::Func lse{"lse"}; ///< (i, h, b), defined only when requested
   std::vector<Halide::Func> outputs() const;
   std::vector<Halide::Argument> arguments() const { return {q, k, v}; }
+  /// Position of query row `row`: the offset, or Nk - Nq by default.
+  Halide::Expr queryPosition(const AttentionSpec &spec,
+                             const Halide::Expr &row) const;
+  /// 0 where query `row` may see `key` (key < Nk and, if causal, key <=
+  /// its position), -1e30 elsewhere: the mask as an additive bias.
+  Halide::Expr maskBias(const AttentionSpec &spec, const Halide::Expr &key,
+                        const Halide::Expr &row) const;
 };
 
 /// Prefill: online softmax over key blocks, per (query tile, KV head, batch).
