@@ -16,6 +16,10 @@ using namespace mlir::deltaflow::attn;
 #include "deltaflow/Dialect/Attn/IR/AttnAttrs.cpp.inc"
 
 void AttnDialect::initialize() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "deltaflow/Dialect/Attn/IR/AttnAttrs.cpp.inc"
+      >();
   addOperations<
 #define GET_OP_LIST
 #include "deltaflow/Dialect/Attn/IR/AttnOps.cpp.inc"

@@ -129,3 +129,282 @@ int64_t AttentionOp::getGroupSize() {
 
 #define GET_OP_CLASSES
 #include "deltaflow/Dialect/Attn/IR/AttnOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Policy attributes
+//===----------------------------------------------------------------------===//
+
+namespace {
+using EmitFn = function_ref<InFlightDiagnostic()>;
+
+LogicalResult checkCommon(EmitFn emitError, int64_t sinks, int64_t window,
+                          int64_t chunk) {
+  if (sinks < 0)
+    return emitError() << "sinks must be >= 0, got " << sinks;
+  if (window < 0)
+    return emitError() << "window must be >= 0, got " << window;
+  if (chunk <= 0)
+    return emitError() << "chunk must be > 0, got " << chunk;
+  return success();
+}
+} // namespace
+
+LogicalResult TokenSelectAttr::verify(EmitFn emitError, int64_t budget,
+                                      int64_t sinks, int64_t window,
+                                      int64_t chunk) {
+  if (budget <= 0)
+    return emitError() << "token_select budget must be > 0, got " << budget;
+  return checkCommon(emitError, sinks, window, chunk);
+}
+
+LogicalResult AdaptiveAttr::verify(EmitFn emitError, APFloat pAttr,
+                                   int64_t minBudget, int64_t maxBudget,
+                                   int64_t sinks, int64_t window,
+                                   int64_t chunk) {
+  double p = pAttr.convertToDouble();
+  if (!(p > 0.0 && p <= 1.0))
+    return emitError() << "adaptive p must be in (0, 1], got " << p;
+  if (minBudget <= 0)
+    return emitError() << "adaptive min_budget must be > 0, got " << minBudget;
+  if (maxBudget < minBudget)
+    return emitError() << "adaptive max_budget (" << maxBudget
+                       << ") must be >= min_budget (" << minBudget << ")";
+  return checkCommon(emitError, sinks, window, chunk);
+}
+
+LogicalResult BlockTopKAttr::verify(EmitFn emitError, int64_t budget,
+                                    int64_t page, int64_t sinks,
+                                    int64_t window, int64_t chunk) {
+  if (page <= 0)
+    return emitError() << "block_topk page must be > 0, got " << page;
+  if (budget < page)
+    return emitError() << "block_topk budget (" << budget
+                       << ") must hold at least one page of " << page;
+  return checkCommon(emitError, sinks, window, chunk);
+}
+
+LogicalResult PluginPolicyAttr::verify(EmitFn emitError, StringAttr name,
+                                       DictionaryAttr params) {
+  if (!name || name.getValue().empty())
+    return emitError() << "policy name must not be empty";
+  for (const char *key : {"sinks", "window", "chunk"})
+    if (!params || !params.getAs<IntegerAttr>(key))
+      return emitError() << "policy '" << name.getValue()
+                         << "' needs an integer '" << key << "' parameter";
+  return checkCommon(emitError, params.getAs<IntegerAttr>("sinks").getInt(),
+                     params.getAs<IntegerAttr>("window").getInt(),
+                     params.getAs<IntegerAttr>("chunk").getInt());
+}
+
+//===----------------------------------------------------------------------===//
+// SelectOp
+//===----------------------------------------------------------------------===//
+
+namespace {
+template <typename Fn> auto visitPolicy(Attribute policy, Fn fn) {
+  if (auto a = dyn_cast<TokenSelectAttr>(policy))
+    return fn(a.getSinks(), a.getWindow(), a.getChunk());
+  if (auto a = dyn_cast<AdaptiveAttr>(policy))
+    return fn(a.getSinks(), a.getWindow(), a.getChunk());
+  if (auto a = dyn_cast<BlockTopKAttr>(policy))
+    return fn(a.getSinks(), a.getWindow(), a.getChunk());
+  auto a = cast<PluginPolicyAttr>(policy);
+  return fn(a.getParams().getAs<IntegerAttr>("sinks").getInt(),
+            a.getParams().getAs<IntegerAttr>("window").getInt(),
+            a.getParams().getAs<IntegerAttr>("chunk").getInt());
+}
+
+int64_t ceilDivOrDynamic(int64_t n, int64_t d) {
+  return ShapedType::isDynamic(n) ? ShapedType::kDynamic : (n + d - 1) / d;
+}
+} // namespace
+
+int64_t SelectOp::getSinks() {
+  return visitPolicy(getPolicy(), [](int64_t s, int64_t, int64_t) { return s; });
+}
+int64_t SelectOp::getWindow() {
+  return visitPolicy(getPolicy(), [](int64_t, int64_t w, int64_t) { return w; });
+}
+int64_t SelectOp::getChunk() {
+  return visitPolicy(getPolicy(), [](int64_t, int64_t, int64_t c) { return c; });
+}
+
+LogicalResult SelectOp::verify() {
+  SmallVector<int64_t> shape;
+  Type elemTy;
+  if (failed(checkAttentionOperands(getLoc(), getOperationName(),
+                                    getQuery().getType(), getKey().getType(),
+                                    getKey().getType(), shape, elemTy)))
+    return failure();
+  auto idx = cast<RankedTensorType>(getIndices().getType());
+  if (idx.getRank() != 4 || !idx.getElementType().isSignlessInteger(32))
+    return emitOpError() << "result must be a rank-4 tensor of i32 "
+                            "[batch, heads, chunks, slots], got "
+                         << idx;
+  int64_t hkv = cast<RankedTensorType>(getKey().getType()).getDimSize(1);
+  int64_t hs = idx.getDimSize(1);
+  if (!ShapedType::isDynamic(hs) && hs != 1 && !ShapedType::isDynamic(hkv) &&
+      hs != hkv)
+    return emitOpError() << "result heads must be 1 (shared) or the " << hkv
+                         << " key/value heads, got " << hs;
+  if (ShapedType::isDynamic(idx.getDimSize(3)) || idx.getDimSize(3) <= 0)
+    return emitOpError() << "result needs a static, positive slot count";
+  int64_t chunks = ceilDivOrDynamic(shape[2], getChunk());
+  if (!ShapedType::isDynamic(chunks) && !idx.isDynamicDim(2) &&
+      idx.getDimSize(2) != chunks)
+    return emitOpError() << "result has " << idx.getDimSize(2)
+                         << " chunks but " << shape[2] << " query rows in chunks of "
+                         << getChunk() << " make " << chunks;
+  if (std::optional<int64_t> off = getOffset(); off && *off < 0)
+    return emitOpError() << "offset must be non-negative, got " << *off;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// SparseAttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult SparseAttentionOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> location, Adaptor adaptor,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  SmallVector<int64_t> shape;
+  Type elemTy;
+  if (failed(checkAttentionOperands(
+          location, getOperationName(), adaptor.getQuery().getType(),
+          adaptor.getKey().getType(), adaptor.getValue().getType(), shape,
+          elemTy)))
+    return failure();
+  inferredReturnTypes.push_back(RankedTensorType::get(shape, elemTy));
+  if (adaptor.getLse())
+    inferredReturnTypes.push_back(
+        RankedTensorType::get(ArrayRef<int64_t>(shape).take_front(3), elemTy));
+  return success();
+}
+
+namespace {
+LogicalResult verifyScaleOffset(Operation *op, FloatAttr scale,
+                                std::optional<int64_t> offset) {
+  if (scale) {
+    double value = scale.getValueAsDouble();
+    if (!std::isfinite(value) || value == 0.0)
+      return op->emitOpError() << "scale must be finite and non-zero, got "
+                               << value;
+  }
+  if (offset && *offset < 0)
+    return op->emitOpError() << "offset must be non-negative, got " << *offset;
+  return success();
+}
+
+double effectiveScale(FloatAttr scale, Value query) {
+  if (scale)
+    return scale.getValueAsDouble();
+  int64_t d = cast<RankedTensorType>(query.getType()).getDimSize(3);
+  return ShapedType::isDynamic(d) ? 0.0 : 1.0 / std::sqrt(double(d));
+}
+} // namespace
+
+LogicalResult SparseAttentionOp::verify() {
+  if (failed(verifyScaleOffset(*this, getScaleAttr(), getOffset())))
+    return failure();
+  if (getSinks() < 0 || getWindow() < 0 || getChunk() <= 0)
+    return emitOpError() << "needs sinks >= 0, window >= 0 and chunk > 0, got "
+                         << getSinks() << ", " << getWindow() << ", "
+                         << getChunk();
+  if (getLse() != static_cast<bool>(getLogsumexp()))
+    return emitOpError() << "has " << getNumResults()
+                         << " results but the 'lse' flag is "
+                         << (getLse() ? "set" : "unset");
+  if (Value idx = getIndices()) {
+    auto t = cast<RankedTensorType>(idx.getType());
+    if (t.getRank() != 4 || !t.getElementType().isSignlessInteger(32))
+      return emitOpError() << "indices must be a rank-4 i32 tensor, got " << t;
+    if (auto sel = idx.getDefiningOp<SelectOp>())
+      if (sel.getSinks() != getSinks() || sel.getWindow() != getWindow() ||
+          sel.getChunk() != getChunk())
+        return emitOpError() << "sinks/window/chunk (" << getSinks() << ", "
+                             << getWindow() << ", " << getChunk()
+                             << ") differ from its selection's ("
+                             << sel.getSinks() << ", " << sel.getWindow()
+                             << ", " << sel.getChunk() << ")";
+  }
+  return success();
+}
+
+double SparseAttentionOp::getEffectiveScale() {
+  return effectiveScale(getScaleAttr(), getQuery());
+}
+
+//===----------------------------------------------------------------------===//
+// DenseRowsOp and DeltaCorrectOp
+//===----------------------------------------------------------------------===//
+
+int64_t DenseRowsOp::tailRows(int64_t stride) {
+  return stride - 1 + std::max<int64_t>(128, stride);
+}
+
+LogicalResult DenseRowsOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> location, Adaptor adaptor,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  SmallVector<int64_t> shape;
+  Type elemTy;
+  if (failed(checkAttentionOperands(
+          location, getOperationName(), adaptor.getQuery().getType(),
+          adaptor.getKey().getType(), adaptor.getValue().getType(), shape,
+          elemTy)))
+    return failure();
+  int64_t stride = adaptor.getStride();
+  if (stride <= 0)
+    return emitOptionalError(location, "'", getOperationName(),
+                             "' op stride must be > 0, got ", stride);
+  if (!ShapedType::isDynamic(shape[2]))
+    shape[2] = ceilDivOrDynamic(shape[2], stride) + tailRows(stride);
+  inferredReturnTypes.push_back(RankedTensorType::get(shape, elemTy));
+  return success();
+}
+
+LogicalResult DenseRowsOp::verify() {
+  return verifyScaleOffset(*this, getScaleAttr(), getOffset());
+}
+
+double DenseRowsOp::getEffectiveScale() {
+  return effectiveScale(getScaleAttr(), getQuery());
+}
+
+LogicalResult DeltaCorrectOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> location, Adaptor adaptor,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  inferredReturnTypes.push_back(adaptor.getSparse().getType());
+  return success();
+}
+
+LogicalResult DeltaCorrectOp::verify() {
+  auto s = cast<RankedTensorType>(getSparse().getType());
+  auto r = cast<RankedTensorType>(getRows().getType());
+  int64_t stride = getStride();
+  if (stride <= 0)
+    return emitOpError() << "stride must be > 0, got " << stride;
+  if (s.getRank() != 4 || r.getRank() != 4)
+    return emitOpError() << "expects rank-4 sparse output and dense rows";
+  if (s.getElementType() != r.getElementType())
+    return emitOpError() << "sparse output and dense rows must have the same "
+                            "element type";
+  for (int d : {0, 1, 3})
+    if (!s.isDynamicDim(d) && !r.isDynamicDim(d) &&
+        s.getDimSize(d) != r.getDimSize(d))
+      return emitOpError() << "dimension " << d << " differs: " << s.getDimSize(d)
+                           << " (sparse) vs " << r.getDimSize(d) << " (rows)";
+  if (!s.isDynamicDim(2) && !r.isDynamicDim(2)) {
+    int64_t want = (s.getDimSize(2) + stride - 1) / stride +
+                   DenseRowsOp::tailRows(stride);
+    if (r.getDimSize(2) != want)
+      return emitOpError() << "dense rows has " << r.getDimSize(2)
+                           << " rows; stride " << stride << " over "
+                           << s.getDimSize(2) << " query rows needs " << want;
+  }
+  if (auto rows = getRows().getDefiningOp<DenseRowsOp>())
+    if (rows.getStride() != stride)
+      return emitOpError() << "stride " << stride
+                           << " differs from its dense rows' stride "
+                           << rows.getStride();
+  return success();
+}

@@ -19,6 +19,10 @@ namespace deltaflow {
 /// and attn.
 void registerDeltaflowDialects(DialectRegistry &registry);
 
+/// Adds window, token-select, adaptive and block-topk to the policy registry
+/// (SparsityPolicy.h). Idempotent; the sparsify pass calls it too.
+void registerBuiltinSparsityPolicies();
+
 } // namespace deltaflow
 } // namespace mlir
 

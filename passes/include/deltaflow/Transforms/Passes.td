@@ -1,13 +1,53 @@
-//===- Passes.td - deltaflow transformation passes ---------*- tablegen -*-===//
-//
-// Every pass of deltaflow is declared here, one def per pass, one .cpp per
-// pass under passes/lib named after the def without the `Pass` suffix.
-//
-//===----------------------------------------------------------------------===//
+//===- Passes.td - deltaflow passes ------------------------*- tablegen -*-===//
 
 #ifndef DELTAFLOW_TRANSFORMS_PASSES_TD
 #define DELTAFLOW_TRANSFORMS_PASSES_TD
 
 include "mlir/Pass/PassBase.td"
+
+def AttnSparsify : Pass<"attn-sparsify", "::mlir::ModuleOp"> {
+  let summary = "Rewrite causal attention into selection + sparse attention";
+  let description = [{
+    Every causal `attn.attention` becomes `attn.select` under the chosen
+    policy (none for `window`) followed by `attn.sparse_attention` over
+    sinks, the selected keys and the local window. Policies are looked up by
+    name in the policy registry: `window`, `token-select`, `adaptive`,
+    `block-topk`, and any loaded from a plug-in (`--load-pass-plugin`).
+
+    Attention stays dense, with a remark, when it is not causal or when its
+    static context fits in sinks + budget + window. With a dynamic context
+    the selection falls back to exact attention at run time whenever the
+    candidates fit the budget.
+  }];
+  let dependentDialects = ["::mlir::deltaflow::attn::AttnDialect"];
+  let options = [
+    Option<"policy", "policy", "std::string", "\"token-select\"",
+           "selection policy: window, token-select, adaptive, block-topk or a plug-in's name">,
+    Option<"budget", "budget", "int64_t", "2048", "selected keys per chunk (token-select, block-topk)">,
+    Option<"sinks", "sinks", "int64_t", "128", "leading keys every query sees">,
+    Option<"window", "window", "int64_t", "512", "local window before each query chunk">,
+    Option<"chunk", "chunk", "int64_t", "512", "query rows sharing one selection">,
+    Option<"p", "p", "double", "0.95", "softmax mass to reach (adaptive)">,
+    Option<"minBudget", "min-budget", "int64_t", "256", "smallest selection (adaptive)">,
+    Option<"maxBudget", "max-budget", "int64_t", "4096", "largest selection (adaptive)">,
+    Option<"page", "page", "int64_t", "16", "keys per page (block-topk)">,
+    ListOption<"extra", "param", "std::string",
+               "further plug-in parameters as name:value">
+  ];
+}
+
+def AttnDeltaCorrect : Pass<"attn-delta-correct", "::mlir::ModuleOp"> {
+  let summary = "Add the Delta-Attention correction to sparse attention";
+  let description = [{
+    For every `attn.sparse_attention` whose log-sum-exp is unused, computes
+    exact attention for every `stride`-th query row and the tail
+    (`attn.dense_rows`) and shifts the sparse rows by the difference
+    (`attn.delta_correct`). Composes with any selection policy.
+  }];
+  let dependentDialects = ["::mlir::deltaflow::attn::AttnDialect"];
+  let options = [
+    Option<"stride", "stride", "int64_t", "64", "row stride gamma of the dense rows (1..8192)">
+  ];
+}
 
 #endif // DELTAFLOW_TRANSFORMS_PASSES_TD

@@ -20,7 +20,7 @@ def Attn_Dialect : Dialect {
     may outnumber key/value heads (grouped-query attention): query head `h`
     reads key/value head `h / (Hq / Hkv)`.
   }];
-  let useDefaultAttributePrinterParser = 0;
+  let useDefaultAttributePrinterParser = 1;
 }
 
 class Attn_Op<string mnemonic, list<Trait> traits = []>

@@ -4,6 +4,7 @@
 #define DELTAFLOW_DIALECT_ATTN_IR_ATTNOPS_TD
 
 include "deltaflow/Dialect/Attn/IR/AttnBase.td"
+include "deltaflow/Dialect/Attn/IR/AttnAttrs.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
@@ -65,6 +66,127 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure, InferTypeOpAdaptor]> {
     /// Number of query heads per key/value head (Hq / Hkv).
     int64_t getGroupSize();
   }];
+}
+
+
+//===----------------------------------------------------------------------===//
+// Sparse attention: selection, attention over the selection, Delta correction
+//===----------------------------------------------------------------------===//
+
+def Attn_AnyPolicyAttr : AnyAttrOf<[Attn_TokenSelectAttr, Attn_AdaptiveAttr,
+                                     Attn_BlockTopKAttr, Attn_PluginPolicyAttr]>;
+
+def Attn_SelectOp : Attn_Op<"select", [Pure]> {
+  let summary = "choose key indices per query chunk under a policy";
+  let description = [{
+    Query rows are cut into chunks of the policy's `chunk` rows; chunk `c`
+    starts at position `s0 = offset + c * chunk` (offset defaults to
+    `Nk - Nq`). Each chunk selects keys from the candidates
+    `[sinks, s0 - window)`, which every query of the chunk may see.
+
+    Result `[B, Hs, C, slots]` of `i32`: `C = ceil(Nq / chunk)`; `Hs` is 1
+    for one set shared by all heads (token_select) or `Hkv` for one set per
+    KV head; indices are ascending, and unused slots hold -1.
+    ```mlir
+    %idx = attn.select %q, %k policy(#attn.token_select<budget = 2048,
+        sinks = 128, window = 512, chunk = 512>)
+        : tensor<1x32x?x128xf32>, tensor<1x8x?x128xf32> -> tensor<1x1x?x2048xi32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+                       Attn_AnyPolicyAttr:$policy, OptionalAttr<I64Attr>:$offset);
+  let results = (outs AnyRankedTensor:$indices);
+  let assemblyFormat = [{
+    $query `,` $key `policy` `(` $policy `)` (`offset` `(` $offset^ `)`)?
+    attr-dict `:` type($query) `,` type($key) `->` type($indices)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// sinks, window and chunk of the policy attribute.
+    int64_t getSinks();
+    int64_t getWindow();
+    int64_t getChunk();
+  }];
+}
+
+def Attn_SparseAttentionOp
+    : Attn_Op<"sparse_attention", [Pure, InferTypeOpAdaptor]> {
+  let summary = "exact causal attention over sinks, selected keys and a local window";
+  let description = [{
+    For query row `i` at position `p = offset + i` in chunk `c` (starting at
+    position `s0`), the keys are the union, each counted once, of
+    `[0, sinks)`, the chunk's `indices` (if given), and the local window
+    `[max(sinks, s0 - window), p]`. The causal rule holds throughout.
+    Without `indices` this is window + sinks attention. Returns the output
+    and, with `lse`, the log-sum-exp over the same keys.
+    ```mlir
+    %o = attn.sparse_attention %q, %k, %v indices(%idx : tensor<1x1x?x2048xi32>)
+        sinks(128) window(512) chunk(512)
+        : tensor<1x32x?x128xf32>, tensor<1x8x?x128xf32>, tensor<1x8x?x128xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+                       AnyRankedTensor:$value, Optional<AnyRankedTensor>:$indices,
+                       I64Attr:$sinks, I64Attr:$window, I64Attr:$chunk,
+                       OptionalAttr<F64Attr>:$scale, OptionalAttr<I64Attr>:$offset,
+                       UnitAttr:$lse);
+  let results = (outs AnyRankedTensor:$output, Optional<AnyRankedTensor>:$logsumexp);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value
+    (`indices` `(` $indices^ `:` type($indices) `)`)?
+    `sinks` `(` $sinks `)` `window` `(` $window `)` `chunk` `(` $chunk `)`
+    (`scale` `(` $scale^ `)`)?
+    (`offset` `(` $offset^ `)`)?
+    (`lse` $lse^)?
+    attr-dict `:` type($query) `,` type($key) `,` type($value)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    double getEffectiveScale();
+  }];
+}
+
+def Attn_DenseRowsOp : Attn_Op<"dense_rows", [Pure, InferTypeOpAdaptor]> {
+  let summary = "exact causal attention for every stride-th query row and the tail";
+  let description = [{
+    Computes exact attention for rows `0, stride, 2*stride, ...` followed by
+    the last `T = stride - 1 + max(128, stride)` rows (clamped at row 0).
+    `T` bounds the tail `(Nq mod stride) + max(128, stride)` for every `Nq`,
+    so the result `[B, Hq, ceil(Nq / stride) + T, Dv]` has a size known from
+    `Nq` alone.
+  }];
+  let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
+                       AnyRankedTensor:$value, I64Attr:$stride,
+                       OptionalAttr<F64Attr>:$scale, OptionalAttr<I64Attr>:$offset);
+  let results = (outs AnyRankedTensor:$rows);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `stride` `(` $stride `)`
+    (`scale` `(` $scale^ `)`)? (`offset` `(` $offset^ `)`)?
+    attr-dict `:` type($query) `,` type($key) `,` type($value)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    double getEffectiveScale();
+    /// Rows computed after the strided ones: stride - 1 + max(128, stride).
+    static int64_t tailRows(int64_t stride);
+  }];
+}
+
+def Attn_DeltaCorrectOp : Attn_Op<"delta_correct", [Pure, InferTypeOpAdaptor]> {
+  let summary = "Delta Attention: shift sparse rows by the dense-minus-sparse difference";
+  let description = [{
+    With `m = i / stride`, row `i` of the result is
+    `sparse[i] + rows[m] - sparse[m * stride]`; the last
+    `(Nq mod stride) + max(128, stride)` rows take the dense rows as they are.
+    `rows` is the result of `attn.dense_rows` with the same stride.
+  }];
+  let arguments = (ins AnyRankedTensor:$sparse, AnyRankedTensor:$rows,
+                       I64Attr:$stride);
+  let results = (outs AnyRankedTensor:$output);
+  let assemblyFormat = [{
+    $sparse `,` $rows `stride` `(` $stride `)` attr-dict `:` type($sparse) `,` type($rows)
+  }];
+  let hasVerifier = 1;
 }
 
 #endif // DELTAFLOW_DIALECT_ATTN_IR_ATTNOPS_TD

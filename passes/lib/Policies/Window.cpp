@@ -1,0 +1,23 @@
+//===- Window.cpp - window + sinks (StreamingLLM) -------------------------===//
+//
+// Selects nothing: attn.sparse_attention without indices sees the first
+// `sinks` keys and the local window of its chunk.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Policies.h"
+
+namespace deltaflow::sparsity {
+
+Policy windowPolicy() {
+  Policy p;
+  p.name = "window";
+  p.summary = "window + sinks: the first `sinks` keys and the local window";
+  p.knobs = {"sinks", "window", "chunk"};
+  p.selects = false;
+  p.check = checkCommonParams;
+  p.slots = [](const Params &) { return int64_t(0); };
+  return p;
+}
+
+} // namespace deltaflow::sparsity

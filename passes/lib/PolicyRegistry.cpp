@@ -1,0 +1,77 @@
+//===- PolicyRegistry.cpp - the one table of sparsity policies ------------===//
+//
+// Built as its own shared library so the tools and every plug-in share it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltaflow/Transforms/SparsityPolicy.h"
+
+#include <cmath>
+#include <memory>
+#include <mutex>
+
+namespace deltaflow::sparsity {
+
+namespace {
+struct Registry {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<Policy>> policies;
+  std::vector<std::string> errors;
+};
+Registry &registry() {
+  static Registry r;
+  return r;
+}
+} // namespace
+
+bool registerPolicy(Policy policy, std::string *error) {
+  Registry &r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  std::string why;
+  if (policy.name.empty())
+    why = "a sparsity policy was registered without a name";
+  for (const auto &p : r.policies)
+    if (p->name == policy.name)
+      why = "sparsity policy '" + policy.name + "' is already registered";
+  if (!why.empty()) {
+    r.errors.push_back(why);
+    if (error)
+      *error = why;
+    return false;
+  }
+  r.policies.push_back(std::make_unique<Policy>(std::move(policy)));
+  return true;
+}
+
+Policy *findPolicy(const std::string &name) {
+  Registry &r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  for (const auto &p : r.policies)
+    if (p->name == name)
+      return p.get();
+  return nullptr;
+}
+
+std::vector<std::string> policyNames() {
+  Registry &r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  std::vector<std::string> names;
+  for (const auto &p : r.policies)
+    names.push_back(p->name);
+  return names;
+}
+
+std::vector<std::string> takeRegistrationErrors() {
+  Registry &r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  std::vector<std::string> errors;
+  errors.swap(r.errors);
+  return errors;
+}
+
+int64_t paramInt(const Params &params, const std::string &name) {
+  auto it = params.find(name);
+  return it == params.end() ? 0 : int64_t(std::llround(it->second));
+}
+
+} // namespace deltaflow::sparsity
