@@ -22,7 +22,7 @@ def Attn_F64Param : AttrOrTypeParameter<"::llvm::APFloat", "a float"> {
   }() }];
   let printer = [{ {
     ::llvm::SmallString<24> str;
-    $_self.toString(str);
+    $_self.toString(str, /*FormatPrecision=*/15);
     $_printer << str;
   } }];
   let comparator = "$_lhs.bitwiseIsEqual($_rhs)";
