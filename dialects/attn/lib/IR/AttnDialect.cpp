@@ -5,7 +5,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
-#include "llvm/ADT/SmallString.h"
+#include <cstdio>
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;

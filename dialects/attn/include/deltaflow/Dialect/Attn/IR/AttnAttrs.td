@@ -21,8 +21,8 @@ def Attn_F64Param : AttrOrTypeParameter<"::llvm::APFloat", "a float"> {
     return ::llvm::APFloat(v);
   }() }];
   let printer = [{ {
-    ::llvm::SmallString<24> str;
-    $_self.toString(str, /*FormatPrecision=*/15);
+    char str[32];
+    std::snprintf(str, sizeof str, "%.15g", $_self.convertToDouble());
     $_printer << str;
   } }];
   let comparator = "$_lhs.bitwiseIsEqual($_rhs)";
