@@ -64,30 +64,83 @@ std::vector<Halide::Func> AttentionIO::outputs() const {
   return fs;
 }
 
+std::vector<Halide::Argument> PrefillPipeline::arguments() const {
+  std::vector<Halide::Argument> args = AttentionIO::arguments();
+  if (form.kind == PrefillForm::Sparse && form.sparse.slots > 0)
+    args.push_back(indices);
+  return args;
+}
+
+int64_t deltaTailRows(int64_t stride) {
+  return stride - 1 + std::max<int64_t>(128, stride);
+}
+
 PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
-                                      const PrefillTiles &tiles) {
+                                      const PrefillTiles &tiles,
+                                      const PrefillForm &form) {
   using Halide::Expr;
   using Halide::Tuple;
   PrefillPipeline P;
   P.tiles = tiles;
+  P.form = form;
   Halide::Var &d = P.d, &e = P.e, &qi = P.qi, &qt = P.qt, &g = P.g, &hk = P.hk,
               &b = P.b, &jj = P.jj, &kb = P.kb, &i = P.i, &h = P.h;
   const int G = int(spec.hq / spec.hkv);
   const int Tq = tiles.queryTile, Bk = tiles.keyBlock;
   Expr nq = P.q.dim(1).extent(), nk = P.k.dim(1).extent();
 
+  // Output row -> query row. Strided rows: 0, s, 2s, ... then the last T.
+  std::function<Expr(Expr)> queryRow = [](Expr r) { return r; };
+  if (form.kind == PrefillForm::StridedRows) {
+    const int s = int(form.stride), T = int(deltaTailRows(form.stride));
+    Expr nStrided = (nq + s - 1) / s;
+    queryRow = [=](Expr r) {
+      return Halide::select(r < nStrided, r * s,
+                            Halide::clamp(nq - T + (r - nStrided), 0, nq - 1));
+    };
+  }
   Expr row = qt * Tq + qi;
-  P.qT(qi, d, g, qt, hk, b) =
-      P.q(d, Halide::clamp(row, 0, nq - 1), hk * G + g, b) * float(spec.scale);
+  Expr qrow = Halide::clamp(queryRow(row), 0, nq - 1);
+  P.qT(qi, d, g, qt, hk, b) = P.q(d, qrow, hk * G + g, b) * float(spec.scale);
+
+  // Key of slot `slot` for query tile qt. Dense: the slot is the key.
+  // Sparse: sinks, then the chunk's selected indices, then the local window
+  // [s0 - window, s0 + chunk); invalid slots get key -1.
+  Expr slot = kb * Bk + jj;
+  Expr key = slot, keyValid = Halide::cast<bool>(true);
+  int64_t nSlots = 0;
+  if (form.kind == PrefillForm::Sparse) {
+    const SparseSpec &sp = form.sparse;
+    const int sinks = int(sp.sinks), sel = int(sp.slots), win = int(sp.window),
+              chunk = int(sp.chunk);
+    nSlots = sp.sinks + sp.slots + sp.window + sp.chunk;
+    Expr c = (qt * Tq) / chunk; // Tq divides chunk: one chunk per tile
+    Expr s0 = P.queryPosition(spec, c * chunk);
+    Expr local = s0 - win + (slot - sinks - sel);
+    Expr picked = -1;
+    if (sel > 0) {
+      Expr hs = sp.selHeads == 1 ? Expr(0) : Expr(hk);
+      picked = P.indices(Halide::clamp(slot - sinks, 0, sel - 1),
+                         Halide::min(c, P.indices.dim(1).extent() - 1), hs, b);
+    }
+    P.kidx(jj, kb, qt, hk, b) = Halide::select(
+        slot < sinks, slot,
+        slot < sinks + sel, picked,
+        slot < int(nSlots) && local >= sinks, local, -1);
+    key = P.kidx(jj, kb, qt, hk, b);
+    keyValid = key >= 0;
+  }
+  Expr keyAt = Halide::clamp(key, 0, nk - 1);
 
   // Scores of one key block, plus the mask bias.
   P.rd = Halide::RDom(0, int(spec.d), "rd");
-  Expr key = kb * Bk + jj;
   P.sdot(qi, g, jj, kb, qt, hk, b) = 0.0f;
   P.sdot(qi, g, jj, kb, qt, hk, b) +=
-      P.qT(qi, P.rd, g, qt, hk, b) * P.k(P.rd, Halide::min(key, nk - 1), hk, b);
-  P.s(qi, g, jj, kb, qt, hk, b) =
-      P.sdot(qi, g, jj, kb, qt, hk, b) + P.maskBias(spec, key, row);
+      P.qT(qi, P.rd, g, qt, hk, b) * P.k(P.rd, keyAt, hk, b);
+  Expr bias = P.maskBias(spec, key, qrow);
+  if (form.kind == PrefillForm::Sparse)
+    bias = Halide::select(keyValid, bias, kMasked);
+  P.s(qi, g, jj, kb, qt, hk, b) = P.sdot(qi, g, jj, kb, qt, hk, b) + bias;
 
   // Block-local softmax statistics and P.V.
   P.rj = Halide::RDom(0, Bk, "rj");
@@ -98,16 +151,31 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
       expNonPositive(P.s(qi, g, jj, kb, qt, hk, b) - P.bmax(qi, g, kb, qt, hk, b));
   P.bsum(qi, g, kb, qt, hk, b) = 0.0f;
   P.bsum(qi, g, kb, qt, hk, b) += P.p(qi, g, P.rj, kb, qt, hk, b);
+  Expr vKey = form.kind == PrefillForm::Sparse
+                  ? Halide::clamp(P.kidx(P.rj, kb, qt, hk, b), 0, nk - 1)
+                  : Halide::min(kb * Bk + P.rj, nk - 1);
   P.bpv(e, qi, g, kb, qt, hk, b) = 0.0f;
   P.bpv(e, qi, g, kb, qt, hk, b) +=
-      P.p(qi, g, P.rj, kb, qt, hk, b) *
-      P.v(e, Halide::min(kb * Bk + P.rj, nk - 1), hk, b);
+      P.p(qi, g, P.rj, kb, qt, hk, b) * P.v(e, vKey, hk, b);
 
   // Online merge of key blocks: state = {acc, running max, running sum}.
-  Expr nblocks = (nk + Bk - 1) / Bk;
+  Expr nblocks = form.kind == PrefillForm::Sparse
+                     ? Expr(int((nSlots + Bk - 1) / Bk))
+                     : (nk + Bk - 1) / Bk;
   P.rb = Halide::RDom(0, nblocks, "rb");
-  if (spec.causal)
-    P.rb.where(P.rb * Bk <= P.queryPosition(spec, qt * Tq + (Tq - 1)));
+  if (spec.causal && form.kind != PrefillForm::Sparse) {
+    // The tile's last row has the largest position; with strided rows the
+    // last strided row of the tile may lie beyond the tail's first rows.
+    Expr last = qt * Tq + (Tq - 1);
+    Expr lastPos = P.queryPosition(spec, Halide::clamp(queryRow(last), 0, nq - 1));
+    if (form.kind == PrefillForm::StridedRows) {
+      const int s = int(form.stride);
+      Expr lastStrided = Halide::min(last, (nq + s - 1) / s - 1);
+      lastPos = Halide::max(
+          lastPos, P.queryPosition(spec, Halide::clamp(lastStrided * s, 0, nq - 1)));
+    }
+    P.rb.where(P.rb * Bk <= lastPos);
+  }
   P.state(e, qi, g, qt, hk, b) = Tuple(0.0f, kMasked, 0.0f);
   Expr acc = P.state(e, qi, g, qt, hk, b)[0];
   Expr mOld = P.state(e, qi, g, qt, hk, b)[1];
@@ -125,6 +193,24 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   P.out(e, i, h, b) = at(e, 0) / at(e, 2);
   if (spec.withLse)
     P.lse(i, h, b) = at(0, 1) + Halide::log(at(0, 2));
+  return P;
+}
+
+DeltaPipeline buildDeltaCorrect(int64_t strideIn, int64_t dv) {
+  DeltaPipeline P;
+  using Halide::Expr;
+  const int s = int(strideIn), T = int(deltaTailRows(strideIn));
+  Expr nq = P.sparse.dim(1).extent();
+  Expr nStrided = (nq + s - 1) / s;
+  Expr tail = Halide::min(nq, nq % s + std::max(128, s));
+  Halide::Var &e = P.e, &i = P.i, &h = P.h, &b = P.b;
+  Expr m = i / s;
+  Expr tailRow = Halide::clamp(nStrided + i - (nq - T), 0,
+                               P.rows.dim(1).extent() - 1);
+  Expr corrected = P.sparse(e, i, h, b) + P.rows(e, m, h, b) -
+                   P.sparse(e, m * s, h, b);
+  P.out(e, i, h, b) =
+      Halide::select(i >= nq - tail, P.rows(e, tailRow, h, b), corrected);
   return P;
 }
 

@@ -9,6 +9,7 @@
 
 #include "deltaflow/Compiler/ModuleEmitter.h"
 #include "deltaflow/Compiler/Schedule.h"
+#include "deltaflow/Compiler/SelectionKernel.h"
 
 #include <nlohmann/json.hpp>
 
@@ -103,9 +104,14 @@ void runTool(const std::string &cmd, const fs::path &log) {
 nlohmann::ordered_json dimJson(const DimDesc &d) {
   if (d.size >= 0)
     return d.size;
-  if (!d.fromInput.empty())
-    return {{"like", d.fromInput}, {"dim", d.fromDim}};
-  return -1;
+  if (d.fromInput.empty())
+    return -1;
+  nlohmann::ordered_json j = {{"like", d.fromInput}, {"dim", d.fromDim}};
+  if (d.div != 1 || d.add != 0) { // ceil(dim / div) + add
+    j["div"] = d.div;
+    j["add"] = d.add;
+  }
+  return j;
 }
 
 nlohmann::ordered_json tensorJson(const TensorDesc &t) {
@@ -120,44 +126,96 @@ struct CompiledKernel {
   nlohmann::ordered_json manifest;
 };
 
-/// Builds, schedules and lowers both variants of one attention kernel.
-CompiledKernel compileAttention(const KernelDesc &k, const Halide::Target &t) {
+nlohmann::ordered_json attentionParams(const AttentionSpec &spec) {
+  nlohmann::ordered_json params = {{"hq", spec.hq},       {"hkv", spec.hkv},
+                                   {"d", spec.d},         {"dv", spec.dv},
+                                   {"scale", spec.scale}, {"causal", spec.causal},
+                                   {"lse", spec.withLse}};
+  if (spec.offset)
+    params["offset"] = *spec.offset;
+  return params;
+}
+
+/// Builds, schedules and lowers the variants of one kernel.
+CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
   const AttentionSpec &spec = k.attention;
   Halide::Target kt = t.with_feature(Halide::Target::NoRuntime);
   CompiledKernel ck;
-
-  std::string prefillSym = k.name + "_prefill", decodeSym = k.name + "_decode";
-  auto lower = [&](const AttentionIO &io, const std::string &symbol) {
+  auto lower = [&](Halide::Pipeline pipeline,
+                   const std::vector<Halide::Argument> &args,
+                   const std::string &symbol) {
+    ck.modules.push_back(pipeline.compile_to_module(args, symbol, kt));
+  };
+  auto lowerAttention = [&](const AttentionIO &io, const std::string &symbol) {
     Halide::Pipeline pipeline(io.outputs());
     addAttentionRequirements(pipeline, spec, io);
-    ck.modules.push_back(
-        pipeline.compile_to_module(io.arguments(), symbol, kt));
+    lower(pipeline, io.arguments(), symbol);
   };
-  PrefillPipeline prefill =
-      buildPrefillAttention(spec, choosePrefillTiles(t, spec));
-  schedulePrefill(prefill, spec, t);
-  lower(prefill, prefillSym);
-  DecodePipeline decode = buildDecodeAttention(spec, chooseDecodeTiles(t, spec));
-  scheduleDecode(decode, spec, t);
-  lower(decode, decodeSym);
-  nlohmann::ordered_json params = {{"hq", spec.hq},       {"hkv", spec.hkv},
-                           {"d", spec.d},         {"dv", spec.dv},
-                           {"scale", spec.scale}, {"causal", spec.causal},
-                           {"lse", spec.withLse}};
-  if (spec.offset)
-    params["offset"] = *spec.offset;
-  ck.manifest = {
-      {"name", k.name},
-      {"kind", k.kind},
-      {"loc", k.loc},
-      {"inputs", k.inputs},
-      {"outputs", k.outputs},
-      {"params", params},
-      // The runtime picks the first variant whose max_rows admits
-      // inputs[0].shape[2] (the number of query rows).
-      {"variants",
-       {{{"symbol", decodeSym}, {"max_rows", kDecodeMaxRows}},
-        {{"symbol", prefillSym}}}}};
+  nlohmann::ordered_json params;
+  nlohmann::ordered_json variants = nlohmann::ordered_json::array();
+
+  if (k.kind == "attention") {
+    std::string prefillSym = k.name + "_prefill", decodeSym = k.name + "_decode";
+    PrefillPipeline prefill =
+        buildPrefillAttention(spec, choosePrefillTiles(t, spec));
+    schedulePrefill(prefill, spec, t);
+    lowerAttention(prefill, prefillSym);
+    DecodePipeline decode =
+        buildDecodeAttention(spec, chooseDecodeTiles(t, spec));
+    scheduleDecode(decode, spec, t);
+    lowerAttention(decode, decodeSym);
+    params = attentionParams(spec);
+    // The runtime picks the first variant whose max_rows admits
+    // inputs[0].shape[2] (the number of query rows).
+    variants = {{{"symbol", decodeSym}, {"max_rows", kDecodeMaxRows}},
+                {{"symbol", prefillSym}}};
+  } else if (k.kind == "sparse_attention" || k.kind == "dense_rows") {
+    PrefillForm form;
+    params = attentionParams(spec);
+    if (k.kind == "sparse_attention") {
+      form.kind = PrefillForm::Sparse;
+      form.sparse = k.sparse;
+      params["sinks"] = k.sparse.sinks;
+      params["window"] = k.sparse.window;
+      params["chunk"] = k.sparse.chunk;
+      params["slots"] = k.sparse.slots;
+    } else {
+      form.kind = PrefillForm::StridedRows;
+      form.stride = k.stride;
+      params["stride"] = k.stride;
+    }
+    PrefillTiles tiles = choosePrefillTiles(t, spec);
+    if (form.kind == PrefillForm::Sparse) // a query tile within one chunk
+      while (k.sparse.chunk % tiles.queryTile != 0)
+        tiles.queryTile /= 2;
+    PrefillPipeline prefill = buildPrefillAttention(spec, tiles, form);
+    schedulePrefill(prefill, spec, t);
+    lowerAttention(prefill, k.name);
+    variants = {{{"symbol", k.name}}};
+  } else if (k.kind == "select") {
+    SelectionBuild sb = buildSelection(k.select, t);
+    lower(Halide::Pipeline(sb.indices), {sb.q, sb.k}, k.name);
+    params = {{"policy", k.select.policy}, {"slots", k.select.slots},
+              {"sinks", k.select.sinks},   {"window", k.select.window},
+              {"chunk", k.select.chunk},   {"per_kv_head", k.select.perKvHead},
+              {"knobs", k.select.params}};
+    if (k.select.offset)
+      params["offset"] = *k.select.offset;
+    variants = {{{"symbol", k.name}}};
+  } else if (k.kind == "delta_correct") {
+    DeltaPipeline delta = buildDeltaCorrect(k.stride, spec.dv);
+    scheduleDeltaCorrect(delta, spec.dv, t);
+    lower(Halide::Pipeline(delta.out), {delta.sparse, delta.rows}, k.name);
+    params = {{"stride", k.stride}};
+    variants = {{{"symbol", k.name}}};
+  } else {
+    throw std::runtime_error(k.loc + ": no Halide lowering for kernel kind '" +
+                             k.kind + "'");
+  }
+  ck.manifest = {{"name", k.name},     {"kind", k.kind},
+                 {"loc", k.loc},       {"inputs", k.inputs},
+                 {"outputs", k.outputs}, {"params", params},
+                 {"variants", variants}};
   return ck;
 }
 
@@ -194,10 +252,7 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
         ej["temporaries"].push_back(tensorJson(t));
       ej["kernels"] = nlohmann::ordered_json::array();
       for (const KernelDesc &k : entry.kernels) {
-        if (k.kind != "attention")
-          throw std::runtime_error(k.loc + ": no Halide lowering for kernel kind '" +
-                                   k.kind + "'");
-        CompiledKernel ck = compileAttention(k, target);
+        CompiledKernel ck = compileKernel(k, target);
         kernels.insert(kernels.end(), ck.modules.begin(), ck.modules.end());
         ej["kernels"].push_back(ck.manifest);
         timer.done("halide: build + lower " + k.name);

@@ -9,6 +9,8 @@
 
 #include "deltaflow/Compiler/Partition.h"
 #include "deltaflow/Dialect/Attn/IR/AttnOps.h"
+#include "deltaflow/Transforms/Passes.h"
+#include "deltaflow/Transforms/SparsityPolicy.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -59,10 +61,12 @@ struct EntryBuilder {
   LogicalResult addArgument(func::FuncOp fn, unsigned idx) {
     BlockArgument arg = fn.getArgument(idx);
     std::string name = nameAttr(fn.getArgAttrDict(idx), "arg" + std::to_string(idx));
-    if (failed(checkTensor(arg.getLoc(), arg.getType(),
-                           "argument '" + name + "'")))
+    auto argTy = dyn_cast<RankedTensorType>(arg.getType());
+    bool isIndex = argTy && argTy.getElementType().isSignlessInteger(32);
+    if (!isIndex && failed(checkTensor(arg.getLoc(), arg.getType(),
+                                       "argument '" + name + "'")))
       return failure();
-    TensorDesc t{name, "float32", {}};
+    TensorDesc t{name, isIndex ? "int32" : "float32", {}};
     auto ty = cast<RankedTensorType>(arg.getType());
     for (int64_t d = 0; d < ty.getRank(); ++d) {
       DimDesc dim;
@@ -84,58 +88,238 @@ struct EntryBuilder {
     return success();
   }
 
-  LogicalResult addAttention(attn::AttentionOp op) {
-    auto qTy = op.getQuery().getType(), kTy = op.getKey().getType(),
-         vTy = op.getValue().getType();
-    for (auto [v, what] : {std::pair<Value, const char *>{op.getQuery(), "query"},
-                           {op.getKey(), "key"},
-                           {op.getValue(), "value"}}) {
+  LogicalResult requireOperands(Operation *op, ValueRange values) {
+    for (Value v : values)
       if (!bufferOf.count(v))
-        return op.emitOpError() << what << " operand is not produced by a "
-                                   "function argument or a kernel";
-      if (failed(checkTensor(op.getLoc(), v.getType(),
-                             Twine("attention ") + what)))
+        return op->emitOpError() << "has an operand that is not produced by "
+                                    "a function argument or a kernel";
+    return success();
+  }
+
+  /// Checks q/k/v and fills the static head counts and dims of `spec`.
+  LogicalResult attentionOperands(Operation *op, Value q, Value k, Value v,
+                                  AttentionSpec &spec) {
+    for (auto [val, what] : {std::pair<Value, const char *>{q, "query"},
+                             {k, "key"},
+                             {v, "value"}}) {
+      if (!bufferOf.count(val))
+        return op->emitOpError() << what << " operand is not produced by a "
+                                    "function argument or a kernel";
+      if (failed(checkTensor(op->getLoc(), val.getType(),
+                             Twine(op->getName().getStringRef()) + " " + what)))
         return failure();
     }
-    int64_t hq = qTy.getDimSize(1), hkv = kTy.getDimSize(1),
-            d = qTy.getDimSize(3), dv = vTy.getDimSize(3);
-    if (ShapedType::isDynamic(hq) || ShapedType::isDynamic(hkv) ||
-        ShapedType::isDynamic(d) || ShapedType::isDynamic(dv))
-      return op.emitOpError() << "needs static head counts and head dims to "
-                                 "be compiled";
+    auto qTy = cast<RankedTensorType>(q.getType());
+    auto kTy = cast<RankedTensorType>(k.getType());
+    auto vTy = cast<RankedTensorType>(v.getType());
+    spec.hq = qTy.getDimSize(1);
+    spec.hkv = kTy.getDimSize(1);
+    spec.d = qTy.getDimSize(3);
+    spec.dv = vTy.getDimSize(3);
+    if (ShapedType::isDynamic(spec.hq) || ShapedType::isDynamic(spec.hkv) ||
+        ShapedType::isDynamic(spec.d) || ShapedType::isDynamic(spec.dv))
+      return op->emitOpError() << "needs static head counts and head dims to "
+                                  "be compiled";
+    return success();
+  }
 
+  KernelDesc newKernel(Operation *op, const char *kind, ValueRange inputs) {
     KernelDesc k;
     k.name = entry.name + "_k" + std::to_string(kernelCount++);
-    k.kind = "attention";
-    k.loc = locString(op.getLoc());
-    k.attention.hq = hq;
-    k.attention.hkv = hkv;
-    k.attention.d = d;
-    k.attention.dv = dv;
-    k.attention.scale = op.getEffectiveScale();
-    k.attention.causal = op.getCausal();
-    k.attention.offset = op.getOffset();
-    k.attention.withLse = op.getLse();
-    for (Value v : {op.getQuery(), op.getKey(), op.getValue()})
+    k.kind = kind;
+    k.loc = locString(op->getLoc());
+    for (Value v : inputs)
       k.inputs.push_back(bufferOf[v]);
+    return k;
+  }
 
-    const std::vector<DimDesc> &qd = dimsOf[op.getQuery()];
-    const std::vector<DimDesc> &vd = dimsOf[op.getValue()];
-    DimDesc hqDim;
-    hqDim.size = hq;
-    std::vector<DimDesc> outDims = {qd[0], hqDim, qd[2], vd[3]};
-    std::vector<std::vector<DimDesc>> resultDims = {outDims};
-    if (op.getLse())
-      resultDims.push_back({qd[0], hqDim, qd[2]});
+  /// Records the op's results as temporaries of the given shapes and adds
+  /// the kernel.
+  LogicalResult finish(Operation *op, KernelDesc k,
+                       std::vector<std::vector<DimDesc>> resultDims) {
+    for (const auto &dims : resultDims)
+      for (const DimDesc &d : dims)
+        if (d.size < 0 && d.fromInput.empty())
+          return op->emitOpError()
+                 << "has a result dimension the runtime cannot size from the "
+                    "entry inputs";
     for (auto [idx, res] : llvm::enumerate(op->getResults())) {
       std::string buf = k.name + "_r" + std::to_string(idx);
       bufferOf[res] = buf;
       dimsOf[res] = resultDims[idx];
       k.outputs.push_back(buf);
-      entry.temporaries.push_back(TensorDesc{buf, "float32", resultDims[idx]});
+      bool isInt = cast<RankedTensorType>(res.getType())
+                       .getElementType()
+                       .isSignlessInteger(32);
+      entry.temporaries.push_back(
+          TensorDesc{buf, isInt ? "int32" : "float32", resultDims[idx]});
     }
-    entry.kernels.push_back(k);
+    entry.kernels.push_back(std::move(k));
     return success();
+  }
+
+  static DimDesc fixed(int64_t n) {
+    DimDesc d;
+    d.size = n;
+    return d;
+  }
+
+  /// ceil(dim / div) + add.
+  static DimDesc derived(DimDesc d, int64_t div, int64_t add) {
+    if (d.size >= 0) {
+      d.size = (d.size + div - 1) / div + add;
+      return d;
+    }
+    if (d.div != 1 || d.add != 0)
+      return DimDesc(); // not expressible: reported by finish()
+    d.div = div;
+    d.add = add;
+    return d;
+  }
+
+  /// [B, Hq, Nq, Dv] (+ [B, Hq, Nq] with lse).
+  std::vector<std::vector<DimDesc>> attentionResults(Value q, Value v,
+                                                     const AttentionSpec &s) {
+    const std::vector<DimDesc> &qd = dimsOf[q], &vd = dimsOf[v];
+    std::vector<std::vector<DimDesc>> dims = {{qd[0], fixed(s.hq), qd[2], vd[3]}};
+    if (s.withLse)
+      dims.push_back({qd[0], fixed(s.hq), qd[2]});
+    return dims;
+  }
+
+  LogicalResult addAttention(attn::AttentionOp op) {
+    AttentionSpec spec;
+    if (failed(attentionOperands(op, op.getQuery(), op.getKey(),
+                                 op.getValue(), spec)))
+      return failure();
+    spec.scale = op.getEffectiveScale();
+    spec.causal = op.getCausal();
+    spec.offset = op.getOffset();
+    spec.withLse = op.getLse();
+    KernelDesc k = newKernel(op, "attention",
+                             {op.getQuery(), op.getKey(), op.getValue()});
+    k.attention = spec;
+    return finish(op, k, attentionResults(op.getQuery(), op.getValue(), spec));
+  }
+
+  LogicalResult addSelect(attn::SelectOp op) {
+    AttentionSpec spec;
+    if (failed(attentionOperands(op, op.getQuery(), op.getKey(), op.getKey(),
+                                 spec)))
+      return failure();
+    namespace sp = ::deltaflow::sparsity;
+    SelectSpec sel;
+    if (auto plugin = dyn_cast<attn::PluginPolicyAttr>(op.getPolicy())) {
+      sel.policy = plugin.getName().str();
+      for (NamedAttribute a : plugin.getParams()) {
+        if (auto i = dyn_cast<IntegerAttr>(a.getValue()))
+          sel.params[a.getName().str()] = double(i.getInt());
+        else if (auto f = dyn_cast<FloatAttr>(a.getValue()))
+          sel.params[a.getName().str()] = f.getValueAsDouble();
+      }
+    } else {
+      for (const std::string &name : sp::policyNames()) {
+        sp::Policy *p = sp::findPolicy(name);
+        if (p->fromAttr)
+          if (std::optional<sp::Params> ps = p->fromAttr(op.getPolicy())) {
+            sel.policy = name;
+            sel.params = *ps;
+            break;
+          }
+      }
+    }
+    sp::Policy *policy = sp::findPolicy(sel.policy);
+    if (!policy)
+      return op.emitOpError() << "policy '" << sel.policy
+                              << "' is not registered (load its plug-in with "
+                                 "--load-pass-plugin)";
+    auto idxTy = cast<RankedTensorType>(op.getIndices().getType());
+    sel.hq = spec.hq;
+    sel.hkv = spec.hkv;
+    sel.d = spec.d;
+    sel.sinks = op.getSinks();
+    sel.window = op.getWindow();
+    sel.chunk = op.getChunk();
+    sel.slots = idxTy.getDimSize(3);
+    sel.perKvHead = policy->perKvHead;
+    sel.offset = op.getOffset();
+    int64_t heads = sel.perKvHead ? spec.hkv : 1;
+    if (idxTy.getDimSize(1) != heads || sel.slots != policy->slots(sel.params))
+      return op.emitOpError()
+             << "result type " << idxTy << " does not match policy '"
+             << sel.policy << "' (" << heads << " head sets of "
+             << policy->slots(sel.params) << " slots)";
+    KernelDesc k = newKernel(op, "select", {op.getQuery(), op.getKey()});
+    k.select = sel;
+    const std::vector<DimDesc> &qd = dimsOf[op.getQuery()];
+    return finish(op, k,
+                  {{qd[0], fixed(heads), derived(qd[2], sel.chunk, 0),
+                    fixed(sel.slots)}});
+  }
+
+  LogicalResult addSparseAttention(attn::SparseAttentionOp op) {
+    AttentionSpec spec;
+    if (failed(attentionOperands(op, op.getQuery(), op.getKey(),
+                                 op.getValue(), spec)))
+      return failure();
+    spec.scale = op.getEffectiveScale();
+    spec.causal = true;
+    spec.offset = op.getOffset();
+    spec.withLse = op.getLse();
+    SmallVector<Value> inputs = {op.getQuery(), op.getKey(), op.getValue()};
+    SparseSpec sparse;
+    sparse.sinks = op.getSinks();
+    sparse.window = op.getWindow();
+    sparse.chunk = op.getChunk();
+    if (Value idx = op.getIndices()) {
+      if (failed(requireOperands(op, idx)))
+        return failure();
+      auto t = cast<RankedTensorType>(idx.getType());
+      if (t.isDynamicDim(1) || t.isDynamicDim(3))
+        return op.emitOpError() << "indices need static head and slot counts";
+      sparse.selHeads = t.getDimSize(1);
+      sparse.slots = t.getDimSize(3);
+      inputs.push_back(idx);
+    }
+    KernelDesc k = newKernel(op, "sparse_attention", inputs);
+    k.attention = spec;
+    k.sparse = sparse;
+    return finish(op, k, attentionResults(op.getQuery(), op.getValue(), spec));
+  }
+
+  LogicalResult addDenseRows(attn::DenseRowsOp op) {
+    AttentionSpec spec;
+    if (failed(attentionOperands(op, op.getQuery(), op.getKey(),
+                                 op.getValue(), spec)))
+      return failure();
+    spec.scale = op.getEffectiveScale();
+    spec.causal = true;
+    spec.offset = op.getOffset();
+    KernelDesc k = newKernel(op, "dense_rows",
+                             {op.getQuery(), op.getKey(), op.getValue()});
+    k.attention = spec;
+    k.stride = op.getStride();
+    const std::vector<DimDesc> &qd = dimsOf[op.getQuery()],
+                               &vd = dimsOf[op.getValue()];
+    return finish(
+        op, k,
+        {{qd[0], fixed(spec.hq),
+          derived(qd[2], k.stride, attn::DenseRowsOp::tailRows(k.stride)),
+          vd[3]}});
+  }
+
+  LogicalResult addDeltaCorrect(attn::DeltaCorrectOp op) {
+    if (failed(requireOperands(op, {op.getSparse(), op.getRows()})))
+      return failure();
+    auto sTy = cast<RankedTensorType>(op.getSparse().getType());
+    if (sTy.isDynamicDim(1) || sTy.isDynamicDim(3))
+      return op.emitOpError() << "needs static head count and head dim";
+    KernelDesc k =
+        newKernel(op, "delta_correct", {op.getSparse(), op.getRows()});
+    k.stride = op.getStride();
+    k.attention.hq = sTy.getDimSize(1);
+    k.attention.dv = sTy.getDimSize(3);
+    return finish(op, k, {dimsOf[op.getSparse()]});
   }
 
   /// Renames the temporaries that are returned to the entry's output names.
@@ -172,6 +356,7 @@ struct EntryBuilder {
 } // namespace
 
 FailureOr<ModuleDesc> mlir::deltaflow::partitionModule(ModuleOp module) {
+  registerBuiltinSparsityPolicies();
   ModuleDesc desc;
   bool failedAny = false;
   for (auto fn : module.getOps<func::FuncOp>()) {
@@ -185,8 +370,16 @@ FailureOr<ModuleDesc> mlir::deltaflow::partitionModule(ModuleOp module) {
     for (Operation &op : fn.getBody().front()) {
       if (failed(ok))
         break;
-      if (auto attn = dyn_cast<attn::AttentionOp>(op))
-        ok = b.addAttention(attn);
+      if (auto a = dyn_cast<attn::AttentionOp>(op))
+        ok = b.addAttention(a);
+      else if (auto sel = dyn_cast<attn::SelectOp>(op))
+        ok = b.addSelect(sel);
+      else if (auto sa = dyn_cast<attn::SparseAttentionOp>(op))
+        ok = b.addSparseAttention(sa);
+      else if (auto dr = dyn_cast<attn::DenseRowsOp>(op))
+        ok = b.addDenseRows(dr);
+      else if (auto dc = dyn_cast<attn::DeltaCorrectOp>(op))
+        ok = b.addDeltaCorrect(dc);
       else if (auto ret = dyn_cast<func::ReturnOp>(op))
         ok = b.addReturn(fn, ret);
       else

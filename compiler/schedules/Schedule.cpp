@@ -50,4 +50,12 @@ void scheduleDecode(DecodePipeline &p, const AttentionSpec &spec,
   scheduleDecodeX86(p, spec, t);
 }
 
+void scheduleDeltaCorrect(DeltaPipeline &p, int64_t dv,
+                          const Halide::Target &t) {
+  // Elementwise; the same shape of schedule fits every CPU target.
+  const int ve = vectorWidthFor(t, dv);
+  p.out.vectorize(p.e, ve).parallel(p.h);
+  p.out.output_buffer().dim(0).set_bounds(0, int(dv));
+}
+
 } // namespace deltaflow::compiler

@@ -44,7 +44,7 @@ std::string shapeOf(const std::vector<DimSpec> &dims) {
 /// Checks one input tensor against its manifest description.
 void checkInput(const EntryInfo &e, const TensorSpec &spec, const Tensor &t) {
   std::string where = "entry '" + e.name + "' input '" + spec.name + "'";
-  if (t.dtype() != DType::Float32)
+  if (dtypeName(t.dtype()) != spec.dtype)
     throw std::runtime_error(where + ": dtype " + dtypeName(t.dtype()) +
                              ", expected " + spec.dtype);
   bool ok = t.rank() == int(spec.shape.size());
@@ -92,7 +92,16 @@ Executor::run(const std::string &entryName,
         throw std::runtime_error("manifest: '" + spec.name +
                                  "' has a dimension taken from unknown '" +
                                  d.like + "'");
-      shape.push_back(it->second.shape()[d.dim]);
+      int64_t n = it->second.shape()[d.dim];
+      shape.push_back((n + d.div - 1) / d.div + d.add);
+    }
+    // Poisoned, so that a kernel that fails to write an element shows.
+    if (spec.dtype == "int32") {
+      Tensor t(shape, DType::Int32);
+      std::fill(t.i32(), t.i32() + t.numel(),
+                std::numeric_limits<int32_t>::min());
+      buffers[spec.name] = t;
+      return;
     }
     Tensor t(shape);
     std::fill(t.f32(), t.f32() + t.numel(),

@@ -48,7 +48,7 @@ TensorSpec parseTensor(const nlohmann::json &j, const std::string &where) {
   t.name = field<std::string>(j, "name", where);
   std::string w = where + " tensor '" + t.name + "'";
   t.dtype = field<std::string>(j, "dtype", w);
-  if (t.dtype != "float32")
+  if (t.dtype != "float32" && t.dtype != "int32")
     throw std::runtime_error(w + ": unsupported dtype '" + t.dtype + "'");
   for (const auto &d : field<nlohmann::json>(j, "shape", w)) {
     DimSpec ds;
@@ -57,6 +57,12 @@ TensorSpec parseTensor(const nlohmann::json &j, const std::string &where) {
     else if (d.is_object()) {
       ds.like = field<std::string>(d, "like", w);
       ds.dim = field<int>(d, "dim", w);
+      if (d.contains("div")) {
+        ds.div = field<int64_t>(d, "div", w);
+        ds.add = field<int64_t>(d, "add", w);
+        if (ds.div < 1 || ds.add < 0)
+          throw std::runtime_error(w + ": bad derived dimension " + d.dump());
+      }
     } else
       throw std::runtime_error(w + ": bad shape entry " + d.dump());
     t.shape.push_back(ds);

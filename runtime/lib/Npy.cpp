@@ -54,9 +54,11 @@ Tensor readNpy(const std::string &path) {
     dtype = DType::Float32;
   else if (descr == "<f2")
     dtype = DType::Float16;
+  else if (descr == "<i4")
+    dtype = DType::Int32;
   else
     fail(path, "dtype '" + descr +
-                   "' is not supported (expected float32 '<f4' or float16 '<f2')");
+                   "' is not supported (expected float32 '<f4', float16 '<f2' or int32 '<i4')");
   if (!std::regex_search(header, m,
                          std::regex("'fortran_order'\\s*:\\s*(True|False)")))
     fail(path, "header has no 'fortran_order'");
@@ -85,7 +87,12 @@ Tensor readNpy(const std::string &path) {
 }
 
 void writeNpy(const std::string &path, const Tensor &src, DType as) {
-  Tensor t = as == DType::Float32 ? src.toFloat32() : src.toFloat16();
+  // Integer tensors (selected indices) are written as they are.
+  if (src.dtype() == DType::Int32)
+    as = DType::Int32;
+  Tensor t = as == DType::Int32     ? src
+             : as == DType::Float32 ? src.toFloat32()
+                                    : src.toFloat16();
   std::string shape = "(";
   for (int64_t d : t.shape())
     shape += std::to_string(d) + ", ";
@@ -95,7 +102,7 @@ void writeNpy(const std::string &path, const Tensor &src, DType as) {
     shape.resize(shape.size() - 1);
   shape += ")";
   std::string header = std::string("{'descr': '") +
-                       (as == DType::Float32 ? "<f4" : "<f2") +
+                       (as == DType::Float32 ? "<f4" : as == DType::Int32 ? "<i4" : "<f2") +
                        "', 'fortran_order': False, 'shape': " + shape + ", }";
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');

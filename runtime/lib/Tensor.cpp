@@ -15,9 +15,17 @@
 namespace deltaflow::rt {
 
 const char *dtypeName(DType t) {
-  return t == DType::Float32 ? "float32" : "float16";
+  switch (t) {
+  case DType::Float32:
+    return "float32";
+  case DType::Float16:
+    return "float16";
+  case DType::Int32:
+    return "int32";
+  }
+  return "?";
 }
-size_t dtypeSize(DType t) { return t == DType::Float32 ? 4 : 2; }
+size_t dtypeSize(DType t) { return t == DType::Float16 ? 2 : 4; }
 
 Tensor::Tensor(std::vector<int64_t> shape, DType dtype)
     : shape_(std::move(shape)), dtype_(dtype) {
@@ -49,10 +57,24 @@ const float *Tensor::f32() const {
   return const_cast<Tensor *>(this)->f32();
 }
 
+int32_t *Tensor::i32() {
+  if (dtype_ != DType::Int32)
+    throw std::runtime_error("tensor is not int32");
+  return reinterpret_cast<int32_t *>(data_.get());
+}
+const int32_t *Tensor::i32() const {
+  return const_cast<Tensor *>(this)->i32();
+}
+
 Tensor Tensor::toFloat32() const {
   if (dtype_ == DType::Float32)
     return *this;
   Tensor t(shape_, DType::Float32);
+  if (dtype_ == DType::Int32) {
+    for (int64_t i = 0, n = numel(); i < n; ++i)
+      t.f32()[i] = float(i32()[i]);
+    return t;
+  }
   auto *src = reinterpret_cast<const uint16_t *>(data_.get());
   float *dst = t.f32();
   for (int64_t i = 0, n = numel(); i < n; ++i)
@@ -85,8 +107,9 @@ halide_buffer_t *Tensor::halideBuffer() {
     buffer_ = std::make_shared<halide_buffer_t>();
     std::memset(buffer_.get(), 0, sizeof(halide_buffer_t));
     buffer_->host = data_.get();
-    buffer_->type = dtype_ == DType::Float32 ? halide_type_t(halide_type_float, 32)
-                                             : halide_type_t(halide_type_float, 16);
+    buffer_->type = dtype_ == DType::Float32   ? halide_type_t(halide_type_float, 32)
+                    : dtype_ == DType::Float16 ? halide_type_t(halide_type_float, 16)
+                                               : halide_type_t(halide_type_int, 32);
     buffer_->dimensions = rank();
     buffer_->dim = dims_->data();
   }

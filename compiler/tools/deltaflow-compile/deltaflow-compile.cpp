@@ -1,7 +1,9 @@
 //===- deltaflow-compile.cpp - .mlir graph -> native .so ------------------===//
 //
 //   deltaflow-compile FILE.mlir -o OUT [--target=host|x86-64-avx2|x86-64-avx512]
-//                     [--emit=so|object|mlir|halide-stmt] [--timing]
+//                     [--sparsity="policy=... budget=..."] [--delta="stride=64"]
+//                     [--load-pass-plugin=lib.so] [--emit=so|object|mlir|halide-stmt]
+//                     [--timing]
 //
 // Writes OUT.so (AOT kernels + a standalone Halide runtime), OUT.h (C entry
 // points) and OUT.manifest.json (entries, arguments, shapes, kernels).
@@ -10,12 +12,14 @@
 
 #include "deltaflow/Compiler/ModuleEmitter.h"
 #include "deltaflow/Compiler/Partition.h"
+#include "deltaflow/Compiler/SelectionKernel.h"
 #include "deltaflow/Transforms/Passes.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/CommandLine.h"
@@ -25,6 +29,7 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <chrono>
 
 namespace cl = llvm::cl;
@@ -50,10 +55,38 @@ static cl::opt<Emit> emit(
         clEnumValN(Emit::HalideStmt, "halide-stmt",
                    "Halide's lowered statements of every kernel")));
 static cl::opt<bool> timing("timing", cl::desc("Print the time of each phase"));
+static cl::opt<std::string> sparsity(
+    "sparsity",
+    cl::desc("Sparsify attention: attn-sparsify options, e.g. "
+             "\"policy=token-select budget=2048 sinks=128 window=512 "
+             "chunk=512\" (policies: window, token-select, adaptive, "
+             "block-topk, or a plug-in's)"),
+    cl::value_desc("options"));
+static cl::opt<std::string>
+    delta("delta",
+          cl::desc("Add the Delta correction: attn-delta-correct options, "
+                   "e.g. \"stride=64\""),
+          cl::value_desc("options"));
+// Listed for --help; the driver takes these arguments out before parsing.
+static cl::list<std::string> pluginHelp(
+    "load-pass-plugin",
+    cl::desc("Load a pass plug-in (a shared library registering sparsity "
+             "policies), as mlir-opt does"),
+    cl::value_desc("lib.so"));
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  std::vector<std::string> plugins =
+      mlir::deltaflow::takePluginArguments(argc, argv);
+  std::string pluginError;
+  if (!mlir::deltaflow::loadPassPlugins(plugins, pluginError)) {
+    llvm::errs() << "deltaflow-compile: error: " << pluginError << "\n";
+    return 1;
+  }
+  deltaflow::compiler::attachBuiltinSelectionKernels();
   mlir::deltaflow::registerDeltaflowPasses();
+  mlir::registerCanonicalizerPass();
+  mlir::registerCSEPass();
   cl::ParseCommandLineOptions(
       argc, argv,
       "deltaflow-compile: ahead-of-time compile an .mlir graph into a shared "
@@ -96,11 +129,26 @@ int main(int argc, char **argv) {
   tick("parse + verify " + inputFile);
 
   mlir::PassManager pm(&context);
-  pm.addPass(mlir::createCanonicalizerPass());
-  pm.addPass(mlir::createCSEPass());
+  std::string pipeline;
+  if (sparsity.getNumOccurrences())
+    pipeline += "attn-sparsify{" + sparsity + "},";
+  if (delta.getNumOccurrences())
+    pipeline += "attn-delta-correct{" + delta + "},";
+  pipeline += "canonicalize,cse";
+  std::string pipelineErrors;
+  llvm::raw_string_ostream pipelineErrorStream(pipelineErrors);
+  if (mlir::failed(mlir::parsePassPipeline(pipeline, pm, pipelineErrorStream))) {
+    std::string msg = pipelineErrorStream.str();
+    while (!msg.empty() && msg.back() == '\n')
+      msg.pop_back();
+    std::replace(msg.begin(), msg.end(), '\n', ' ');
+    llvm::errs() << "deltaflow-compile: error: bad --sparsity/--delta options: "
+                 << msg << "\n";
+    return 1;
+  }
   if (mlir::failed(pm.run(*module)))
     return 1;
-  tick("passes: canonicalize, cse");
+  tick("passes: " + pipeline);
 
   if (emit == Emit::Mlir) {
     auto out = mlir::openOutputFile(base + ".mlir", &error);

@@ -12,8 +12,18 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/Support/raw_ostream.h"
 
 int main(int argc, char **argv) {
+  // Plug-ins load before option parsing so that their policies and passes
+  // are known to --help and to pipelines; a failure is one line and exit 1.
+  std::vector<std::string> plugins =
+      mlir::deltaflow::takePluginArguments(argc, argv);
+  std::string error;
+  if (!mlir::deltaflow::loadPassPlugins(plugins, error)) {
+    llvm::errs() << "deltaflow-opt: error: " << error << "\n";
+    return 1;
+  }
   mlir::registerTransformsPasses();
   mlir::deltaflow::registerDeltaflowPasses();
 

@@ -175,7 +175,11 @@ int main(int argc, char **argv) {
                                  name + "'");
       if (inputs.count(name))
         throw std::runtime_error("input '" + name + "' bound twice");
-      inputs[name] = readNpy(file).toFloat32();
+      Tensor t = readNpy(file);
+      // f16 inputs of f32 tensors are widened; anything else must match.
+      if (entry.findInput(name)->dtype == "float32")
+        t = t.toFloat32();
+      inputs[name] = t;
     }
 
     Executor exec(module, threads);
@@ -202,7 +206,8 @@ int main(int argc, char **argv) {
                     k.symbol.c_str(), k.seconds * 1e3);
     for (const auto &[name, t] : outputs) {
       double sum = 0, abssum = 0;
-      const float *p = t.f32();
+      Tensor f = t.toFloat32();
+      const float *p = f.f32();
       for (int64_t i = 0; i < t.numel(); ++i) {
         sum += p[i];
         abssum += std::abs(p[i]);

@@ -35,7 +35,8 @@ struct AttentionIO {
   Halide::Func out{"out"}; ///< (e, i, h, b)
   Halide::Func lse{"lse"}; ///< (i, h, b), defined only when requested
   std::vector<Halide::Func> outputs() const;
-  std::vector<Halide::Argument> arguments() const { return {q, k, v}; }
+  virtual ~AttentionIO() = default;
+  virtual std::vector<Halide::Argument> arguments() const { return {q, k, v}; }
   /// Position of query row `row`: the offset, or Nk - Nq by default.
   Halide::Expr queryPosition(const AttentionSpec &spec,
                              const Halide::Expr &row) const;
@@ -45,9 +46,28 @@ struct AttentionIO {
                         const Halide::Expr &row) const;
 };
 
+/// Which rows and keys a prefill-form pipeline covers.
+struct PrefillForm {
+  enum Kind {
+    Dense,      ///< every row, every key (attn.attention)
+    Sparse,     ///< every row; sinks + selected + local window (attn.sparse_attention)
+    StridedRows ///< rows 0, s, 2s, ... then the tail; every key (attn.dense_rows)
+  } kind = Dense;
+  SparseSpec sparse; ///< Sparse
+  int64_t stride = 0; ///< StridedRows
+};
+
 /// Prefill: online softmax over key blocks, per (query tile, KV head, batch).
+/// The same algorithm serves sparse attention (key blocks run over a list of
+/// key slots) and the strided dense rows of the Delta correction (query rows
+/// run through a row map).
 struct PrefillPipeline : AttentionIO {
   PrefillTiles tiles;
+  PrefillForm form;
+  /// attn.sparse_attention's indices [B, Hs, C, slots] as (t, c, hs, b).
+  Halide::ImageParam indices{Halide::Int(32), 4, "indices"};
+  Halide::Func kidx{"kidx"}; ///< (jj, kb, qt, hk, b) key of a slot (Sparse)
+  std::vector<Halide::Argument> arguments() const override;
   Halide::Var d{"d"}, e{"e"}, qi{"qi"}, qt{"qt"}, g{"g"}, hk{"hk"}, b{"b"},
       jj{"jj"}, kb{"kb"}, i{"i"}, h{"h"};
   Halide::RDom rd, rj, rb;
@@ -59,6 +79,14 @@ struct PrefillPipeline : AttentionIO {
   Halide::Func bsum{"bsum"}; ///< (qi, g, kb, qt, hk, b)
   Halide::Func bpv{"bpv"};   ///< (e, qi, g, kb, qt, hk, b) block P.V
   Halide::Func state{"state"}; ///< (e, qi, g, qt, hk, b) -> {acc, m, l}
+};
+
+/// Delta correction (attn.delta_correct): elementwise over the sparse output.
+struct DeltaPipeline {
+  Halide::ImageParam sparse{Halide::Float(32), 4, "sparse"};
+  Halide::ImageParam rows{Halide::Float(32), 4, "rows"};
+  Halide::Var e{"e"}, i{"i"}, h{"h"}, b{"b"};
+  Halide::Func out{"out"}; ///< (e, i, h, b)
 };
 
 /// Decode: split-K over key chunks, partials merged by log-sum-exp.
@@ -85,7 +113,11 @@ void addAttentionRequirements(Halide::Pipeline &pipeline,
 
 /// THE ALGORITHM. Builds the prefill or decode form of one attention op.
 PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
-                                      const PrefillTiles &tiles);
+                                      const PrefillTiles &tiles,
+                                      const PrefillForm &form = {});
+DeltaPipeline buildDeltaCorrect(int64_t stride, int64_t dv);
+/// Rows after the strided ones in attn.dense_rows: s - 1 + max(128, s).
+int64_t deltaTailRows(int64_t stride);
 DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
                                     const DecodeTiles &tiles);
 

@@ -10,6 +10,7 @@
 #define DELTAFLOW_COMPILER_KERNELSPEC_H
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,11 +27,32 @@ struct AttentionSpec {
   bool withLse = false;
 };
 
-/// A dimension is either static or copied from a dimension of an entry input.
+/// Sparse attention over sinks, a selection and the local window
+/// (attn.sparse_attention): `base` holds heads, dims, scale and offset, and
+/// is always causal.
+struct SparseSpec {
+  int64_t sinks = 0, window = 0, chunk = 1;
+  int64_t slots = 0;    ///< index slots per chunk; 0: no selection input
+  int64_t selHeads = 1; ///< 1 (shared) or Hkv
+};
+
+/// A selection (attn.select) under a named policy.
+struct SelectSpec {
+  std::string policy;
+  std::map<std::string, double> params;
+  int64_t hq = 0, hkv = 0, d = 0;
+  int64_t sinks = 0, window = 0, chunk = 1, slots = 0;
+  bool perKvHead = false;
+  std::optional<int64_t> offset;
+};
+
+/// A dimension is static, or `ceil(dim / div) + add` of a dimension of an
+/// entry input.
 struct DimDesc {
   int64_t size = -1;      ///< -1: dynamic
   std::string fromInput;  ///< entry input providing a dynamic size
   int fromDim = -1;
+  int64_t div = 1, add = 0;
 };
 
 struct TensorDesc {
@@ -41,9 +63,13 @@ struct TensorDesc {
 
 struct KernelDesc {
   std::string name;   ///< unique in the module; symbols derive from it
-  std::string kind;   ///< "attention"
+  /// attention | select | sparse_attention | dense_rows | delta_correct
+  std::string kind;
   std::string loc;    ///< source location of the op, for messages
-  AttentionSpec attention;
+  AttentionSpec attention; ///< attention, sparse_attention, dense_rows, delta_correct
+  SparseSpec sparse;       ///< sparse_attention
+  SelectSpec select;       ///< select
+  int64_t stride = 0;      ///< dense_rows, delta_correct
   std::vector<std::string> inputs;  ///< buffer names (entry inputs or temps)
   std::vector<std::string> outputs; ///< buffer names (entry outputs or temps)
 };

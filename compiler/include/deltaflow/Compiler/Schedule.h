@@ -16,6 +16,8 @@ void schedulePrefill(PrefillPipeline &p, const AttentionSpec &spec,
 void scheduleDecode(DecodePipeline &p, const AttentionSpec &spec,
                     const Halide::Target &t);
 
+void scheduleDeltaCorrect(DeltaPipeline &p, int64_t dv, const Halide::Target &t);
+
 // Per-target entry points.
 PrefillTiles prefillTilesX86(const Halide::Target &t, const AttentionSpec &spec);
 DecodeTiles decodeTilesX86(const Halide::Target &t, const AttentionSpec &spec);

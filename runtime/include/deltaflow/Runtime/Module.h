@@ -11,12 +11,13 @@ struct halide_filter_metadata_t;
 
 namespace deltaflow::rt {
 
-/// A dimension: static size, dynamic (-1), or "like dimension `dim` of entry
-/// input `like`".
+/// A dimension: static size, dynamic (-1), or "ceil(dimension `dim` of entry
+/// input `like` / div) + add".
 struct DimSpec {
   int64_t size = -1;
   std::string like;
   int dim = -1;
+  int64_t div = 1, add = 0;
 };
 
 struct TensorSpec {

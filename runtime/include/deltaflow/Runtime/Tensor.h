@@ -12,7 +12,7 @@ struct halide_dimension_t;
 
 namespace deltaflow::rt {
 
-enum class DType { Float32, Float16 };
+enum class DType { Float32, Float16, Int32 };
 
 const char *dtypeName(DType t);
 size_t dtypeSize(DType t);
@@ -35,6 +35,8 @@ public:
   const void *raw() const { return data_.get(); }
   float *f32();
   const float *f32() const;
+  int32_t *i32();
+  const int32_t *i32() const;
 
   /// A float32 copy (or this tensor, shared, if already float32).
   Tensor toFloat32() const;

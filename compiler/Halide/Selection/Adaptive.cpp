@@ -1,0 +1,76 @@
+//===- Adaptive.cpp - adaptive top-p selection kernel ---------------------===//
+//
+// Per (KV head, chunk): mass(j) = mean over the group's heads of
+// softmax_j(s_h(j)); n_p = the size of the smallest set of candidates whose
+// mass reaches p (exact: a mass threshold, then the ties it needs); the
+// selection is the top-clamp(n_p, min_budget, max_budget) by mass.
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltaflow/Compiler/Schedule.h"
+#include "Selection.h"
+
+namespace deltaflow::compiler {
+
+using Halide::Expr;
+using Halide::Func;
+using Halide::RDom;
+using Halide::Var;
+
+void buildAdaptiveKernel(SelectionBuild &sb) {
+  CandidateScores cs = candidateScores(sb);
+  HeadSoftmax sm = headSoftmax(sb, cs);
+  const int G = sb.groupSize();
+  Var j("j"), c = sb.c, hs = sb.hs, b = sb.b, jo("jo"), ji("ji");
+
+  RDom rg(0, G, "rg");
+  Func mass("ad_mass"); // (j, c, hs, b) with hs = KV head
+  mass(j, c, hs, b) = 0.0f;
+  mass(j, c, hs, b) += sm.prob(j, rg, hs, c, b) * (1.0f / float(G));
+  Func key("ad_key");
+  key(j, c, hs, b) = orderedKey(mass(j, c, hs, b));
+
+  Expr n = sb.candidateCount(c);
+  const float p = float(sb.param("p"));
+  Threshold th = findThreshold(key, mass, n, Expr(p), sb.maxCandidates(),
+                               {c, hs, b}, "ad_mass_thr");
+  Expr thrKey = th.result(c, hs, b)[0];
+  Expr thrMass = Halide::reinterpret(Halide::Float(32),
+                                     thrKey & Halide::cast<uint32_t>(0x7FFFFFFF));
+  Expr rest = Expr(p) - th.result(c, hs, b)[1];
+  Expr needTies = Halide::cast<int>(
+      Halide::ceil(rest / Halide::max(thrMass, 1e-30f)));
+  Expr nP = Halide::select(th.result(c, hs, b)[3] != 0,
+                           th.result(c, hs, b)[2] + Halide::max(needTies, 1), n);
+  Func budget("ad_budget");
+  budget(c, hs, b) = Halide::clamp(Halide::min(nP, n),
+                                   int(sb.param("min-budget")),
+                                   int(sb.param("max-budget")));
+
+  TopK tk = topK(key, n, budget(c, hs, b), int(sb.spec.slots),
+                 sb.maxCandidates(), {c, hs, b}, "ad");
+  sb.indices(sb.t, c, hs, b) =
+      Halide::select(tk.idx(sb.t, c, hs, b) >= 0,
+                     tk.idx(sb.t, c, hs, b) + int(sb.spec.sinks), -1);
+
+  scheduleCandidateScores(cs, sb);
+  scheduleHeadSoftmax(sm, cs, sb);
+  const int vj = sb.target.natural_vector_size<float>();
+  mass.compute_root()
+      .split(j, jo, ji, 1024, Halide::TailStrategy::GuardWithIf)
+      .parallel(jo)
+      .vectorize(ji, vj);
+  mass.update()
+      .split(j, jo, ji, 1024, Halide::TailStrategy::GuardWithIf)
+      .reorder(ji, rg, jo)
+      .parallel(jo)
+      .vectorize(ji, vj);
+  Var task("task");
+  sb.indices.compute_root().fuse(c, hs, task).fuse(task, b, task).parallel(task);
+  Halide::LoopLevel perTask(sb.indices, task);
+  scheduleThreshold(th, perTask);
+  budget.compute_at(perTask);
+  scheduleTopK(tk, perTask);
+}
+
+} // namespace deltaflow::compiler

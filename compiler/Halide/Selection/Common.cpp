@@ -1,0 +1,253 @@
+//===- Common.cpp - pieces every selection kernel shares ------------------===//
+//
+// Chunk geometry, the chunk-mean query, candidate scores with one pass over
+// K, and an exact threshold / top-k over up to 2^31 candidates from two
+// levels of 65536-bin histograms (high, then low 16 bits of an
+// order-preserving uint32 key), then a serial compaction scan. No sort, no
+// Nq x Nk matrix.
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltaflow/Compiler/Schedule.h"
+#include "deltaflow/Compiler/SelectionKernel.h"
+#include "deltaflow/Transforms/SparsityPolicy.h"
+
+#include <stdexcept>
+
+namespace deltaflow::compiler {
+
+using Halide::Expr;
+using Halide::Func;
+using Halide::RDom;
+using Halide::Tuple;
+using Halide::Var;
+
+Expr SelectionBuild::chunkStart(const Expr &chunk) const {
+  Expr first = spec.offset ? Expr(int(*spec.offset)) : nk() - nq();
+  return first + chunk * int(spec.chunk);
+}
+
+Expr SelectionBuild::candidateCount(const Expr &chunk) const {
+  Expr end = Halide::min(chunkStart(chunk) - int(spec.window), nk());
+  return Halide::max(end - int(spec.sinks), 0);
+}
+
+Expr SelectionBuild::maxCandidates() const {
+  return Halide::max(nk() - int(spec.sinks), 1);
+}
+
+double SelectionBuild::param(const std::string &name) const {
+  auto it = spec.params.find(name);
+  if (it == spec.params.end())
+    throw std::runtime_error("selection policy '" + spec.policy +
+                             "' has no parameter '" + name + "'");
+  return it->second;
+}
+
+Func chunkMeanQuery(SelectionBuild &sb) {
+  Var d("d"), h("h"), c("c"), b("b");
+  const int chunk = int(sb.spec.chunk);
+  RDom r(0, chunk, "rq");
+  Expr first = c * chunk;
+  Expr rows = Halide::clamp(sb.nq() - first, 1, chunk);
+  Func sum("qbar_sum"), qbar("qbar");
+  sum(d, h, c, b) = 0.0f;
+  sum(d, h, c, b) += Halide::select(first + r < sb.nq(),
+                                    sb.q(d, Halide::min(first + r, sb.nq() - 1), h, b),
+                                    0.0f);
+  qbar(d, h, c, b) = sum(d, h, c, b) / Halide::cast<float>(rows);
+  return qbar;
+}
+
+CandidateScores candidateScores(SelectionBuild &sb) {
+  CandidateScores cs;
+  cs.qbar = chunkMeanQuery(sb);
+  const int G = sb.groupSize();
+  cs.rd = RDom(0, int(sb.spec.d), "rd_sel");
+  RDom &rd = cs.rd;
+  Expr key = Halide::clamp(int(sb.spec.sinks) + cs.j, 0, sb.nk() - 1);
+  cs.dot = Func("cand_dot");
+  cs.dot(cs.j, cs.g, cs.hk, cs.c, cs.b) = 0.0f;
+  cs.dot(cs.j, cs.g, cs.hk, cs.c, cs.b) +=
+      cs.qbar(rd, cs.hk * G + cs.g, cs.c, cs.b) * sb.k(rd, key, cs.hk, cs.b);
+  cs.scores = Func("cand_scores");
+  cs.scores(cs.j, cs.g, cs.hk, cs.c, cs.b) = cs.dot(cs.j, cs.g, cs.hk, cs.c, cs.b);
+  return cs;
+}
+
+void scheduleCandidateScores(CandidateScores &cs, const SelectionBuild &sb) {
+  const int G = sb.groupSize();
+  const int vd = vectorWidthFor(sb.target, sb.spec.d);
+  Var tile("tile"), u("u");
+  cs.qbar.compute_root().parallel(cs.qbar.args()[1]);
+  // One task per (block of keys, KV head, chunk); each K row is loaded once
+  // for the G heads of its group.
+  cs.scores.compute_root()
+      .bound(cs.g, 0, G)
+      .split(cs.j, cs.jb, cs.ji, cs.block, Halide::TailStrategy::GuardWithIf)
+      .reorder(cs.g, cs.ji, cs.jb, cs.hk, cs.c, cs.b)
+      .fuse(cs.jb, cs.hk, tile)
+      .parallel(tile)
+      .unroll(cs.g);
+  cs.dot.compute_at(cs.scores, cs.ji).unroll(cs.g);
+  Halide::RVar rdo("rdo"), rdi("rdi");
+  Halide::RVar rd(cs.rd.x);
+  cs.dot.update().reorder(cs.g, rd);
+  Func lanes = cs.dot.update().split(rd, rdo, rdi, vd).rfactor(rdi, u);
+  lanes.compute_at(cs.scores, cs.ji).vectorize(u).unroll(cs.g);
+  lanes.update().reorder(u, cs.g, rdo).vectorize(u).unroll(cs.g);
+  cs.dot.update().atomic().vectorize(rdi).unroll(cs.g);
+}
+
+Expr orderedKey(const Expr &f) {
+  Expr u = Halide::reinterpret(Halide::UInt(32), f);
+  return Halide::select((u >> 31) == Halide::cast<uint32_t>(0),
+                        u | Halide::Internal::make_const(Halide::UInt(32), uint64_t(0x80000000u)), ~u);
+}
+
+namespace {
+std::vector<Expr> withOuter(const Expr &x, const std::vector<Var> &outer) {
+  std::vector<Expr> args{x};
+  args.insert(args.end(), outer.begin(), outer.end());
+  return args;
+}
+std::vector<Expr> outerArgs(const std::vector<Var> &outer) {
+  return std::vector<Expr>(outer.begin(), outer.end());
+}
+} // namespace
+
+Threshold findThreshold(const Func &key, const Func &weight, const Expr &n,
+                        const Expr &target, const Expr &maxN,
+                        const std::vector<Var> &outer, const std::string &name) {
+  Threshold th;
+  Var x(name + "_x");
+  auto at = [&](const Expr &e) { return withOuter(e, outer); };
+  std::vector<Expr> O = outerArgs(outer);
+  constexpr int kBins = 65536;
+
+  // Level 1: histogram of the high 16 bits, then cumulative from the top.
+  th.hist1 = Func(name + "_hist1");
+  th.hist1(at(x)) = Tuple(0.0f, 0);
+  RDom r1(0, maxN, name + "_r1");
+  r1.where(r1 < n);
+  Expr bin = Halide::clamp(Halide::cast<int>(key(at(r1)) >> 16), 0, kBins - 1);
+  th.hist1(at(bin)) = Tuple(th.hist1(at(bin))[0] + weight(at(r1)),
+                            th.hist1(at(bin))[1] + 1);
+  th.cum1 = Func(name + "_cum1");
+  th.cum1(at(x)) = th.hist1(at(x));
+  RDom s1(0, kBins - 1, name + "_s1");
+  Expr x1 = (kBins - 2) - s1;
+  th.cum1(at(x1)) = Tuple(th.cum1(at(x1))[0] + th.cum1(at(x1 + 1))[0],
+                          th.cum1(at(x1))[1] + th.cum1(at(x1 + 1))[1]);
+  th.bin1 = Func(name + "_bin1");
+  th.bin1(O) = -1;
+  RDom b1(0, kBins, name + "_b1");
+  th.bin1(O) = Halide::select(th.cum1(at(b1))[0] >= target,
+                              Halide::max(th.bin1(O), b1), th.bin1(O));
+  Expr B1 = Halide::max(th.bin1(O), 0);
+  Expr next1 = Halide::min(B1 + 1, kBins - 1);
+  Expr w1 = Halide::select(B1 < kBins - 1, th.cum1(at(next1))[0], 0.0f);
+  Expr c1 = Halide::select(B1 < kBins - 1, th.cum1(at(next1))[1], 0);
+
+  // Level 2: the low 16 bits of the keys in bin B1.
+  th.hist2 = Func(name + "_hist2");
+  th.hist2(at(x)) = Tuple(0.0f, 0);
+  RDom r2(0, maxN, name + "_r2");
+  r2.where(r2 < n && (key(at(r2)) >> 16) == Halide::cast<uint32_t>(B1));
+  Expr lo = Halide::clamp(
+      Halide::cast<int>(key(at(r2)) & Halide::cast<uint32_t>(0xFFFF)), 0, kBins - 1);
+  th.hist2(at(lo)) = Tuple(th.hist2(at(lo))[0] + weight(at(r2)),
+                           th.hist2(at(lo))[1] + 1);
+  th.cum2 = Func(name + "_cum2");
+  th.cum2(at(x)) = th.hist2(at(x));
+  RDom s2(0, kBins - 1, name + "_s2");
+  Expr x2 = (kBins - 2) - s2;
+  th.cum2(at(x2)) = Tuple(th.cum2(at(x2))[0] + th.cum2(at(x2 + 1))[0],
+                          th.cum2(at(x2))[1] + th.cum2(at(x2 + 1))[1]);
+  th.bin2 = Func(name + "_bin2");
+  th.bin2(O) = -1;
+  RDom b2(0, kBins, name + "_b2");
+  th.bin2(O) = Halide::select(w1 + th.cum2(at(b2))[0] >= target,
+                              Halide::max(th.bin2(O), b2), th.bin2(O));
+  Expr B2 = Halide::max(th.bin2(O), 0);
+  Expr next2 = Halide::min(B2 + 1, kBins - 1);
+  Expr w2 = Halide::select(B2 < kBins - 1, th.cum2(at(next2))[0], 0.0f);
+  Expr c2 = Halide::select(B2 < kBins - 1, th.cum2(at(next2))[1], 0);
+
+  th.result = Func(name + "_thr");
+  Expr thr = (Halide::cast<uint32_t>(B1) << 16) | Halide::cast<uint32_t>(B2);
+  th.result(O) = Tuple(thr, w1 + w2, c1 + c2,
+                       Halide::cast<uint8_t>(th.bin1(O) >= 0));
+  return th;
+}
+
+TopK topK(const Func &key, const Expr &n, const Expr &k, int slots,
+          const Expr &maxN, const std::vector<Var> &outer,
+          const std::string &name) {
+  TopK tk;
+  Var x(name + "_x");
+  auto at = [&](const Expr &e) { return withOuter(e, outer); };
+  std::vector<Expr> O = outerArgs(outer);
+  Func one(name + "_one");
+  one(at(x)) = 1.0f;
+  Expr want = Halide::max(Halide::min(k, n), 0);
+  tk.threshold = findThreshold(key, one, n, Halide::cast<float>(want), maxN,
+                               outer, name);
+  Expr thr = tk.threshold.result(O)[0];
+  Expr ties = want - tk.threshold.result(O)[2]; // ties to take, lowest j first
+
+  // scan(j) = {kept before j, ties seen before j}.
+  tk.scan = Func(name + "_scan");
+  tk.scan(at(x)) = Tuple(0, 0);
+  RDom r(0, maxN, name + "_rs");
+  r.where(r < n);
+  Expr kr = key(at(r));
+  Expr isTie = kr == thr;
+  Expr keep = kr > thr || (isTie && tk.scan(at(r))[1] < ties);
+  tk.scan(at(r + 1)) =
+      Tuple(tk.scan(at(r))[0] + Halide::select(keep, 1, 0),
+            tk.scan(at(r))[1] + Halide::select(isTie, 1, 0));
+
+  tk.idx = Func(name + "_idx");
+  tk.idx(at(x)) = -1;
+  RDom w(0, maxN, name + "_rw");
+  Expr kw = key(at(w));
+  Expr keepW = kw > thr || (kw == thr && tk.scan(at(w))[1] < ties);
+  w.where(w < n && keepW);
+  tk.idx(at(Halide::clamp(tk.scan(at(w))[0], 0, slots - 1))) =
+      Halide::cast<int>(w);
+  return tk;
+}
+
+void scheduleThreshold(Threshold &th, const Halide::LoopLevel &at) {
+  for (Func *f : {&th.hist1, &th.cum1, &th.bin1, &th.hist2, &th.cum2,
+                  &th.bin2, &th.result})
+    f->compute_at(at);
+}
+
+void scheduleTopK(TopK &tk, const Halide::LoopLevel &at) {
+  scheduleThreshold(tk.threshold, at);
+  tk.scan.compute_at(at);
+  tk.idx.compute_at(at);
+}
+
+SelectionBuild buildSelection(const SelectSpec &spec,
+                              const Halide::Target &target) {
+  sparsity::Policy *policy = sparsity::findPolicy(spec.policy);
+  if (!policy)
+    throw std::runtime_error("selection policy '" + spec.policy +
+                             "' is not registered");
+  if (!policy->buildKernel)
+    throw std::runtime_error("selection policy '" + spec.policy +
+                             "' has no kernel (a plug-in must set buildKernel)");
+  SelectionBuild sb;
+  sb.spec = spec;
+  sb.target = target;
+  policy->buildKernel(sb);
+  if (!sb.indices.defined())
+    throw std::runtime_error("selection policy '" + spec.policy +
+                             "' did not define its indices");
+  return sb;
+}
+
+} // namespace deltaflow::compiler

@@ -1,0 +1,24 @@
+//===- Selection.h - shared pieces of the in-tree selection kernels -------===//
+#ifndef DELTAFLOW_COMPILER_HALIDE_SELECTION_SELECTION_H
+#define DELTAFLOW_COMPILER_HALIDE_SELECTION_SELECTION_H
+
+#include "deltaflow/Compiler/SelectionKernel.h"
+
+namespace deltaflow::compiler {
+
+/// softmax over the candidates of a chunk, per query head.
+struct HeadSoftmax {
+  Halide::Func max, sum;
+  Halide::Func prob; ///< (j, g, hk, c, b)
+};
+HeadSoftmax headSoftmax(SelectionBuild &sb, CandidateScores &cs);
+void scheduleHeadSoftmax(HeadSoftmax &hs, CandidateScores &cs,
+                         const SelectionBuild &sb);
+
+void buildTokenSelectKernel(SelectionBuild &sb);
+void buildAdaptiveKernel(SelectionBuild &sb);
+void buildBlockTopKKernel(SelectionBuild &sb);
+
+} // namespace deltaflow::compiler
+
+#endif
