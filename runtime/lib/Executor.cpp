@@ -196,7 +196,8 @@ Executor::run(const std::string &entryName,
 
   if (profile)
     for (const Job &j : jobs)
-      profile->push_back({j.kernel->name, j.variant->symbol, j.seconds});
+      profile->push_back(
+          {j.kernel->name, j.variant->symbol, j.kernel->kind, j.seconds});
 
   std::map<std::string, Tensor> outputs;
   for (const TensorSpec &spec : e.outputs)

@@ -18,6 +18,23 @@ config.substitutions.append(("%srcroot", config.deltaflow_src_root))
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%deltaflow_bin", config.deltaflow_tools_dir))
 
+# %numpy: a Python with NumPy for the float64 reference checks. The project's
+# install script puts python3-numpy into the system Python, which need not be
+# the interpreter CMake found.
+import subprocess
+numpy_python = None
+for candidate in [config.python_executable, "/usr/bin/python3"]:
+    try:
+        subprocess.run([candidate, "-c", "import numpy"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        numpy_python = candidate
+        break
+    except (OSError, subprocess.CalledProcessError):
+        pass
+if numpy_python:
+    config.available_features.add("numpy")
+    config.substitutions.append(("%numpy", numpy_python))
+
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 llvm_config.add_tool_substitutions(["not", "count"], [config.llvm_tools_dir])

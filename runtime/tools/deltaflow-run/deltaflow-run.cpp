@@ -202,8 +202,8 @@ int main(int argc, char **argv) {
                 sorted.front() * 1e3, sorted[sorted.size() / 2] * 1e3);
     if (profile)
       for (const KernelTiming &k : prof)
-        std::printf("  kernel %-24s %-28s %9.3f ms\n", k.kernel.c_str(),
-                    k.symbol.c_str(), k.seconds * 1e3);
+        std::printf("  kernel %-20s %-16s %-28s %9.3f ms\n", k.kernel.c_str(),
+                    k.kind.c_str(), k.symbol.c_str(), k.seconds * 1e3);
     for (const auto &[name, t] : outputs) {
       double sum = 0, abssum = 0;
       Tensor f = t.toFloat32();

@@ -13,7 +13,7 @@
 namespace deltaflow::rt {
 
 struct KernelTiming {
-  std::string kernel, symbol;
+  std::string kernel, symbol, kind;
   double seconds = 0;
 };
 
