@@ -31,7 +31,8 @@ struct AttnDeltaCorrectPass
     ModuleOp module = getOperation();
     if (stride < 1 || stride > 8192) {
       emitError(module.getLoc())
-          << "attn-delta-correct: stride must be in [1, 8192], got " << stride;
+          << "attn-delta-correct: stride must be in [1, 8192], got "
+          << static_cast<int64_t>(stride);
       return signalPassFailure();
     }
     SmallVector<attn::SparseAttentionOp> ops;
