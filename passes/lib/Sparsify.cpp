@@ -80,9 +80,18 @@ struct AttnSparsifyPass
           << "' (known: " << llvm::join(sp::policyNames(), ", ") << ")";
       return signalPassFailure();
     }
-    sp::Params params;
-    if (failed(collectParams(module, params)))
+    sp::Params all;
+    if (failed(collectParams(module, all)))
       return signalPassFailure();
+    // The policy sees its own knobs, the common three, and every param=.
+    sp::Params params;
+    for (const auto &[name, value] : all)
+      if (llvm::is_contained(pol->knobs, name) || name == "sinks" ||
+          name == "window" || name == "chunk" ||
+          llvm::any_of(extra, [&, n = name](const std::string &kv) {
+            return StringRef(kv).split(':').first == n;
+          }))
+        params[name] = value;
     if (pol->check) {
       std::string why = pol->check(params);
       if (!why.empty()) {

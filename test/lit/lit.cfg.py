@@ -17,6 +17,8 @@ config.substitutions.append(("%examples", os.path.join(config.deltaflow_src_root
 config.substitutions.append(("%srcroot", config.deltaflow_src_root))
 config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%deltaflow_bin", config.deltaflow_tools_dir))
+config.substitutions.append(
+    ("%dilated_plugin", os.path.join(config.deltaflow_lib_dir, "libDeltaflowDilatedPolicy.so")))
 
 # %numpy: a Python with NumPy for the float64 reference checks. The project's
 # install script puts python3-numpy into the system Python, which need not be

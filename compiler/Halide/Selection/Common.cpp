@@ -22,28 +22,6 @@ using Halide::RDom;
 using Halide::Tuple;
 using Halide::Var;
 
-Expr SelectionBuild::chunkStart(const Expr &chunk) const {
-  Expr first = spec.offset ? Expr(int(*spec.offset)) : nk() - nq();
-  return first + chunk * int(spec.chunk);
-}
-
-Expr SelectionBuild::candidateCount(const Expr &chunk) const {
-  Expr end = Halide::min(chunkStart(chunk) - int(spec.window), nk());
-  return Halide::max(end - int(spec.sinks), 0);
-}
-
-Expr SelectionBuild::maxCandidates() const {
-  return Halide::max(nk() - int(spec.sinks), 1);
-}
-
-double SelectionBuild::param(const std::string &name) const {
-  auto it = spec.params.find(name);
-  if (it == spec.params.end())
-    throw std::runtime_error("selection policy '" + spec.policy +
-                             "' has no parameter '" + name + "'");
-  return it->second;
-}
-
 Func chunkMeanQuery(SelectionBuild &sb) {
   Var d("d"), h("h"), c("c"), b("b");
   const int chunk = int(sb.spec.chunk);

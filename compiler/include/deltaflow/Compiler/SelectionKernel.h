@@ -28,13 +28,26 @@ struct SelectionBuild {
   Halide::Expr nq() const { return q.dim(1).extent(); }
   Halide::Expr nk() const { return k.dim(1).extent(); }
   int groupSize() const { return int(spec.hq / spec.hkv); }
+  // Inline, so that plug-ins use them without linking deltaflow's compiler.
   /// Position of the first query of chunk `chunk`.
-  Halide::Expr chunkStart(const Halide::Expr &chunk) const;
+  Halide::Expr chunkStart(const Halide::Expr &chunk) const {
+    Halide::Expr first = spec.offset ? Halide::Expr(int(*spec.offset)) : nk() - nq();
+    return first + chunk * int(spec.chunk);
+  }
   /// Candidates of a chunk are keys [sinks, sinks + candidateCount(c)).
-  Halide::Expr candidateCount(const Halide::Expr &chunk) const;
+  Halide::Expr candidateCount(const Halide::Expr &chunk) const {
+    Halide::Expr end = Halide::min(chunkStart(chunk) - int(spec.window), nk());
+    return Halide::max(end - int(spec.sinks), 0);
+  }
   /// Largest candidate count of any chunk (an RDom extent).
-  Halide::Expr maxCandidates() const;
-  double param(const std::string &name) const;
+  Halide::Expr maxCandidates() const {
+    return Halide::max(nk() - int(spec.sinks), 1);
+  }
+  /// A policy parameter; `fallback` if absent.
+  double param(const std::string &name, double fallback = 0) const {
+    auto it = spec.params.find(name);
+    return it == spec.params.end() ? fallback : it->second;
+  }
 };
 
 /// qbar(d, h, c, b): mean of the chunk's query rows for head h.

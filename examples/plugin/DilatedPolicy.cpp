@@ -1,0 +1,71 @@
+//===- DilatedPolicy.cpp - an out-of-tree sparsity policy as a plug-in ----===//
+//
+// `dilated`: besides the sinks and the local window, each query chunk sees
+// every `dilation`-th candidate counting back from the window, `budget` of
+// them. The whole policy is this file: its options and checks for the pass,
+// and its selection kernel (a Halide algorithm and schedule) for the
+// compiler. Load it into any deltaflow tool:
+//
+//   deltaflow-opt    --load-pass-plugin=libDeltaflowDilatedPolicy.so \
+//                    --attn-sparsify="policy=dilated budget=1024 param=dilation:4"
+//   deltaflow-compile --load-pass-plugin=libDeltaflowDilatedPolicy.so \
+//                    --sparsity="policy=dilated budget=1024 param=dilation:4" ...
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltaflow/Compiler/SelectionKernel.h"
+#include "deltaflow/Transforms/SparsityPolicy.h"
+
+#include "mlir/Tools/Plugins/PassPlugin.h"
+#include "llvm/Config/llvm-config.h"
+
+namespace sp = deltaflow::sparsity;
+using deltaflow::compiler::SelectionBuild;
+
+namespace {
+
+std::string check(const sp::Params &ps) {
+  for (const char *name : {"budget", "dilation", "chunk"})
+    if (!ps.count(name) || ps.at(name) < 1 || ps.at(name) != int64_t(ps.at(name)))
+      return std::string(name) + " must be a positive integer";
+  for (const char *name : {"sinks", "window"})
+    if (!ps.count(name) || ps.at(name) < 0)
+      return std::string(name) + " must be >= 0";
+  return "";
+}
+
+/// indices(t, c) = the candidate `dilation * (budget - 1 - t)` before the
+/// window of chunk c, or -1 before the first candidate; ascending in t.
+void buildKernel(SelectionBuild &sb) {
+  const int budget = int(sb.param("budget"));
+  const int dilation = int(sb.param("dilation", 1));
+  Halide::Expr back = (budget - 1 - sb.t) * dilation;
+  Halide::Expr cand = sb.candidateCount(sb.c) - 1 - back;
+  sb.indices(sb.t, sb.c, sb.hs, sb.b) =
+      Halide::select(cand >= 0, int(sb.spec.sinks) + cand, -1);
+  // Schedule: one vectorised row of slots per chunk.
+  sb.indices.compute_root()
+      .vectorize(sb.t, sb.target.natural_vector_size<int32_t>(),
+                 Halide::TailStrategy::GuardWithIf)
+      .parallel(sb.c);
+}
+
+void registerDilated() {
+  sp::Policy p;
+  p.name = "dilated";
+  p.summary = "dilated: every dilation-th key before the window (plug-in)";
+  p.knobs = {"budget", "dilation", "sinks", "window", "chunk"};
+  p.check = check;
+  p.slots = [](const sp::Params &ps) { return sp::paramInt(ps, "budget"); };
+  p.buildKernel = buildKernel;
+  // A duplicate name is recorded by the registry and reported by the tool.
+  sp::registerPolicy(std::move(p));
+}
+
+} // namespace
+
+extern "C" LLVM_ATTRIBUTE_WEAK ::mlir::PassPluginLibraryInfo
+mlirGetPassPluginInfo() {
+  return {MLIR_PLUGIN_API_VERSION, "DeltaflowDilatedPolicy", LLVM_VERSION_STRING,
+          registerDilated};
+}
