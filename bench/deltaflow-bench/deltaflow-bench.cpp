@@ -1,5 +1,6 @@
 //===- deltaflow-bench.cpp - benchmark suites ------------------------------===//
 //
+//   deltaflow-bench sparse [--contexts ...] [--whole ...] [--json F] [--svg F]
 //   deltaflow-bench dense [--module attention.so] [--threads 2]
 //                   [--prefill 4096,16384] [--decode 16384,65536,131072]
 //                   [--repeat 3] [--json FILE]
@@ -11,7 +12,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "BlasAttention.h"
+#include "Common.h"
 #include "Machine.h"
+#include "SparseSuite.h"
 
 #include "deltaflow/Runtime/Executor.h"
 
@@ -30,6 +33,7 @@
 #include <vector>
 
 using namespace deltaflow;
+using namespace deltaflow::bench;
 
 namespace {
 
@@ -39,6 +43,9 @@ suites:
   dense   compiled dense attention (examples/attention.mlir: Hq=32, Hkv=8,
           D=128, fp32, causal) vs a GEMM-softmax-GEMM baseline on OpenBLAS,
           with this machine's measured FMA peak and STREAM bandwidth
+  sparse  every sparsity policy with and without the Delta correction vs
+          our dense kernel, on structured inputs: speed and fidelity
+          (deltaflow-bench sparse --help)
 
 options:
   --module FILE.so     compiled examples/attention.mlir (default: the build's)
@@ -48,51 +55,6 @@ options:
   --repeat N           timed runs per case; the minimum is reported (default 3)
   --json FILE          also write the results as JSON
 )";
-
-[[noreturn]] void die(const std::string &msg) {
-  std::fprintf(stderr, "deltaflow-bench: error: %s\n", msg.c_str());
-  std::exit(2);
-}
-
-std::vector<int64_t> parseList(const std::string &opt, const std::string &s) {
-  std::vector<int64_t> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      size_t used;
-      long long v = std::stoll(item, &used);
-      if (used != item.size() || v < 1)
-        throw std::invalid_argument(item);
-      out.push_back(v);
-    } catch (const std::exception &) {
-      die(opt + " expects positive integers separated by commas, got '" + s + "'");
-    }
-  }
-  return out;
-}
-
-double timeMin(int repeat, const std::function<void()> &fn) {
-  double best = 1e300;
-  for (int r = 0; r < repeat; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    fn();
-    best = std::min(best, std::chrono::duration<double>(
-                              std::chrono::steady_clock::now() - t0)
-                              .count());
-  }
-  return best;
-}
-
-double relativeL2(const rt::Tensor &a, const rt::Tensor &b) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    double d = double(a.f32()[i]) - double(b.f32()[i]);
-    num += d * d;
-    den += double(b.f32()[i]) * double(b.f32()[i]);
-  }
-  return std::sqrt(num / den);
-}
 
 int runDense(int argc, char **argv) {
   std::string module = DELTAFLOW_BENCH_MODULE, jsonPath;
@@ -197,9 +159,7 @@ int runDense(int argc, char **argv) {
                      {"isa", peak.isa}}},
         {"module", module},
         {"results", results}};
-    std::string tmp = jsonPath + ".tmp";
-    std::ofstream(tmp) << doc.dump(2) << "\n";
-    std::rename(tmp.c_str(), jsonPath.c_str());
+    writeFileAtomically(jsonPath, doc.dump(2) + "\n");
     std::fprintf(stderr, "[bench] wrote %s\n", jsonPath.c_str());
   }
   return 0;
@@ -216,8 +176,10 @@ int main(int argc, char **argv) {
   try {
     if (suite == "dense")
       return runDense(argc, argv);
+    if (suite == "sparse")
+      return runSparse(argc, argv);
   } catch (const std::exception &e) {
     die(e.what());
   }
-  die("unknown suite '" + suite + "' (suites: dense)");
+  die("unknown suite '" + suite + "' (suites: dense, sparse)");
 }

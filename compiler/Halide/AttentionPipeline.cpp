@@ -91,13 +91,18 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
 
   // Output row -> query row. Strided rows: 0, s, 2s, ... then the last T.
   std::function<Expr(Expr)> queryRow = [](Expr r) { return r; };
+  Expr rowUsed = Halide::cast<bool>(true);
   if (form.kind == PrefillForm::StridedRows) {
-    const int s = int(form.stride), T = int(deltaTailRows(form.stride));
+    // Rows [0, nS): query rows 0, s, 2s, ...; rows [nS, nS + tail): the last
+    // `tail` query rows; the rest of the T-row section is unused (zero).
+    const int s = int(form.stride);
     Expr nStrided = (nq + s - 1) / s;
+    Expr tail = Halide::min(nq, nq % s + std::max(128, s));
     queryRow = [=](Expr r) {
       return Halide::select(r < nStrided, r * s,
-                            Halide::clamp(nq - T + (r - nStrided), 0, nq - 1));
+                            Halide::clamp(nq - tail + (r - nStrided), 0, nq - 1));
     };
+    rowUsed = i < nStrided + tail;
   }
   Expr row = qt * Tq + qi;
   Expr qrow = Halide::clamp(queryRow(row), 0, nq - 1);
@@ -163,18 +168,29 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
                      ? Expr(int((nSlots + Bk - 1) / Bk))
                      : (nk + Bk - 1) / Bk;
   P.rb = Halide::RDom(0, nblocks, "rb");
-  if (spec.causal && form.kind != PrefillForm::Sparse) {
+  if (form.kind == PrefillForm::Sparse) {
+    // Slots past the tile's last row in the local part are all masked.
+    const SparseSpec &sp = form.sparse;
+    const int chunk = int(sp.chunk);
+    Expr lastInChunk = (qt * Tq + (Tq - 1)) % chunk;
+    Expr lastSlot = int(sp.sinks + sp.slots + sp.window) + lastInChunk;
+    P.rb.where(P.rb * Bk <= lastSlot);
+  } else if (spec.causal) {
     // The tile's last row has the largest position; with strided rows the
     // last strided row of the tile may lie beyond the tail's first rows.
     Expr last = qt * Tq + (Tq - 1);
     Expr lastPos = P.queryPosition(spec, Halide::clamp(queryRow(last), 0, nq - 1));
+    Expr tileUsed = Halide::cast<bool>(true);
     if (form.kind == PrefillForm::StridedRows) {
       const int s = int(form.stride);
-      Expr lastStrided = Halide::min(last, (nq + s - 1) / s - 1);
+      Expr nStrided = (nq + s - 1) / s;
+      Expr lastStrided = Halide::min(last, nStrided - 1);
       lastPos = Halide::max(
           lastPos, P.queryPosition(spec, Halide::clamp(lastStrided * s, 0, nq - 1)));
+      // Tiles wholly in the unused part of the tail section do no work.
+      tileUsed = qt * Tq < nStrided + Halide::min(nq, nq % s + std::max(128, s));
     }
-    P.rb.where(P.rb * Bk <= lastPos);
+    P.rb.where(tileUsed && P.rb * Bk <= lastPos);
   }
   P.state(e, qi, g, qt, hk, b) = Tuple(0.0f, kMasked, 0.0f);
   Expr acc = P.state(e, qi, g, qt, hk, b)[0];
@@ -190,7 +206,7 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   auto at = [&](Expr ee, int field) {
     return P.state(ee, i % Tq, h % G, i / Tq, h / G, b)[field];
   };
-  P.out(e, i, h, b) = at(e, 0) / at(e, 2);
+  P.out(e, i, h, b) = Halide::select(rowUsed, at(e, 0) / at(e, 2), 0.0f);
   if (spec.withLse)
     P.lse(i, h, b) = at(0, 1) + Halide::log(at(0, 2));
   return P;
@@ -199,13 +215,13 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
 DeltaPipeline buildDeltaCorrect(int64_t strideIn, int64_t dv) {
   DeltaPipeline P;
   using Halide::Expr;
-  const int s = int(strideIn), T = int(deltaTailRows(strideIn));
+  const int s = int(strideIn);
   Expr nq = P.sparse.dim(1).extent();
   Expr nStrided = (nq + s - 1) / s;
   Expr tail = Halide::min(nq, nq % s + std::max(128, s));
   Halide::Var &e = P.e, &i = P.i, &h = P.h, &b = P.b;
   Expr m = i / s;
-  Expr tailRow = Halide::clamp(nStrided + i - (nq - T), 0,
+  Expr tailRow = Halide::clamp(nStrided + i - (nq - tail), 0,
                                P.rows.dim(1).extent() - 1);
   Expr corrected = P.sparse(e, i, h, b) + P.rows(e, m, h, b) -
                    P.sparse(e, m * s, h, b);

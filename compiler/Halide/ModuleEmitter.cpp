@@ -140,6 +140,9 @@ nlohmann::ordered_json attentionParams(const AttentionSpec &spec) {
 CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
   const AttentionSpec &spec = k.attention;
   Halide::Target kt = t.with_feature(Halide::Target::NoRuntime);
+  // Developers' switch: Halide's per-Func profiler, reported at exit.
+  if (const char *p = std::getenv("DELTAFLOW_HALIDE_PROFILE"); p && *p == '1')
+    kt = kt.with_feature(Halide::Target::Profile);
   CompiledKernel ck;
   auto lower = [&](Halide::Pipeline pipeline,
                    const std::vector<Halide::Argument> &args,

@@ -64,7 +64,8 @@ void checkInput(const EntryInfo &e, const TensorSpec &spec, const Tensor &t) {
 std::map<std::string, Tensor>
 Executor::run(const std::string &entryName,
               const std::map<std::string, Tensor> &inputs,
-              std::vector<KernelTiming> *profile) {
+              std::vector<KernelTiming> *profile,
+              std::map<std::string, Tensor> *temporaries) {
   const EntryInfo &e = module_->entry(entryName);
   std::map<std::string, Tensor> buffers;
   for (const auto &[name, t] : inputs)
@@ -199,6 +200,9 @@ Executor::run(const std::string &entryName,
       profile->push_back(
           {j.kernel->name, j.variant->symbol, j.kernel->kind, j.seconds});
 
+  if (temporaries)
+    for (const TensorSpec &spec : e.temporaries)
+      (*temporaries)[spec.name] = buffers.at(spec.name);
   std::map<std::string, Tensor> outputs;
   for (const TensorSpec &spec : e.outputs)
     outputs[spec.name] = buffers.at(spec.name);

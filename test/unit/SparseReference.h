@@ -56,10 +56,23 @@ inline std::vector<double> chunkMean(const rt::Tensor &q, int64_t b, int64_t h,
   return m;
 }
 
-/// softmax over chunk c's candidates of qbar_h . k_{h/G}(sinks + j).
+/// Keys every query of chunk c keeps: the sinks and [s0 - window, s0).
+inline std::vector<int64_t> keptKeys(const Geometry &g, int64_t c) {
+  std::vector<int64_t> keys;
+  int64_t s0 = g.chunkStart(c);
+  for (int64_t j = 0; j < g.sinks && j < std::min(s0, g.nk); ++j)
+    keys.push_back(j);
+  for (int64_t j = std::max(g.sinks, s0 - g.window); j < std::min(s0, g.nk); ++j)
+    keys.push_back(j);
+  return keys;
+}
+
+/// softmax over chunk c's candidates of qbar_h . k_{h/G}(sinks + j) / sqrt(D)
+/// (with `keptShare`, over the candidates and keptKeys, whose share of the
+/// mass is returned there).
 inline std::vector<double> headProbs(const rt::Tensor &q, const rt::Tensor &k,
                                      int64_t b, int64_t h, const Geometry &g,
-                                     int64_t c) {
+                                     int64_t c, double *keptShare = nullptr) {
   int64_t D = q.shape()[3], G = q.shape()[1] / k.shape()[1];
   std::vector<double> qbar = chunkMean(q, b, h, g, c);
   int64_t n = g.candidates(c);
@@ -70,14 +83,28 @@ inline std::vector<double> headProbs(const rt::Tensor &q, const rt::Tensor &k,
     double acc = 0;
     for (int64_t d = 0; d < D; ++d)
       acc += qbar[d] * kr[d];
-    s[j] = acc;
-    m = std::max(m, acc);
+    s[j] = acc / std::sqrt(double(D));
+    m = std::max(m, s[j]);
   }
-  double l = 0;
+  std::vector<double> kept;
+  if (keptShare)
+    for (int64_t key : keptKeys(g, c)) {
+      const float *kr = row(k, b, h / G, key);
+      double acc = 0;
+      for (int64_t d = 0; d < D; ++d)
+        acc += qbar[d] * kr[d];
+      kept.push_back(acc / std::sqrt(double(D)));
+      m = std::max(m, kept.back());
+    }
+  double l = 0, lk = 0;
   for (double &x : s)
     l += (x = std::exp(x - m));
+  for (double x : kept)
+    lk += std::exp(x - m);
   for (double &x : s)
-    x /= l;
+    x /= l + lk;
+  if (keptShare)
+    *keptShare = lk / (l + lk);
   return s;
 }
 
@@ -93,14 +120,18 @@ inline std::vector<double> tokenVote(const rt::Tensor &q, const rt::Tensor &k,
   return S;
 }
 
-/// Adaptive: mass(j) = mean over KV head hk's group of headProbs.
+/// Adaptive: mass(j) = mean over KV head hk's group of headProbs with the
+/// kept keys; `keptMass` gets their mean share.
 inline std::vector<double> groupMass(const rt::Tensor &q, const rt::Tensor &k,
                                      int64_t b, int64_t hk, const Geometry &g,
-                                     int64_t c) {
+                                     int64_t c, double &keptMass) {
   int64_t G = q.shape()[1] / k.shape()[1];
   std::vector<double> M(g.candidates(c), 0.0);
+  keptMass = 0;
   for (int64_t h = hk * G; h < (hk + 1) * G; ++h) {
-    std::vector<double> p = headProbs(q, k, b, h, g, c);
+    double share = 0;
+    std::vector<double> p = headProbs(q, k, b, h, g, c, &share);
+    keptMass += share / double(G);
     for (size_t j = 0; j < M.size(); ++j)
       M[j] += p[j] / double(G);
   }
@@ -207,14 +238,20 @@ inline int64_t tailRows(int64_t stride) {
   return stride - 1 + std::max<int64_t>(128, stride);
 }
 
-/// attn.dense_rows: rows 0, s, 2s, ... then the last tailRows(s) (clamped).
+inline int64_t deltaTail(int64_t nq, int64_t stride) {
+  return std::min(nq, nq % stride + std::max<int64_t>(128, stride));
+}
+
+/// attn.dense_rows: rows 0, s, 2s, ..., then the last deltaTail rows, then
+/// unused rows (-1, zero in the result) up to ceil(nq/s) + tailRows(s).
 inline std::vector<int64_t> denseRowMap(int64_t nq, int64_t stride) {
   std::vector<int64_t> rows;
-  int64_t nS = (nq + stride - 1) / stride, T = tailRows(stride);
+  int64_t nS = (nq + stride - 1) / stride, T = tailRows(stride),
+          tail = deltaTail(nq, stride);
   for (int64_t r = 0; r < nS; ++r)
     rows.push_back(r * stride);
   for (int64_t r = 0; r < T; ++r)
-    rows.push_back(std::clamp<int64_t>(nq - T + r, 0, nq - 1));
+    rows.push_back(r < tail ? nq - tail + r : -1);
   return rows;
 }
 
@@ -224,8 +261,8 @@ inline std::vector<double> referenceDelta(const rt::Tensor &sparse,
                                           int64_t stride) {
   int64_t B = sparse.shape()[0], H = sparse.shape()[1],
           nq = sparse.shape()[2], Dv = sparse.shape()[3];
-  int64_t nS = (nq + stride - 1) / stride, T = tailRows(stride);
-  int64_t tail = std::min(nq, nq % stride + std::max<int64_t>(128, stride));
+  int64_t nS = (nq + stride - 1) / stride;
+  int64_t tail = deltaTail(nq, stride);
   std::vector<double> out(sparse.numel());
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)
@@ -233,7 +270,7 @@ inline std::vector<double> referenceDelta(const rt::Tensor &sparse,
         for (int64_t e = 0; e < Dv; ++e) {
           double o;
           if (i >= nq - tail) {
-            o = row(rows, b, h, nS + i - (nq - T))[e];
+            o = row(rows, b, h, nS + i - (nq - tail))[e];
           } else {
             int64_t m = i / stride;
             o = double(row(sparse, b, h, i)[e]) + row(rows, b, h, m)[e] -

@@ -1,9 +1,11 @@
 //===- Adaptive.cpp - adaptive top-p selection kernel ---------------------===//
 //
-// Per (KV head, chunk): mass(j) = mean over the group's heads of
-// softmax_j(s_h(j)); n_p = the size of the smallest set of candidates whose
-// mass reaches p (exact: a mass threshold, then the ties it needs); the
-// selection is the top-clamp(n_p, min_budget, max_budget) by mass.
+// Per (KV head, chunk): mass(j) = mean over the group's heads of the
+// softmax of s_h / sqrt(D) over the candidates and the keys kept anyway
+// (sinks, window); n_p = the size of the smallest set of candidates that
+// brings the mass of everything kept to p (exact: a mass threshold, then the
+// ties it needs); the selection is the top-clamp(n_p, min_budget,
+// max_budget) candidates by mass.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,7 +21,7 @@ using Halide::Var;
 
 void buildAdaptiveKernel(SelectionBuild &sb) {
   CandidateScores cs = candidateScores(sb);
-  HeadSoftmax sm = headSoftmax(sb, cs);
+  HeadSoftmax sm = headSoftmax(sb, cs, /*withKept=*/true);
   const int G = sb.groupSize();
   Var j("j"), c = sb.c, hs = sb.hs, b = sb.b, jo("jo"), ji("ji");
 
@@ -32,15 +34,21 @@ void buildAdaptiveKernel(SelectionBuild &sb) {
 
   Expr n = sb.candidateCount(c);
   const float p = float(sb.param("p"));
-  Threshold th = findThreshold(key, mass, n, Expr(p), sb.maxCandidates(),
-                               {c, hs, b}, "ad_mass_thr");
+  // The sinks and the window are kept anyway: the selection only has to
+  // bring the estimated mass of everything kept up to p.
+  Func target("ad_target");
+  target(c, hs, b) = Expr(p);
+  target(c, hs, b) -= sm.keptShare(rg, hs, c, b) * (1.0f / float(G));
+  Threshold th = findThreshold(key, mass, n, target(c, hs, b),
+                               sb.maxCandidates(), {c, hs, b}, "ad_mass_thr");
   Expr thrKey = th.result(c, hs, b)[0];
   Expr thrMass = Halide::reinterpret(Halide::Float(32),
                                      thrKey & Halide::cast<uint32_t>(0x7FFFFFFF));
-  Expr rest = Expr(p) - th.result(c, hs, b)[1];
+  Expr rest = target(c, hs, b) - th.result(c, hs, b)[1];
   Expr needTies = Halide::cast<int>(
       Halide::ceil(rest / Halide::max(thrMass, 1e-30f)));
-  Expr nP = Halide::select(th.result(c, hs, b)[3] != 0,
+  Expr nP = Halide::select(target(c, hs, b) <= 0.0f, 0,
+                           th.result(c, hs, b)[3] != 0,
                            th.result(c, hs, b)[2] + Halide::max(needTies, 1), n);
   Func budget("ad_budget");
   budget(c, hs, b) = Halide::clamp(Halide::min(nP, n),
@@ -68,6 +76,7 @@ void buildAdaptiveKernel(SelectionBuild &sb) {
   Var task("task");
   sb.indices.compute_root().fuse(c, hs, task).fuse(task, b, task).parallel(task);
   Halide::LoopLevel perTask(sb.indices, task);
+  target.compute_at(perTask);
   scheduleThreshold(th, perTask);
   budget.compute_at(perTask);
   scheduleTopK(tk, perTask);

@@ -6,12 +6,16 @@
 
 namespace deltaflow::compiler {
 
-/// softmax over the candidates of a chunk, per query head.
+/// softmax over the candidates of a chunk, per query head; with `withKept`
+/// the softmax also runs over the keys every query keeps (the sinks and the
+/// chunk's local window), and `keptShare` is their part of the mass.
 struct HeadSoftmax {
   Halide::Func max, sum;
   Halide::Func prob; ///< (j, g, hk, c, b)
+  Halide::Func keptScore, keptSum, keptShare; ///< withKept only
 };
-HeadSoftmax headSoftmax(SelectionBuild &sb, CandidateScores &cs);
+HeadSoftmax headSoftmax(SelectionBuild &sb, CandidateScores &cs,
+                        bool withKept = false);
 void scheduleHeadSoftmax(HeadSoftmax &hs, CandidateScores &cs,
                          const SelectionBuild &sb);
 

@@ -1,7 +1,7 @@
 //===- TokenSelect.cpp - TokenSelect's selection kernel -------------------===//
 //
 // s_h(j) = qbar_h . k_{h/G}(j) over candidates j (one pass over K);
-// S(j) = sum_h softmax_j(s_h(j)); indices = top-`budget` of S per chunk,
+// S(j) = sum_h softmax_j(s_h(j) / sqrt(D)); indices = top-`budget` of S per chunk,
 // shared by all heads, ascending.
 //
 //===----------------------------------------------------------------------===//
@@ -10,6 +10,8 @@
 #include "deltaflow/Compiler/SelectionKernel.h"
 #include "Selection.h"
 
+#include <cmath>
+
 namespace deltaflow::compiler {
 
 using Halide::Expr;
@@ -17,21 +19,66 @@ using Halide::Func;
 using Halide::RDom;
 using Halide::Var;
 
-HeadSoftmax headSoftmax(SelectionBuild &sb, CandidateScores &cs) {
+HeadSoftmax headSoftmax(SelectionBuild &sb, CandidateScores &cs,
+                        bool withKept) {
   HeadSoftmax hs;
+  // The softmax is over attention logits: the scores times 1/sqrt(D), the
+  // temperature the attention itself applies. (Unscaled, at D = 128 it is
+  // an argmax, and the vote ignores everything but the strongest keys.)
+  const float scale = float(1.0 / std::sqrt(double(sb.spec.d)));
   RDom r(0, sb.maxCandidates(), "rsm");
   r.where(r < sb.candidateCount(cs.c));
   hs.max = Func("head_max");
   hs.max(cs.g, cs.hk, cs.c, cs.b) = -3.0e38f;
   hs.max(cs.g, cs.hk, cs.c, cs.b) =
       Halide::max(hs.max(cs.g, cs.hk, cs.c, cs.b), cs.scores(r, cs.g, cs.hk, cs.c, cs.b));
+  RDom rk; // over the kept keys
+  if (withKept) {
+    // Kept keys: slot t < sinks is key t; then the window [s0 - window, s0).
+    const int sinks = int(sb.spec.sinks), win = int(sb.spec.window);
+    const int G = sb.groupSize();
+    Var t("t");
+    Expr s0 = sb.chunkStart(cs.c);
+    auto keyOf = [&](const Expr &slot) {
+      return Halide::select(slot < sinks, slot, s0 - win + (slot - sinks));
+    };
+    auto validKey = [&](const Expr &slot) {
+      Expr key = keyOf(slot);
+      return key >= 0 && key < Halide::min(s0, sb.nk()) &&
+             (slot < sinks || key >= sinks);
+    };
+    RDom rd(0, int(sb.spec.d), "rd_kept");
+    hs.keptScore = Func("kept_score");
+    hs.keptScore(t, cs.g, cs.hk, cs.c, cs.b) = 0.0f;
+    hs.keptScore(t, cs.g, cs.hk, cs.c, cs.b) +=
+        cs.qbar(rd, cs.hk * G + cs.g, cs.c, cs.b) *
+        sb.k(rd, Halide::clamp(keyOf(t), 0, sb.nk() - 1), cs.hk, cs.b);
+    rk = RDom(0, std::max(sinks + win, 1), "rkept");
+    rk.where(sinks + win > 0 && validKey(rk));
+    hs.max(cs.g, cs.hk, cs.c, cs.b) =
+        Halide::max(hs.max(cs.g, cs.hk, cs.c, cs.b),
+                    hs.keptScore(rk, cs.g, cs.hk, cs.c, cs.b));
+  }
   hs.sum = Func("head_sum");
   hs.sum(cs.g, cs.hk, cs.c, cs.b) = 0.0f;
   hs.sum(cs.g, cs.hk, cs.c, cs.b) +=
-      Halide::exp(cs.scores(r, cs.g, cs.hk, cs.c, cs.b) - hs.max(cs.g, cs.hk, cs.c, cs.b));
+      Halide::exp((cs.scores(r, cs.g, cs.hk, cs.c, cs.b) -
+                   hs.max(cs.g, cs.hk, cs.c, cs.b)) * scale);
+  if (withKept) {
+    hs.keptSum = Func("kept_sum");
+    hs.keptSum(cs.g, cs.hk, cs.c, cs.b) = 0.0f;
+    hs.keptSum(cs.g, cs.hk, cs.c, cs.b) +=
+        Halide::exp((hs.keptScore(rk, cs.g, cs.hk, cs.c, cs.b) -
+                     hs.max(cs.g, cs.hk, cs.c, cs.b)) * scale);
+    hs.sum(cs.g, cs.hk, cs.c, cs.b) += hs.keptSum(cs.g, cs.hk, cs.c, cs.b);
+    hs.keptShare = Func("kept_share");
+    hs.keptShare(cs.g, cs.hk, cs.c, cs.b) =
+        hs.keptSum(cs.g, cs.hk, cs.c, cs.b) / hs.sum(cs.g, cs.hk, cs.c, cs.b);
+  }
   hs.prob = Func("head_prob");
   hs.prob(cs.j, cs.g, cs.hk, cs.c, cs.b) =
-      Halide::exp(cs.scores(cs.j, cs.g, cs.hk, cs.c, cs.b) - hs.max(cs.g, cs.hk, cs.c, cs.b)) /
+      Halide::exp((cs.scores(cs.j, cs.g, cs.hk, cs.c, cs.b) -
+                   hs.max(cs.g, cs.hk, cs.c, cs.b)) * scale) /
       hs.sum(cs.g, cs.hk, cs.c, cs.b);
   return hs;
 }
@@ -39,10 +86,18 @@ HeadSoftmax headSoftmax(SelectionBuild &sb, CandidateScores &cs) {
 void scheduleHeadSoftmax(HeadSoftmax &hs, CandidateScores &cs,
                          const SelectionBuild &sb) {
   Var gh("gh");
-  hs.max.compute_root().fuse(cs.g, cs.hk, gh).parallel(gh);
-  hs.max.update().fuse(cs.g, cs.hk, gh).parallel(gh);
-  hs.sum.compute_root().fuse(cs.g, cs.hk, gh).parallel(gh);
-  hs.sum.update().fuse(cs.g, cs.hk, gh).parallel(gh);
+  for (Func *f : {&hs.max, &hs.sum}) {
+    f->compute_root().fuse(cs.g, cs.hk, gh).parallel(gh);
+    for (int u = 0; u < f->num_update_definitions(); ++u)
+      f->update(u).fuse(cs.g, cs.hk, gh).parallel(gh);
+  }
+  if (hs.keptScore.defined()) {
+    hs.keptScore.compute_root().parallel(cs.hk);
+    hs.keptScore.update().parallel(cs.hk);
+    hs.keptSum.compute_root().fuse(cs.g, cs.hk, gh).parallel(gh);
+    hs.keptSum.update().fuse(cs.g, cs.hk, gh).parallel(gh);
+    hs.keptShare.compute_root();
+  }
 }
 
 void buildTokenSelectKernel(SelectionBuild &sb) {

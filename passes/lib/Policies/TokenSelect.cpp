@@ -1,6 +1,6 @@
 //===- TokenSelect.cpp - TokenSelect: soft vote + shared top-k ------------===//
 //
-// Per head s_h(j) = qbar_h . k_{h/G}(j); S(j) = sum_h softmax_j(s_h(j)); one
+// Per head s_h(j) = qbar_h . k_{h/G}(j); S(j) = sum_h softmax_j(s_h(j)/sqrt(D)); one
 // shared top-`budget` set per chunk. The kernel: compiler/Halide/Selection/.
 //
 //===----------------------------------------------------------------------===//

@@ -29,9 +29,12 @@ public:
   /// Validates the inputs against the manifest, allocates outputs and
   /// temporaries, and runs the kernels in dependency order. Outputs are
   /// poisoned with NaN first so that unwritten elements cannot pass a check.
+  /// With `temporaries`, also returns the intermediate buffers (a
+  /// selection's indices, say) by their manifest names.
   std::map<std::string, Tensor> run(const std::string &entry,
                                     const std::map<std::string, Tensor> &inputs,
-                                    std::vector<KernelTiming> *profile = nullptr);
+                                    std::vector<KernelTiming> *profile = nullptr,
+                                    std::map<std::string, Tensor> *temporaries = nullptr);
 
   int concurrency() const;
   const Module &module() const { return *module_; }

@@ -34,7 +34,8 @@ def Attn_TokenSelectAttr : Attn_Attr<"TokenSelect", "token_select"> {
     Candidates are keys `[sinks, s0 - window)` where `s0` is the position of
     the first query of a chunk of `chunk` query rows. Per query head `h`,
     `s_h(j) = qbar_h . k_{h / (Hq/Hkv)}(j)` with `qbar_h` the mean query of
-    the chunk; `S(j) = sum_h softmax_j(s_h(j))`; the `budget` candidates with
+    the chunk; `S(j) = sum_h softmax_j(s_h(j) / sqrt(D))` (the softmax of
+    attention logits); the `budget` candidates with
     the largest `S` (ties: lower index first) are kept, sorted ascending.
     ```mlir
     #attn.token_select<budget = 2048, sinks = 128, window = 512, chunk = 512>

@@ -150,10 +150,11 @@ def Attn_DenseRowsOp : Attn_Op<"dense_rows", [Pure, InferTypeOpAdaptor]> {
   let summary = "exact causal attention for every stride-th query row and the tail";
   let description = [{
     Computes exact attention for rows `0, stride, 2*stride, ...` followed by
-    the last `T = stride - 1 + max(128, stride)` rows (clamped at row 0).
-    `T` bounds the tail `(Nq mod stride) + max(128, stride)` for every `Nq`,
-    so the result `[B, Hq, ceil(Nq / stride) + T, Dv]` has a size known from
-    `Nq` alone.
+    the tail, the last `tail = min(Nq, (Nq mod stride) + max(128, stride))`
+    rows. The result `[B, Hq, ceil(Nq / stride) + T, Dv]` reserves
+    `T = stride - 1 + max(128, stride)` rows, the largest tail, so its size
+    follows from `Nq` alone; reserved rows past the tail are zero and cost
+    nothing.
   }];
   let arguments = (ins AnyRankedTensor:$query, AnyRankedTensor:$key,
                        AnyRankedTensor:$value, I64Attr:$stride,
@@ -177,7 +178,8 @@ def Attn_DeltaCorrectOp : Attn_Op<"delta_correct", [Pure, InferTypeOpAdaptor]> {
   let description = [{
     With `m = i / stride`, row `i` of the result is
     `sparse[i] + rows[m] - sparse[m * stride]`; the last
-    `(Nq mod stride) + max(128, stride)` rows take the dense rows as they are.
+    `tail = min(Nq, (Nq mod stride) + max(128, stride))` rows take the dense
+    rows as they are (row `Nq - tail + t` is `rows[ceil(Nq/stride) + t]`).
     `rows` is the result of `attn.dense_rows` with the same stride.
   }];
   let arguments = (ins AnyRankedTensor:$sparse, AnyRankedTensor:$rows,
