@@ -174,7 +174,21 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
     const int chunk = int(sp.chunk);
     Expr lastInChunk = (qt * Tq + (Tq - 1)) % chunk;
     Expr lastSlot = int(sp.sinks + sp.slots + sp.window) + lastInChunk;
-    P.rb.where(P.rb * Bk <= lastSlot);
+    Expr live = P.rb * Bk <= lastSlot;
+    if (sp.slots > 0) {
+      // Selections are compacted (indices first, then -1): blocks holding
+      // only unused slots are skipped.
+      Expr c = (qt * Tq) / chunk;
+      Expr hs = sp.selHeads == 1 ? Expr(0) : Expr(hk);
+      Halide::RDom rt(0, int(sp.slots), "rt_used");
+      P.used(P.c, P.hs, b) = 0;
+      P.used(P.c, P.hs, b) += Halide::select(P.indices(rt, P.c, P.hs, b) >= 0, 1, 0);
+      Expr usedEnd = int(sp.sinks) +
+                     P.used(Halide::min(c, P.indices.dim(1).extent() - 1), hs, b);
+      live = live && (P.rb * Bk < usedEnd ||
+                      (P.rb + 1) * Bk > int(sp.sinks + sp.slots));
+    }
+    P.rb.where(live);
   } else if (spec.causal) {
     // The tile's last row has the largest position; with strided rows the
     // last strided row of the tile may lie beyond the tail's first rows.

@@ -64,8 +64,11 @@ void schedulePrefillX86(PrefillPipeline &P, const AttentionSpec &spec,
   Halide::LoopLevel perTile(P.state, tile), perBlock(P.state, Halide::RVar(P.rb));
 
   P.qT.compute_at(perTile).vectorize(P.qi, vq);
-  if (P.form.kind == PrefillForm::Sparse)
+  if (P.form.kind == PrefillForm::Sparse) {
     P.kidx.compute_at(perBlock);
+    if (P.used.defined())
+      P.used.compute_root();
+  }
 
   // Scores of one block: an unrolled register tile (Tq x G x keysPerTile).
   P.s.compute_at(perBlock)

@@ -98,8 +98,8 @@ TEST_F(Npy, RejectsBadMagic) {
 TEST_F(Npy, RejectsUnsupportedDtype) {
   std::string p = raw("f8.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 16);
   EXPECT_NE(errorReading(p).find("dtype '<f8' is not supported"), std::string::npos);
-  p = raw("i4.npy", "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }", 8);
-  EXPECT_NE(errorReading(p).find("dtype '<i4' is not supported"), std::string::npos);
+  p = raw("i8.npy", "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", 16);
+  EXPECT_NE(errorReading(p).find("dtype '<i8' is not supported"), std::string::npos);
   p = raw("be.npy", "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8);
   EXPECT_NE(errorReading(p).find("dtype '>f4' is not supported"), std::string::npos);
 }

@@ -177,7 +177,8 @@ int main(int argc, char **argv) {
         throw std::runtime_error("input '" + name + "' bound twice");
       Tensor t = readNpy(file);
       // f16 inputs of f32 tensors are widened; anything else must match.
-      if (entry.findInput(name)->dtype == "float32")
+      if (entry.findInput(name)->dtype == "float32" &&
+          t.dtype() == DType::Float16)
         t = t.toFloat32();
       inputs[name] = t;
     }
