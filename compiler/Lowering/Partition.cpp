@@ -257,14 +257,22 @@ struct EntryBuilder {
                     fixed(sel.slots)}});
   }
 
-  LogicalResult addSparseAttention(attn::SparseAttentionOp op) {
-    AttentionSpec spec;
+  /// q/k/v, scale and offset of the causal forms (sparse, dense rows).
+  template <typename OpT>
+  LogicalResult causalSpec(OpT op, AttentionSpec &spec) {
     if (failed(attentionOperands(op, op.getQuery(), op.getKey(),
                                  op.getValue(), spec)))
       return failure();
     spec.scale = op.getEffectiveScale();
     spec.causal = true;
     spec.offset = op.getOffset();
+    return success();
+  }
+
+  LogicalResult addSparseAttention(attn::SparseAttentionOp op) {
+    AttentionSpec spec;
+    if (failed(causalSpec(op, spec)))
+      return failure();
     spec.withLse = op.getLse();
     SmallVector<Value> inputs = {op.getQuery(), op.getKey(), op.getValue()};
     SparseSpec sparse;
@@ -289,12 +297,8 @@ struct EntryBuilder {
 
   LogicalResult addDenseRows(attn::DenseRowsOp op) {
     AttentionSpec spec;
-    if (failed(attentionOperands(op, op.getQuery(), op.getKey(),
-                                 op.getValue(), spec)))
+    if (failed(causalSpec(op, spec)))
       return failure();
-    spec.scale = op.getEffectiveScale();
-    spec.causal = true;
-    spec.offset = op.getOffset();
     KernelDesc k = newKernel(op, "dense_rows",
                              {op.getQuery(), op.getKey(), op.getValue()});
     k.attention = spec;

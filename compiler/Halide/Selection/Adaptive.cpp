@@ -23,7 +23,7 @@ void buildAdaptiveKernel(SelectionBuild &sb) {
   CandidateScores cs = candidateScores(sb);
   HeadSoftmax sm = headSoftmax(sb, cs, /*withKept=*/true);
   const int G = sb.groupSize();
-  Var j("j"), c = sb.c, hs = sb.hs, b = sb.b, jo("jo"), ji("ji");
+  Var j("j"), c = sb.c, hs = sb.hs, b = sb.b;
 
   RDom rg(0, G, "rg");
   Func mass("ad_mass"); // (j, c, hs, b) with hs = KV head
@@ -63,16 +63,7 @@ void buildAdaptiveKernel(SelectionBuild &sb) {
 
   scheduleCandidateScores(cs, sb);
   scheduleHeadSoftmax(sm, cs, sb);
-  const int vj = sb.target.natural_vector_size<float>();
-  mass.compute_root()
-      .split(j, jo, ji, 1024, Halide::TailStrategy::GuardWithIf)
-      .parallel(jo)
-      .vectorize(ji, vj);
-  mass.update()
-      .split(j, jo, ji, 1024, Halide::TailStrategy::GuardWithIf)
-      .reorder(ji, rg, jo)
-      .parallel(jo)
-      .vectorize(ji, vj);
+  scheduleOverCandidates(mass, j, {rg}, sb.target);
   Var task("task");
   sb.indices.compute_root().fuse(c, hs, task).fuse(task, b, task).parallel(task);
   Halide::LoopLevel perTask(sb.indices, task);

@@ -12,6 +12,7 @@
 #include "deltaflow/Compiler/SelectionKernel.h"
 #include "deltaflow/Transforms/SparsityPolicy.h"
 
+#include <functional>
 #include <stdexcept>
 
 namespace deltaflow::compiler {
@@ -103,54 +104,57 @@ Threshold findThreshold(const Func &key, const Func &weight, const Expr &n,
   std::vector<Expr> O = outerArgs(outer);
   constexpr int kBins = 65536;
 
-  // Level 1: histogram of the high 16 bits, then cumulative from the top.
-  th.hist1 = Func(name + "_hist1");
-  th.hist1(at(x)) = Tuple(0.0f, 0);
-  RDom r1(0, maxN, name + "_r1");
-  r1.where(r1 < n);
-  Expr bin = Halide::clamp(Halide::cast<int>(key(at(r1)) >> 16), 0, kBins - 1);
-  th.hist1(at(bin)) = Tuple(th.hist1(at(bin))[0] + weight(at(r1)),
-                            th.hist1(at(bin))[1] + 1);
-  th.cum1 = Func(name + "_cum1");
-  th.cum1(at(x)) = th.hist1(at(x));
-  RDom s1(0, kBins - 1, name + "_s1");
-  Expr x1 = (kBins - 2) - s1;
-  th.cum1(at(x1)) = Tuple(th.cum1(at(x1))[0] + th.cum1(at(x1 + 1))[0],
-                          th.cum1(at(x1))[1] + th.cum1(at(x1 + 1))[1]);
-  th.bin1 = Func(name + "_bin1");
-  th.bin1(O) = -1;
-  RDom b1(0, kBins, name + "_b1");
-  th.bin1(O) = Halide::select(th.cum1(at(b1))[0] >= target,
-                              Halide::max(th.bin1(O), b1), th.bin1(O));
-  Expr B1 = Halide::max(th.bin1(O), 0);
-  Expr next1 = Halide::min(B1 + 1, kBins - 1);
-  Expr w1 = Halide::select(B1 < kBins - 1, th.cum1(at(next1))[0], 0.0f);
-  Expr c1 = Halide::select(B1 < kBins - 1, th.cum1(at(next1))[1], 0);
-
-  // Level 2: the low 16 bits of the keys in bin B1.
-  th.hist2 = Func(name + "_hist2");
-  th.hist2(at(x)) = Tuple(0.0f, 0);
-  RDom r2(0, maxN, name + "_r2");
-  r2.where(r2 < n && (key(at(r2)) >> 16) == Halide::cast<uint32_t>(B1));
-  Expr lo = Halide::clamp(
-      Halide::cast<int>(key(at(r2)) & Halide::cast<uint32_t>(0xFFFF)), 0, kBins - 1);
-  th.hist2(at(lo)) = Tuple(th.hist2(at(lo))[0] + weight(at(r2)),
-                           th.hist2(at(lo))[1] + 1);
-  th.cum2 = Func(name + "_cum2");
-  th.cum2(at(x)) = th.hist2(at(x));
-  RDom s2(0, kBins - 1, name + "_s2");
-  Expr x2 = (kBins - 2) - s2;
-  th.cum2(at(x2)) = Tuple(th.cum2(at(x2))[0] + th.cum2(at(x2 + 1))[0],
-                          th.cum2(at(x2))[1] + th.cum2(at(x2 + 1))[1]);
-  th.bin2 = Func(name + "_bin2");
-  th.bin2(O) = -1;
-  RDom b2(0, kBins, name + "_b2");
-  th.bin2(O) = Halide::select(w1 + th.cum2(at(b2))[0] >= target,
-                              Halide::max(th.bin2(O), b2), th.bin2(O));
-  Expr B2 = Halide::max(th.bin2(O), 0);
-  Expr next2 = Halide::min(B2 + 1, kBins - 1);
-  Expr w2 = Halide::select(B2 < kBins - 1, th.cum2(at(next2))[0], 0.0f);
-  Expr c2 = Halide::select(B2 < kBins - 1, th.cum2(at(next2))[1], 0);
+  // One level: a histogram of 16 key bits (of the candidates `inLevel`
+  // admits), its cumulative sums from the top, and the highest bin whose
+  // cumulative weight plus `above` reaches the target. Returns that bin
+  // (>= 0) and the weight and count strictly above it.
+  struct Level {
+    Expr bin, weightAbove, countAbove;
+  };
+  auto level = [&](Func &hist, Func &cum, Func &best, const std::string &tag,
+                   const std::function<Expr(const Expr &)> &binOf,
+                   const std::function<Expr(const Expr &)> &inLevel,
+                   const Expr &above) {
+    hist = Func(name + "_hist" + tag);
+    hist(at(x)) = Tuple(0.0f, 0);
+    RDom r(0, maxN, name + "_r" + tag);
+    r.where(r < n && inLevel(r));
+    Expr bin = Halide::clamp(binOf(key(at(r))), 0, kBins - 1);
+    hist(at(bin)) = Tuple(hist(at(bin))[0] + weight(at(r)), hist(at(bin))[1] + 1);
+    cum = Func(name + "_cum" + tag);
+    cum(at(x)) = hist(at(x));
+    RDom sc(0, kBins - 1, name + "_s" + tag);
+    Expr xs = (kBins - 2) - sc;
+    cum(at(xs)) = Tuple(cum(at(xs))[0] + cum(at(xs + 1))[0],
+                        cum(at(xs))[1] + cum(at(xs + 1))[1]);
+    best = Func(name + "_bin" + tag);
+    best(O) = -1;
+    RDom rb(0, kBins, name + "_b" + tag);
+    best(O) = Halide::select(above + cum(at(rb))[0] >= target,
+                             Halide::max(best(O), rb), best(O));
+    Expr B = Halide::max(best(O), 0);
+    Expr next = Halide::min(B + 1, kBins - 1);
+    return Level{B, Halide::select(B < kBins - 1, cum(at(next))[0], 0.0f),
+                 Halide::select(B < kBins - 1, cum(at(next))[1], 0)};
+  };
+  // Level 1: the high 16 bits; level 2: the low 16 bits of the keys in the
+  // level-1 bin.
+  Level l1 = level(
+      th.hist1, th.cum1, th.bin1, "1",
+      [](const Expr &k) { return Halide::cast<int>(k >> 16); },
+      [](const Expr &) { return Halide::cast<bool>(true); }, 0.0f);
+  Level l2 = level(
+      th.hist2, th.cum2, th.bin2, "2",
+      [](const Expr &k) {
+        return Halide::cast<int>(k & Halide::cast<uint32_t>(0xFFFF));
+      },
+      [&](const Expr &r) {
+        return (key(at(r)) >> 16) == Halide::cast<uint32_t>(l1.bin);
+      },
+      l1.weightAbove);
+  Expr B1 = l1.bin, B2 = l2.bin;
+  Expr w1 = l1.weightAbove, w2 = l2.weightAbove;
+  Expr c1 = l1.countAbove, c2 = l2.countAbove;
 
   th.result = Func(name + "_thr");
   Expr thr = (Halide::cast<uint32_t>(B1) << 16) | Halide::cast<uint32_t>(B2);

@@ -19,6 +19,12 @@ HeadSoftmax headSoftmax(SelectionBuild &sb, CandidateScores &cs,
 void scheduleHeadSoftmax(HeadSoftmax &hs, CandidateScores &cs,
                          const SelectionBuild &sb);
 
+/// Root stage over candidates j: parallel over blocks of 1024, vectorised
+/// over j; its update reduces over `rvars` inside each block.
+void scheduleOverCandidates(Halide::Func f, const Halide::Var &j,
+                            const std::vector<Halide::RVar> &rvars,
+                            const Halide::Target &t);
+
 void buildTokenSelectKernel(SelectionBuild &sb);
 void buildAdaptiveKernel(SelectionBuild &sb);
 void buildBlockTopKKernel(SelectionBuild &sb);

@@ -100,11 +100,30 @@ void scheduleHeadSoftmax(HeadSoftmax &hs, CandidateScores &cs,
   }
 }
 
+void scheduleOverCandidates(Func f, const Var &j,
+                            const std::vector<Halide::RVar> &rvars,
+                            const Halide::Target &t) {
+  const int vj = t.natural_vector_size<float>();
+  Var jo("jo"), ji("ji");
+  f.compute_root()
+      .split(j, jo, ji, 1024, Halide::TailStrategy::GuardWithIf)
+      .parallel(jo)
+      .vectorize(ji, vj);
+  std::vector<Halide::VarOrRVar> order = {ji};
+  order.insert(order.end(), rvars.begin(), rvars.end());
+  order.push_back(jo);
+  f.update()
+      .split(j, jo, ji, 1024, Halide::TailStrategy::GuardWithIf)
+      .reorder(order)
+      .parallel(jo)
+      .vectorize(ji, vj);
+}
+
 void buildTokenSelectKernel(SelectionBuild &sb) {
   CandidateScores cs = candidateScores(sb);
   HeadSoftmax sm = headSoftmax(sb, cs);
   const int G = sb.groupSize(), hkv = int(sb.spec.hkv);
-  Var j("j"), c = sb.c, hs = sb.hs, b = sb.b, jo("jo"), ji("ji");
+  Var j("j"), c = sb.c, hs = sb.hs, b = sb.b;
 
   // Soft vote summed over every query head.
   RDom rh(0, G, 0, hkv, "rh");
@@ -124,16 +143,7 @@ void buildTokenSelectKernel(SelectionBuild &sb) {
   // top-k runs per (chunk, batch).
   scheduleCandidateScores(cs, sb);
   scheduleHeadSoftmax(sm, cs, sb);
-  const int vj = sb.target.natural_vector_size<float>();
-  vote.compute_root()
-      .split(j, jo, ji, 1024, Halide::TailStrategy::GuardWithIf)
-      .parallel(jo)
-      .vectorize(ji, vj);
-  vote.update()
-      .split(j, jo, ji, 1024, Halide::TailStrategy::GuardWithIf)
-      .reorder(ji, rh.x, rh.y, jo)
-      .parallel(jo)
-      .vectorize(ji, vj);
+  scheduleOverCandidates(vote, j, {rh.x, rh.y}, sb.target);
   Var task("task");
   sb.indices.compute_root().fuse(c, hs, task).fuse(task, b, task).parallel(task);
   scheduleTopK(tk, Halide::LoopLevel(sb.indices, task));

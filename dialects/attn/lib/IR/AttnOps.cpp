@@ -77,21 +77,32 @@ LogicalResult checkAttentionOperands(std::optional<Location> loc,
 // AttentionOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult AttentionOp::inferReturnTypes(
-    MLIRContext *context, std::optional<Location> location, Adaptor adaptor,
-    SmallVectorImpl<Type> &inferredReturnTypes) {
+namespace {
+/// Output [B, Hq, Nq, Dv] and, with `lse`, [B, Hq, Nq].
+template <typename Adaptor>
+LogicalResult inferAttentionResults(std::optional<Location> location,
+                                    StringRef opName, Adaptor adaptor,
+                                    SmallVectorImpl<Type> &results) {
   SmallVector<int64_t> shape;
   Type elemTy;
   if (failed(checkAttentionOperands(
-          location, getOperationName(), adaptor.getQuery().getType(),
+          location, opName, adaptor.getQuery().getType(),
           adaptor.getKey().getType(), adaptor.getValue().getType(), shape,
           elemTy)))
     return failure();
-  inferredReturnTypes.push_back(RankedTensorType::get(shape, elemTy));
+  results.push_back(RankedTensorType::get(shape, elemTy));
   if (adaptor.getLse())
-    inferredReturnTypes.push_back(
+    results.push_back(
         RankedTensorType::get(ArrayRef<int64_t>(shape).take_front(3), elemTy));
   return success();
+}
+} // namespace
+
+LogicalResult AttentionOp::inferReturnTypes(
+    MLIRContext *context, std::optional<Location> location, Adaptor adaptor,
+    SmallVectorImpl<Type> &inferredReturnTypes) {
+  return inferAttentionResults(location, getOperationName(), adaptor,
+                               inferredReturnTypes);
 }
 
 LogicalResult AttentionOp::verify() {
@@ -267,18 +278,8 @@ LogicalResult SelectOp::verify() {
 LogicalResult SparseAttentionOp::inferReturnTypes(
     MLIRContext *context, std::optional<Location> location, Adaptor adaptor,
     SmallVectorImpl<Type> &inferredReturnTypes) {
-  SmallVector<int64_t> shape;
-  Type elemTy;
-  if (failed(checkAttentionOperands(
-          location, getOperationName(), adaptor.getQuery().getType(),
-          adaptor.getKey().getType(), adaptor.getValue().getType(), shape,
-          elemTy)))
-    return failure();
-  inferredReturnTypes.push_back(RankedTensorType::get(shape, elemTy));
-  if (adaptor.getLse())
-    inferredReturnTypes.push_back(
-        RankedTensorType::get(ArrayRef<int64_t>(shape).take_front(3), elemTy));
-  return success();
+  return inferAttentionResults(location, getOperationName(), adaptor,
+                               inferredReturnTypes);
 }
 
 namespace {
