@@ -17,6 +17,8 @@ PKGS=(
   # tests, benchmarks, helpers
   libgtest-dev libbenchmark-dev nlohmann-json3-dev libopenblas-dev
   cmake ninja-build g++ python3 python3-numpy zlib1g-dev libzstd-dev
+  # arm64: cross compiler, emulator for the tests, oneTBB for aarch64 (multiarch)
+  g++-aarch64-linux-gnu qemu-user-static libtbb-dev:arm64
 )
 
 missing=()
@@ -33,6 +35,9 @@ else
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $SUDO dpkg --add-architecture arm64
+  fi
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   echo "[deps] done"

@@ -237,24 +237,24 @@ std::string svgPlot(const nlohmann::ordered_json &rows,
       if (r["variant"] != "dense" && r.contains(field) && r[field].is_number()) {
         double v = r[field].get<double>();
         if (v > 0) {
-          v = panel == 0 ? v : std::log10(v);
+          v = std::log10(v);
           lo = std::min(lo, v), hi = std::max(hi, v);
         }
       }
     if (lo > hi)
       lo = 0, hi = 1;
     if (panel == 0)
-      lo = 0;
+      lo = std::min(lo, 0.0); // 1x
     if (hi - lo < 1e-9)
       hi = lo + 1;
     auto yOf = [&](double v) {
-      v = panel == 0 ? v : std::log10(v);
+      v = std::log10(v);
       return T + PH - PH * (v - lo) / (hi - lo);
     };
     svg << "<g transform='translate(" << panel * W << ",0)'>\n";
     svg << "<text x='" << L + PW / 2 << "' y='18' text-anchor='middle' font-size='13'>"
-        << (panel == 0 ? "attention speedup over our dense kernel"
-                       : "relative L2 error vs dense (log10)")
+        << (panel == 0 ? "attention speedup over our dense kernel (log)"
+                       : "relative L2 error vs dense (log)")
         << "</text>\n";
     svg << "<rect x='" << L << "' y='" << T << "' width='" << PW << "' height='"
         << PH << "' fill='none' stroke='#888'/>\n";
@@ -262,7 +262,10 @@ std::string svgPlot(const nlohmann::ordered_json &rows,
       double v = lo + (hi - lo) * t / 4;
       double y = T + PH - PH * t / 4.0;
       char label[32];
-      std::snprintf(label, sizeof label, panel == 0 ? "%.0fx" : "1e%.1f", v);
+      if (panel == 0)
+        std::snprintf(label, sizeof label, "%.1fx", std::pow(10.0, v));
+      else
+        std::snprintf(label, sizeof label, "1e%.1f", v);
       svg << "<text x='" << L - 4 << "' y='" << y + 4 << "' text-anchor='end'>"
           << label << "</text><line x1='" << L << "' x2='" << L + PW << "' y1='"
           << y << "' y2='" << y << "' stroke='#eee'/>\n";
@@ -313,7 +316,8 @@ options:
   --whole LIST      N for whole-prefill runs, Nq = Nk = N (default 16384;
                     "none" to skip)
   --threads N       threads (default 2)
-  --repeat N        timed runs per sparse case, minimum reported (default 3)
+  --repeat N        timed runs per sparse case, minimum reported (default 5;
+                    whole-prefill cases run at most 2)
   --seed N          input seed (default 1)
   --modules DIR     the compiled sparse modules (default: the build's
                     bench/sparse: <policy>.so and <policy>_delta.so)
@@ -327,7 +331,7 @@ options:
 
 int runSparse(int argc, char **argv) {
   std::vector<int64_t> contexts = {16384, 65536, 131072}, whole = {16384};
-  int threads = 2, repeat = 3;
+  int threads = 2, repeat = 5;
   uint64_t seed = 1;
   std::string dir = DELTAFLOW_BENCH_SPARSE_DIR, jsonPath, svgPath;
   std::string denseModule = DELTAFLOW_BENCH_MODULE;
@@ -487,7 +491,7 @@ int runSparse(int argc, char **argv) {
     std::map<std::string, double> ms, err;
     for (const Variant &v : variants) {
       progress.step("whole N=" + std::to_string(n) + ": " + v.name());
-      RunResult r = runModule(*execs[v.name()], inputs, 1);
+      RunResult r = runModule(*execs[v.name()], inputs, std::min(repeat, 2));
       ms[v.name()] = r.seconds * 1e3;
       err[v.name()] = relativeL2(r.out, d.out);
       print({{"n", n}, {"variant", v.name() + " (whole)"}, {"ms", r.seconds * 1e3},

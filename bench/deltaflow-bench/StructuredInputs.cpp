@@ -68,7 +68,7 @@ StructuredInputs makeStructuredInputs(int64_t n, int64_t nq, uint64_t seed,
   const float beta = 1.7f, slash = 3.5f;
   auto addPosition = [&](float *row, int64_t pos) {
     for (int m = 0; m < 16; ++m) {
-      double w = 2 * M_PI / (64.0 * std::pow(2.0, m * 6.0 / 15.0));
+      double w = 2 * M_PI / (16.0 * std::pow(2.0, m * 5.0 / 15.0));
       row[96 + 2 * m] += beta * float(std::cos(w * pos));
       row[97 + 2 * m] += beta * float(std::sin(w * pos));
     }

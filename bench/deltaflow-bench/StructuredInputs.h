@@ -11,8 +11,9 @@
 //  * attention sinks: keys 0..3 carry a large component along a direction
 //    every query shares (scaled score ~ +12: a spike on the first tokens);
 //  * locally decaying attention: a positional code in 32 of the 128 dims,
-//    r(p) = [cos w_m p, sin w_m p] for 16 frequencies from 2pi/64 to
-//    2pi/4096, added to q and k, so q.k peaks at distance 0 and decays;
+//    r(p) = [cos w_m p, sin w_m p] for 16 frequencies from 2pi/16 to
+//    2pi/512, added to q and k, so q.k peaks at distance 0 and decays within
+//    a few hundred tokens;
 //  * slash lines: one extra positional frequency with period 1024, a weak
 //    peak at every multiple of 1024 tokens back;
 //  * vertical lines: 64 random keys share a direction every query leans to;

@@ -19,12 +19,13 @@ namespace deltaflow::compiler {
 namespace {
 constexpr float kMasked = -1e30f;
 /// exp of a non-positive argument; clamped because fast_exp returns NaN far
-/// below its range.
+/// below its range, and at -80 so that masked keys give a tiny normal
+/// number (exp(-88) is denormal, and denormal arithmetic is slow on x86).
 Halide::Expr expNonPositive(const Halide::Expr &x) {
-  return Halide::fast_exp(Halide::max(x, -88.0f));
+  return Halide::fast_exp(Halide::max(x, -80.0f));
 }
 Halide::Expr expExact(const Halide::Expr &x) {
-  return Halide::exp(Halide::max(x, -88.0f));
+  return Halide::exp(Halide::max(x, -80.0f));
 }
 } // namespace
 

@@ -33,20 +33,29 @@ constexpr int kDecodeMaxRows = 4;
 struct TargetInfo {
   const char *name;
   const char *halide; ///< nullptr: the host's own features
+  const char *linker; ///< links the shared library
 };
 const TargetInfo kTargets[] = {
-    {"host", nullptr},
-    {"x86-64-avx2", "x86-64-linux-sse41-avx-f16c-fma-avx2"},
+    {"host", nullptr, "c++"},
+    {"x86-64-avx2", "x86-64-linux-sse41-avx-f16c-fma-avx2", "c++"},
     {"x86-64-avx512",
-     "x86-64-linux-sse41-avx-f16c-fma-avx2-avx512-avx512_skylake"},
+     "x86-64-linux-sse41-avx-f16c-fma-avx2-avx512-avx512_skylake", "c++"},
+    // NEON is part of the base ARMv8-A target; dot-product and fp16
+    // arithmetic do not help fp32 attention.
+    {"arm64", "arm-64-linux", "aarch64-linux-gnu-g++"},
 };
 
-Halide::Target resolveTarget(const std::string &name) {
+const TargetInfo &targetInfo(const std::string &name) {
   for (const TargetInfo &t : kTargets)
     if (name == t.name)
-      return t.halide ? Halide::Target(t.halide) : Halide::get_host_target();
+      return t;
   throw std::runtime_error("unknown --target '" + name + "' (known: " +
                            knownTargets() + ")");
+}
+
+Halide::Target resolveTarget(const std::string &name) {
+  const TargetInfo &t = targetInfo(name);
+  return t.halide ? Halide::Target(t.halide) : Halide::get_host_target();
 }
 
 class PhaseTimer {
@@ -290,7 +299,8 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
         fs::copy_file(robj, result(".runtime.o"));
       } else {
         std::string so = result(".so");
-        runTool("c++ -shared -o " + shellQuote(so) + " " +
+        runTool(std::string(targetInfo(options.targetName).linker) +
+                    " -shared -o " + shellQuote(so) + " " +
                     shellQuote(kobj.string()) + " " +
                     shellQuote(robj.string()) + " -ldl -lpthread -lm",
                 tmp.path / "link.log");

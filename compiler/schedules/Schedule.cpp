@@ -1,6 +1,7 @@
 //===- Schedule.cpp - schedule dispatch by target -------------------------===//
 //
-// cuda -> arm64 -> x86. Only the schedule differs between targets; the
+// x86-64 and arm64 share the CPU schedules (Cpu.cpp) with their own tile
+// sizes (x86.cpp, arm64.cpp). Only the schedule differs between targets; the
 // algorithm (compiler/Halide/AttentionPipeline.cpp) is shared.
 //
 //===----------------------------------------------------------------------===//
@@ -12,10 +13,14 @@
 namespace deltaflow::compiler {
 
 namespace {
-void requireX86(const Halide::Target &t) {
-  if (t.arch != Halide::Target::X86)
+bool isArm(const Halide::Target &t) { return t.arch == Halide::Target::ARM; }
+void requireCpu(const Halide::Target &t) {
+  if (t.arch != Halide::Target::X86 && t.arch != Halide::Target::ARM)
     throw std::runtime_error("no attention schedule for target '" +
-                             t.to_string() + "' yet (x86-64 only)");
+                             t.to_string() + "' (x86-64 and arm64 only)");
+}
+CpuRegisterTiles registerTiles(const Halide::Target &t) {
+  return isArm(t) ? registerTilesArm64(t) : registerTilesX86(t);
 }
 } // namespace
 
@@ -28,26 +33,26 @@ int vectorWidthFor(const Halide::Target &t, int64_t n) {
 
 PrefillTiles choosePrefillTiles(const Halide::Target &t,
                                 const AttentionSpec &spec) {
-  requireX86(t);
-  return prefillTilesX86(t, spec);
+  requireCpu(t);
+  return isArm(t) ? prefillTilesArm64(t, spec) : prefillTilesX86(t, spec);
 }
 
 DecodeTiles chooseDecodeTiles(const Halide::Target &t,
                               const AttentionSpec &spec) {
-  requireX86(t);
-  return decodeTilesX86(t, spec);
+  requireCpu(t);
+  return isArm(t) ? decodeTilesArm64(t, spec) : decodeTilesX86(t, spec);
 }
 
 void schedulePrefill(PrefillPipeline &p, const AttentionSpec &spec,
                      const Halide::Target &t) {
-  requireX86(t);
-  schedulePrefillX86(p, spec, t);
+  requireCpu(t);
+  schedulePrefillCpu(p, spec, t, registerTiles(t));
 }
 
 void scheduleDecode(DecodePipeline &p, const AttentionSpec &spec,
                     const Halide::Target &t) {
-  requireX86(t);
-  scheduleDecodeX86(p, spec, t);
+  requireCpu(t);
+  scheduleDecodeCpu(p, spec, t, registerTiles(t));
 }
 
 void scheduleDeltaCorrect(DeltaPipeline &p, int64_t dv,

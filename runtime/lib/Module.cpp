@@ -119,6 +119,22 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
   if (field<int>(j, "version", manifestPath) != 1)
     throw std::runtime_error(manifestPath + ": unsupported manifest version");
   m->target_ = field<std::string>(j, "target", manifestPath);
+  // A module for another architecture: say so, rather than dlopen's ELF
+  // complaint.
+  if (j.contains("halide_target") && j["halide_target"].is_string()) {
+    std::string ht = j["halide_target"].get<std::string>();
+#if defined(__aarch64__)
+    const char *mine = "arm-64", *myName = "arm64";
+#elif defined(__x86_64__)
+    const char *mine = "x86-64", *myName = "x86-64";
+#else
+    const char *mine = nullptr, *myName = "";
+#endif
+    if (mine && ht.rfind(mine, 0) != 0)
+      throw std::runtime_error(soPath + ": module compiled for " + m->target_ +
+                               " (" + ht + "); this runtime runs " + myName +
+                               " modules");
+  }
 
   // RTLD_LOCAL: each module keeps its own Halide runtime.
   std::string openPath = soPath.find('/') == std::string::npos ? "./" + soPath : soPath;

@@ -33,6 +33,16 @@ for candidate in [config.python_executable, "/usr/bin/python3"]:
         break
     except (OSError, subprocess.CalledProcessError):
         pass
+# arm64: the aarch64 runtime (scripts/build-arm64.sh) under qemu-user.
+import shutil
+arm64_run = os.path.join(config.deltaflow_src_root, "build-arm64", "bin", "deltaflow-run")
+qemu = shutil.which("qemu-aarch64-static")
+if qemu and os.path.exists(arm64_run) and shutil.which("aarch64-linux-gnu-g++"):
+    config.available_features.add("arm64-qemu")
+    config.substitutions.append(("%arm64_run", arm64_run))
+    config.substitutions.append(
+        ("%qemu", qemu + " -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu"))
+
 if numpy_python:
     config.available_features.add("numpy")
     config.substitutions.append(("%numpy", numpy_python))

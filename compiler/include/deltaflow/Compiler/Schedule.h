@@ -18,13 +18,24 @@ void scheduleDecode(DecodePipeline &p, const AttentionSpec &spec,
 
 void scheduleDeltaCorrect(DeltaPipeline &p, int64_t dv, const Halide::Target &t);
 
-// Per-target entry points.
+/// Register-tile sizes of the CPU schedules.
+struct CpuRegisterTiles {
+  int keysPerTile = 4; ///< keys per unrolled score tile (prefill)
+};
+
+/// The CPU schedules (schedules/Cpu.cpp), shared by x86-64 and arm64.
+void schedulePrefillCpu(PrefillPipeline &p, const AttentionSpec &spec,
+                        const Halide::Target &t, const CpuRegisterTiles &rt);
+void scheduleDecodeCpu(DecodePipeline &p, const AttentionSpec &spec,
+                       const Halide::Target &t, const CpuRegisterTiles &rt);
+
+// Per-target sizes: schedules/x86.cpp, schedules/arm64.cpp.
 PrefillTiles prefillTilesX86(const Halide::Target &t, const AttentionSpec &spec);
 DecodeTiles decodeTilesX86(const Halide::Target &t, const AttentionSpec &spec);
-void schedulePrefillX86(PrefillPipeline &p, const AttentionSpec &spec,
-                        const Halide::Target &t);
-void scheduleDecodeX86(DecodePipeline &p, const AttentionSpec &spec,
-                       const Halide::Target &t);
+CpuRegisterTiles registerTilesX86(const Halide::Target &t);
+PrefillTiles prefillTilesArm64(const Halide::Target &t, const AttentionSpec &spec);
+DecodeTiles decodeTilesArm64(const Halide::Target &t, const AttentionSpec &spec);
+CpuRegisterTiles registerTilesArm64(const Halide::Target &t);
 
 /// Largest power of two <= natural vector width that divides n.
 int vectorWidthFor(const Halide::Target &t, int64_t n);
