@@ -323,6 +323,7 @@ options:
                     bench/sparse: <policy>.so and <policy>_delta.so)
   --dense-module F  the dense baseline (default: the build's compiled
                     examples/attention.mlir)
+  --variants LIST   only these, e.g. window,token-select+delta (default all)
   --json FILE       write the results as JSON
   --svg FILE        write the speedup / error plot as SVG
 )";
@@ -335,6 +336,7 @@ int runSparse(int argc, char **argv) {
   uint64_t seed = 1;
   std::string dir = DELTAFLOW_BENCH_SPARSE_DIR, jsonPath, svgPath;
   std::string denseModule = DELTAFLOW_BENCH_MODULE;
+  std::set<std::string> only; // --variants
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -357,6 +359,12 @@ int runSparse(int argc, char **argv) {
       dir = value();
     else if (a == "--dense-module")
       denseModule = value();
+    else if (a == "--variants") {
+      std::stringstream ss(value());
+      std::string name;
+      while (std::getline(ss, name, ','))
+        only.insert(name);
+    }
     else if (a == "--json")
       jsonPath = value();
     else if (a == "--svg")
@@ -372,7 +380,12 @@ int runSparse(int argc, char **argv) {
       die("--contexts: N must be at least the 512-query chunk, got " +
           std::to_string(n));
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
-  std::vector<Variant> variants = allVariants();
+  std::vector<Variant> variants;
+  for (const Variant &v : allVariants())
+    if (only.empty() || only.count(v.name()))
+      variants.push_back(v);
+  if (variants.empty())
+    die("--variants matches none of the eight variants (e.g. token-select+delta)");
   Progress progress(1 + int((contexts.size() + whole.size()) * (variants.size() + 2)));
 
   progress.step("measuring this machine's FMA peak and STREAM bandwidth");
@@ -462,6 +475,8 @@ int runSparse(int argc, char **argv) {
     }
     // Delta's cost and effect, per policy.
     for (const char *p : kPolicies) {
+      if (!byName.count(p) || !byName.count(std::string(p) + "+delta"))
+        continue;
       const auto &base = byName[p], &corr = byName[std::string(p) + "+delta"];
       double added = corr["ms"].get<double>() - base["ms"].get<double>();
       double removed = 1 - corr["rel_l2"].get<double>() / base["rel_l2"].get<double>();
@@ -494,13 +509,19 @@ int runSparse(int argc, char **argv) {
       RunResult r = runModule(*execs[v.name()], inputs, std::min(repeat, 2));
       ms[v.name()] = r.seconds * 1e3;
       err[v.name()] = relativeL2(r.out, d.out);
+      nlohmann::ordered_json kernels;
+      for (const auto &[kind, s] : r.kernelSeconds)
+        kernels[kind] = s * 1e3;
       print({{"n", n}, {"variant", v.name() + " (whole)"}, {"ms", r.seconds * 1e3},
              {"speedup", d.seconds / r.seconds}, {"rel_l2", err[v.name()]},
              {"cosine", meanCosine(r.out, d.out)},
-             {"avg_budget", averageBudget(r.indices.defined() ? &r.indices : nullptr)}});
+             {"avg_budget", averageBudget(r.indices.defined() ? &r.indices : nullptr)},
+             {"kernel_ms", kernels}});
     }
     for (const char *p : kPolicies) {
       std::string c = std::string(p) + "+delta";
+      if (!ms.count(p) || !ms.count(c))
+        continue;
       double added = ms[c] - ms[p];
       std::printf("%-8s %-20s Delta adds %.1f ms = %.2f x (dense/64 = %.1f ms) and "
                   "removes %.0f%% of the relative L2 error\n",

@@ -14,6 +14,7 @@
 #include "deltaflow/Compiler/Partition.h"
 #include "deltaflow/Compiler/SelectionKernel.h"
 #include "deltaflow/Transforms/Passes.h"
+#include "deltaflow/Transforms/SparsityPolicy.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
@@ -34,18 +35,20 @@
 
 namespace cl = llvm::cl;
 
-static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<input.mlir>"),
+static cl::OptionCategory category("deltaflow-compile options");
+
+static cl::opt<std::string> inputFile(cl::cat(category), cl::Positional, cl::desc("<input.mlir>"),
                                       cl::Required);
 static cl::opt<std::string>
-    outBase("o", cl::desc("Output base name: writes OUT.so, OUT.h and "
+    outBase(cl::cat(category), "o", cl::desc("Output base name: writes OUT.so, OUT.h and "
                           "OUT.manifest.json (or OUT.mlir, OUT.stmt, OUT.o)"),
             cl::value_desc("OUT"), cl::Required);
 static cl::opt<std::string>
-    target("target",
-           cl::desc("Target: host (default), x86-64-avx2, x86-64-avx512"),
+    target(cl::cat(category), "target",
+           cl::desc("Target: host (default), x86-64-avx2, x86-64-avx512, arm64"),
            cl::init("host"));
 enum class Emit { So, Object, Mlir, HalideStmt };
-static cl::opt<Emit> emit(
+static cl::opt<Emit> emit(cl::cat(category), 
     "emit", cl::desc("What to write"), cl::init(Emit::So),
     cl::values(
         clEnumValN(Emit::So, "so", "shared library + header + manifest"),
@@ -54,8 +57,8 @@ static cl::opt<Emit> emit(
         clEnumValN(Emit::Mlir, "mlir", "the MLIR after deltaflow's passes"),
         clEnumValN(Emit::HalideStmt, "halide-stmt",
                    "Halide's lowered statements of every kernel")));
-static cl::opt<bool> timing("timing", cl::desc("Print the time of each phase"));
-static cl::opt<std::string> sparsity(
+static cl::opt<bool> timing(cl::cat(category), "timing", cl::desc("Print the time of each phase"));
+static cl::opt<std::string> sparsity(cl::cat(category), 
     "sparsity",
     cl::desc("Sparsify attention: attn-sparsify options, e.g. "
              "\"policy=token-select budget=2048 sinks=128 window=512 "
@@ -63,12 +66,12 @@ static cl::opt<std::string> sparsity(
              "block-topk, or a plug-in's)"),
     cl::value_desc("options"));
 static cl::opt<std::string>
-    delta("delta",
+    delta(cl::cat(category), "delta",
           cl::desc("Add the Delta correction: attn-delta-correct options, "
                    "e.g. \"stride=64\""),
           cl::value_desc("options"));
 // Listed for --help; the driver takes these arguments out before parsing.
-static cl::list<std::string> pluginHelp(
+static cl::list<std::string> pluginHelp(cl::cat(category), 
     "load-pass-plugin",
     cl::desc("Load a pass plug-in (a shared library registering sparsity "
              "policies), as mlir-opt does"),
@@ -87,10 +90,17 @@ int main(int argc, char **argv) {
   mlir::deltaflow::registerDeltaflowPasses();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
+  cl::HideUnrelatedOptions(category);
+  std::string policies;
+  for (const std::string &name : ::deltaflow::sparsity::policyNames())
+    policies += (policies.empty() ? "" : ", ") + name;
   cl::ParseCommandLineOptions(
       argc, argv,
       "deltaflow-compile: ahead-of-time compile an .mlir graph into a shared "
-      "library\n");
+      "library\n\nSparsity policies registered: " +
+          policies +
+          "\nExample:\n  deltaflow-compile examples/attention.mlir -o build/ts "
+          "--sparsity=\"policy=token-select budget=2048\" --delta=\"stride=64\"\n");
 
   auto start = std::chrono::steady_clock::now();
   auto last = start;
