@@ -5,6 +5,8 @@
       writes DIR/q.npy, DIR/k.npy, DIR/v.npy (float32, Llama-3-8B heads)
   attention_check.py check DIR [--causal] [--out FILE]
       compares DIR/out.npy (or FILE) with float64 attention over the same inputs
+  attention_check.py check DIR --causal --report [--out FILE]
+      for a sparse build: report relative L2 and cosine against dense
   attention_check.py check DIR --causal --delta-stride S [--out FILE]
       for a build with --delta="stride=S": rows 0, S, 2S, ... and the tail
       must equal dense attention (the correction makes them exact); the other
@@ -60,6 +62,13 @@ def check(args):
         print(f"shape mismatch: out {out.shape}, reference {ref.shape}")
         return 1
     finite = np.isfinite(out).all()
+    if args.report:
+        err = np.linalg.norm(out - ref) / np.linalg.norm(ref)
+        cos = np.mean(np.sum(out * ref, -1) /
+                      (np.linalg.norm(out, axis=-1) * np.linalg.norm(ref, axis=-1)))
+        print(f"sparse output vs dense float64: relative L2 = {err:.3e}, mean "
+              f"cosine = {cos:.6f}; all finite: {finite}")
+        return 0 if finite else 1
     if args.delta_stride:
         s = args.delta_stride
         nq = out.shape[2]
@@ -98,6 +107,8 @@ def main():
     c.add_argument("dir")
     c.add_argument("--causal", action="store_true")
     c.add_argument("--out", help="output .npy (default DIR/out.npy)")
+    c.add_argument("--report", action="store_true",
+                   help="only report the error against dense (a sparse build)")
     c.add_argument("--delta-stride", type=int, default=0,
                    help="check a Delta-corrected sparse build with this stride")
     args = p.parse_args()
