@@ -43,6 +43,9 @@ const TargetInfo kTargets[] = {
     // NEON is part of the base ARMv8-A target; dot-product and fp16
     // arithmetic do not help fp32 attention.
     {"arm64", "arm-64-linux", "aarch64-linux-gnu-g++"},
+    // Halide 14's newest CUDA capability; the driver JIT-compiles the PTX for
+    // newer GPUs (sm_90 on an H100). Host code is x86-64.
+    {"cuda", "x86-64-linux-sse41-avx-f16c-fma-avx2-cuda-cuda_capability_86", "c++"},
 };
 
 const TargetInfo &targetInfo(const std::string &name) {
@@ -311,6 +314,7 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
           {"version", 1},
           {"target", options.targetName},
           {"halide_target", target.to_string()},
+          {"gpu", target.has_gpu_feature()},
           {"library", outBase.filename().string() + ".so"},
           {"entries", entries}};
       std::ofstream(result(".manifest.json")) << manifest.dump(2) << "\n";

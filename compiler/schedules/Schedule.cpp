@@ -33,30 +33,40 @@ int vectorWidthFor(const Halide::Target &t, int64_t n) {
 
 PrefillTiles choosePrefillTiles(const Halide::Target &t,
                                 const AttentionSpec &spec) {
+  if (t.has_gpu_feature())
+    return prefillTilesCuda(t, spec);
   requireCpu(t);
   return isArm(t) ? prefillTilesArm64(t, spec) : prefillTilesX86(t, spec);
 }
 
 DecodeTiles chooseDecodeTiles(const Halide::Target &t,
                               const AttentionSpec &spec) {
+  if (t.has_gpu_feature())
+    return decodeTilesCuda(t, spec);
   requireCpu(t);
   return isArm(t) ? decodeTilesArm64(t, spec) : decodeTilesX86(t, spec);
 }
 
 void schedulePrefill(PrefillPipeline &p, const AttentionSpec &spec,
                      const Halide::Target &t) {
+  if (t.has_gpu_feature())
+    return schedulePrefillCuda(p, spec, t);
   requireCpu(t);
   schedulePrefillCpu(p, spec, t, registerTiles(t));
 }
 
 void scheduleDecode(DecodePipeline &p, const AttentionSpec &spec,
                     const Halide::Target &t) {
+  if (t.has_gpu_feature())
+    return scheduleDecodeCuda(p, spec, t);
   requireCpu(t);
   scheduleDecodeCpu(p, spec, t, registerTiles(t));
 }
 
 void scheduleDeltaCorrect(DeltaPipeline &p, int64_t dv,
                           const Halide::Target &t) {
+  if (t.has_gpu_feature())
+    return scheduleDeltaCorrectCuda(p, dv);
   // Elementwise; the same shape of schedule fits every CPU target.
   const int ve = vectorWidthFor(t, dv);
   p.out.vectorize(p.e, ve).parallel(p.h);

@@ -79,6 +79,11 @@ Executor::run(const std::string &entryName,
                                spec.name + "'");
     checkInput(e, spec, it->second);
     buffers[spec.name] = it->second;
+    // GPU modules copy an input to the device on its first use; later runs
+    // on the same Tensor reuse the device copy.
+    halide_buffer_t *buf = buffers[spec.name].halideBuffer();
+    if (!buf->device)
+      buf->flags |= halide_buffer_flag_host_dirty;
   }
 
   auto allocate = [&](const TensorSpec &spec) {
@@ -200,6 +205,16 @@ Executor::run(const std::string &entryName,
       profile->push_back(
           {j.kernel->name, j.variant->symbol, j.kernel->kind, j.seconds});
 
+  // GPU modules leave results on the device; bring the outputs back.
+  for (const TensorSpec &spec : e.outputs) {
+    halide_buffer_t *buf = buffers.at(spec.name).halideBuffer();
+    if (buf->device && (buf->flags & halide_buffer_flag_device_dirty)) {
+      if (module_->copyToHost(buf) != 0)
+        throw std::runtime_error("entry '" + e.name + "': copying output '" +
+                                 spec.name + "' from the device failed: " +
+                                 Module::takeHalideError());
+    }
+  }
   if (temporaries)
     for (const TensorSpec &spec : e.temporaries)
       (*temporaries)[spec.name] = buffers.at(spec.name);

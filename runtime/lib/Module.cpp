@@ -91,6 +91,22 @@ const TensorSpec *EntryInfo::findOutput(const std::string &n) const {
   return nullptr;
 }
 
+namespace {
+void *loadLibraryWithSoname(const char *name) {
+  void *h = dlopen(name, RTLD_LAZY | RTLD_GLOBAL);
+  if (!h && std::string(name) == "libcuda.so")
+    h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_GLOBAL);
+  return h;
+}
+} // namespace
+
+int Module::copyToHost(halide_buffer_t *buf) const {
+  if (!copyToHost_ || !buf->device)
+    return 0;
+  return reinterpret_cast<int (*)(void *, halide_buffer_t *)>(copyToHost_)(nullptr,
+                                                                          buf);
+}
+
 std::string Module::takeHalideError() {
   std::string s;
   s.swap(halideErrorText);
@@ -154,6 +170,24 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
   setParFor(&detail::tbbDoParFor);
   setDoTask(&detail::tbbDoTask);
   setError(&captureHalideError);
+  // GPU modules: Halide 14's CUDA runtime opens "libcuda.so", which driver
+  // installs often provide only as libcuda.so.1.
+  using SetLoadLibrary = halide_load_library_t (*)(halide_load_library_t);
+  if (auto setLoad = lookup<SetLoadLibrary>(m->handle_, "halide_set_custom_load_library"))
+    setLoad(&loadLibraryWithSoname);
+  m->copyToHost_ = reinterpret_cast<void *>(
+      lookup<int (*)(void *, halide_buffer_t *)>(m->handle_, "halide_copy_to_host"));
+  m->gpu_ = j.contains("gpu") && j["gpu"].is_boolean() && j["gpu"].get<bool>();
+  if (m->gpu_) {
+    // Fail early and in one line on a machine without the CUDA driver.
+    if (!loadLibraryWithSoname("libcuda.so"))
+      throw std::runtime_error(soPath + ": a GPU module, and this machine has "
+                               "no CUDA driver (libcuda.so.1 not found)");
+    // Keep device buffers for reuse between runs: cuMemAlloc is slow.
+    if (auto reuse = lookup<int (*)(void *, bool)>(m->handle_,
+                                                   "halide_reuse_device_allocations"))
+      reuse(nullptr, true);
+  }
 
   for (const auto &ej : field<nlohmann::json>(j, "entries", manifestPath)) {
     EntryInfo e;

@@ -104,7 +104,13 @@ halide_buffer_t *Tensor::halideBuffer() {
     if (stride > INT32_MAX)
       throw std::runtime_error("tensor " + shapeString() +
                                " has more than 2^31 elements");
-    buffer_ = std::make_shared<halide_buffer_t>();
+    // Frees a device copy a GPU kernel made, through the module's runtime.
+    buffer_ = std::shared_ptr<halide_buffer_t>(new halide_buffer_t,
+                                               [](halide_buffer_t *b) {
+                                                 if (b->device && b->device_interface)
+                                                   b->device_interface->device_free(nullptr, b);
+                                                 delete b;
+                                               });
     std::memset(buffer_.get(), 0, sizeof(halide_buffer_t));
     buffer_->host = data_.get();
     buffer_->type = dtype_ == DType::Float32   ? halide_type_t(halide_type_float, 32)

@@ -33,6 +33,13 @@ void scheduleDecodeCpu(DecodePipeline &p, const AttentionSpec &spec,
 PrefillTiles prefillTilesX86(const Halide::Target &t, const AttentionSpec &spec);
 DecodeTiles decodeTilesX86(const Halide::Target &t, const AttentionSpec &spec);
 CpuRegisterTiles registerTilesX86(const Halide::Target &t);
+PrefillTiles prefillTilesCuda(const Halide::Target &t, const AttentionSpec &spec);
+DecodeTiles decodeTilesCuda(const Halide::Target &t, const AttentionSpec &spec);
+void schedulePrefillCuda(PrefillPipeline &p, const AttentionSpec &spec,
+                         const Halide::Target &t);
+void scheduleDecodeCuda(DecodePipeline &p, const AttentionSpec &spec,
+                        const Halide::Target &t);
+void scheduleDeltaCorrectCuda(DeltaPipeline &p, int64_t dv);
 PrefillTiles prefillTilesArm64(const Halide::Target &t, const AttentionSpec &spec);
 DecodeTiles decodeTilesArm64(const Halide::Target &t, const AttentionSpec &spec);
 CpuRegisterTiles registerTilesArm64(const Halide::Target &t);

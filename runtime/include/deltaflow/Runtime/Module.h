@@ -8,6 +8,7 @@
 #include <vector>
 
 struct halide_filter_metadata_t;
+struct halide_buffer_t;
 
 namespace deltaflow::rt {
 
@@ -68,10 +69,17 @@ public:
   /// Halide error text captured for the calling thread since the last call.
   static std::string takeHalideError();
 
+  /// GPU modules: whether the manifest says so, and a device-to-host copy
+  /// of a buffer a kernel left on the device (0 on success).
+  bool gpu() const { return gpu_; }
+  int copyToHost(halide_buffer_t *buf) const;
+
 private:
   Module() = default;
   std::string path_, target_;
   void *handle_ = nullptr;
+  void *copyToHost_ = nullptr;
+  bool gpu_ = false;
   std::vector<EntryInfo> entries_;
 };
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds, on this (CPU) machine, everything the GPU benchmark runs on the
+# device machine, into bench/gpu/out/ (git-ignored; carry it):
+#   CUDA modules of examples/attention.mlir (dense, window + sinks,
+#   token-select), the x86-64 deltaflow-run and the oneTBB it links.
+# On the device: bash bench/gpu/run.sh   (prints the table, writes $OUT/gpu.json)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+./scripts/build.sh >/dev/null
+out=bench/gpu/out
+rm -rf "$out" && mkdir -p "$out/lib"
+compile() { ./build/bin/deltaflow-compile examples/attention.mlir --target=cuda -o "$out/$1" "${@:2}"; }
+compile dense
+compile window --sparsity="policy=window sinks=128 window=2048 chunk=512"
+compile token-select --sparsity="policy=token-select budget=2048 sinks=128 window=512 chunk=512"
+cp build/bin/deltaflow-run "$out/"
+for lib in libtbb.so.12 libtbbmalloc.so.2; do
+  cp -L "/usr/lib/x86_64-linux-gnu/$lib" "$out/lib/"
+done
+ls -la "$out"

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""deltaflow's CUDA kernels beside PyTorch SDPA and FlexAttention (device side).
+
+Runs the CUDA modules of bench/gpu/out (built by bench/gpu/build.sh) through
+deltaflow-run on the same inputs as PyTorch, checks our outputs against
+PyTorch's, and prints one table: time, TFLOP/s or TB/s, fraction of the H100
+limits (67 TFLOP/s fp32 SIMT, 3.35 TB/s HBM), and our time over each
+reference's. Hq=32, Hkv=8, D=128; ours is fp32, the references run bf16
+(flash, cuDNN, Flex) and fp32 (memory-efficient).
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+HQ, HKV, D = 32, 8, 128
+PEAK_TFLOPS, PEAK_TBS = 67.0, 3.35
+OUT_DIR = os.path.join(os.path.dirname(__file__), "out")
+
+
+def cuda_time(fn, reps=5):
+    fn()
+    torch.cuda.synchronize()
+    best = 1e30
+    for _ in range(reps):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn()
+        e.record()
+        torch.cuda.synchronize()
+        best = min(best, s.elapsed_time(e))
+    return best
+
+
+def ours(module, q, k, v, work, reps=5, timeout=400):
+    """Runs deltaflow-run on .npy copies of q/k/v; returns (ms, output)."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        np.save(os.path.join(work, name + ".npy"), t.float().cpu().numpy())
+    cmd = [os.path.join(OUT_DIR, "deltaflow-run"), os.path.join(OUT_DIR, module + ".so"),
+           "--input", f"q={work}/q.npy", "--input", f"k={work}/k.npy",
+           "--input", f"v={work}/v.npy", "--output", f"out={work}/out.npy",
+           "--repeat", str(reps), "--profile"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.strip() or r.stdout.strip())
+    ms = float(re.search(r"min ([0-9.]+) ms", r.stdout).group(1))
+    return ms, torch.from_numpy(np.load(f"{work}/out.npy")).cuda(), r.stdout
+
+
+def rel_l2(a, b):
+    a, b = a.double(), b.double()
+    return ((a - b).norm() / b.norm()).item()
+
+
+def sdpa(q, k, v, backend, dtype, causal_lower_right):
+    from torch.nn.attention.bias import causal_lower_right as clr
+    qq, kk, vv = (t.to(dtype) for t in (q, k, v))
+    kk = kk.repeat_interleave(HQ // HKV, dim=1)
+    vv = vv.repeat_interleave(HQ // HKV, dim=1)
+    mask = clr(q.shape[2], k.shape[2]) if causal_lower_right else None
+
+    def run():
+        with sdpa_kernel([backend]):
+            if mask is None:
+                return F.scaled_dot_product_attention(qq, kk, vv, is_causal=True)
+            return F.scaled_dot_product_attention(qq, kk, vv, attn_mask=mask)
+    return run
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", default="/tmp")
+    p.add_argument("--prefill", default="4096,16384,32768")
+    p.add_argument("--decode", default="32768,131072")
+    p.add_argument("--sparse", default="32768,131072")
+    p.add_argument("--budget-s", type=float, default=520, help="stop starting cases after this")
+    a = p.parse_args()
+    t0 = time.time()
+    work = "/tmp/deltaflow-gpu"
+    os.makedirs(work, exist_ok=True)
+    dev = torch.cuda.get_device_name()
+    print(f"device: {dev}; torch {torch.__version__}", flush=True)
+    rows = []
+
+    def report(case, ms, rate, unit, frac, refs, err):
+        refs_s = "  ".join(f"{n} {t:.3f} ms ({ms / t:.2f}x)" for n, t in refs if t)
+        print(f"{case:34s} ours {ms:9.3f} ms  {rate:7.2f} {unit} ({100 * frac:5.1f}% of limit)"
+              f"  err {err:.1e}  | {refs_s}", flush=True)
+        rows.append({"case": case, "ours_ms": ms, "rate": rate, "unit": unit,
+                     "fraction_of_limit": frac, "rel_err_vs_torch": err,
+                     "references_ms": {n: t for n, t in refs}})
+
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    rnd = lambda *s: torch.randn(*s, device="cuda", generator=gen)
+
+    # Prefill, dense, causal (Nq = Nk = N).
+    for n in [int(x) for x in a.prefill.split(",") if x]:
+        if time.time() - t0 > a.budget_s:
+            break
+        q, k, v = rnd(1, HQ, n, D), rnd(1, HKV, n, D), rnd(1, HKV, n, D)
+        ms, out, _ = ours("dense", q, k, v, work, reps=3 if n > 8192 else 5)
+        refs, ref_out = [], None
+        for name, be, dt in (("flash-bf16", SDPBackend.FLASH_ATTENTION, torch.bfloat16),
+                             ("cudnn-bf16", SDPBackend.CUDNN_ATTENTION, torch.bfloat16),
+                             ("memeff-fp32", SDPBackend.EFFICIENT_ATTENTION, torch.float32)):
+            try:
+                fn = sdpa(q, k, v, be, dt, False)
+                refs.append((name, cuda_time(fn)))
+                if dt == torch.float32:
+                    ref_out = fn()
+            except Exception as e:  # a backend may not support the shape
+                print(f"  ({name}: {type(e).__name__}: {str(e)[:80]})")
+        flops = 4 * HQ * n * n * D / 2
+        report(f"prefill causal N={n}", ms, flops / ms / 1e9, "TFLOP/s",
+               flops / ms / 1e9 / PEAK_TFLOPS, refs,
+               rel_l2(out, ref_out) if ref_out is not None else float("nan"))
+
+    # Decode: one query at the end of an L-token context.
+    for n in [int(x) for x in a.decode.split(",") if x]:
+        if time.time() - t0 > a.budget_s:
+            break
+        q, k, v = rnd(1, HQ, 1, D), rnd(1, HKV, n, D), rnd(1, HKV, n, D)
+        ms, out, _ = ours("dense", q, k, v, work, reps=10)
+        refs, ref_out = [], None
+        for name, be, dt in (("flash-bf16", SDPBackend.FLASH_ATTENTION, torch.bfloat16),
+                             ("memeff-fp32", SDPBackend.EFFICIENT_ATTENTION, torch.float32)):
+            try:
+                fn = sdpa(q, k, v, be, dt, True)
+                refs.append((name, cuda_time(fn, 10)))
+                if dt == torch.float32:
+                    ref_out = fn()
+            except Exception as e:
+                print(f"  ({name}: {type(e).__name__}: {str(e)[:80]})")
+        tb = 2 * HKV * n * D * 4 / ms / 1e9
+        report(f"decode L={n}", ms, tb, "TB/s", tb / PEAK_TBS, refs,
+               rel_l2(out, ref_out) if ref_out is not None else float("nan"))
+
+    # Sparse: token-select on the last 512 queries of an N context vs dense
+    # bf16 flash on the same shape; window + sinks over a whole prefill of
+    # 32K vs FlexAttention with the same mask.
+    for n in [int(x) for x in a.sparse.split(",") if x]:
+        if time.time() - t0 > a.budget_s:
+            break
+        q, k, v = rnd(1, HQ, 512, D), rnd(1, HKV, n, D), rnd(1, HKV, n, D)
+        ms, out, prof = ours("token-select", q, k, v, work, reps=5)
+        fn = sdpa(q, k, v, SDPBackend.FLASH_ATTENTION, torch.bfloat16, True)
+        flash = cuda_time(fn)
+        dense = sdpa(q, k, v, SDPBackend.EFFICIENT_ATTENTION, torch.float32, True)()
+        keys = 128 + 2048 + 512 + 256
+        flops = 4 * HQ * 512 * keys * D
+        report(f"token-select 512 q @ N={n}", ms, flops / ms / 1e9, "TFLOP/s",
+               flops / ms / 1e9 / PEAK_TFLOPS, [("flash-bf16 dense", flash)],
+               rel_l2(out, dense))
+        print("   " + " | ".join(l.strip() for l in prof.splitlines() if "kernel" in l))
+    if time.time() - t0 < a.budget_s:
+        try:
+            from torch.nn.attention.flex_attention import flex_attention, create_block_mask
+            n = 32768
+            q, k, v = rnd(1, HQ, n, D), rnd(1, HKV, n, D), rnd(1, HKV, n, D)
+            ms, out, _ = ours("window", q, k, v, work, reps=3)
+
+            def mask(b, h, qi, ki):  # our window: anchored at the chunk start
+                start = (qi // 512) * 512 - 2048
+                return (ki <= qi) & ((ki < 128) | (ki >= start))
+            bm = create_block_mask(mask, None, None, n, n)
+            flex = torch.compile(flex_attention)
+            qb, kb, vb = (t.to(torch.bfloat16) for t in (q, k, v))
+            run = lambda: flex(qb, kb, vb, block_mask=bm, enable_gqa=True)
+            tf = cuda_time(run)
+            ref = flex(q, k, v, block_mask=bm, enable_gqa=True)
+            keys = 128 + 2048 + 256
+            flops = 4 * HQ * n * keys * D
+            report(f"window+sinks prefill N={n}", ms, flops / ms / 1e9, "TFLOP/s",
+                   flops / ms / 1e9 / PEAK_TFLOPS, [("flex-bf16", tf)], rel_l2(out, ref))
+        except Exception as e:
+            print(f"window+sinks vs FlexAttention failed: {type(e).__name__}: {e}")
+    with open(os.path.join(a.out, "gpu.json"), "w") as f:
+        json.dump({"device": dev, "torch": torch.__version__, "results": rows}, f, indent=2)
+    print(f"done in {time.time() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Device side of the GPU benchmark (see build.sh). Needs PyTorch with CUDA.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export LD_LIBRARY_PATH="$PWD/bench/gpu/out/lib:${LD_LIBRARY_PATH:-}"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+PYTHONUNBUFFERED=1 python3 bench/gpu/gpu_bench.py --out "${OUT:-/tmp}" "$@"

@@ -1,0 +1,118 @@
+//===- cuda.cpp - attention schedules for NVIDIA GPUs (Halide CUDA) --------===//
+//
+// Prefill: one thread block per (query tile, KV head). The key-block loop
+// runs serially inside the block; each block of Bk keys is staged through
+// shared memory: scores with one thread per key, softmax statistics with one
+// thread per (row, head), P.V with one thread per value lane. The online
+// (acc, max, sum) state of the tile stays with the block.
+// Decode: split-K, one block per (key chunk, KV head); one thread per key for
+// q.k, one per value lane for P.V; a second kernel merges chunks by LSE.
+// Selections stay on the host (they are scans), feeding the GPU kernels.
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltaflow/Compiler/Schedule.h"
+
+namespace deltaflow::compiler {
+
+PrefillTiles prefillTilesCuda(const Halide::Target &, const AttentionSpec &) {
+  PrefillTiles tiles;
+  tiles.queryTile = 16; // 16 rows x G heads of scores per key
+  tiles.keyBlock = 64;  // scores and probabilities: 2 x 16 KiB of shared memory (G = 4)
+  return tiles;
+}
+
+DecodeTiles decodeTilesCuda(const Halide::Target &, const AttentionSpec &) {
+  DecodeTiles tiles;
+  tiles.keyChunk = 1024;
+  return tiles;
+}
+
+void schedulePrefillCuda(PrefillPipeline &P, const AttentionSpec &spec,
+                         const Halide::Target &) {
+  using Halide::RVar;
+  const int G = int(spec.hq / spec.hkv);
+  const int Tq = P.tiles.queryTile;
+  Halide::RVar rb(P.rb.x);
+
+  P.state.compute_root()
+      .bound(P.e, 0, int(spec.dv))
+      .bound(P.qi, 0, Tq)
+      .bound(P.g, 0, G)
+      .reorder(P.e, P.qi, P.g, P.qt, P.hk, P.b)
+      .gpu_blocks(P.qt, P.hk)
+      .gpu_threads(P.e);
+  P.state.update()
+      .reorder(P.e, P.qi, P.g, rb, P.qt, P.hk, P.b)
+      .gpu_blocks(P.qt, P.hk)
+      .gpu_threads(P.e);
+  Halide::LoopLevel perBlock(P.state, rb);
+
+  P.qT.compute_at(P.state, P.qt).gpu_threads(P.d);
+  if (P.form.kind == PrefillForm::Sparse) {
+    P.kidx.compute_at(perBlock).gpu_threads(P.jj);
+    if (P.used.defined())
+      P.used.compute_root(); // on the host, from the host-side selection
+  }
+  // Scores: one thread per key of the block, all rows and heads of the tile.
+  P.s.compute_at(perBlock).reorder(P.jj, P.qi, P.g).gpu_threads(P.jj);
+  P.sdot.compute_at(P.s, P.jj);
+  P.bmax.compute_at(perBlock).gpu_threads(P.qi, P.g);
+  P.bmax.update().gpu_threads(P.qi, P.g);
+  P.p.compute_at(perBlock).reorder(P.jj, P.qi, P.g).gpu_threads(P.jj);
+  P.bsum.compute_at(perBlock).gpu_threads(P.qi, P.g);
+  P.bsum.update().gpu_threads(P.qi, P.g);
+  P.bpv.compute_at(perBlock).reorder(P.e, P.qi, P.g).gpu_threads(P.e);
+  P.bpv.update().reorder(P.e, P.rj, P.qi, P.g).gpu_threads(P.e);
+
+  Halide::Var eo("eo"), ei("ei");
+  P.out.compute_root().gpu_tile(P.e, P.i, eo, P.qi, ei, Halide::Var("ii"), int(spec.dv) >= 128 ? 128 : int(spec.dv), 1,
+                                Halide::TailStrategy::GuardWithIf);
+  P.out.output_buffer().dim(0).set_bounds(0, int(spec.dv));
+  if (P.lse.defined())
+    P.lse.compute_root().gpu_tile(P.i, P.h, eo, ei, 64, 1,
+                                  Halide::TailStrategy::GuardWithIf);
+}
+
+void scheduleDecodeCuda(DecodePipeline &P, const AttentionSpec &spec,
+                        const Halide::Target &) {
+  const int G = int(spec.hq / spec.hkv);
+  Halide::RVar rc(P.rc.x);
+  P.part.compute_root()
+      .bound(P.e, 0, int(spec.dv))
+      .bound(P.g, 0, G)
+      .reorder(P.e, P.g, P.i, P.c, P.hk, P.b)
+      .gpu_blocks(P.c, P.hk)
+      .gpu_threads(P.e);
+  P.qd.compute_at(P.part, P.c).gpu_threads(P.d);
+  P.s.compute_at(P.part, P.c).reorder(P.jj, P.g, P.i).gpu_threads(P.jj);
+  P.sdot.compute_at(P.s, P.jj);
+  P.cmax.compute_at(P.part, P.c).gpu_threads(P.g);
+  P.cmax.update().gpu_threads(P.g);
+  P.p.compute_at(P.part, P.c).reorder(P.jj, P.g, P.i).gpu_threads(P.jj);
+  P.csum.compute_at(P.part, P.c).gpu_threads(P.g);
+  P.csum.update().gpu_threads(P.g);
+  P.cpv.compute_at(P.part, P.c).reorder(P.e, P.g, P.i).gpu_threads(P.e);
+  P.cpv.update().reorder(P.e, P.rj, P.g, P.i).gpu_threads(P.e);
+
+  P.gmax.compute_root().gpu_blocks(P.hk).gpu_threads(P.g);
+  P.gmax.update().gpu_blocks(P.hk).gpu_threads(P.g);
+  P.merged.compute_root().reorder(P.e, P.g, P.i, P.hk, P.b).gpu_blocks(P.hk).gpu_threads(P.e);
+  P.merged.update().reorder(P.e, rc, P.g, P.i, P.hk, P.b).gpu_blocks(P.hk).gpu_threads(P.e);
+  Halide::Var eo("eo"), ei("ei"), io("io"), ii("ii");
+  P.out.compute_root().gpu_tile(P.e, P.i, eo, io, ei, ii, int(spec.dv) >= 128 ? 128 : int(spec.dv), 1,
+                                Halide::TailStrategy::GuardWithIf);
+  P.out.output_buffer().dim(0).set_bounds(0, int(spec.dv));
+  if (P.lse.defined())
+    P.lse.compute_root().gpu_tile(P.i, P.h, io, eo, ii, ei, 1, 1,
+                                  Halide::TailStrategy::GuardWithIf);
+}
+
+void scheduleDeltaCorrectCuda(DeltaPipeline &P, int64_t dv) {
+  Halide::Var eo("eo"), ei("ei"), io("io"), ii("ii");
+  P.out.gpu_tile(P.e, P.i, eo, io, ei, ii, dv >= 128 ? 128 : int(dv), 1,
+                 Halide::TailStrategy::GuardWithIf);
+  P.out.output_buffer().dim(0).set_bounds(0, int(dv));
+}
+
+} // namespace deltaflow::compiler
