@@ -292,8 +292,28 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
       timer.done("halide: stmt");
     } else {
       fs::path kobj = tmp.path / "kernels.o", robj = tmp.path / "runtime.o";
-      linked.compile({{Halide::OutputFileType::object, kobj.string()},
-                      {Halide::OutputFileType::c_header, result(".h")}});
+      if (!target.has_gpu_feature()) {
+        linked.compile({{Halide::OutputFileType::object, kobj.string()},
+                        {Halide::OutputFileType::c_header, result(".h")}});
+      } else {
+        // Halide 14 keeps one GPU code blob per module: pipelines linked
+        // into one module lose each other's kernels (cuModuleGetFunction
+        // fails). Each pipeline gets its own object, joined by `ld -r`.
+        std::string objs, header;
+        for (size_t i = 0; i < kernels.size(); ++i) {
+          fs::path o = tmp.path / ("k" + std::to_string(i) + ".o");
+          fs::path h = tmp.path / ("k" + std::to_string(i) + ".h");
+          kernels[i].compile({{Halide::OutputFileType::object, o.string()},
+                              {Halide::OutputFileType::c_header, h.string()}});
+          objs += " " + shellQuote(o.string());
+          std::ifstream in(h);
+          header += std::string(std::istreambuf_iterator<char>(in), {}) + "\n";
+        }
+        runTool(std::string(targetInfo(options.targetName).linker) +
+                    " -r -nostdlib -o " + shellQuote(kobj.string()) + objs,
+                tmp.path / "ld-r.log");
+        std::ofstream(result(".h")) << header;
+      }
       timer.done("llvm: kernel objects");
       Halide::compile_standalone_runtime(robj.string(), target);
       timer.done("halide: standalone runtime");

@@ -17,7 +17,7 @@ namespace deltaflow::compiler {
 
 PrefillTiles prefillTilesCuda(const Halide::Target &, const AttentionSpec &) {
   PrefillTiles tiles;
-  tiles.queryTile = 16; // 16 rows x G heads of scores per key
+  tiles.queryTile = 8; // 8 rows x 128 value lanes = 1024 threads
   tiles.keyBlock = 64;  // scores and probabilities: 2 x 16 KiB of shared memory (G = 4)
   return tiles;
 }
@@ -41,29 +41,30 @@ void schedulePrefillCuda(PrefillPipeline &P, const AttentionSpec &spec,
       .bound(P.g, 0, G)
       .reorder(P.e, P.qi, P.g, P.qt, P.hk, P.b)
       .gpu_blocks(P.qt, P.hk)
-      .gpu_threads(P.e);
+      .gpu_threads(P.e, P.qi);
   P.state.update()
       .reorder(P.e, P.qi, P.g, rb, P.qt, P.hk, P.b)
       .gpu_blocks(P.qt, P.hk)
-      .gpu_threads(P.e);
+      .gpu_threads(P.e, P.qi);
   Halide::LoopLevel perBlock(P.state, rb);
 
-  P.qT.compute_at(P.state, P.qt).gpu_threads(P.d);
+  // Shared memory holds the block's scores and probabilities (2 x 16 KiB);
+  // queries are read through the cache, P.V accumulates in registers.
+  P.qT.compute_inline();
   if (P.form.kind == PrefillForm::Sparse) {
     P.kidx.compute_at(perBlock).gpu_threads(P.jj);
     if (P.used.defined())
       P.used.compute_root(); // on the host, from the host-side selection
   }
   // Scores: one thread per key of the block, all rows and heads of the tile.
-  P.s.compute_at(perBlock).reorder(P.jj, P.qi, P.g).gpu_threads(P.jj);
+  P.s.compute_at(perBlock).reorder(P.jj, P.qi, P.g).gpu_threads(P.jj, P.qi);
   P.sdot.compute_at(P.s, P.jj);
   P.bmax.compute_at(perBlock).gpu_threads(P.qi, P.g);
   P.bmax.update().gpu_threads(P.qi, P.g);
-  P.p.compute_at(perBlock).reorder(P.jj, P.qi, P.g).gpu_threads(P.jj);
+  P.p.compute_at(perBlock).reorder(P.jj, P.qi, P.g).gpu_threads(P.jj, P.qi);
   P.bsum.compute_at(perBlock).gpu_threads(P.qi, P.g);
   P.bsum.update().gpu_threads(P.qi, P.g);
-  P.bpv.compute_at(perBlock).reorder(P.e, P.qi, P.g).gpu_threads(P.e);
-  P.bpv.update().reorder(P.e, P.rj, P.qi, P.g).gpu_threads(P.e);
+  P.bpv.compute_at(P.state, P.e);
 
   Halide::Var eo("eo"), ei("ei");
   P.out.compute_root().gpu_tile(P.e, P.i, eo, P.qi, ei, Halide::Var("ii"), int(spec.dv) >= 128 ? 128 : int(spec.dv), 1,

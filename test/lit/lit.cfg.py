@@ -43,6 +43,13 @@ if qemu and os.path.exists(arm64_run) and shutil.which("aarch64-linux-gnu-g++"):
     config.substitutions.append(
         ("%qemu", qemu + " -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu"))
 
+# GPU modules are only run where the CUDA driver is present.
+import ctypes
+try:
+    ctypes.CDLL("libcuda.so.1")
+except OSError:
+    config.available_features.add("no-cuda-driver")
+
 if numpy_python:
     config.available_features.add("numpy")
     config.substitutions.append(("%numpy", numpy_python))
