@@ -45,7 +45,7 @@ static cl::opt<std::string>
             cl::value_desc("OUT"), cl::Required);
 static cl::opt<std::string>
     target(cl::cat(category), "target",
-           cl::desc("Target: host (default), x86-64-avx2, x86-64-avx512, arm64"),
+           cl::desc("Target: host (default), x86-64-avx2, x86-64-avx512, arm64, cuda"),
            cl::init("host"));
 enum class Emit { So, Object, Mlir, HalideStmt };
 static cl::opt<Emit> emit(cl::cat(category), 
