@@ -66,13 +66,15 @@ void schedulePrefillCuda(PrefillPipeline &P, const AttentionSpec &spec,
   P.bsum.update().gpu_threads(P.qi, P.g);
   P.bpv.compute_at(P.state, P.e);
 
-  Halide::Var eo("eo"), ei("ei");
-  P.out.compute_root().gpu_tile(P.e, P.i, eo, P.qi, ei, Halide::Var("ii"), int(spec.dv) >= 128 ? 128 : int(spec.dv), 1,
-                                Halide::TailStrategy::GuardWithIf);
+  // One block per output row, one thread per value lane.
+  P.out.compute_root().gpu_blocks(P.i, P.h).gpu_threads(P.e);
   P.out.output_buffer().dim(0).set_bounds(0, int(spec.dv));
+  Halide::Var io("io"), ii("ii");
   if (P.lse.defined())
-    P.lse.compute_root().gpu_tile(P.i, P.h, eo, ei, 64, 1,
-                                  Halide::TailStrategy::GuardWithIf);
+    P.lse.compute_root()
+        .split(P.i, io, ii, 64, Halide::TailStrategy::GuardWithIf)
+        .gpu_blocks(io, P.h)
+        .gpu_threads(ii);
 }
 
 void scheduleDecodeCuda(DecodePipeline &P, const AttentionSpec &spec,
@@ -100,19 +102,14 @@ void scheduleDecodeCuda(DecodePipeline &P, const AttentionSpec &spec,
   P.gmax.update().gpu_blocks(P.hk).gpu_threads(P.g);
   P.merged.compute_root().reorder(P.e, P.g, P.i, P.hk, P.b).gpu_blocks(P.hk).gpu_threads(P.e);
   P.merged.update().reorder(P.e, rc, P.g, P.i, P.hk, P.b).gpu_blocks(P.hk).gpu_threads(P.e);
-  Halide::Var eo("eo"), ei("ei"), io("io"), ii("ii");
-  P.out.compute_root().gpu_tile(P.e, P.i, eo, io, ei, ii, int(spec.dv) >= 128 ? 128 : int(spec.dv), 1,
-                                Halide::TailStrategy::GuardWithIf);
+  P.out.compute_root().gpu_blocks(P.i, P.h).gpu_threads(P.e);
   P.out.output_buffer().dim(0).set_bounds(0, int(spec.dv));
   if (P.lse.defined())
-    P.lse.compute_root().gpu_tile(P.i, P.h, io, eo, ii, ei, 1, 1,
-                                  Halide::TailStrategy::GuardWithIf);
+    P.lse.compute_root().gpu_blocks(P.i, P.h);
 }
 
 void scheduleDeltaCorrectCuda(DeltaPipeline &P, int64_t dv) {
-  Halide::Var eo("eo"), ei("ei"), io("io"), ii("ii");
-  P.out.gpu_tile(P.e, P.i, eo, io, ei, ii, dv >= 128 ? 128 : int(dv), 1,
-                 Halide::TailStrategy::GuardWithIf);
+  P.out.gpu_blocks(P.i, P.h).gpu_threads(P.e);
   P.out.output_buffer().dim(0).set_bounds(0, int(dv));
 }
 

@@ -39,6 +39,7 @@ Tensor::Tensor(std::vector<int64_t> shape, DType dtype)
   if (!p)
     throw std::bad_alloc();
   data_ = std::shared_ptr<uint8_t>(static_cast<uint8_t *>(p), std::free);
+  initBuffer();
 }
 
 int64_t Tensor::numel() const {
@@ -95,15 +96,31 @@ Tensor Tensor::toFloat16() const {
 
 halide_buffer_t *Tensor::halideBuffer() {
   if (!buffer_) {
-    dims_ = std::make_shared<std::vector<halide_dimension_t>>(shape_.size());
+    int64_t n = 1;
+    for (int64_t d : shape_)
+      n *= d;
+    throw std::runtime_error("tensor " + shapeString() +
+                             (n > INT32_MAX ? " has more than 2^31 elements"
+                                            : " has no data"));
+  }
+  return buffer_.get();
+}
+
+void Tensor::initBuffer() {
+  {
+    // Made once, with the data, so that every copy of this Tensor shares it
+    // (and a device copy a GPU kernel made of it).
     int64_t stride = 1;
+    for (int64_t d : shape_)
+      stride *= d;
+    if (stride > INT32_MAX)
+      return; // halideBuffer() reports it
+    dims_ = std::make_shared<std::vector<halide_dimension_t>>(shape_.size());
+    stride = 1;
     for (int i = rank() - 1, j = 0; i >= 0; --i, ++j) {
       (*dims_)[j] = halide_dimension_t(0, int32_t(shape_[i]), int32_t(stride));
       stride *= shape_[i];
     }
-    if (stride > INT32_MAX)
-      throw std::runtime_error("tensor " + shapeString() +
-                               " has more than 2^31 elements");
     // Frees a device copy a GPU kernel made, through the module's runtime.
     buffer_ = std::shared_ptr<halide_buffer_t>(new halide_buffer_t,
                                                [](halide_buffer_t *b) {
@@ -119,7 +136,6 @@ halide_buffer_t *Tensor::halideBuffer() {
     buffer_->dimensions = rank();
     buffer_->dim = dims_->data();
   }
-  return buffer_.get();
 }
 
 std::string Tensor::shapeString() const {

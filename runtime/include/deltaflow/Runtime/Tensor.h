@@ -49,6 +49,7 @@ public:
   std::string shapeString() const;
 
 private:
+  void initBuffer();
   std::vector<int64_t> shape_;
   DType dtype_ = DType::Float32;
   std::shared_ptr<uint8_t> data_;
