@@ -19,6 +19,8 @@ PKGS=(
   cmake ninja-build g++ python3 python3-numpy zlib1g-dev libzstd-dev
   # arm64: cross compiler, emulator for the tests, oneTBB for aarch64 (multiarch)
   g++-aarch64-linux-gnu qemu-user-static libtbb-dev:arm64
+  # GPU schedules without a GPU: OpenCL on the CPU
+  pocl-opencl-icd ocl-icd-libopencl1
 )
 
 missing=()

@@ -177,17 +177,16 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
     Expr lastSlot = int(sp.sinks + sp.slots + sp.window) + lastInChunk;
     Expr live = P.rb * Bk <= lastSlot;
     if (sp.slots > 0) {
-      // Selections are compacted (indices first, then -1): blocks holding
-      // only unused slots are skipped.
-      Expr c = (qt * Tq) / chunk;
+      // Selections are compacted (indices first, then -1): a block whose
+      // first slot is an unused selection slot, and which reaches no local
+      // slot, holds only unused slots and is skipped.
+      Expr c = Halide::min((qt * Tq) / chunk, P.indices.dim(1).extent() - 1);
       Expr hs = sp.selHeads == 1 ? Expr(0) : Expr(hk);
-      Halide::RDom rt(0, int(sp.slots), "rt_used");
-      P.used(P.c, P.hs, b) = 0;
-      P.used(P.c, P.hs, b) += Halide::select(P.indices(rt, P.c, P.hs, b) >= 0, 1, 0);
-      Expr usedEnd = int(sp.sinks) +
-                     P.used(Halide::min(c, P.indices.dim(1).extent() - 1), hs, b);
-      live = live && (P.rb * Bk < usedEnd ||
-                      (P.rb + 1) * Bk > int(sp.sinks + sp.slots));
+      Expr first = P.rb * Bk - int(sp.sinks);
+      Expr firstUnused =
+          first >= 0 && first < int(sp.slots) &&
+          P.indices(Halide::clamp(first, 0, int(sp.slots) - 1), c, hs, b) < 0;
+      live = live && !(firstUnused && (P.rb + 1) * Bk <= int(sp.sinks + sp.slots));
     }
     P.rb.where(live);
   } else if (spec.causal) {
@@ -195,7 +194,6 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
     // last strided row of the tile may lie beyond the tail's first rows.
     Expr last = qt * Tq + (Tq - 1);
     Expr lastPos = P.queryPosition(spec, Halide::clamp(queryRow(last), 0, nq - 1));
-    Expr tileUsed = Halide::cast<bool>(true);
     if (form.kind == PrefillForm::StridedRows) {
       const int s = int(form.stride);
       Expr nStrided = (nq + s - 1) / s;
@@ -203,9 +201,16 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
       lastPos = Halide::max(
           lastPos, P.queryPosition(spec, Halide::clamp(lastStrided * s, 0, nq - 1)));
       // Tiles wholly in the unused part of the tail section do no work.
-      tileUsed = qt * Tq < nStrided + Halide::min(nq, nq % s + std::max(128, s));
+      // (Schedules may turn this off: on Halide 14's GPU backends the
+      // extra condition in the predicate miscompiles, found by the
+      // OpenCL/pocl test.)
+      if (tiles.skipUnusedRowTiles) {
+        Expr tileUsed =
+            qt * Tq < nStrided + Halide::min(nq, nq % s + std::max(128, s));
+        lastPos = Halide::select(tileUsed, lastPos, -1);
+      }
     }
-    P.rb.where(tileUsed && P.rb * Bk <= lastPos);
+    P.rb.where(P.rb * Bk <= lastPos);
   }
   P.state(e, qi, g, qt, hk, b) = Tuple(0.0f, kMasked, 0.0f);
   Expr acc = P.state(e, qi, g, qt, hk, b)[0];

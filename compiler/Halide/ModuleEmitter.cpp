@@ -46,6 +46,9 @@ const TargetInfo kTargets[] = {
     // Halide 14's newest CUDA capability; the driver JIT-compiles the PTX for
     // newer GPUs (sm_90 on an H100). Host code is x86-64.
     {"cuda", "x86-64-linux-sse41-avx-f16c-fma-avx2-cuda-cuda_capability_86", "c++"},
+    // The GPU schedules through OpenCL: CI runs them on the CPU with pocl to
+    // catch indexing and barrier bugs without a GPU.
+    {"opencl", "x86-64-linux-sse41-avx-f16c-fma-avx2-opencl", "c++"},
 };
 
 const TargetInfo &targetInfo(const std::string &name) {

@@ -46,8 +46,6 @@ void schedulePrefillCpu(PrefillPipeline &P, const AttentionSpec &spec,
   P.qT.compute_at(perTile).vectorize(P.qi, vq);
   if (P.form.kind == PrefillForm::Sparse) {
     P.kidx.compute_at(perBlock);
-    if (P.used.defined())
-      P.used.compute_root();
   }
 
   // Scores of one block: an unrolled register tile (Tq x G x keysPerTile).

@@ -19,6 +19,7 @@ PrefillTiles prefillTilesCuda(const Halide::Target &, const AttentionSpec &) {
   PrefillTiles tiles;
   tiles.queryTile = 8; // 8 rows x 128 value lanes = 1024 threads
   tiles.keyBlock = 64;  // scores and probabilities: 2 x 16 KiB of shared memory (G = 4)
+  tiles.skipUnusedRowTiles = false; // miscompiles on the GPU backends
   return tiles;
 }
 
@@ -53,8 +54,6 @@ void schedulePrefillCuda(PrefillPipeline &P, const AttentionSpec &spec,
   P.qT.compute_inline();
   if (P.form.kind == PrefillForm::Sparse) {
     P.kidx.compute_at(perBlock).gpu_threads(P.jj);
-    if (P.used.defined())
-      P.used.compute_root(); // on the host, from the host-side selection
   }
   // Scores: one thread per key of the block, all rows and heads of the tile.
   P.s.compute_at(perBlock).reorder(P.jj, P.qi, P.g).gpu_threads(P.jj, P.qi);

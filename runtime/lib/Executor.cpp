@@ -165,6 +165,13 @@ Executor::run(const std::string &entryName,
                 return;
             }
             Module::takeHalideError();
+            // GPU modules: an input a host kernel wrote (a selection, say)
+            // has no device copy yet; its host copy is the valid one.
+            for (size_t a = 0; a < job->kernel->inputs.size(); ++a) {
+              auto *buf = static_cast<halide_buffer_t *>(job->args[a]);
+              if (!buf->device)
+                buf->flags |= halide_buffer_flag_host_dirty;
+            }
             auto t0 = std::chrono::steady_clock::now();
             int rc = job->variant->argv(job->args.data());
             job->seconds = std::chrono::duration<double>(

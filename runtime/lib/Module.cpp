@@ -92,10 +92,13 @@ const TensorSpec *EntryInfo::findOutput(const std::string &n) const {
 }
 
 namespace {
+/// Halide's GPU runtimes open "libcuda.so" / "libOpenCL.so", which driver
+/// installs often provide only with their soname (".so.1").
 void *loadLibraryWithSoname(const char *name) {
   void *h = dlopen(name, RTLD_LAZY | RTLD_GLOBAL);
-  if (!h && std::string(name) == "libcuda.so")
-    h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_GLOBAL);
+  std::string n = name;
+  if (!h && n.size() > 3 && n.compare(n.size() - 3, 3, ".so") == 0)
+    h = dlopen((n + ".1").c_str(), RTLD_LAZY | RTLD_GLOBAL);
   return h;
 }
 } // namespace
@@ -179,10 +182,15 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
       lookup<int (*)(void *, halide_buffer_t *)>(m->handle_, "halide_copy_to_host"));
   m->gpu_ = j.contains("gpu") && j["gpu"].is_boolean() && j["gpu"].get<bool>();
   if (m->gpu_) {
-    // Fail early and in one line on a machine without the CUDA driver.
-    if (!loadLibraryWithSoname("libcuda.so"))
-      throw std::runtime_error(soPath + ": a GPU module, and this machine has "
-                               "no CUDA driver (libcuda.so.1 not found)");
+    // Fail early and in one line on a machine without the GPU driver.
+    std::string ht = j.value("halide_target", std::string());
+    bool opencl = ht.find("opencl") != std::string::npos;
+    if (!loadLibraryWithSoname(opencl ? "libOpenCL.so" : "libcuda.so"))
+      throw std::runtime_error(
+          soPath + (opencl ? ": an OpenCL module, and this machine has no "
+                             "OpenCL loader (libOpenCL.so.1 not found)"
+                           : ": a GPU module, and this machine has no CUDA "
+                             "driver (libcuda.so.1 not found)"));
     // Keep device buffers for reuse between runs: cuMemAlloc is slow.
     if (auto reuse = lookup<int (*)(void *, bool)>(m->handle_,
                                                    "halide_reuse_device_allocations"))

@@ -50,6 +50,14 @@ try:
 except OSError:
     config.available_features.add("no-cuda-driver")
 
+# pocl: an OpenCL implementation on the CPU, for the GPU schedules.
+try:
+    ctypes.CDLL("libOpenCL.so.1")
+    if os.path.exists("/etc/OpenCL/vendors/pocl.icd"):
+        config.available_features.add("pocl")
+except OSError:
+    pass
+
 if numpy_python:
     config.available_features.add("numpy")
     config.substitutions.append(("%numpy", numpy_python))

@@ -20,6 +20,8 @@ namespace deltaflow::compiler {
 struct PrefillTiles {
   int queryTile = 16; ///< Tq: query rows per tile (and per vector)
   int keyBlock = 256; ///< Bk: keys per online-softmax block
+  /// Strided dense rows: skip tiles past the tail (CPU schedules).
+  bool skipUnusedRowTiles = true;
 };
 
 struct DecodeTiles {
@@ -67,8 +69,6 @@ struct PrefillPipeline : AttentionIO {
   /// attn.sparse_attention's indices [B, Hs, C, slots] as (t, c, hs, b).
   Halide::ImageParam indices{Halide::Int(32), 4, "indices"};
   Halide::Func kidx{"kidx"}; ///< (jj, kb, qt, hk, b) key of a slot (Sparse)
-  Halide::Func used{"used"}; ///< (c, hs, b) selected indices in use (Sparse)
-  Halide::Var c{"c"}, hs{"hs"};
   std::vector<Halide::Argument> arguments() const override;
   Halide::Var d{"d"}, e{"e"}, qi{"qi"}, qt{"qt"}, g{"g"}, hk{"hk"}, b{"b"},
       jj{"jj"}, kb{"kb"}, i{"i"}, h{"h"};
