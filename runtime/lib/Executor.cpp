@@ -174,6 +174,11 @@ Executor::run(const std::string &entryName,
             }
             auto t0 = std::chrono::steady_clock::now();
             int rc = job->variant->argv(job->args.data());
+            // GPU kernels run asynchronously: wait, so that the timing (and
+            // any device error) belongs to this kernel.
+            if (rc == 0 && module_->gpu() && !job->kernel->outputs.empty())
+              rc = module_->deviceSync(static_cast<halide_buffer_t *>(
+                  job->args[job->kernel->inputs.size()]));
             job->seconds = std::chrono::duration<double>(
                                std::chrono::steady_clock::now() - t0)
                                .count();

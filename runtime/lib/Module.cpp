@@ -110,6 +110,13 @@ int Module::copyToHost(halide_buffer_t *buf) const {
                                                                           buf);
 }
 
+int Module::deviceSync(halide_buffer_t *buf) const {
+  if (!deviceSync_ || !buf->device)
+    return 0;
+  return reinterpret_cast<int (*)(void *, halide_buffer_t *)>(deviceSync_)(nullptr,
+                                                                          buf);
+}
+
 std::string Module::takeHalideError() {
   std::string s;
   s.swap(halideErrorText);
@@ -178,6 +185,8 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
   using SetLoadLibrary = halide_load_library_t (*)(halide_load_library_t);
   if (auto setLoad = lookup<SetLoadLibrary>(m->handle_, "halide_set_custom_load_library"))
     setLoad(&loadLibraryWithSoname);
+  m->deviceSync_ = reinterpret_cast<void *>(
+      lookup<int (*)(void *, halide_buffer_t *)>(m->handle_, "halide_device_sync"));
   m->copyToHost_ = reinterpret_cast<void *>(
       lookup<int (*)(void *, halide_buffer_t *)>(m->handle_, "halide_copy_to_host"));
   m->gpu_ = j.contains("gpu") && j["gpu"].is_boolean() && j["gpu"].get<bool>();

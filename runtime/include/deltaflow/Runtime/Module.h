@@ -73,12 +73,15 @@ public:
   /// of a buffer a kernel left on the device (0 on success).
   bool gpu() const { return gpu_; }
   int copyToHost(halide_buffer_t *buf) const;
+  /// Waits for the device work on `buf` (GPU launches are asynchronous).
+  int deviceSync(halide_buffer_t *buf) const;
 
 private:
   Module() = default;
   std::string path_, target_;
   void *handle_ = nullptr;
   void *copyToHost_ = nullptr;
+  void *deviceSync_ = nullptr;
   bool gpu_ = false;
   std::vector<EntryInfo> entries_;
 };
