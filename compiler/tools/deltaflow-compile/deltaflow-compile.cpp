@@ -1,6 +1,6 @@
 //===- deltaflow-compile.cpp - .mlir graph -> native .so ------------------===//
 //
-//   deltaflow-compile FILE.mlir -o OUT [--target=host|x86-64-avx2|x86-64-avx512]
+//   deltaflow-compile FILE.mlir -o OUT [--target=host|x86-64-avx2|x86-64-avx512|arm64|cuda|opencl]
 //                     [--sparsity="policy=... budget=..."] [--delta="stride=64"]
 //                     [--load-pass-plugin=lib.so] [--emit=so|object|mlir|halide-stmt]
 //                     [--timing]
@@ -45,7 +45,7 @@ static cl::opt<std::string>
             cl::value_desc("OUT"), cl::Required);
 static cl::opt<std::string>
     target(cl::cat(category), "target",
-           cl::desc("Target: host (default), x86-64-avx2, x86-64-avx512, arm64, cuda"),
+           cl::desc("Target: host (default), x86-64-avx2, x86-64-avx512, arm64, cuda, opencl"),
            cl::init("host"));
 enum class Emit { So, Object, Mlir, HalideStmt };
 static cl::opt<Emit> emit(cl::cat(category), 
