@@ -37,6 +37,17 @@ std::vector<int64_t> parseList(const std::string &opt, const std::string &s) {
   return out;
 }
 
+std::string optionValue(int &i, int argc, char **argv) {
+  if (i + 1 >= argc)
+    die(std::string(argv[i]) + " needs a value");
+  return argv[++i];
+}
+
+int64_t positiveOption(int &i, int argc, char **argv) {
+  std::string name = argv[i];
+  return parseList(name, optionValue(i, argc, argv)).at(0);
+}
+
 double timeMin(int repeat, const std::function<void()> &fn) {
   double best = 1e300;
   for (int r = 0; r < repeat; ++r) {

@@ -14,6 +14,10 @@ namespace deltaflow::bench {
 [[noreturn]] void die(const std::string &msg);
 /// Positive integers separated by commas; dies naming `opt` otherwise.
 std::vector<int64_t> parseList(const std::string &opt, const std::string &s);
+/// The value of option argv[i] (argv[i + 1], advancing i); dies if missing.
+std::string optionValue(int &i, int argc, char **argv);
+/// The first of a positive integer option's values (parseList).
+int64_t positiveOption(int &i, int argc, char **argv);
 /// Minimum wall time of `repeat` calls, in seconds.
 double timeMin(int repeat, const std::function<void()> &fn);
 /// ||a - b|| / ||b||.

@@ -2,6 +2,8 @@
 
 #include "Machine.h"
 
+#include <cstdio>
+
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 
@@ -100,6 +102,12 @@ MachinePeak measureMachine(int threads) {
   peak.streamGBs = best;
   sink = sink + float(a[n / 2]);
   return peak;
+}
+
+void printMachine(const MachinePeak &peak, int threads) {
+  std::printf("machine: %.1f GFLOP/s fp32 (%s loop), %.1f GB/s STREAM triad, "
+              "%d threads\n",
+              peak.fmaGflops, peak.isa.c_str(), peak.streamGBs, threads);
 }
 
 } // namespace deltaflow::bench

@@ -14,6 +14,8 @@ struct MachinePeak {
 
 /// Measures the fp32 FMA peak and the STREAM-triad bandwidth with `threads`.
 MachinePeak measureMachine(int threads);
+/// Prints the "machine: ..." line every suite starts its report with.
+void printMachine(const MachinePeak &peak, int threads);
 
 } // namespace deltaflow::bench
 

@@ -339,22 +339,18 @@ int runSparse(int argc, char **argv) {
   std::set<std::string> only; // --variants
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc)
-        die(a + " needs a value");
-      return argv[++i];
-    };
+    auto value = [&] { return optionValue(i, argc, argv); };
     if (a == "--contexts")
       contexts = parseList(a, value());
     else if (a == "--whole") {
       std::string v = value();
       whole = v == "none" ? std::vector<int64_t>{} : parseList(a, v);
     } else if (a == "--threads")
-      threads = int(parseList(a, value()).at(0));
+      threads = int(positiveOption(i, argc, argv));
     else if (a == "--repeat")
-      repeat = int(parseList(a, value()).at(0));
+      repeat = int(positiveOption(i, argc, argv));
     else if (a == "--seed")
-      seed = uint64_t(parseList(a, value()).at(0));
+      seed = uint64_t(positiveOption(i, argc, argv));
     else if (a == "--modules")
       dir = value();
     else if (a == "--dense-module")
@@ -390,9 +386,7 @@ int runSparse(int argc, char **argv) {
 
   progress.step("measuring this machine's FMA peak and STREAM bandwidth");
   MachinePeak peak = measureMachine(threads);
-  std::printf("machine: %.1f GFLOP/s fp32 (%s loop), %.1f GB/s STREAM triad, "
-              "%d threads\n",
-              peak.fmaGflops, peak.isa.c_str(), peak.streamGBs, threads);
+  printMachine(peak, threads);
 
   auto load = [&](const std::string &file) {
     return std::make_shared<rt::Executor>(rt::Module::load(dir + "/" + file),

@@ -62,17 +62,13 @@ int runDense(int argc, char **argv) {
   std::vector<int64_t> prefill = {4096, 16384}, decode = {16384, 65536, 131072};
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc)
-        die(a + " needs a value");
-      return argv[++i];
-    };
+    auto value = [&] { return optionValue(i, argc, argv); };
     if (a == "--module")
       module = value();
     else if (a == "--threads")
-      threads = int(parseList(a, value()).at(0));
+      threads = int(positiveOption(i, argc, argv));
     else if (a == "--repeat")
-      repeat = int(parseList(a, value()).at(0));
+      repeat = int(positiveOption(i, argc, argv));
     else if (a == "--prefill")
       prefill = parseList(a, value());
     else if (a == "--decode")
@@ -89,9 +85,8 @@ int runDense(int argc, char **argv) {
 
   std::fprintf(stderr, "[bench] measuring this machine (%d threads)...\n", threads);
   bench::MachinePeak peak = bench::measureMachine(threads);
-  std::printf("machine: %.1f GFLOP/s fp32 (%s loop), %.1f GB/s STREAM triad, "
-              "%d threads\n\n",
-              peak.fmaGflops, peak.isa.c_str(), peak.streamGBs, threads);
+  bench::printMachine(peak, threads);
+  std::printf("\n");
 
   auto mod = rt::Module::load(module);
   rt::Executor exec(mod, threads);

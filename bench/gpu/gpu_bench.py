@@ -75,6 +75,25 @@ def sdpa(q, k, v, backend, dtype, causal_lower_right):
     return run
 
 
+FLASH = ("flash-bf16", SDPBackend.FLASH_ATTENTION, torch.bfloat16)
+CUDNN = ("cudnn-bf16", SDPBackend.CUDNN_ATTENTION, torch.bfloat16)
+MEMEFF = ("memeff-fp32", SDPBackend.EFFICIENT_ATTENTION, torch.float32)
+
+
+def references(q, k, v, backends, lower_right, reps):
+    """Times each SDPA backend; returns ([(name, ms)], the fp32 output)."""
+    refs, ref_out = [], None
+    for name, be, dt in backends:
+        try:
+            fn = sdpa(q, k, v, be, dt, lower_right)
+            refs.append((name, cuda_time(fn, reps)))
+            if dt == torch.float32:
+                ref_out = fn()
+        except Exception as e:  # a backend may not support the shape
+            print(f"  ({name}: {type(e).__name__}: {str(e)[:80]})")
+    return refs, ref_out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--out", default="/tmp")
@@ -107,17 +126,7 @@ def main():
             break
         q, k, v = rnd(1, HQ, n, D), rnd(1, HKV, n, D), rnd(1, HKV, n, D)
         ms, out, _ = ours("dense", q, k, v, work, reps=3 if n > 8192 else 5)
-        refs, ref_out = [], None
-        for name, be, dt in (("flash-bf16", SDPBackend.FLASH_ATTENTION, torch.bfloat16),
-                             ("cudnn-bf16", SDPBackend.CUDNN_ATTENTION, torch.bfloat16),
-                             ("memeff-fp32", SDPBackend.EFFICIENT_ATTENTION, torch.float32)):
-            try:
-                fn = sdpa(q, k, v, be, dt, False)
-                refs.append((name, cuda_time(fn)))
-                if dt == torch.float32:
-                    ref_out = fn()
-            except Exception as e:  # a backend may not support the shape
-                print(f"  ({name}: {type(e).__name__}: {str(e)[:80]})")
+        refs, ref_out = references(q, k, v, (FLASH, CUDNN, MEMEFF), False, 5)
         flops = 4 * HQ * n * n * D / 2
         report(f"prefill causal N={n}", ms, flops / ms / 1e9, "TFLOP/s",
                flops / ms / 1e9 / PEAK_TFLOPS, refs,
@@ -129,16 +138,7 @@ def main():
             break
         q, k, v = rnd(1, HQ, 1, D), rnd(1, HKV, n, D), rnd(1, HKV, n, D)
         ms, out, _ = ours("dense", q, k, v, work, reps=10)
-        refs, ref_out = [], None
-        for name, be, dt in (("flash-bf16", SDPBackend.FLASH_ATTENTION, torch.bfloat16),
-                             ("memeff-fp32", SDPBackend.EFFICIENT_ATTENTION, torch.float32)):
-            try:
-                fn = sdpa(q, k, v, be, dt, True)
-                refs.append((name, cuda_time(fn, 10)))
-                if dt == torch.float32:
-                    ref_out = fn()
-            except Exception as e:
-                print(f"  ({name}: {type(e).__name__}: {str(e)[:80]})")
+        refs, ref_out = references(q, k, v, (FLASH, MEMEFF), True, 10)
         tb = 2 * HKV * n * D * 4 / ms / 1e9
         report(f"decode L={n}", ms, tb, "TB/s", tb / PEAK_TBS, refs,
                rel_l2(out, ref_out) if ref_out is not None else float("nan"))

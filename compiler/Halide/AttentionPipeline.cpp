@@ -76,6 +76,17 @@ int64_t deltaTailRows(int64_t stride) {
   return stride - 1 + std::max<int64_t>(128, stride);
 }
 
+namespace {
+/// The rows of the Delta correction for `nq` query rows: `strided` rows
+/// 0, s, 2s, ..., and the `tail`, the last min(nq, nq mod s + max(128, s)).
+struct DeltaRows {
+  Halide::Expr strided, tail;
+  DeltaRows(const Halide::Expr &nq, int s)
+      : strided((nq + s - 1) / s),
+        tail(Halide::min(nq, nq % s + std::max(128, s))) {}
+};
+} // namespace
+
 PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
                                       const PrefillTiles &tiles,
                                       const PrefillForm &form) {
@@ -97,8 +108,8 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
     // Rows [0, nS): query rows 0, s, 2s, ...; rows [nS, nS + tail): the last
     // `tail` query rows; the rest of the T-row section is unused (zero).
     const int s = int(form.stride);
-    Expr nStrided = (nq + s - 1) / s;
-    Expr tail = Halide::min(nq, nq % s + std::max(128, s));
+    DeltaRows rows(nq, s);
+    Expr nStrided = rows.strided, tail = rows.tail;
     queryRow = [=](Expr r) {
       return Halide::select(r < nStrided, r * s,
                             Halide::clamp(nq - tail + (r - nStrided), 0, nq - 1));
@@ -196,8 +207,8 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
     Expr lastPos = P.queryPosition(spec, Halide::clamp(queryRow(last), 0, nq - 1));
     if (form.kind == PrefillForm::StridedRows) {
       const int s = int(form.stride);
-      Expr nStrided = (nq + s - 1) / s;
-      Expr lastStrided = Halide::min(last, nStrided - 1);
+      DeltaRows rows(nq, s);
+      Expr lastStrided = Halide::min(last, rows.strided - 1);
       lastPos = Halide::max(
           lastPos, P.queryPosition(spec, Halide::clamp(lastStrided * s, 0, nq - 1)));
       // Tiles wholly in the unused part of the tail section do no work.
@@ -205,8 +216,7 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
       // extra condition in the predicate miscompiles, found by the
       // OpenCL/pocl test.)
       if (tiles.skipUnusedRowTiles) {
-        Expr tileUsed =
-            qt * Tq < nStrided + Halide::min(nq, nq % s + std::max(128, s));
+        Expr tileUsed = qt * Tq < rows.strided + rows.tail;
         lastPos = Halide::select(tileUsed, lastPos, -1);
       }
     }
@@ -232,13 +242,13 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   return P;
 }
 
-DeltaPipeline buildDeltaCorrect(int64_t strideIn, int64_t dv) {
+DeltaPipeline buildDeltaCorrect(int64_t strideIn) {
   DeltaPipeline P;
   using Halide::Expr;
   const int s = int(strideIn);
   Expr nq = P.sparse.dim(1).extent();
-  Expr nStrided = (nq + s - 1) / s;
-  Expr tail = Halide::min(nq, nq % s + std::max(128, s));
+  DeltaRows rows(nq, s);
+  Expr nStrided = rows.strided, tail = rows.tail;
   Halide::Var &e = P.e, &i = P.i, &h = P.h, &b = P.b;
   Expr m = i / s;
   Expr tailRow = Halide::clamp(nStrided + i - (nq - tail), 0,

@@ -221,7 +221,7 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
       params["offset"] = *k.select.offset;
     variants = {{{"symbol", k.name}}};
   } else if (k.kind == "delta_correct") {
-    DeltaPipeline delta = buildDeltaCorrect(k.stride, spec.dv);
+    DeltaPipeline delta = buildDeltaCorrect(k.stride);
     scheduleDeltaCorrect(delta, spec.dv, t);
     lower(Halide::Pipeline(delta.out), {delta.sparse, delta.rows}, k.name);
     params = {{"stride", k.stride}};
@@ -280,8 +280,6 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
     if (kernels.empty())
       throw std::runtime_error("nothing to compile: the module has no entry "
                                "with a kernel");
-    Halide::Module linked = Halide::link_modules(moduleName, kernels);
-
     TempDir tmp(outBase);
     std::vector<std::pair<fs::path, fs::path>> results; // tmp -> final
     auto result = [&](const std::string &suffix) {
@@ -291,32 +289,29 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
     };
 
     if (options.kind == EmitKind::HalideStmt) {
-      linked.compile({{Halide::OutputFileType::stmt, result(".stmt")}});
+      Halide::link_modules(moduleName, kernels)
+          .compile({{Halide::OutputFileType::stmt, result(".stmt")}});
       timer.done("halide: stmt");
     } else {
       fs::path kobj = tmp.path / "kernels.o", robj = tmp.path / "runtime.o";
-      if (!target.has_gpu_feature()) {
-        linked.compile({{Halide::OutputFileType::object, kobj.string()},
-                        {Halide::OutputFileType::c_header, result(".h")}});
-      } else {
-        // Halide 14 keeps one GPU code blob per module: pipelines linked
-        // into one module lose each other's kernels (cuModuleGetFunction
-        // fails). Each pipeline gets its own object, joined by `ld -r`.
-        std::string objs, header;
-        for (size_t i = 0; i < kernels.size(); ++i) {
-          fs::path o = tmp.path / ("k" + std::to_string(i) + ".o");
-          fs::path h = tmp.path / ("k" + std::to_string(i) + ".h");
-          kernels[i].compile({{Halide::OutputFileType::object, o.string()},
-                              {Halide::OutputFileType::c_header, h.string()}});
-          objs += " " + shellQuote(o.string());
-          std::ifstream in(h);
-          header += std::string(std::istreambuf_iterator<char>(in), {}) + "\n";
-        }
-        runTool(std::string(targetInfo(options.targetName).linker) +
-                    " -r -nostdlib -o " + shellQuote(kobj.string()) + objs,
-                tmp.path / "ld-r.log");
-        std::ofstream(result(".h")) << header;
+      // Each pipeline gets its own object, joined by `ld -r`: Halide 14
+      // keeps one GPU code blob per module, so GPU pipelines linked into
+      // one Halide module lose each other's kernels (cuModuleGetFunction
+      // fails). CPU targets take the same path.
+      std::string objs, header;
+      for (size_t i = 0; i < kernels.size(); ++i) {
+        fs::path o = tmp.path / ("k" + std::to_string(i) + ".o");
+        fs::path h = tmp.path / ("k" + std::to_string(i) + ".h");
+        kernels[i].compile({{Halide::OutputFileType::object, o.string()},
+                            {Halide::OutputFileType::c_header, h.string()}});
+        objs += " " + shellQuote(o.string());
+        std::ifstream in(h);
+        header += std::string(std::istreambuf_iterator<char>(in), {}) + "\n";
       }
+      runTool(std::string(targetInfo(options.targetName).linker) +
+                  " -r -nostdlib -o " + shellQuote(kobj.string()) + objs,
+              tmp.path / "ld-r.log");
+      std::ofstream(result(".h")) << header;
       timer.done("llvm: kernel objects");
       Halide::compile_standalone_runtime(robj.string(), target);
       timer.done("halide: standalone runtime");

@@ -79,11 +79,6 @@ Executor::run(const std::string &entryName,
                                spec.name + "'");
     checkInput(e, spec, it->second);
     buffers[spec.name] = it->second;
-    // GPU modules copy an input to the device on its first use; later runs
-    // on the same Tensor reuse the device copy.
-    halide_buffer_t *buf = buffers[spec.name].halideBuffer();
-    if (!buf->device)
-      buf->flags |= halide_buffer_flag_host_dirty;
   }
 
   auto allocate = [&](const TensorSpec &spec) {
@@ -165,8 +160,10 @@ Executor::run(const std::string &entryName,
                 return;
             }
             Module::takeHalideError();
-            // GPU modules: an input a host kernel wrote (a selection, say)
-            // has no device copy yet; its host copy is the valid one.
+            // GPU modules: an input with no device copy yet (an entry input
+            // on its first use, or what a host kernel such as a selection
+            // wrote) is valid on the host; Halide copies it over. Later runs
+            // on the same Tensor reuse the device copy.
             for (size_t a = 0; a < job->kernel->inputs.size(); ++a) {
               auto *buf = static_cast<halide_buffer_t *>(job->args[a]);
               if (!buf->device)

@@ -104,17 +104,11 @@ void *loadLibraryWithSoname(const char *name) {
 } // namespace
 
 int Module::copyToHost(halide_buffer_t *buf) const {
-  if (!copyToHost_ || !buf->device)
-    return 0;
-  return reinterpret_cast<int (*)(void *, halide_buffer_t *)>(copyToHost_)(nullptr,
-                                                                          buf);
+  return copyToHost_ && buf->device ? copyToHost_(nullptr, buf) : 0;
 }
 
 int Module::deviceSync(halide_buffer_t *buf) const {
-  if (!deviceSync_ || !buf->device)
-    return 0;
-  return reinterpret_cast<int (*)(void *, halide_buffer_t *)>(deviceSync_)(nullptr,
-                                                                          buf);
+  return deviceSync_ && buf->device ? deviceSync_(nullptr, buf) : 0;
 }
 
 std::string Module::takeHalideError() {
@@ -185,10 +179,8 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
   using SetLoadLibrary = halide_load_library_t (*)(halide_load_library_t);
   if (auto setLoad = lookup<SetLoadLibrary>(m->handle_, "halide_set_custom_load_library"))
     setLoad(&loadLibraryWithSoname);
-  m->deviceSync_ = reinterpret_cast<void *>(
-      lookup<int (*)(void *, halide_buffer_t *)>(m->handle_, "halide_device_sync"));
-  m->copyToHost_ = reinterpret_cast<void *>(
-      lookup<int (*)(void *, halide_buffer_t *)>(m->handle_, "halide_copy_to_host"));
+  m->deviceSync_ = lookup<BufferFn>(m->handle_, "halide_device_sync");
+  m->copyToHost_ = lookup<BufferFn>(m->handle_, "halide_copy_to_host");
   m->gpu_ = j.contains("gpu") && j["gpu"].is_boolean() && j["gpu"].get<bool>();
   if (m->gpu_) {
     // Fail early and in one line on a machine without the GPU driver.

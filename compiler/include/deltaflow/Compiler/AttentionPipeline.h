@@ -117,7 +117,7 @@ void addAttentionRequirements(Halide::Pipeline &pipeline,
 PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
                                       const PrefillTiles &tiles,
                                       const PrefillForm &form = {});
-DeltaPipeline buildDeltaCorrect(int64_t stride, int64_t dv);
+DeltaPipeline buildDeltaCorrect(int64_t stride);
 /// Rows after the strided ones in attn.dense_rows: s - 1 + max(128, s).
 int64_t deltaTailRows(int64_t stride);
 DecodePipeline buildDecodeAttention(const AttentionSpec &spec,

@@ -80,8 +80,8 @@ private:
   Module() = default;
   std::string path_, target_;
   void *handle_ = nullptr;
-  void *copyToHost_ = nullptr;
-  void *deviceSync_ = nullptr;
+  using BufferFn = int (*)(void *, halide_buffer_t *);
+  BufferFn copyToHost_ = nullptr, deviceSync_ = nullptr;
   bool gpu_ = false;
   std::vector<EntryInfo> entries_;
 };
