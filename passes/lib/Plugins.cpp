@@ -13,11 +13,11 @@
 #include "mlir/Tools/Plugins/PassPlugin.h"
 #include "llvm/Support/Error.h"
 
-bool mlir::deltaflow::loadPassPlugins(const std::vector<std::string> &paths,
-                                      std::string &error) {
-  registerBuiltinSparsityPolicies();
+namespace {
+bool loadPassPlugins(const std::vector<std::string> &paths, std::string &error) {
+  mlir::deltaflow::registerBuiltinSparsityPolicies();
   for (const std::string &path : paths) {
-    auto plugin = PassPlugin::load(path);
+    auto plugin = mlir::PassPlugin::load(path);
     if (!plugin) {
       error = "cannot load pass plug-in '" + path +
               "': " + llvm::toString(plugin.takeError());
@@ -34,8 +34,7 @@ bool mlir::deltaflow::loadPassPlugins(const std::vector<std::string> &paths,
   return true;
 }
 
-std::vector<std::string>
-mlir::deltaflow::takePluginArguments(int &argc, char **argv) {
+std::vector<std::string> takePluginArguments(int &argc, char **argv) {
   std::vector<std::string> paths;
   const std::string flag = "--load-pass-plugin";
   int out = 1;
@@ -56,4 +55,10 @@ mlir::deltaflow::takePluginArguments(int &argc, char **argv) {
   argc = out;
   argv[argc] = nullptr;
   return paths;
+}
+} // namespace
+
+bool mlir::deltaflow::loadPluginArguments(int &argc, char **argv,
+                                          std::string &error) {
+  return loadPassPlugins(takePluginArguments(argc, argv), error);
 }

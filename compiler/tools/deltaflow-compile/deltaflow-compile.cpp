@@ -79,10 +79,8 @@ static cl::list<std::string> pluginHelp(cl::cat(category),
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
-  std::vector<std::string> plugins =
-      mlir::deltaflow::takePluginArguments(argc, argv);
   std::string pluginError;
-  if (!mlir::deltaflow::loadPassPlugins(plugins, pluginError)) {
+  if (!mlir::deltaflow::loadPluginArguments(argc, argv, pluginError)) {
     llvm::errs() << "deltaflow-compile: error: " << pluginError << "\n";
     return 1;
   }

@@ -17,10 +17,8 @@
 int main(int argc, char **argv) {
   // Plug-ins load before option parsing so that their policies and passes
   // are known to --help and to pipelines; a failure is one line and exit 1.
-  std::vector<std::string> plugins =
-      mlir::deltaflow::takePluginArguments(argc, argv);
   std::string error;
-  if (!mlir::deltaflow::loadPassPlugins(plugins, error)) {
+  if (!mlir::deltaflow::loadPluginArguments(argc, argv, error)) {
     llvm::errs() << "deltaflow-opt: error: " << error << "\n";
     return 1;
   }

@@ -22,13 +22,11 @@ namespace deltaflow {
 /// and attn.
 void registerDeltaflowDialects(DialectRegistry &registry);
 
-/// Loads MLIR pass plug-ins (which register sparsity policies); false with a
-/// one-line `error` on the first failure or duplicate policy name.
-bool loadPassPlugins(const std::vector<std::string> &paths, std::string &error);
-
-/// Removes `--load-pass-plugin=PATH` / `--load-pass-plugin PATH` from argv
-/// and returns the paths, so a tool loads them before parsing its options.
-std::vector<std::string> takePluginArguments(int &argc, char **argv);
+/// Takes every `--load-pass-plugin=PATH` / `--load-pass-plugin PATH` out of
+/// argv and loads those MLIR pass plug-ins (which register sparsity
+/// policies), so a tool knows them before it parses its options. False with
+/// a one-line `error` on the first failure or duplicate policy name.
+bool loadPluginArguments(int &argc, char **argv, std::string &error);
 
 /// Adds window, token-select, adaptive and block-topk to the policy registry
 /// (SparsityPolicy.h). Idempotent; the sparsify pass calls it too.
