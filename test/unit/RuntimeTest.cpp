@@ -212,6 +212,26 @@ TEST_F(ManifestTest, MissingSymbol) {
       << err;
 }
 
+TEST_F(ManifestTest, BadDerivedDimension) {
+  std::string err = loadWith(
+      R"({"format": "deltaflow-module", "version": 1, "target": "host",
+          "entries": [{"name": "e", "inputs": [], "temporaries": [],
+          "outputs": [{"name": "idx", "dtype": "int32",
+                       "shape": [1, {"like": "q", "dim": 2, "div": 0, "add": 0}]}],
+          "kernels": []}]})");
+  EXPECT_NE(err.find("tensor 'idx': bad derived dimension"), std::string::npos) << err;
+}
+
+TEST_F(ManifestTest, ModuleOfAnotherArchitecture) {
+  std::string err = loadWith(
+      R"({"format": "deltaflow-module", "version": 1, "target": "arm64",
+          "halide_target": "arm-64-linux", "entries": []})");
+  EXPECT_NE(err.find("module compiled for arm64 (arm-64-linux); this runtime runs "
+                     "x86-64 modules"),
+            std::string::npos)
+      << err;
+}
+
 TEST(Runtime, NotAModule) {
   fs::path p = fs::temp_directory_path() / "deltaflow-not-a-module.so";
   std::ofstream(p) << "garbage";
