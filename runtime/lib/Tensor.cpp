@@ -42,6 +42,28 @@ Tensor::Tensor(std::vector<int64_t> shape, DType dtype)
   initBuffer();
 }
 
+Tensor Tensor::view(std::vector<int64_t> shape, DType dtype, void *data,
+                    std::shared_ptr<void> owner) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype;
+  for (int64_t d : t.shape_)
+    if (d < 0)
+      throw std::runtime_error("negative dimension in tensor shape " +
+                               t.shapeString());
+  if (!data)
+    throw std::runtime_error("tensor view " + t.shapeString() +
+                             " over a null pointer");
+  if (reinterpret_cast<uintptr_t>(data) % dtypeSize(dtype))
+    throw std::runtime_error("tensor view " + t.shapeString() + " of " +
+                             dtypeName(dtype) + " over a misaligned pointer");
+  // Aliasing constructor: shares `owner`'s control block, points at `data`.
+  t.data_ = std::shared_ptr<uint8_t>(std::move(owner),
+                                     static_cast<uint8_t *>(data));
+  t.initBuffer();
+  return t;
+}
+
 int64_t Tensor::numel() const {
   int64_t n = 1;
   for (int64_t d : shape_)

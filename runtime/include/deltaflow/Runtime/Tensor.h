@@ -24,6 +24,14 @@ public:
   Tensor() = default;
   explicit Tensor(std::vector<int64_t> shape, DType dtype = DType::Float32);
 
+  /// A tensor over memory it does not own (no copy): `data` holds the
+  /// C-ordered elements and must stay valid while `owner` lives; the tensor
+  /// and every copy of it keep `owner` alive. `data` must be non-null and
+  /// aligned to the dtype's size. Read-only memory (a PROT_READ mapping)
+  /// stays read-only: writing through raw()/f32() faults.
+  static Tensor view(std::vector<int64_t> shape, DType dtype, void *data,
+                     std::shared_ptr<void> owner);
+
   const std::vector<int64_t> &shape() const { return shape_; }
   int rank() const { return int(shape_.size()); }
   int64_t numel() const;
