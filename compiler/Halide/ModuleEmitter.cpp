@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "deltaflow/Compiler/ModuleEmitter.h"
+#include "deltaflow/Compiler/GraphPipeline.h"
 #include "deltaflow/Compiler/Schedule.h"
 #include "deltaflow/Compiler/SelectionKernel.h"
 
@@ -18,6 +19,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -133,12 +136,16 @@ nlohmann::ordered_json tensorJson(const TensorDesc &t) {
   nlohmann::ordered_json shape = nlohmann::ordered_json::array();
   for (const DimDesc &d : t.shape)
     shape.push_back(dimJson(d));
-  return {{"name", t.name}, {"dtype", t.dtype}, {"shape", shape}};
+  nlohmann::ordered_json j = {{"name", t.name}, {"dtype", t.dtype}, {"shape", shape}};
+  if (!t.role.empty())
+    j["role"] = t.role;
+  return j;
 }
 
 struct CompiledKernel {
   std::vector<Halide::Module> modules;
   nlohmann::ordered_json manifest;
+  nlohmann::ordered_json rows; ///< which buffer dim picks the variant
 };
 
 nlohmann::ordered_json attentionParams(const AttentionSpec &spec) {
@@ -226,6 +233,44 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     lower(Halide::Pipeline(delta.out), {delta.sparse, delta.rows}, k.name);
     params = {{"stride", k.stride}};
     variants = {{{"symbol", k.name}}};
+  } else if (k.kind == "graph") {
+    auto build = [&](bool smallRows, const std::string &symbol) {
+      GraphPipeline gp = buildGraph(k.graph, k.loc);
+      scheduleGraph(gp, t, smallRows);
+      std::vector<Halide::Argument> args(gp.inputs.begin(), gp.inputs.end());
+      lower(Halide::Pipeline(gp.out), args, symbol);
+      return gp;
+    };
+    std::string ops;
+    for (const GraphNode &n : k.graph.nodes)
+      if (n.op != "input")
+        ops += (ops.empty() ? "" : " ") + n.op;
+    params = {{"ops", ops}};
+    GraphPipeline probe = buildGraph(k.graph, k.loc);
+    int limit = graphSmallRowsLimit(probe, t);
+    int64_t staticRows = probe.shape.size() >= 2
+                             ? probe.shape[probe.shape.size() - 2]
+                             : -1;
+    if (limit > 0 && staticRows >= 0) {
+      // Rows known at compile time: only the variant that fits them.
+      build(staticRows <= limit, k.name);
+      variants = {{{"symbol", k.name}}};
+    } else if (limit > 0) {
+      // Matmuls: a decode-shaped variant for few rows (rows = dim 1 of the
+      // [N, H, W] output).
+      build(true, k.name + "_few_rows");
+      build(false, k.name);
+      variants = {{{"symbol", k.name + "_few_rows"}, {"max_rows", limit}},
+                  {{"symbol", k.name}}};
+      ck.rows = {{"buffer", k.outputs.at(0)},
+                 {"dim", int(k.graph.nodes.back().shape.size()) - 2}};
+    } else {
+      build(false, k.name);
+      variants = {{{"symbol", k.name}}};
+    }
+  } else if (k.kind == "cache_write") {
+    // Done by the runtime in the session's KV cache: no code.
+    params = nlohmann::ordered_json::object();
   } else {
     throw std::runtime_error(k.loc + ": no Halide lowering for kernel kind '" +
                              k.kind + "'");
@@ -234,6 +279,8 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
                  {"loc", k.loc},       {"inputs", k.inputs},
                  {"outputs", k.outputs}, {"params", params},
                  {"variants", variants}};
+  if (!ck.rows.is_null())
+    ck.manifest["rows"] = ck.rows;
   return ck;
 }
 
@@ -269,12 +316,25 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
       for (const TensorDesc &t : entry.temporaries)
         ej["temporaries"].push_back(tensorJson(t));
       ej["kernels"] = nlohmann::ordered_json::array();
-      for (const KernelDesc &k : entry.kernels) {
+      std::map<std::string, size_t> producer;
+      for (size_t ki = 0; ki < entry.kernels.size(); ++ki) {
+        const KernelDesc &k = entry.kernels[ki];
         CompiledKernel ck = compileKernel(k, target);
         kernels.insert(kernels.end(), ck.modules.begin(), ck.modules.end());
+        // The dependency graph: the kernels whose outputs this one reads.
+        std::set<size_t> deps;
+        for (const std::string &in : k.inputs)
+          if (auto it = producer.find(in); it != producer.end())
+            deps.insert(it->second);
+        ck.manifest["deps"] = deps;
+        for (const std::string &out : k.outputs)
+          producer[out] = ki;
         ej["kernels"].push_back(ck.manifest);
         timer.done("halide: build + lower " + k.name);
       }
+      ej["value_buffers"] = nlohmann::ordered_json::array();
+      for (const TensorDesc &t : entry.valueBuffers)
+        ej["value_buffers"].push_back(tensorJson(t));
       entries.push_back(ej);
     }
     if (kernels.empty())

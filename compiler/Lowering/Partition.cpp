@@ -1,13 +1,18 @@
 //===- Partition.cpp - MLIR functions -> entries of kernels ---------------===//
 //
-// Matmuls, attention and reductions are kernel boundaries. Today the lowering
-// knows attn.attention; any other op in an entry is reported at its location.
-// Each value's dimensions are tracked symbolically (static, or "dimension d
-// of entry input X") so that the runtime can size outputs and temporaries.
+// Matmuls, attention and reductions are kernel boundaries. Elementwise and
+// layout TOSA ops inline into the kernel that consumes them; an elementwise
+// op that is a matmul's or reduction's only user fuses into that kernel as
+// its epilogue (residual adds, SiLU*mul). A value becomes a buffer when an
+// op that needs one reads it (attention, cache writes, the return), or when
+// it carries a matmul/reduction that cannot fuse further. Each value's
+// dimensions are tracked symbolically (static, or "dimension d of entry
+// input X") so that the runtime can size outputs and temporaries.
 //
 //===----------------------------------------------------------------------===//
 
 #include "deltaflow/Compiler/Partition.h"
+#include "TosaOps.h"
 #include "deltaflow/Dialect/Attn/IR/AttnOps.h"
 #include "deltaflow/Transforms/Passes.h"
 #include "deltaflow/Transforms/SparsityPolicy.h"
@@ -15,11 +20,13 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
 using namespace ::deltaflow::compiler;
 namespace attn = mlir::deltaflow::attn;
+namespace tl = mlir::deltaflow::tosa_lowering;
 
 namespace {
 
@@ -66,7 +73,19 @@ struct EntryBuilder {
     if (!isIndex && failed(checkTensor(arg.getLoc(), arg.getType(),
                                        "argument '" + name + "'")))
       return failure();
-    TensorDesc t{name, isIndex ? "int32" : "float32", {}};
+    TensorDesc t{name, isIndex ? "int32" : "float32", {}, "input"};
+    if (DictionaryAttr attrs = fn.getArgAttrDict(idx))
+      if (auto role = attrs.getAs<StringAttr>("deltaflow.role")) {
+        static const char *kRoles[] = {"weight",   "tokens",   "positions",
+                                       "last_row", "kv_cache", "input"};
+        if (!llvm::is_contained(kRoles, role.getValue()))
+          return emitError(arg.getLoc())
+                 << "argument '" << name << "' has unknown deltaflow.role '"
+                 << role.getValue()
+                 << "' (known: weight, tokens, positions, last_row, "
+                    "kv_cache, input)";
+        t.role = role.str();
+      }
     auto ty = cast<RankedTensorType>(arg.getType());
     for (int64_t d = 0; d < ty.getRank(); ++d) {
       DimDesc dim;
@@ -326,6 +345,150 @@ struct EntryBuilder {
     return finish(op, k, {dimsOf[op.getSparse()]});
   }
 
+  // --- TOSA graph ops -----------------------------------------------------
+  /// Op results that become buffers (kernel outputs).
+  llvm::DenseSet<Value> materialize;
+
+  /// Anything outside the TOSA subset (attention, cache writes, the return)
+  /// reads its operands from buffers.
+  static bool needsBuffer(Operation *user) {
+    return tl::classify(user) == tl::OpClass::Unsupported;
+  }
+
+  /// Decides which TOSA results are materialised; see the file comment.
+  void planMaterialization(Block &body) {
+    llvm::DenseSet<Value> heavy;           // carries a matmul or reduction
+    llvm::DenseSet<Operation *> claimed;   // already fuses one heavy operand
+    for (Operation &op : body) {
+      tl::OpClass c = tl::classify(&op);
+      if (c == tl::OpClass::Unsupported || c == tl::OpClass::Const)
+        continue;
+      Value r = op.getResult(0);
+      bool isHeavy = c == tl::OpClass::Anchor;
+      if (c == tl::OpClass::Elementwise)
+        for (Value v : op.getOperands())
+          isHeavy |= heavy.count(v) && !materialize.count(v);
+      bool bufferUser = llvm::any_of(r.getUsers(), needsBuffer);
+      if (!isHeavy) {
+        if (bufferUser || r.use_empty())
+          materialize.insert(r);
+        continue;
+      }
+      heavy.insert(r);
+      Operation *u = r.hasOneUse() ? *r.getUsers().begin() : nullptr;
+      bool fuse =
+          u && !bufferUser && tl::classify(u) == tl::OpClass::Elementwise &&
+          !claimed.count(u) &&
+          cast<RankedTensorType>(u->getResult(0).getType()).getRank() ==
+              cast<RankedTensorType>(r.getType()).getRank();
+      if (fuse)
+        claimed.insert(u);
+      else
+        materialize.insert(r);
+    }
+  }
+
+  LogicalResult addTosa(Operation *op) {
+    if (op->getNumResults() != 1)
+      return op->emitOpError() << "has " << op->getNumResults()
+                                << " results; the graph lowering expects one";
+    FailureOr<std::vector<DimDesc>> dims = tl::resultDims(
+        op, [&](Value v) -> const std::vector<DimDesc> & { return dimsOf[v]; });
+    if (failed(dims))
+      return failure();
+    dimsOf[op->getResult(0)] = *dims;
+    if (!materialize.count(op->getResult(0)))
+      return success();
+    return addGraphKernel(op);
+  }
+
+  /// One kernel computing `op`'s result from buffers: the ops it inlines are
+  /// collected by a walk back to buffers (materialised values, arguments).
+  LogicalResult addGraphKernel(Operation *op) {
+    Value root = op->getResult(0);
+    KernelDesc k = newKernel(op, "graph", {});
+    llvm::DenseMap<Value, int> nodeOf;
+    std::function<FailureOr<int>(Value)> visit =
+        [&](Value x) -> FailureOr<int> {
+      auto it = nodeOf.find(x);
+      if (it != nodeOf.end())
+        return it->second;
+      GraphNode node;
+      if (x != root && bufferOf.count(x)) {
+        auto t = cast<RankedTensorType>(x.getType());
+        node.op = "input";
+        node.dtype =
+            t.getElementType().isSignlessInteger(32) ? "int32" : "float32";
+        for (int64_t d : t.getShape())
+          node.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+        node.ints = {int64_t(k.inputs.size())};
+        k.inputs.push_back(bufferOf[x]);
+      } else {
+        Operation *def = x.getDefiningOp();
+        if (!def || tl::classify(def) == tl::OpClass::Unsupported)
+          return op->emitOpError() << "reads a value that is neither a "
+                                      "buffer nor a TOSA op";
+        if (failed(tl::describe(def, node)))
+          return failure();
+        // transpose's perms are attributes of the node, not data.
+        unsigned n = node.op == "transpose" ? 1 : def->getNumOperands();
+        for (unsigned i = 0; i < n; ++i) {
+          FailureOr<int> o = visit(def->getOperand(i));
+          if (failed(o))
+            return failure();
+          node.operands.push_back(*o);
+        }
+      }
+      k.graph.nodes.push_back(std::move(node));
+      return nodeOf[x] = int(k.graph.nodes.size()) - 1;
+    };
+    if (failed(visit(root)))
+      return failure();
+    return finish(op, k, {dimsOf[root]});
+  }
+
+  /// attn.cache_write: done in place by the runtime in the session's cache;
+  /// the result names the same buffer as the cache argument.
+  LogicalResult addCacheWrite(attn::CacheWriteOp op) {
+    auto arg = dyn_cast<BlockArgument>(op.getCache());
+    if (!arg)
+      return op.emitOpError() << "writes into a value that is not a function "
+                                 "argument; the cache must be an argument "
+                                 "(the session's KV cache)";
+    if (!op.getCache().hasOneUse())
+      return op.emitOpError() << "cache argument has other uses; read the "
+                                 "cache through the result of cache_write";
+    if (failed(requireOperands(op, {op.getUpdate()})) ||
+        failed(checkTensor(op.getLoc(), op.getUpdate().getType(), "new rows")))
+      return failure();
+    std::string cache = bufferOf[op.getCache()];
+    for (TensorDesc &t : entry.inputs)
+      if (t.name == cache)
+        t.role = "kv_cache";
+    KernelDesc k = newKernel(op, "cache_write", {op.getUpdate()});
+    k.outputs = {cache};
+    bufferOf[op.getResult()] = cache;
+    dimsOf[op.getResult()] = dimsOf[op.getCache()];
+    entry.kernels.push_back(std::move(k));
+    return success();
+  }
+
+  /// The "one buffer per value" baseline of the buffer plan.
+  void recordValues(Operation *op) {
+    if (isa<func::ReturnOp>(op) || tl::classify(op) == tl::OpClass::Const)
+      return;
+    for (Value r : op->getResults()) {
+      auto t = dyn_cast<RankedTensorType>(r.getType());
+      if (!t || !dimsOf.count(r))
+        continue;
+      entry.valueBuffers.push_back(
+          TensorDesc{"v" + std::to_string(entry.valueBuffers.size()),
+                     t.getElementType().isSignlessInteger(32) ? "int32"
+                                                              : "float32",
+                     dimsOf[r], ""});
+    }
+  }
+
   /// Renames the temporaries that are returned to the entry's output names.
   LogicalResult addReturn(func::FuncOp fn, func::ReturnOp ret) {
     for (auto [idx, v] : llvm::enumerate(ret.getOperands())) {
@@ -371,6 +534,7 @@ FailureOr<ModuleDesc> mlir::deltaflow::partitionModule(ModuleOp module) {
     LogicalResult ok = success();
     for (unsigned i = 0; i < fn.getNumArguments() && succeeded(ok); ++i)
       ok = b.addArgument(fn, i);
+    b.planMaterialization(fn.getBody().front());
     for (Operation &op : fn.getBody().front()) {
       if (failed(ok))
         break;
@@ -384,10 +548,21 @@ FailureOr<ModuleDesc> mlir::deltaflow::partitionModule(ModuleOp module) {
         ok = b.addDenseRows(dr);
       else if (auto dc = dyn_cast<attn::DeltaCorrectOp>(op))
         ok = b.addDeltaCorrect(dc);
+      else if (auto cw = dyn_cast<attn::CacheWriteOp>(op))
+        ok = b.addCacheWrite(cw);
+      else if (tl::classify(&op) != tl::OpClass::Unsupported)
+        ok = b.addTosa(&op);
       else if (auto ret = dyn_cast<func::ReturnOp>(op))
         ok = b.addReturn(fn, ret);
+      else if (op.getDialect() && op.getDialect()->getNamespace() == "tosa")
+        ok = op.emitOpError()
+             << "is outside the TOSA subset deltaflow lowers (matmul, "
+                "elementwise math, reduce_sum/max, reshape, transpose, "
+                "slice, concat, gather, cast, const)";
       else
         ok = op.emitOpError() << "has no lowering to Halide yet";
+      if (succeeded(ok))
+        b.recordValues(&op);
     }
     if (failed(ok)) {
       failedAny = true;

@@ -7,7 +7,10 @@
 #include <oneapi/tbb/flow_graph.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include "deltaflow/Runtime/BufferPlan.h"
+
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -66,12 +69,86 @@ Executor::run(const std::string &entryName,
               const std::map<std::string, Tensor> &inputs,
               std::vector<KernelTiming> *profile,
               std::map<std::string, Tensor> *temporaries) {
+  RunOptions options;
+  options.profile = profile;
+  options.temporaries = temporaries;
+  return run(entryName, inputs, options);
+}
+
+std::vector<int64_t> Executor::shapeOf(
+    const TensorSpec &spec,
+    const std::map<std::string, std::vector<int64_t>> &inputShapes) {
+  std::vector<int64_t> shape;
+  for (const DimSpec &d : spec.shape) {
+    if (d.size >= 0) {
+      shape.push_back(d.size);
+      continue;
+    }
+    auto it = inputShapes.find(d.like);
+    if (it == inputShapes.end() || d.dim < 0 ||
+        d.dim >= int(it->second.size()))
+      throw std::runtime_error("manifest: '" + spec.name +
+                               "' has a dimension taken from unknown '" +
+                               d.like + "'");
+    int64_t n = it->second[size_t(d.dim)];
+    shape.push_back((n + d.div - 1) / d.div + d.add);
+  }
+  return shape;
+}
+
+namespace {
+
+/// Poisoned, so that a kernel that fails to write an element shows.
+void poison(Tensor &t) {
+  if (t.dtype() == DType::Int32)
+    std::fill(t.i32(), t.i32() + t.numel(), std::numeric_limits<int32_t>::min());
+  else
+    std::fill(t.f32(), t.f32() + t.numel(),
+              std::numeric_limits<float>::quiet_NaN());
+}
+
+/// attn.cache_write: copies `rows` [B, H, n, D] into the last n rows of the
+/// cache view [B, H, N, D] (strided: the session's cache has capacity
+/// beyond N).
+void cacheWrite(const KernelInfo &k, Tensor &rows, Tensor &cache) {
+  const std::vector<int64_t> &r = rows.shape(), &c = cache.shape();
+  if (r.size() != 4 || c.size() != 4 || r[0] != c[0] || r[1] != c[1] ||
+      r[3] != c[3] || r[2] > c[2] || rows.dtype() != cache.dtype())
+    throw std::runtime_error("kernel '" + k.name + "' (" + k.loc +
+                             "): cannot write rows " + rows.shapeString() +
+                             " into cache view " + cache.shapeString());
+  const halide_buffer_t *src = rows.halideBuffer(), *dst = cache.halideBuffer();
+  size_t el = dtypeSize(rows.dtype());
+  const auto *s = static_cast<const uint8_t *>(rows.raw());
+  auto *d = static_cast<uint8_t *>(cache.raw());
+  int64_t start = c[2] - r[2];
+  for (int64_t b = 0; b < r[0]; ++b)
+    for (int64_t h = 0; h < r[1]; ++h)
+      for (int64_t i = 0; i < r[2]; ++i) {
+        const uint8_t *from = s + el * (b * src->dim[3].stride +
+                                        h * src->dim[2].stride +
+                                        i * src->dim[1].stride);
+        uint8_t *to = d + el * (b * dst->dim[3].stride + h * dst->dim[2].stride +
+                                (start + i) * dst->dim[1].stride);
+        std::memcpy(to, from, size_t(r[3]) * el);
+      }
+}
+
+} // namespace
+
+std::map<std::string, Tensor>
+Executor::run(const std::string &entryName,
+              const std::map<std::string, Tensor> &inputs,
+              RunOptions &options) {
+  std::vector<KernelTiming> *profile = options.profile;
+  std::map<std::string, Tensor> *temporaries = options.temporaries;
   const EntryInfo &e = module_->entry(entryName);
   std::map<std::string, Tensor> buffers;
   for (const auto &[name, t] : inputs)
     if (!e.findInput(name))
       throw std::runtime_error("entry '" + e.name + "' has no input '" + name +
                                "'");
+  std::map<std::string, std::vector<int64_t>> shapes;
   for (const TensorSpec &spec : e.inputs) {
     auto it = inputs.find(spec.name);
     if (it == inputs.end())
@@ -79,53 +156,77 @@ Executor::run(const std::string &entryName,
                                spec.name + "'");
     checkInput(e, spec, it->second);
     buffers[spec.name] = it->second;
+    shapes[spec.name] = it->second.shape();
   }
 
-  auto allocate = [&](const TensorSpec &spec) {
-    std::vector<int64_t> shape;
-    for (const DimSpec &d : spec.shape) {
-      if (d.size >= 0) {
-        shape.push_back(d.size);
-        continue;
-      }
-      auto it = buffers.find(d.like);
-      if (it == buffers.end() || d.dim < 0 || d.dim >= it->second.rank())
-        throw std::runtime_error("manifest: '" + spec.name +
-                                 "' has a dimension taken from unknown '" +
-                                 d.like + "'");
-      int64_t n = it->second.shape()[d.dim];
-      shape.push_back((n + d.div - 1) / d.div + d.add);
-    }
-    // Poisoned, so that a kernel that fails to write an element shows.
-    if (spec.dtype == "int32") {
-      Tensor t(shape, DType::Int32);
-      std::fill(t.i32(), t.i32() + t.numel(),
-                std::numeric_limits<int32_t>::min());
-      buffers[spec.name] = t;
-      return;
-    }
-    Tensor t(shape);
-    std::fill(t.f32(), t.f32() + t.numel(),
-              std::numeric_limits<float>::quiet_NaN());
-    buffers[spec.name] = t;
+  auto dtypeOf = [](const TensorSpec &spec) {
+    return spec.dtype == "int32" ? DType::Int32 : DType::Float32;
   };
-  for (const TensorSpec &spec : e.outputs)
-    allocate(spec);
-  for (const TensorSpec &spec : e.temporaries)
-    allocate(spec);
+  for (const TensorSpec &spec : e.outputs) {
+    Tensor t(shapeOf(spec, shapes), dtypeOf(spec));
+    poison(t);
+    buffers[spec.name] = t;
+  }
+  // Temporaries: one arena, placed by liveness over the kernel graph.
+  std::map<std::string, size_t> tempBytes;
+  std::map<std::string, std::vector<int64_t>> tempShapes;
+  for (const TensorSpec &spec : e.temporaries) {
+    tempShapes[spec.name] = shapeOf(spec, shapes);
+    int64_t n = 1;
+    for (int64_t d : tempShapes[spec.name])
+      n *= d;
+    tempBytes[spec.name] = size_t(n) * 4;
+  }
+  std::vector<PlanKernel> planKernels;
+  for (const KernelInfo &k : e.kernels)
+    planKernels.push_back({k.inputs, k.outputs});
+  BufferPlan plan = planBuffers(planKernels, tempBytes);
+  options.separateBytes = plan.separateBytes;
+  if (options.planBuffers && !e.temporaries.empty()) {
+    options.arenaBytes = plan.arenaBytes;
+    auto arena = std::make_shared<Tensor>(
+        std::vector<int64_t>{int64_t((plan.arenaBytes + 3) / 4)});
+    for (const TensorSpec &spec : e.temporaries) {
+      Tensor t = Tensor::view(tempShapes[spec.name], dtypeOf(spec),
+                              static_cast<uint8_t *>(arena->raw()) +
+                                  plan.offset.at(spec.name),
+                              arena);
+      poison(t);
+      buffers[spec.name] = t;
+    }
+  } else {
+    options.arenaBytes = plan.separateBytes;
+    for (const TensorSpec &spec : e.temporaries) {
+      Tensor t(tempShapes[spec.name], dtypeOf(spec));
+      poison(t);
+      buffers[spec.name] = t;
+    }
+  }
 
   // Pick a variant per kernel and prepare its argument vector.
   struct Job {
     const KernelInfo *kernel;
     const KernelVariant *variant;
     std::vector<void *> args;
+    std::vector<Tensor> tensors; ///< inputs then outputs
     double seconds = 0;
   };
   std::vector<Job> jobs;
   for (const KernelInfo &k : e.kernels) {
-    Job job{&k, nullptr, {}};
-    auto &in0 = buffers.at(k.inputs.at(0));
-    int64_t rows = in0.rank() > 2 ? in0.shape()[2] : 1;
+    Job job{&k, nullptr, {}, {}};
+    for (const std::string &b : k.inputs)
+      job.tensors.push_back(buffers.at(b));
+    for (const std::string &b : k.outputs)
+      job.tensors.push_back(buffers.at(b));
+    for (Tensor &t : job.tensors)
+      job.args.push_back(t.halideBuffer());
+    if (k.variants.empty()) { // a runtime kernel (cache_write)
+      jobs.push_back(std::move(job));
+      continue;
+    }
+    const Tensor &sel = k.rowsBuffer.empty() ? buffers.at(k.inputs.at(0))
+                                             : buffers.at(k.rowsBuffer);
+    int64_t rows = sel.rank() > k.rowsDim ? sel.shape()[size_t(k.rowsDim)] : 1;
     for (const KernelVariant &v : k.variants)
       if (v.maxRows < 0 || rows <= v.maxRows) {
         job.variant = &v;
@@ -134,10 +235,6 @@ Executor::run(const std::string &entryName,
     if (!job.variant)
       throw std::runtime_error("kernel '" + k.name + "': no variant for " +
                                std::to_string(rows) + " rows");
-    for (const std::string &b : k.inputs)
-      job.args.push_back(buffers.at(b).halideBuffer());
-    for (const std::string &b : k.outputs)
-      job.args.push_back(buffers.at(b).halideBuffer());
     jobs.push_back(std::move(job));
   }
 
@@ -160,6 +257,27 @@ Executor::run(const std::string &entryName,
                 return;
             }
             Module::takeHalideError();
+            auto t0 = std::chrono::steady_clock::now();
+            try {
+              if (options.before && options.before(*job->kernel, job->tensors)) {
+                job->seconds = std::chrono::duration<double>(
+                                   std::chrono::steady_clock::now() - t0)
+                                   .count();
+                return;
+              }
+              if (!job->variant) {
+                cacheWrite(*job->kernel, job->tensors.at(0), job->tensors.at(1));
+                job->seconds = std::chrono::duration<double>(
+                                   std::chrono::steady_clock::now() - t0)
+                                   .count();
+                return;
+              }
+            } catch (const std::exception &ex) {
+              std::lock_guard<std::mutex> lock(errorMutex);
+              if (firstError.empty())
+                firstError = ex.what();
+              return;
+            }
             // GPU modules: an input with no device copy yet (an entry input
             // on its first use, or what a host kernel such as a selection
             // wrote) is valid on the host; Halide copies it over. Later runs
@@ -169,7 +287,6 @@ Executor::run(const std::string &entryName,
               if (!buf->device)
                 buf->flags |= halide_buffer_flag_host_dirty;
             }
-            auto t0 = std::chrono::steady_clock::now();
             int rc = job->variant->argv(job->args.data());
             // GPU kernels run asynchronously: wait, so that the timing (and
             // any device error) belongs to this kernel.
@@ -187,6 +304,16 @@ Executor::run(const std::string &entryName,
                              job->kernel->loc + ") failed: " +
                              (msg.empty() ? "Halide error " + std::to_string(rc)
                                           : msg);
+              return;
+            }
+            if (options.after) {
+              try {
+                options.after(*job->kernel, job->tensors);
+              } catch (const std::exception &ex) {
+                std::lock_guard<std::mutex> lock(errorMutex);
+                if (firstError.empty())
+                  firstError = ex.what();
+              }
             }
           }));
       std::set<size_t> preds;
@@ -211,8 +338,9 @@ Executor::run(const std::string &entryName,
 
   if (profile)
     for (const Job &j : jobs)
-      profile->push_back(
-          {j.kernel->name, j.variant->symbol, j.kernel->kind, j.seconds});
+      profile->push_back({j.kernel->name,
+                          j.variant ? j.variant->symbol : std::string("runtime"),
+                          j.kernel->kind, j.seconds});
 
   // GPU modules leave results on the device; bring the outputs back.
   for (const TensorSpec &spec : e.outputs) {

@@ -67,6 +67,8 @@ TensorSpec parseTensor(const nlohmann::json &j, const std::string &where) {
       throw std::runtime_error(w + ": bad shape entry " + d.dump());
     t.shape.push_back(ds);
   }
+  if (j.contains("role"))
+    t.role = field<std::string>(j, "role", w);
   return t;
 }
 
@@ -208,6 +210,9 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
       e.outputs.push_back(parseTensor(t, where));
     for (const auto &t : field<nlohmann::json>(ej, "temporaries", where))
       e.temporaries.push_back(parseTensor(t, where));
+    if (ej.contains("value_buffers"))
+      for (const auto &t : field<nlohmann::json>(ej, "value_buffers", where))
+        e.valueBuffers.push_back(parseTensor(t, where));
     for (const auto &kj : field<nlohmann::json>(ej, "kernels", where)) {
       KernelInfo k;
       k.name = field<std::string>(kj, "name", where);
@@ -216,6 +221,26 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
       k.loc = field<std::string>(kj, "loc", kw);
       k.inputs = field<std::vector<std::string>>(kj, "inputs", kw);
       k.outputs = field<std::vector<std::string>>(kj, "outputs", kw);
+      if (kj.contains("deps"))
+        for (size_t d : field<std::vector<size_t>>(kj, "deps", kw)) {
+          if (d >= e.kernels.size())
+            throw std::runtime_error(kw + ": depends on kernel " +
+                                     std::to_string(d) +
+                                     ", which does not precede it");
+          k.deps.push_back(d);
+        }
+      if (kj.contains("rows")) {
+        const auto &rj = kj["rows"];
+        k.rowsBuffer = field<std::string>(rj, "buffer", kw);
+        k.rowsDim = field<int>(rj, "dim", kw);
+      }
+      if (k.kind == "cache_write") {
+        if (k.inputs.size() != 1 || k.outputs.size() != 1)
+          throw std::runtime_error(kw + ": cache_write needs one input and "
+                                        "one output");
+        e.kernels.push_back(std::move(k));
+        continue;
+      }
       for (const auto &vj : field<nlohmann::json>(kj, "variants", kw)) {
         KernelVariant v;
         v.symbol = field<std::string>(vj, "symbol", kw);

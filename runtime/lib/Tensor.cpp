@@ -143,21 +143,44 @@ void Tensor::initBuffer() {
       (*dims_)[j] = halide_dimension_t(0, int32_t(shape_[i]), int32_t(stride));
       stride *= shape_[i];
     }
-    // Frees a device copy a GPU kernel made, through the module's runtime.
-    buffer_ = std::shared_ptr<halide_buffer_t>(new halide_buffer_t,
-                                               [](halide_buffer_t *b) {
-                                                 if (b->device && b->device_interface)
-                                                   b->device_interface->device_free(nullptr, b);
-                                                 delete b;
-                                               });
-    std::memset(buffer_.get(), 0, sizeof(halide_buffer_t));
-    buffer_->host = data_.get();
-    buffer_->type = dtype_ == DType::Float32   ? halide_type_t(halide_type_float, 32)
-                    : dtype_ == DType::Float16 ? halide_type_t(halide_type_float, 16)
-                                               : halide_type_t(halide_type_int, 32);
-    buffer_->dimensions = rank();
-    buffer_->dim = dims_->data();
+    makeBuffer();
   }
+}
+
+void Tensor::makeBuffer() {
+  // Frees a device copy a GPU kernel made, through the module's runtime.
+  buffer_ = std::shared_ptr<halide_buffer_t>(new halide_buffer_t,
+                                             [](halide_buffer_t *b) {
+                                               if (b->device && b->device_interface)
+                                                 b->device_interface->device_free(nullptr, b);
+                                               delete b;
+                                             });
+  std::memset(buffer_.get(), 0, sizeof(halide_buffer_t));
+  buffer_->host = data_.get();
+  buffer_->type = dtype_ == DType::Float32   ? halide_type_t(halide_type_float, 32)
+                  : dtype_ == DType::Float16 ? halide_type_t(halide_type_float, 16)
+                                             : halide_type_t(halide_type_int, 32);
+  buffer_->dimensions = rank();
+  buffer_->dim = dims_->data();
+}
+
+Tensor Tensor::narrow(int dim, int64_t length) const {
+  if (dim < 0 || dim >= rank() || length < 0 || length > shape_[dim])
+    throw std::runtime_error("cannot narrow tensor " + shapeString() +
+                             " to " + std::to_string(length) +
+                             " along dimension " + std::to_string(dim));
+  if (!dims_)
+    throw std::runtime_error("tensor " + shapeString() + " has no data");
+  Tensor t;
+  t.shape_ = shape_;
+  t.shape_[dim] = length;
+  t.dtype_ = dtype_;
+  t.data_ = data_;
+  t.dims_ = std::make_shared<std::vector<halide_dimension_t>>(*dims_);
+  (*t.dims_)[rank() - 1 - dim].extent = int32_t(length);
+  t.dense_ = false;
+  t.makeBuffer();
+  return t;
 }
 
 std::string Tensor::shapeString() const {

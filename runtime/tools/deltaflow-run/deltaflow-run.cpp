@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Generate.h"
 #include "deltaflow/Runtime/Executor.h"
 #include "deltaflow/Runtime/Npy.h"
 
@@ -27,6 +28,8 @@ using namespace deltaflow::rt;
 namespace {
 
 const char *kUsage = R"(usage: deltaflow-run MODULE.so [options]
+       deltaflow-run generate --dense DENSE.so --weights W.safetensors [...]
+                              (prefill + greedy decode of a model; generate --help)
 
 Runs an entry of a module compiled by deltaflow-compile. Inputs and outputs
 are NumPy .npy files (float32, or float16 converted on load/save).
@@ -88,6 +91,8 @@ int main(int argc, char **argv) {
   DType outDtype = DType::Float32;
 
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "generate")
+    return runGenerate(std::vector<std::string>(args.begin() + 1, args.end()));
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i], value;
     auto takeValue = [&](const std::string &name) -> bool {

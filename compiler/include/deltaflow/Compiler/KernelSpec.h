@@ -59,17 +59,43 @@ struct TensorDesc {
   std::string name;
   std::string dtype = "float32";
   std::vector<DimDesc> shape;
+  /// Entry inputs: weight | tokens | positions | last_row | kv_cache | input
+  /// (from the argument's `deltaflow.role`); how a session feeds it.
+  std::string role;
+};
+
+/// One op of a fused graph kernel (TOSA tensor math). Shapes are listed
+/// outermost first, as in MLIR; -1 is dynamic (sized by the output buffer).
+struct GraphNode {
+  /// input | const | add | sub | mul | maximum | minimum | pow | exp | rsqrt |
+  /// reciprocal | sigmoid | tanh | negate | sin | cos | clamp | cast |
+  /// matmul | reduce_sum | reduce_max | reshape | transpose | slice | concat |
+  /// gather
+  std::string op;
+  std::vector<int> operands;   ///< earlier node indices
+  std::vector<int64_t> shape;  ///< result shape
+  std::string dtype = "float32";
+  std::vector<int64_t> ints;   ///< perms, slice start, axis, input index
+  std::vector<double> values;  ///< const data (one value: splat), clamp bounds
+};
+
+/// A fused kernel: the last node is its result. Matmuls and reductions are
+/// its anchor (at most one); elementwise and layout ops around it inline.
+struct GraphSpec {
+  std::vector<GraphNode> nodes;
 };
 
 struct KernelDesc {
   std::string name;   ///< unique in the module; symbols derive from it
-  /// attention | select | sparse_attention | dense_rows | delta_correct
+  /// attention | select | sparse_attention | dense_rows | delta_correct |
+  /// graph (fused TOSA ops) | cache_write (done by the runtime, in place)
   std::string kind;
   std::string loc;    ///< source location of the op, for messages
   AttentionSpec attention; ///< attention, sparse_attention, dense_rows, delta_correct
   SparseSpec sparse;       ///< sparse_attention
   SelectSpec select;       ///< select
   int64_t stride = 0;      ///< dense_rows, delta_correct
+  GraphSpec graph;         ///< graph
   std::vector<std::string> inputs;  ///< buffer names (entry inputs or temps)
   std::vector<std::string> outputs; ///< buffer names (entry outputs or temps)
 };
@@ -78,6 +104,9 @@ struct EntryDesc {
   std::string name;
   std::vector<TensorDesc> inputs, outputs, temporaries;
   std::vector<KernelDesc> kernels; ///< in a valid execution order
+  /// Every SSA value of the function as one buffer each (before fusion and
+  /// planning): the baseline the buffer plan is measured against.
+  std::vector<TensorDesc> valueBuffers;
 };
 
 struct ModuleDesc {

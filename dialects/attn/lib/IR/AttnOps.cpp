@@ -409,3 +409,22 @@ LogicalResult DeltaCorrectOp::verify() {
                            << rows.getStride();
   return success();
 }
+
+LogicalResult CacheWriteOp::verify() {
+  auto c = cast<RankedTensorType>(getCache().getType());
+  auto n = cast<RankedTensorType>(getUpdate().getType());
+  if (c.getRank() != 4 || n.getRank() != 4)
+    return emitOpError() << "expects rank-4 cache and new rows [B, Hkv, N, D]";
+  if (c.getElementType() != n.getElementType())
+    return emitOpError() << "cache and new rows must have the same element type";
+  for (int d : {0, 1, 3})
+    if (!c.isDynamicDim(d) && !n.isDynamicDim(d) &&
+        c.getDimSize(d) != n.getDimSize(d))
+      return emitOpError() << "dimension " << d << " differs: " << c.getDimSize(d)
+                           << " (cache) vs " << n.getDimSize(d) << " (new)";
+  if (!c.isDynamicDim(2) && !n.isDynamicDim(2) &&
+      n.getDimSize(2) > c.getDimSize(2))
+    return emitOpError() << "writes " << n.getDimSize(2)
+                         << " rows into a cache view of " << c.getDimSize(2);
+  return success();
+}

@@ -5,6 +5,7 @@
 #include "deltaflow/Runtime/Module.h"
 #include "deltaflow/Runtime/Tensor.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,6 +16,24 @@ namespace deltaflow::rt {
 struct KernelTiming {
   std::string kernel, symbol, kind;
   double seconds = 0;
+};
+
+/// Per-run options and results beyond inputs and outputs.
+struct RunOptions {
+  std::vector<KernelTiming> *profile = nullptr;
+  /// Also return the intermediate buffers by their manifest names.
+  std::map<std::string, Tensor> *temporaries = nullptr;
+  /// Place temporaries in one arena by liveness (off: one buffer each).
+  bool planBuffers = true;
+  /// Called on the kernel's thread before it runs, with its buffers (inputs
+  /// then outputs). Returning true means the hook produced the outputs and
+  /// the kernel is skipped (the selection cache does this).
+  std::function<bool(const KernelInfo &, std::vector<Tensor> &)> before;
+  /// Called after a kernel ran (not when `before` skipped it).
+  std::function<void(const KernelInfo &, std::vector<Tensor> &)> after;
+  // Results:
+  size_t arenaBytes = 0;    ///< temporaries' arena (planned) this run
+  size_t separateBytes = 0; ///< the same temporaries, one buffer each
 };
 
 /// Executes entries of one module. Owns one oneTBB task arena; every kernel
@@ -35,6 +54,16 @@ public:
                                     const std::map<std::string, Tensor> &inputs,
                                     std::vector<KernelTiming> *profile = nullptr,
                                     std::map<std::string, Tensor> *temporaries = nullptr);
+
+  std::map<std::string, Tensor> run(const std::string &entry,
+                                    const std::map<std::string, Tensor> &inputs,
+                                    RunOptions &options);
+
+  /// Sizes every tensor of `specs` from the given input shapes (the
+  /// manifest's derived dimensions).
+  static std::vector<int64_t>
+  shapeOf(const TensorSpec &spec,
+          const std::map<std::string, std::vector<int64_t>> &inputShapes);
 
   int concurrency() const;
   const Module &module() const { return *module_; }

@@ -25,6 +25,8 @@ struct TensorSpec {
   std::string name;
   std::string dtype;
   std::vector<DimSpec> shape;
+  /// Entry inputs: weight | tokens | positions | last_row | kv_cache | input.
+  std::string role = "input";
 };
 
 using ArgvFn = int (*)(void **);
@@ -39,13 +41,20 @@ struct KernelVariant {
 struct KernelInfo {
   std::string name, kind, loc;
   std::vector<std::string> inputs, outputs;
-  std::vector<KernelVariant> variants;
+  std::vector<KernelVariant> variants; ///< none for runtime kernels (cache_write)
+  std::vector<size_t> deps;            ///< kernels whose outputs it reads
+  /// The buffer dimension whose extent picks the variant (default: query
+  /// rows, dimension 2 of inputs[0]).
+  std::string rowsBuffer;
+  int rowsDim = 2;
 };
 
 struct EntryInfo {
   std::string name;
   std::vector<TensorSpec> inputs, outputs, temporaries;
   std::vector<KernelInfo> kernels;
+  /// Every SSA value as its own buffer: the baseline of the buffer plan.
+  std::vector<TensorSpec> valueBuffers;
   const TensorSpec *findInput(const std::string &n) const;
   const TensorSpec *findOutput(const std::string &n) const;
 };

@@ -51,6 +51,12 @@ public:
   /// A float16 copy with round-to-nearest-even.
   Tensor toFloat16() const;
 
+  /// A view of the first `length` entries along `dim`, sharing the data and
+  /// keeping the strides (a KV-cache view). Such a view is not dense:
+  /// address its elements through halideBuffer()'s strides.
+  Tensor narrow(int dim, int64_t length) const;
+  bool dense() const { return dense_; }
+
   /// A halide_buffer_t describing this tensor; valid while it lives.
   halide_buffer_t *halideBuffer();
 
@@ -58,6 +64,8 @@ public:
 
 private:
   void initBuffer();
+  void makeBuffer();
+  bool dense_ = true;
   std::vector<int64_t> shape_;
   DType dtype_ = DType::Float32;
   std::shared_ptr<uint8_t> data_;

@@ -191,4 +191,22 @@ def Attn_DeltaCorrectOp : Attn_Op<"delta_correct", [Pure, InferTypeOpAdaptor]> {
   let hasVerifier = 1;
 }
 
+def Attn_CacheWriteOp : Attn_Op<"cache_write", [Pure, AllTypesMatch<["cache", "result"]>]> {
+  let summary = "write new keys or values into the tail of a KV cache";
+  let description = [{
+    The result is `cache` with its last `Nnew` rows (dimension 2) replaced by
+    `update`: `cache` is the KV cache view `[B, Hkv, pos + Nnew, D]` that the
+    runtime session passes in (its first `pos` rows hold earlier tokens), and
+    the result is what attention over all `pos + Nnew` positions reads. The
+    runtime performs the write in place, in the session's cache; `cache`
+    must be a function argument.
+  }];
+  let arguments = (ins AnyRankedTensor:$cache, AnyRankedTensor:$update);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $cache `,` $update attr-dict `:` type($cache) `,` type($update)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // DELTAFLOW_DIALECT_ATTN_IR_ATTNOPS_TD

@@ -1,0 +1,347 @@
+//===- GraphPipeline.cpp - Halide algorithm for fused TOSA kernels --------===//
+//
+// One translator per op family: elementwise math, layout (reshape,
+// transpose, slice, concat, gather), and the anchors (matmul, reductions).
+// Indices are handled outermost first (MLIR order) and reversed only where a
+// Func is defined or called, since Halide lists dimensions innermost first.
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltaflow/Compiler/GraphPipeline.h"
+
+#include <functional>
+#include <numeric>
+#include <stdexcept>
+
+namespace deltaflow::compiler {
+
+using Halide::Expr;
+using Halide::Func;
+using Halide::Var;
+
+namespace {
+
+Halide::Type typeOf(const std::string &dtype) {
+  return dtype == "int32" ? Halide::Int(32) : Halide::Float(32);
+}
+
+std::vector<Expr> reversed(std::vector<Expr> v) {
+  std::reverse(v.begin(), v.end());
+  return v;
+}
+
+struct Builder {
+  const GraphSpec &g;
+  std::string where;
+  GraphPipeline &p;
+  std::vector<Func> funcs;
+
+  [[noreturn]] void fail(const std::string &msg) const {
+    throw std::runtime_error(where + ": " + msg);
+  }
+
+  /// Value of node `n` at `idx` (outermost first).
+  Expr at(int n, const std::vector<Expr> &idx) { return funcs[n](reversed(idx)); }
+
+  /// Operand `o` of a node of shape `shape` read at `idx`, broadcasting
+  /// size-1 dimensions.
+  Expr operandAt(int o, const std::vector<int64_t> &shape,
+                 const std::vector<Expr> &idx) {
+    const GraphNode &on = g.nodes[o];
+    if (on.shape.size() != shape.size())
+      fail("operand ranks differ (" + std::to_string(on.shape.size()) + " vs " +
+           std::to_string(shape.size()) + "); broadcasting needs equal ranks");
+    std::vector<Expr> i = idx;
+    for (size_t d = 0; d < shape.size(); ++d)
+      if (on.shape[d] == 1 && shape[d] != 1)
+        i[d] = 0;
+    return at(o, i);
+  }
+
+  Expr elementwise(const GraphNode &n, const std::vector<Expr> &idx) {
+    auto arg = [&](int k) { return operandAt(n.operands.at(k), n.shape, idx); };
+    Halide::Type t = typeOf(n.dtype);
+    const std::string &op = n.op;
+    if (op == "add") return arg(0) + arg(1);
+    if (op == "sub") return arg(0) - arg(1);
+    if (op == "mul") return arg(0) * arg(1);
+    if (op == "maximum") return Halide::max(arg(0), arg(1));
+    if (op == "minimum") return Halide::min(arg(0), arg(1));
+    if (op == "pow") return Halide::pow(arg(0), arg(1));
+    if (op == "exp") return Halide::exp(arg(0));
+    if (op == "log") return Halide::log(arg(0));
+    if (op == "rsqrt") return 1.0f / Halide::sqrt(arg(0));
+    if (op == "reciprocal") return 1.0f / arg(0);
+    if (op == "sigmoid") return 1.0f / (1.0f + Halide::exp(-arg(0)));
+    if (op == "tanh") return Halide::tanh(arg(0));
+    if (op == "negate") return -arg(0);
+    if (op == "abs") return Halide::abs(arg(0));
+    if (op == "sin") return Halide::sin(arg(0));
+    if (op == "cos") return Halide::cos(arg(0));
+    if (op == "clamp")
+      return Halide::clamp(arg(0), Halide::cast(t, Expr(n.values.at(0))),
+                           Halide::cast(t, Expr(n.values.at(1))));
+    if (op == "cast") {
+      Expr x = arg(0);
+      if (t.is_int() && x.type().is_float()) // TOSA rounds to nearest
+        return Halide::cast(t, Halide::round(x));
+      return Halide::cast(t, x);
+    }
+    fail("no elementwise lowering for '" + op + "'");
+  }
+
+  Expr constant(const GraphNode &n, const std::vector<Expr> &idx) {
+    Halide::Type t = typeOf(n.dtype);
+    if (n.values.size() == 1)
+      return Halide::cast(t, Expr(n.values[0]));
+    std::vector<int> extents;
+    for (auto it = n.shape.rbegin(); it != n.shape.rend(); ++it)
+      extents.push_back(int(*it));
+    if (t.is_float()) {
+      Halide::Buffer<float> b(extents);
+      size_t k = 0;
+      // values are row-major (outermost first): innermost Halide dim fastest.
+      b.for_each_element([&](const int *pos) {
+        int64_t lin = 0;
+        for (int d = int(extents.size()) - 1; d >= 0; --d)
+          lin = lin * extents[d] + pos[d];
+        b(pos) = float(n.values.at(size_t(lin)));
+        ++k;
+      });
+      return b(reversed(idx));
+    }
+    Halide::Buffer<int32_t> b(extents);
+    b.for_each_element([&](const int *pos) {
+      int64_t lin = 0;
+      for (int d = int(extents.size()) - 1; d >= 0; --d)
+        lin = lin * extents[d] + pos[d];
+      b(pos) = int32_t(n.values.at(size_t(lin)));
+    });
+    return b(reversed(idx));
+  }
+
+  /// reshape: dimensions are matched in groups of equal element count; size-1
+  /// dimensions carry index 0 and a dynamic dimension passes through.
+  std::vector<Expr> reshapeIndex(const GraphNode &n, const std::vector<Expr> &idx) {
+    const std::vector<int64_t> &in = g.nodes[n.operands[0]].shape, &out = n.shape;
+    std::vector<int> ri, ro; // dims that are not size 1
+    for (size_t i = 0; i < in.size(); ++i)
+      if (in[i] != 1) ri.push_back(int(i));
+    for (size_t j = 0; j < out.size(); ++j)
+      if (out[j] != 1) ro.push_back(int(j));
+    std::vector<Expr> res(in.size(), Expr(0));
+    size_t a = 0, b = 0;
+    while (a < ri.size() || b < ro.size()) {
+      if (a == ri.size() || b == ro.size())
+        fail("reshape between incompatible shapes");
+      if (in[ri[a]] < 0 || out[ro[b]] < 0) {
+        if (in[ri[a]] >= 0 || out[ro[b]] >= 0)
+          fail("reshape moves a dynamic dimension; it must pass through "
+               "unchanged");
+        res[ri[a++]] = idx[ro[b++]];
+        continue;
+      }
+      size_t a0 = a, b0 = b;
+      int64_t pi = in[ri[a++]], po = out[ro[b++]];
+      while (pi != po) {
+        if (pi < po) {
+          if (a == ri.size() || in[ri[a]] < 0) fail("reshape between incompatible shapes");
+          pi *= in[ri[a++]];
+        } else {
+          if (b == ro.size() || out[ro[b]] < 0) fail("reshape between incompatible shapes");
+          po *= out[ro[b++]];
+        }
+      }
+      Expr lin = 0;
+      for (size_t k = b0; k < b; ++k)
+        lin = lin * Expr(int(out[ro[k]])) + idx[ro[k]];
+      int64_t stride = pi;
+      for (size_t k = a0; k < a; ++k) {
+        stride /= in[ri[k]];
+        res[ri[k]] = (lin / Expr(int(stride))) % Expr(int(in[ri[k]]));
+      }
+    }
+    return res;
+  }
+
+  Expr layout(const GraphNode &n, const std::vector<Expr> &idx) {
+    const std::string &op = n.op;
+    int src = n.operands.at(0);
+    if (op == "reshape")
+      return at(src, reshapeIndex(n, idx));
+    if (op == "transpose") {
+      std::vector<Expr> i(idx.size());
+      for (size_t k = 0; k < idx.size(); ++k)
+        i.at(size_t(n.ints.at(k))) = idx[k];
+      return at(src, i);
+    }
+    if (op == "slice") {
+      std::vector<Expr> i = idx;
+      for (size_t k = 0; k < i.size(); ++k)
+        i[k] = i[k] + Expr(int(n.ints.at(k)));
+      return at(src, i);
+    }
+    if (op == "concat") {
+      size_t axis = size_t(n.ints.at(0));
+      std::vector<int64_t> starts;
+      int64_t s = 0;
+      for (int o : n.operands) {
+        starts.push_back(s);
+        if (g.nodes[o].shape.at(axis) < 0)
+          fail("concat along a dynamic dimension is not supported");
+        s += g.nodes[o].shape[axis];
+      }
+      Expr e;
+      for (int k = int(n.operands.size()) - 1; k >= 0; --k) {
+        std::vector<Expr> i = idx;
+        i[axis] = Halide::clamp(idx[axis] - Expr(int(starts[k])), 0,
+                                int(g.nodes[n.operands[k]].shape[axis]) - 1);
+        Expr v = at(n.operands[k], i);
+        e = e.defined() ? Halide::select(idx[axis] >= Expr(int(starts[k])), v, e) : v;
+      }
+      return e;
+    }
+    if (op == "gather") {
+      const GraphNode &values = g.nodes[n.operands.at(0)];
+      const GraphNode &indices = g.nodes[n.operands.at(1)];
+      Expr K = Expr(int(values.shape.at(1)));
+      if (values.shape[1] < 0) {
+        if (values.op != "input")
+          fail("gather from a computed table needs a static number of rows");
+        K = p.inputs.at(size_t(values.ints.at(0))).dim(1).extent();
+      }
+      Expr nv = values.shape[0] == 1 ? Expr(0) : idx[0];
+      Expr ni = indices.shape[0] == 1 ? Expr(0) : idx[0];
+      // Clamped: an index outside the table never reads out of bounds (the
+      // session rejects such tokens before the run).
+      Expr row = Halide::clamp(at(n.operands[1], {ni, idx[1]}), 0, K - 1);
+      return at(n.operands[0], {nv, row, idx[2]});
+    }
+    fail("no layout lowering for '" + op + "'");
+  }
+
+  void matmul(int id, const GraphNode &n) {
+    const GraphNode &a = g.nodes[n.operands.at(0)], &b = g.nodes[n.operands.at(1)];
+    int64_t C = a.shape.at(2);
+    if (C < 0 || b.shape.at(1) != C)
+      fail("matmul needs a static, matching inner dimension");
+    Var w("w"), h("h"), bn("n");
+    Func A("matmul_a");
+    {
+      Var c("c"), hh("hh"), nn("nn");
+      A(c, hh, nn) = at(n.operands[0], {a.shape[0] == 1 ? Expr(0) : Expr(nn), hh, c});
+    }
+    Func mm("matmul");
+    Halide::RDom r(0, int(C), "k");
+    Expr nb = b.shape[0] == 1 ? Expr(0) : Expr(bn);
+    mm(w, h, bn) = 0.0f;
+    mm(w, h, bn) += A(r, h, bn) * at(n.operands[1], {nb, r, w});
+    funcs[id] = mm;
+    p.anchor = GraphPipeline::Anchor::Matmul;
+    p.anchorFunc = mm;
+    p.anchorVars = {w, h, bn};
+    p.r = r;
+    p.matmulA = A;
+    p.matmulAIsInput = a.op == "input";
+    p.matmulW = b.shape.at(2);
+    p.matmulC = C;
+  }
+
+  void reduce(int id, const GraphNode &n) {
+    const GraphNode &in = g.nodes[n.operands.at(0)];
+    size_t axis = size_t(n.ints.at(0));
+    int64_t extent = in.shape.at(axis);
+    if (extent < 0)
+      fail("reduction over a dynamic dimension is not supported");
+    std::vector<Var> vars;
+    for (size_t d = 0; d < n.shape.size(); ++d)
+      vars.push_back(Var("r" + std::to_string(d)));
+    std::vector<Expr> idx(vars.begin(), vars.end());
+    std::reverse(idx.begin(), idx.end()); // outermost first
+    Halide::RDom r(0, int(extent), "j");
+    std::vector<Expr> src = idx;
+    src[axis] = r;
+    Func red(n.op);
+    std::vector<Halide::Var> hv(vars.begin(), vars.end());
+    bool isSum = n.op == "reduce_sum";
+    Halide::Type t = typeOf(n.dtype);
+    red(hv) = isSum ? Halide::cast(t, 0) : t.min();
+    Expr x = at(n.operands[0], src);
+    if (isSum)
+      red(hv) += x;
+    else
+      red(hv) = Halide::max(red(hv), x);
+    funcs[id] = red;
+    p.anchor = GraphPipeline::Anchor::Reduce;
+    p.anchorFunc = red;
+    p.anchorVars = hv;
+    p.r = r;
+    p.reduceAxis = int(n.shape.size() - 1 - axis);
+  }
+
+  void build() {
+    funcs.resize(g.nodes.size());
+    int inputs = 0;
+    for (size_t id = 0; id < g.nodes.size(); ++id) {
+      const GraphNode &n = g.nodes[id];
+      for (int o : n.operands)
+        if (o < 0 || size_t(o) >= id)
+          fail("graph nodes out of order");
+      if (n.op == "input") {
+        Halide::ImageParam ip(typeOf(n.dtype), int(n.shape.size()),
+                              "in" + std::to_string(inputs++));
+        p.inputs.push_back(ip);
+        funcs[id] = ip;
+        continue;
+      }
+      if (n.op == "matmul") {
+        matmul(int(id), n);
+        continue;
+      }
+      if (n.op == "reduce_sum" || n.op == "reduce_max") {
+        reduce(int(id), n);
+        continue;
+      }
+      std::vector<Var> vars;
+      for (size_t d = 0; d < n.shape.size(); ++d)
+        vars.push_back(Var("d" + std::to_string(d)));
+      std::vector<Expr> idx(vars.rbegin(), vars.rend()); // outermost first
+      Expr e;
+      if (n.op == "const")
+        e = constant(n, idx);
+      else if (n.op == "reshape" || n.op == "transpose" || n.op == "slice" ||
+               n.op == "concat" || n.op == "gather")
+        e = layout(n, idx);
+      else
+        e = elementwise(n, idx);
+      Func f(n.op + std::to_string(id));
+      f(std::vector<Halide::Var>(vars.begin(), vars.end())) = e;
+      funcs[id] = f;
+    }
+    const GraphNode &root = g.nodes.back();
+    for (size_t d = 0; d < root.shape.size(); ++d)
+      p.vars.push_back(Var("o" + std::to_string(d)));
+    p.shape = root.shape;
+    std::vector<Expr> idx(p.vars.rbegin(), p.vars.rend());
+    p.out(p.vars) = at(int(g.nodes.size() - 1), idx);
+    // Static extents are part of the contract with the runtime.
+    for (size_t d = 0; d < root.shape.size(); ++d)
+      if (root.shape[d] >= 0)
+        p.out.output_buffer()
+            .dim(int(root.shape.size() - 1 - d))
+            .set_bounds(0, int(root.shape[d]));
+  }
+};
+
+} // namespace
+
+GraphPipeline buildGraph(const GraphSpec &g, const std::string &where) {
+  if (g.nodes.empty())
+    throw std::runtime_error(where + ": empty graph kernel");
+  GraphPipeline p;
+  Builder b{g, where, p, {}};
+  b.build();
+  return p;
+}
+
+} // namespace deltaflow::compiler

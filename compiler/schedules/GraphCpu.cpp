@@ -1,0 +1,175 @@
+//===- GraphCpu.cpp - schedules of the fused TOSA kernels (CPU) -----------===//
+//
+// Matmul (prefill, >= rowBlock rows): tasks of rowBlock rows; inside one,
+// the A operand (with whatever elementwise ops feed it: RMSNorm, a
+// transposed attention output) is computed once for the block, then each
+// tileW-column strip of B is swept by tileH x tileW register tiles (unrolled
+// rows, vectorised columns) that stay in registers over the whole depth.
+// The epilogue (residual add, SiLU*mul) is applied per register tile.
+// Matmul (decode, < rowBlock rows): tasks of smallW columns, A at root.
+// Reductions: one task per run of output elements, the reduced dimension
+// innermost. Elementwise: vectorised innermost, parallel outer.
+// Tile sizes per target: matmulTilesX86 / matmulTilesArm64 below.
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltaflow/Compiler/GraphPipeline.h"
+#include "deltaflow/Compiler/Schedule.h"
+
+#include <cstdlib>
+#include <stdexcept>
+
+namespace deltaflow::compiler {
+
+using Halide::TailStrategy;
+using Halide::Var;
+
+MatmulTiles matmulTilesX86(const Halide::Target &t) {
+  MatmulTiles m;
+  int vw = t.natural_vector_size<float>();
+  // AVX-512: 2 x 16 lanes x 8 rows = 16 accumulators of 32 registers;
+  // AVX2: 2 x 8 lanes x 6 rows = 12 of 16.
+  m.tileW = 2 * vw;
+  m.tileH = vw >= 16 ? 8 : 6;
+  m.rowBlock = vw >= 16 ? 64 : 60;
+  m.smallW = 4 * vw;
+  if (const char *s = std::getenv("DELTAFLOW_MATMUL_TH"); s && *s)
+    m.tileH = std::atoi(s);
+  return m;
+}
+
+MatmulTiles matmulTilesArm64(const Halide::Target &t) {
+  MatmulTiles m;
+  int vw = t.natural_vector_size<float>(); // 4 lanes, 32 NEON registers
+  m.tileW = 4 * vw;
+  m.tileH = 6;
+  m.rowBlock = 60;
+  m.smallW = 8 * vw;
+  return m;
+}
+
+namespace {
+
+MatmulTiles tilesFor(const Halide::Target &t) {
+  return t.arch == Halide::Target::ARM ? matmulTilesArm64(t) : matmulTilesX86(t);
+}
+
+bool tiledMatmul(const GraphPipeline &p, const MatmulTiles &m) {
+  return p.anchor == GraphPipeline::Anchor::Matmul && p.matmulW > 0 &&
+         p.matmulW % m.tileW == 0 && p.matmulW % m.smallW == 0;
+}
+
+/// Innermost vectorisation that is safe for the output's static extent.
+void vectorizeInner(Halide::Func f, const Var &v, int64_t extent, int vw) {
+  if (extent >= 0 && extent < vw)
+    return;
+  f.vectorize(v, vw, extent >= 0 && extent % vw == 0 ? TailStrategy::Auto
+                                                     : TailStrategy::GuardWithIf);
+}
+
+/// Parallel over everything but the innermost dimension.
+void parallelOuter(GraphPipeline &p, Var &task) {
+  std::vector<Var> &v = p.vars;
+  if (v.size() < 2) {
+    task = v[0];
+    return;
+  }
+  Var fused = v[1];
+  for (size_t d = 2; d < v.size(); ++d) {
+    Var nf("f" + std::to_string(d));
+    p.out.fuse(fused, v[d], nf);
+    fused = nf;
+  }
+  // GuardWithIf: outer extents may be smaller than the task size (decode).
+  Var inner("task_rows");
+  p.out.split(fused, fused, inner, 8, TailStrategy::GuardWithIf).parallel(fused);
+  task = fused;
+}
+
+} // namespace
+
+int graphSmallRowsLimit(const GraphPipeline &p, const Halide::Target &t) {
+  MatmulTiles m = tilesFor(t);
+  return tiledMatmul(p, m) ? m.rowBlock - 1 : -1;
+}
+
+void scheduleGraph(GraphPipeline &p, const Halide::Target &t, bool smallRows) {
+  if (t.has_gpu_feature())
+    throw std::runtime_error("graph ops (TOSA) have no GPU schedule yet; "
+                             "compile model graphs for a CPU target");
+  const int vw = t.natural_vector_size<float>();
+  const int64_t inner = p.shape.empty() ? 1 : p.shape.back();
+  MatmulTiles m = tilesFor(t);
+
+  if (p.anchor == GraphPipeline::Anchor::Matmul && tiledMatmul(p, m)) {
+    Var w = p.vars[0], h = p.vars[1], n = p.vars[2];
+    Var mw = p.anchorVars[0], mh = p.anchorVars[1], mn = p.anchorVars[2];
+    Var wo("wo"), wi("wi"), ho("ho"), hi("hi"), ht("ht"), h1("h1"), wl("wl"),
+        wv("wv");
+    Halide::Func mm = p.anchorFunc;
+    if (smallRows) {
+      p.out.split(w, wo, wi, m.smallW)
+          .reorder(wi, h, wo, n)
+          .vectorize(wi, vw)
+          .parallel(wo);
+      mm.compute_at(p.out, wo).vectorize(mw, vw);
+      mm.update()
+          .split(mw, wv, wl, vw)
+          .reorder(wl, wv, mh, p.r.x, mn)
+          .vectorize(wl)
+          .unroll(wv);
+      if (!p.matmulAIsInput)
+        p.matmulA.compute_root().vectorize(p.matmulA.args()[0], vw).parallel(
+            p.matmulA.args()[1], 8);
+      return;
+    }
+    p.out.split(h, ht, h1, m.rowBlock, TailStrategy::ShiftInwards)
+        .split(w, wo, wi, m.tileW)
+        .split(h1, ho, hi, m.tileH)
+        .reorder(wi, hi, ho, wo, ht, n)
+        .vectorize(wi, vw)
+        .unroll(hi);
+    Var task("task");
+    p.out.fuse(ht, n, task).parallel(task);
+    mm.compute_at(p.out, ho).vectorize(mw, vw).unroll(mh);
+    mm.update()
+        .split(mw, wv, wl, vw)
+        .reorder(wl, wv, mh, p.r.x, mn)
+        .vectorize(wl)
+        .unroll(wv)
+        .unroll(mh);
+    if (!p.matmulAIsInput)
+      p.matmulA.compute_at(p.out, task).vectorize(p.matmulA.args()[0], vw);
+    return;
+  }
+
+  if (p.anchor == GraphPipeline::Anchor::Matmul) {
+    // Untiled fallback (dynamic or unaligned columns): correct for any shape.
+    Var task;
+    vectorizeInner(p.out, p.vars[0], inner, vw);
+    parallelOuter(p, task);
+    p.anchorFunc.compute_at(p.out, task);
+    p.anchorFunc.update().vectorize(p.anchorVars[0], vw, TailStrategy::GuardWithIf);
+    if (!p.matmulAIsInput)
+      p.matmulA.compute_at(p.out, task);
+    return;
+  }
+
+  if (p.anchor == GraphPipeline::Anchor::Reduce) {
+    Var task;
+    if (p.reduceAxis != 0)
+      vectorizeInner(p.out, p.vars[0], inner, vw);
+    parallelOuter(p, task);
+    p.anchorFunc.compute_at(p.out, task);
+    if (p.reduceAxis != 0)
+      p.anchorFunc.update().vectorize(p.anchorVars[0], vw,
+                                      TailStrategy::GuardWithIf);
+    return;
+  }
+
+  Var task;
+  vectorizeInner(p.out, p.vars[0], inner, vw);
+  parallelOuter(p, task);
+}
+
+} // namespace deltaflow::compiler

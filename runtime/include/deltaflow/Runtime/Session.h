@@ -1,0 +1,99 @@
+//===- Session.h - model state for prefill and decode -----------*- C++ -*-===//
+//
+// A Model is a compiled module with `prefill` and `decode` entries plus its
+// weights (memory-mapped .safetensors). A Session owns what one generation
+// needs: the position, a KV cache per kv_cache input (reserved for the
+// capacity, pages committed as they are written), and the selection cache
+// of token-select decode. Sessions of one Model may run concurrently from
+// several threads.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DELTAFLOW_RUNTIME_SESSION_H
+#define DELTAFLOW_RUNTIME_SESSION_H
+
+#include "deltaflow/Runtime/Executor.h"
+#include "deltaflow/Runtime/Safetensors.h"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace deltaflow::rt {
+
+class Model {
+public:
+  /// Loads the module and the weights, and validates every `weight` input
+  /// of both entries against the file (names, shapes, dtypes).
+  static std::shared_ptr<Model> load(const std::string &soPath,
+                                     const std::string &weightsPath,
+                                     int threads = 0);
+  Executor &executor() { return *executor_; }
+  const Module &module() const { return *module_; }
+  const std::map<std::string, Tensor> &weights() const { return weights_; }
+  size_t weightBytes() const;
+  int64_t vocab() const { return vocab_; }
+
+private:
+  std::shared_ptr<Module> module_;
+  std::unique_ptr<Executor> executor_;
+  std::shared_ptr<SafetensorsFile> file_;
+  std::map<std::string, Tensor> weights_;
+  int64_t vocab_ = -1;
+};
+
+struct SessionOptions {
+  int64_t capacity = 4096;      ///< KV-cache positions
+  bool selectionCache = true;   ///< reuse token-select indices in decode
+  double theta = 0.9;           ///< reuse while cos(q_t, q_cached) >= theta
+};
+
+struct StepStats {
+  double seconds = 0;
+  int selectHits = 0, selectMisses = 0;
+  size_t arenaBytes = 0, separateBytes = 0;
+  size_t valueBytes = 0; ///< every SSA value in its own buffer (baseline)
+  std::vector<KernelTiming> profile;
+};
+
+class Session {
+public:
+  Session(std::shared_ptr<Model> model, SessionOptions options = {});
+  ~Session();
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
+
+  /// Runs `tokens` at positions start .. start+n-1; start must be the
+  /// session's position. Returns the logits of the last token [1, vocab].
+  Tensor prefill(const std::vector<int32_t> &tokens, int64_t start,
+                 StepStats *stats = nullptr);
+  /// One token at the session's position (after a prefill).
+  Tensor decode(int32_t token, StepStats *stats = nullptr);
+
+  int64_t position() const { return pos_; }
+  int64_t capacity() const { return opts_.capacity; }
+  size_t cacheBytes() const; ///< reserved for the KV cache
+  int selectHits() const { return hits_; }
+  int selectMisses() const { return misses_; }
+
+private:
+  Tensor step(const std::string &entry, const std::vector<int32_t> &tokens,
+              StepStats *stats);
+  std::shared_ptr<Model> model_;
+  SessionOptions opts_;
+  int64_t pos_ = 0;
+  struct Cache;
+  std::map<std::string, std::unique_ptr<Cache>> caches_;
+  struct Selection {
+    std::vector<float> q;
+    Tensor indices;
+  };
+  std::mutex selMutex_;
+  std::map<std::string, Selection> selections_; ///< per select kernel (layer)
+  int hits_ = 0, misses_ = 0;
+};
+
+} // namespace deltaflow::rt
+
+#endif // DELTAFLOW_RUNTIME_SESSION_H

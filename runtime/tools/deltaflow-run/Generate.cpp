@@ -1,0 +1,317 @@
+//===- Generate.cpp - deltaflow-run generate: prefill + greedy decode -----===//
+//
+// Runs a model module (prefill + decode entries, e.g. examples/llama) on a
+// prompt, with a dense build and optionally a sparse build side by side, and
+// reports speed, the selection cache, agreement with dense and memory.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Generate.h"
+
+#include "deltaflow/Runtime/Npy.h"
+#include "deltaflow/Runtime/Session.h"
+
+#include <nlohmann/json.hpp>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <stdexcept>
+
+namespace deltaflow::rt {
+
+namespace {
+
+const char *kGenerateUsage = R"(usage: deltaflow-run generate --dense DENSE.so --weights W.safetensors [options]
+
+Prefills a prompt and decodes tokens greedily with a model module (entries
+'prefill' and 'decode'; see examples/llama). With --sparse, the sparse build
+runs the same prompt and is fed the dense build's tokens, so every decode
+step compares the two on the same context.
+
+options:
+  --dense FILE.so         the dense build (reference)
+  --sparse FILE.so        a sparse build of the same graph (optional)
+  --weights FILE          .safetensors weights (make_weights.py writes them)
+  --prompt-len N          random prompt of N tokens (default 1024)
+  --prompt FILE.npy       the prompt as int32 tokens instead
+  --decode M              tokens to decode (default 16)
+  --seed S                seed of the random prompt (default 1)
+  --capacity C            KV-cache positions (default prompt + decode)
+  --theta T               selection-cache threshold on cos(q, q_cached) (default 0.9)
+  --no-selection-cache    recompute the selection at every decode step
+  --prefill-chunk K       prefill in calls of K tokens (default: one call)
+  --threads N             worker threads (default: all cores)
+  --json FILE             also write the results as JSON
+  -h, --help              this text
+)";
+
+struct Args {
+  std::string dense, sparse, weights, promptFile, json;
+  int64_t promptLen = 1024, decode = 16, capacity = -1, chunk = -1;
+  uint64_t seed = 1;
+  double theta = 0.9;
+  bool selectionCache = true;
+  int threads = 0;
+};
+
+[[noreturn]] void fail(const std::string &msg, int code = 1) {
+  std::fprintf(stderr, "deltaflow-run generate: error: %s\n", msg.c_str());
+  std::exit(code);
+}
+
+int64_t parseCount(const std::string &opt, const std::string &v, int64_t lo) {
+  try {
+    size_t used = 0;
+    long long n = std::stoll(v, &used);
+    if (used == v.size() && n >= lo && n <= (1LL << 31))
+      return n;
+  } catch (const std::exception &) {
+  }
+  fail(opt + " expects an integer >= " + std::to_string(lo) + ", got '" + v + "'", 2);
+}
+
+Args parseArgs(const std::vector<std::string> &args) {
+  Args a;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string s = args[i], value;
+    auto take = [&](const std::string &name) {
+      if (s == name) {
+        if (i + 1 >= args.size())
+          fail(name + " needs a value", 2);
+        value = args[++i];
+        return true;
+      }
+      if (s.rfind(name + "=", 0) == 0) {
+        value = s.substr(name.size() + 1);
+        return true;
+      }
+      return false;
+    };
+    if (s == "-h" || s == "--help") {
+      std::fputs(kGenerateUsage, stdout);
+      std::exit(0);
+    } else if (take("--dense")) a.dense = value;
+    else if (take("--sparse")) a.sparse = value;
+    else if (take("--weights")) a.weights = value;
+    else if (take("--prompt")) a.promptFile = value;
+    else if (take("--json")) a.json = value;
+    else if (take("--prompt-len")) a.promptLen = parseCount(s, value, 1);
+    else if (take("--decode")) a.decode = parseCount(s, value, 0);
+    else if (take("--capacity")) a.capacity = parseCount(s, value, 1);
+    else if (take("--prefill-chunk")) a.chunk = parseCount(s, value, 1);
+    else if (take("--threads")) a.threads = int(parseCount(s, value, 1));
+    else if (take("--seed")) a.seed = uint64_t(parseCount(s, value, 0));
+    else if (take("--theta")) {
+      try {
+        a.theta = std::stod(value);
+      } catch (const std::exception &) {
+        fail("--theta expects a number, got '" + value + "'", 2);
+      }
+    } else if (s == "--no-selection-cache") a.selectionCache = false;
+    else fail("unknown option '" + s + "'", 2);
+  }
+  if (a.dense.empty() || a.weights.empty())
+    fail("--dense and --weights are required", 2);
+  return a;
+}
+
+int argmax(const Tensor &logits) {
+  const float *p = logits.f32();
+  return int(std::max_element(p, p + logits.numel()) - p);
+}
+
+double cosine(const Tensor &a, const Tensor &b) {
+  double d = 0, x = 0, y = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    d += double(a.f32()[i]) * b.f32()[i];
+    x += double(a.f32()[i]) * a.f32()[i];
+    y += double(b.f32()[i]) * b.f32()[i];
+  }
+  return d / std::sqrt(x * y);
+}
+
+struct Run {
+  std::string name;
+  double prefillSeconds = 0, decodeSeconds = 0;
+  size_t arenaBytes = 0, valueBytes = 0, separateBytes = 0, cacheBytes = 0;
+  int hits = 0, misses = 0;
+  std::vector<Tensor> logits; ///< decode steps' logits (index 0: prefill's)
+  std::vector<int> tokens;    ///< greedy tokens (dense) or its own top-1
+};
+
+double mib(size_t b) { return double(b) / (1 << 20); }
+
+/// Prefill + decode on one build. `feed`: the tokens to decode from (the
+/// dense run's); empty: greedy on its own output.
+Run runBuild(const std::string &name, const std::string &so, const Args &a,
+             const std::vector<int32_t> &prompt, const std::vector<int> &feed) {
+  Run r;
+  r.name = name;
+  std::printf("[%s] loading %s\n", name.c_str(), so.c_str());
+  std::fflush(stdout);
+  auto model = Model::load(so, a.weights, a.threads);
+  SessionOptions so2;
+  so2.capacity = a.capacity > 0 ? a.capacity : int64_t(prompt.size()) + a.decode;
+  so2.theta = a.theta;
+  so2.selectionCache = a.selectionCache;
+  Session s(model, so2);
+  r.cacheBytes = s.cacheBytes();
+  int64_t chunk = a.chunk > 0 ? a.chunk : int64_t(prompt.size());
+  Tensor logits;
+  for (int64_t at = 0; at < int64_t(prompt.size()); at += chunk) {
+    int64_t n = std::min<int64_t>(chunk, int64_t(prompt.size()) - at);
+    std::printf("[%s] prefill tokens %lld..%lld of %zu ...\n", name.c_str(),
+                (long long)at, (long long)(at + n - 1), prompt.size());
+    std::fflush(stdout);
+    StepStats st;
+    logits = s.prefill(std::vector<int32_t>(prompt.begin() + at, prompt.begin() + at + n),
+                       at, &st);
+    r.prefillSeconds += st.seconds;
+    r.arenaBytes = std::max(r.arenaBytes, st.arenaBytes);
+    r.valueBytes = std::max(r.valueBytes, st.valueBytes);
+    r.separateBytes = std::max(r.separateBytes, st.separateBytes);
+  }
+  std::printf("[%s] prefill: %.2f s, %.0f tokens/s\n", name.c_str(), r.prefillSeconds,
+              double(prompt.size()) / r.prefillSeconds);
+  r.logits.push_back(logits);
+  int next = argmax(logits);
+  r.tokens.push_back(next);
+  for (int64_t t = 0; t < a.decode; ++t) {
+    int in = feed.empty() ? next : feed.at(size_t(t));
+    StepStats st;
+    logits = s.decode(in, &st);
+    r.decodeSeconds += st.seconds;
+    r.logits.push_back(logits);
+    next = argmax(logits);
+    r.tokens.push_back(next);
+    std::printf("\r[%s] decode %lld/%lld  %.1f ms/token  selection cache %d hit / %d miss",
+                name.c_str(), (long long)(t + 1), (long long)a.decode,
+                1e3 * r.decodeSeconds / double(t + 1), s.selectHits(), s.selectMisses());
+    std::fflush(stdout);
+  }
+  if (a.decode > 0)
+    std::printf("\n");
+  r.hits = s.selectHits();
+  r.misses = s.selectMisses();
+  return r;
+}
+
+} // namespace
+
+int runGenerate(const std::vector<std::string> &argv) {
+  Args a = parseArgs(argv);
+  try {
+    std::vector<int32_t> prompt;
+    if (!a.promptFile.empty()) {
+      Tensor p = readNpy(a.promptFile);
+      if (p.dtype() != DType::Int32)
+        fail(a.promptFile + ": the prompt must be int32 tokens, is " +
+             dtypeName(p.dtype()));
+      prompt.assign(p.i32(), p.i32() + p.numel());
+      if (prompt.empty())
+        fail(a.promptFile + ": empty prompt");
+    } else {
+      // Vocabulary from the module: any token id below it.
+      auto probe = Model::load(a.dense, a.weights, 1);
+      std::mt19937_64 rng(a.seed);
+      std::uniform_int_distribution<int32_t> tok(0, int32_t(probe->vocab() - 1));
+      prompt.resize(size_t(a.promptLen));
+      for (int32_t &t : prompt)
+        t = tok(rng);
+    }
+    std::printf("prompt: %zu tokens; decode %lld tokens greedily\n", prompt.size(),
+                (long long)a.decode);
+    Run dense = runBuild("dense", a.dense, a, prompt, {});
+    std::vector<Run> runs = {dense};
+    if (!a.sparse.empty()) {
+      std::vector<int> feed(dense.tokens.begin(), dense.tokens.end() - 1);
+      runs.push_back(runBuild("sparse", a.sparse, a, prompt, feed));
+    }
+
+    nlohmann::ordered_json j = {{"prompt_tokens", prompt.size()}, {"decode_tokens", a.decode},
+                                {"theta", a.theta}};
+    if (runs.size() == 2 && a.decode > 0) {
+      const Run &s = runs[1];
+      std::printf("\nstep  dense  sparse  agree  logits-cos\n");
+      int agree = 0;
+      nlohmann::ordered_json steps = nlohmann::ordered_json::array();
+      for (size_t t = 0; t < dense.tokens.size(); ++t) {
+        bool same = dense.tokens[t] == s.tokens[t];
+        agree += same;
+        double c = cosine(dense.logits[t], s.logits[t]);
+        std::printf("%4zu  %5d  %6d  %5s  %.6f\n", t, dense.tokens[t], s.tokens[t],
+                    same ? "yes" : "NO", c);
+        steps.push_back({{"step", t}, {"dense", dense.tokens[t]}, {"sparse", s.tokens[t]},
+                         {"cosine", c}});
+      }
+      j["steps"] = steps;
+      j["top1_agreement"] = double(agree) / double(dense.tokens.size());
+      std::printf("top-1 agreement: %d/%zu = %.1f%% (step 0 is the prefill's last token)\n",
+                  agree, dense.tokens.size(), 100.0 * agree / double(dense.tokens.size()));
+    }
+    std::printf("\n%-7s %12s %14s %12s %14s %12s %16s %14s %12s\n", "build", "prefill s",
+                "prefill tok/s", "decode ms", "decode tok/s", "sel. hits",
+                "temps planned", "one-per-value", "KV cache");
+    nlohmann::ordered_json jr = nlohmann::ordered_json::array();
+    for (const Run &r : runs) {
+      double dps = a.decode > 0 ? double(a.decode) / r.decodeSeconds : 0;
+      int sel = r.hits + r.misses;
+      char hit[32];
+      std::snprintf(hit, sizeof hit, sel ? "%.0f%%" : "-", sel ? 100.0 * r.hits / sel : 0.0);
+      std::printf("%-7s %12.2f %14.0f %12.2f %14.2f %12s %12.0f MiB %10.0f MiB %8.0f MiB\n",
+                  r.name.c_str(), r.prefillSeconds,
+                  double(prompt.size()) / r.prefillSeconds,
+                  a.decode > 0 ? 1e3 * r.decodeSeconds / double(a.decode) : 0.0, dps, hit,
+                  mib(r.arenaBytes), mib(r.valueBytes), mib(r.cacheBytes));
+      jr.push_back({{"build", r.name},
+                    {"prefill_s", r.prefillSeconds},
+                    {"prefill_tok_s", double(prompt.size()) / r.prefillSeconds},
+                    {"decode_s", r.decodeSeconds},
+                    {"decode_tok_s", dps},
+                    {"selection_hits", r.hits},
+                    {"selection_misses", r.misses},
+                    {"temporaries_planned_bytes", r.arenaBytes},
+                    {"temporaries_separate_bytes", r.separateBytes},
+                    {"one_buffer_per_value_bytes", r.valueBytes},
+                    {"kv_cache_bytes", r.cacheBytes}});
+    }
+    j["builds"] = jr;
+    if (runs.size() == 2) {
+      double pf = runs[0].prefillSeconds / runs[1].prefillSeconds;
+      double dc = a.decode > 0 ? runs[0].decodeSeconds / runs[1].decodeSeconds : 0;
+      std::printf("sparse vs dense: prefill %.2fx, decode %.2fx\n", pf, dc);
+      j["prefill_speedup"] = pf;
+      j["decode_speedup"] = dc;
+    }
+    for (const Run &r : runs)
+      if (r.valueBytes)
+        std::printf("%s: planned temporaries %.0f MiB vs one buffer per value %.0f MiB "
+                    "(%.0f%% less)\n",
+                    r.name.c_str(), mib(r.arenaBytes), mib(r.valueBytes),
+                    100.0 * (1.0 - double(r.arenaBytes) / double(r.valueBytes)));
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    std::printf("peak resident memory of this process: %.0f MiB (weights are mapped)\n",
+                double(ru.ru_maxrss) / 1024.0);
+    j["max_rss_bytes"] = int64_t(ru.ru_maxrss) * 1024;
+    if (!a.json.empty()) {
+      std::string tmp = a.json + ".tmp";
+      {
+        std::ofstream out(tmp);
+        out << j.dump(2) << "\n";
+        if (!out)
+          fail("cannot write " + a.json);
+      }
+      std::rename(tmp.c_str(), a.json.c_str());
+    }
+  } catch (const std::exception &e) {
+    fail(e.what());
+  }
+  return 0;
+}
+
+} // namespace deltaflow::rt
