@@ -191,13 +191,14 @@ struct Builder {
           fail("concat along a dynamic dimension is not supported");
         s += g.nodes[o].shape[axis];
       }
+      // Operand k covers [starts[k], starts[k+1]) along the axis.
       Expr e;
-      for (int k = int(n.operands.size()) - 1; k >= 0; --k) {
+      for (size_t k = 0; k < n.operands.size(); ++k) {
         std::vector<Expr> i = idx;
         i[axis] = Halide::clamp(idx[axis] - Expr(int(starts[k])), 0,
                                 int(g.nodes[n.operands[k]].shape[axis]) - 1);
         Expr v = at(n.operands[k], i);
-        e = e.defined() ? Halide::select(idx[axis] >= Expr(int(starts[k])), v, e) : v;
+        e = k == 0 ? v : Halide::select(idx[axis] >= Expr(int(starts[k])), v, e);
       }
       return e;
     }

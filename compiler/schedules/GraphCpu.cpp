@@ -119,8 +119,8 @@ void scheduleGraph(GraphPipeline &p, const Halide::Target &t, bool smallRows) {
           .vectorize(wl)
           .unroll(wv);
       if (!p.matmulAIsInput)
-        p.matmulA.compute_root().vectorize(p.matmulA.args()[0], vw).parallel(
-            p.matmulA.args()[1], 8);
+        p.matmulA.compute_root().vectorize(p.matmulA.args()[0], vw,
+                                           TailStrategy::GuardWithIf);
       return;
     }
     p.out.split(h, ht, h1, m.rowBlock, TailStrategy::ShiftInwards)

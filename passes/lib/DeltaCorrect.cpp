@@ -43,6 +43,16 @@ struct AttnDeltaCorrectPass
                            "used, and the correction does not define one)";
         continue;
       }
+      // Single-query decode: its one row is a tail row, so the correction
+      // would make it dense. It stays sparse; Δ corrects prefill, and
+      // decode keeps the selection's speed.
+      auto qTy = cast<RankedTensorType>(op.getQuery().getType());
+      if (!qTy.isDynamicDim(2) && qTy.getDimSize(2) == 1) {
+        op.emitRemark() << "attn-delta-correct: skipped (single-query decode: "
+                           "its row is a tail row, which the correction "
+                           "would make dense)";
+        continue;
+      }
       Value out = op.getOutput();
       if (llvm::any_of(out.getUsers(),
                        [](Operation *u) { return isa<attn::DeltaCorrectOp>(u); }))

@@ -46,11 +46,14 @@ options:
   --prefill-chunk K       prefill in calls of K tokens (default: one call)
   --threads N             worker threads (default: all cores)
   --json FILE             also write the results as JSON
+  --dump-dir DIR          write each build's logits (DIR/BUILD.logits.npy,
+                          [steps, vocab]) and list the tokens fed in the JSON
+                          (examples/llama/reference.py checks them)
   -h, --help              this text
 )";
 
 struct Args {
-  std::string dense, sparse, weights, promptFile, json;
+  std::string dense, sparse, weights, promptFile, json, dumpDir;
   int64_t promptLen = 1024, decode = 16, capacity = -1, chunk = -1;
   uint64_t seed = 1;
   double theta = 0.9;
@@ -99,6 +102,7 @@ Args parseArgs(const std::vector<std::string> &args) {
     else if (take("--weights")) a.weights = value;
     else if (take("--prompt")) a.promptFile = value;
     else if (take("--json")) a.json = value;
+    else if (take("--dump-dir")) a.dumpDir = value;
     else if (take("--prompt-len")) a.promptLen = parseCount(s, value, 1);
     else if (take("--decode")) a.decode = parseCount(s, value, 0);
     else if (take("--capacity")) a.capacity = parseCount(s, value, 1);
@@ -141,6 +145,7 @@ struct Run {
   int hits = 0, misses = 0;
   std::vector<Tensor> logits; ///< decode steps' logits (index 0: prefill's)
   std::vector<int> tokens;    ///< greedy tokens (dense) or its own top-1
+  std::vector<int> fed;       ///< decode inputs
 };
 
 double mib(size_t b) { return double(b) / (1 << 20); }
@@ -182,6 +187,7 @@ Run runBuild(const std::string &name, const std::string &so, const Args &a,
   r.tokens.push_back(next);
   for (int64_t t = 0; t < a.decode; ++t) {
     int in = feed.empty() ? next : feed.at(size_t(t));
+    r.fed.push_back(in);
     StepStats st;
     logits = s.decode(in, &st);
     r.decodeSeconds += st.seconds;
@@ -280,6 +286,22 @@ int runGenerate(const std::vector<std::string> &argv) {
                     {"kv_cache_bytes", r.cacheBytes}});
     }
     j["builds"] = jr;
+    if (!a.dumpDir.empty()) {
+      nlohmann::ordered_json dumps = nlohmann::ordered_json::object();
+      for (const Run &r : runs) {
+        int64_t vocab = r.logits[0].numel();
+        Tensor all({int64_t(r.logits.size()), vocab});
+        for (size_t t = 0; t < r.logits.size(); ++t)
+          std::copy(r.logits[t].f32(), r.logits[t].f32() + vocab,
+                    all.f32() + int64_t(t) * vocab);
+        std::string path = a.dumpDir + "/" + r.name + ".logits.npy";
+        writeNpy(path, all);
+        std::vector<int> toks(prompt.begin(), prompt.end());
+        toks.insert(toks.end(), r.fed.begin(), r.fed.end());
+        dumps[r.name] = {{"tokens", toks}, {"logits", path}};
+      }
+      j["dumps"] = dumps;
+    }
     if (runs.size() == 2) {
       double pf = runs[0].prefillSeconds / runs[1].prefillSeconds;
       double dc = a.decode > 0 ? runs[0].decodeSeconds / runs[1].decodeSeconds : 0;

@@ -20,3 +20,14 @@ func.func @lse_in_use(%q: tensor<1x8x?x64xf32>, %k: tensor<1x2x?x64xf32>, %v: te
   %o, %l = attn.sparse_attention %q, %k, %v sinks(4) window(16) chunk(32) lse : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>
   return %l : tensor<1x8x?xf32>
 }
+
+// Single-query decode keeps its sparse row: Δ would make it dense.
+// CHECK-LABEL: func.func @decode_stays_sparse
+// CHECK-NOT: attn.dense_rows
+// CHECK: attn.sparse_attention
+// CHECK-NOT: attn.delta_correct
+func.func @decode_stays_sparse(%q: tensor<1x8x1x64xf32>, %k: tensor<1x2x?x64xf32>, %v: tensor<1x2x?x64xf32>) -> tensor<1x8x1x64xf32> {
+  // expected-remark @+1 {{attn-delta-correct: skipped (single-query decode: its row is a tail row, which the correction would make dense)}}
+  %o = attn.sparse_attention %q, %k, %v sinks(4) window(16) chunk(32) : tensor<1x8x1x64xf32>, tensor<1x2x?x64xf32>, tensor<1x2x?x64xf32>
+  return %o : tensor<1x8x1x64xf32>
+}

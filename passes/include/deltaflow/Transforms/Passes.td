@@ -5,6 +5,24 @@
 
 include "mlir/Pass/PassBase.td"
 
+def AttnRaise : Pass<"attn-raise", "::mlir::ModuleOp"> {
+  let summary = "Raise attention written out in TOSA to attn.attention";
+  let description = [{
+    Recognises `tosa.matmul(softmax(scale * q k^T + mask), v)` over rank-3
+    `[BH, N, D]` tensors: k transposed by `tosa.transpose` with perms
+    `[0, 2, 1]` (or given as `[BH, D, Nk]`), an optional `tosa.mul` by a splat
+    constant, an optional `tosa.add` of a constant causal mask, and a softmax
+    over axis 2 (`reduce_max`/`sub` optional, `exp`, `reduce_sum`, then
+    `reciprocal` + `mul` or `arith.divf`). It becomes `attn.attention` on the
+    tensors reshaped to `[1, BH, N, D]`, with the scale found (1.0 when there
+    is no multiply) and `causal` for the causal mask. Graphs with any other
+    mask, a softmax over another axis, or an intermediate value used outside
+    the chain are left unchanged.
+  }];
+  let dependentDialects = ["::mlir::deltaflow::attn::AttnDialect",
+                           "::mlir::tosa::TosaDialect"];
+}
+
 def AttnSparsify : Pass<"attn-sparsify", "::mlir::ModuleOp"> {
   let summary = "Rewrite causal attention into selection + sparse attention";
   let description = [{
@@ -42,7 +60,9 @@ def AttnDeltaCorrect : Pass<"attn-delta-correct", "::mlir::ModuleOp"> {
     For every `attn.sparse_attention` whose log-sum-exp is unused, computes
     exact attention for every `stride`-th query row and the tail
     (`attn.dense_rows`) and shifts the sparse rows by the difference
-    (`attn.delta_correct`). Composes with any selection policy.
+    (`attn.delta_correct`). Composes with any selection policy. Single-query
+    attention (static Nq = 1, decode) is skipped with a remark: its row is
+    a tail row, which the correction would compute densely.
   }];
   let dependentDialects = ["::mlir::deltaflow::attn::AttnDialect"];
   let options = [
