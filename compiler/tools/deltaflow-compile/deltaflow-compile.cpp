@@ -137,7 +137,9 @@ int main(int argc, char **argv) {
   tick("parse + verify " + inputFile);
 
   mlir::PassManager pm(&context);
-  std::string pipeline;
+  // Attention written out in TOSA is raised first, so that every later pass
+  // (sparsify, delta) sees it as attn.attention.
+  std::string pipeline = "attn-raise,";
   if (sparsity.getNumOccurrences())
     pipeline += "attn-sparsify{" + sparsity + "},";
   if (delta.getNumOccurrences())
