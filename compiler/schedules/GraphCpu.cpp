@@ -67,23 +67,28 @@ void vectorizeInner(Halide::Func f, const Var &v, int64_t extent, int vw) {
                                                      : TailStrategy::GuardWithIf);
 }
 
-/// Parallel over everything but the innermost dimension.
+/// Parallel over one outer dimension, in tasks of 8: the dynamic one (the
+/// token count) or else the largest. Dimensions are not fused: bounds
+/// inference could then not narrow an anchor computed per task.
 void parallelOuter(GraphPipeline &p, Var &task) {
   std::vector<Var> &v = p.vars;
+  const std::vector<int64_t> &shape = p.shape; // outermost first
   if (v.size() < 2) {
     task = v[0];
     return;
   }
-  Var fused = v[1];
-  for (size_t d = 2; d < v.size(); ++d) {
-    Var nf("f" + std::to_string(d));
-    p.out.fuse(fused, v[d], nf);
-    fused = nf;
+  size_t best = 1;
+  auto extent = [&](size_t d) { return shape[shape.size() - 1 - d]; };
+  for (size_t d = 1; d < v.size(); ++d) {
+    int64_t e = extent(d), b = extent(best);
+    if ((e < 0 && b >= 0) || (e >= 0 && b >= 0 && e > b))
+      best = d;
   }
-  // GuardWithIf: outer extents may be smaller than the task size (decode).
+  // GuardWithIf: the extent may be smaller than the task size (decode).
   Var inner("task_rows");
-  p.out.split(fused, fused, inner, 8, TailStrategy::GuardWithIf).parallel(fused);
-  task = fused;
+  p.out.split(v[best], v[best], inner, 8, TailStrategy::GuardWithIf)
+      .parallel(v[best]);
+  task = v[best];
 }
 
 } // namespace
@@ -157,8 +162,7 @@ void scheduleGraph(GraphPipeline &p, const Halide::Target &t, bool smallRows) {
 
   if (p.anchor == GraphPipeline::Anchor::Reduce) {
     Var task;
-    if (p.reduceAxis != 0)
-      vectorizeInner(p.out, p.vars[0], inner, vw);
+    vectorizeInner(p.out, p.vars[0], inner, vw);
     parallelOuter(p, task);
     p.anchorFunc.compute_at(p.out, task);
     if (p.reduceAxis != 0)

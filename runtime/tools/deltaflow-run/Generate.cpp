@@ -45,6 +45,7 @@ options:
   --no-selection-cache    recompute the selection at every decode step
   --prefill-chunk K       prefill in calls of K tokens (default: one call)
   --threads N             worker threads (default: all cores)
+  --profile               print the slowest kernels of each build's prefill
   --json FILE             also write the results as JSON
   --dump-dir DIR          write each build's logits (DIR/BUILD.logits.npy,
                           [steps, vocab]) and list the tokens fed in the JSON
@@ -57,7 +58,7 @@ struct Args {
   int64_t promptLen = 1024, decode = 16, capacity = -1, chunk = -1;
   uint64_t seed = 1;
   double theta = 0.9;
-  bool selectionCache = true;
+  bool selectionCache = true, profile = false;
   int threads = 0;
 };
 
@@ -116,6 +117,7 @@ Args parseArgs(const std::vector<std::string> &args) {
         fail("--theta expects a number, got '" + value + "'", 2);
       }
     } else if (s == "--no-selection-cache") a.selectionCache = false;
+    else if (s == "--profile") a.profile = true;
     else fail("unknown option '" + s + "'", 2);
   }
   if (a.dense.empty() || a.weights.empty())
@@ -179,6 +181,18 @@ Run runBuild(const std::string &name, const std::string &so, const Args &a,
     r.arenaBytes = std::max(r.arenaBytes, st.arenaBytes);
     r.valueBytes = std::max(r.valueBytes, st.valueBytes);
     r.separateBytes = std::max(r.separateBytes, st.separateBytes);
+    if (a.profile) {
+      const EntryInfo &e = model->module().entry("prefill");
+      std::map<std::string, std::string> where;
+      for (const KernelInfo &k : e.kernels)
+        where[k.name] = k.loc;
+      std::sort(st.profile.begin(), st.profile.end(),
+                [](const KernelTiming &x, const KernelTiming &y) { return x.seconds > y.seconds; });
+      for (size_t i = 0; i < st.profile.size() && i < 12; ++i)
+        std::printf("[%s]   %8.1f ms  %-16s %-24s %s\n", name.c_str(),
+                    1e3 * st.profile[i].seconds, st.profile[i].kind.c_str(),
+                    st.profile[i].kernel.c_str(), where[st.profile[i].kernel].c_str());
+    }
   }
   std::printf("[%s] prefill: %.2f s, %.0f tokens/s\n", name.c_str(), r.prefillSeconds,
               double(prompt.size()) / r.prefillSeconds);
