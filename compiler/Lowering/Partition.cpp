@@ -475,7 +475,9 @@ struct EntryBuilder {
 
   /// The "one buffer per value" baseline of the buffer plan.
   void recordValues(Operation *op) {
-    if (isa<func::ReturnOp>(op) || tl::classify(op) == tl::OpClass::Const)
+    // Cache writes alias the session's KV cache; it is not a temporary.
+    if (isa<func::ReturnOp, attn::CacheWriteOp>(op) ||
+        tl::classify(op) == tl::OpClass::Const)
       return;
     for (Value r : op->getResults()) {
       auto t = dyn_cast<RankedTensorType>(r.getType());

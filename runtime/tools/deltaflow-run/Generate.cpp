@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <stdexcept>
@@ -301,6 +302,7 @@ int runGenerate(const std::vector<std::string> &argv) {
     }
     j["builds"] = jr;
     if (!a.dumpDir.empty()) {
+      std::filesystem::create_directories(a.dumpDir);
       nlohmann::ordered_json dumps = nlohmann::ordered_json::object();
       for (const Run &r : runs) {
         int64_t vocab = r.logits[0].numel();
