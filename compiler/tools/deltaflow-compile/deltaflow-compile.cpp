@@ -30,7 +30,10 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include "deltaflow/Runtime/BufferPlan.h"
+
 #include <algorithm>
+#include <map>
 #include <chrono>
 
 namespace cl = llvm::cl;
@@ -47,7 +50,7 @@ static cl::opt<std::string>
     target(cl::cat(category), "target",
            cl::desc("Target: host (default), x86-64-avx2, x86-64-avx512, arm64, cuda, opencl"),
            cl::init("host"));
-enum class Emit { So, Object, Mlir, HalideStmt };
+enum class Emit { So, Object, Mlir, HalideStmt, Plan };
 static cl::opt<Emit> emit(cl::cat(category), 
     "emit", cl::desc("What to write"), cl::init(Emit::So),
     cl::values(
@@ -56,7 +59,13 @@ static cl::opt<Emit> emit(cl::cat(category),
                    "kernel object + runtime object + header + manifest"),
         clEnumValN(Emit::Mlir, "mlir", "the MLIR after deltaflow's passes"),
         clEnumValN(Emit::HalideStmt, "halide-stmt",
-                   "Halide's lowered statements of every kernel")));
+                   "Halide's lowered statements of every kernel"),
+        clEnumValN(Emit::Plan, "plan",
+                   "print the kernels, their dependencies and the buffer "
+                   "plan with its peak memory (no files)")));
+static cl::opt<int64_t> planSize(cl::cat(category), "plan-size",
+    cl::desc("--emit=plan: the size of every dynamic dimension (tokens)"),
+    cl::init(4096));
 static cl::opt<bool> timing(cl::cat(category), "timing", cl::desc("Print the time of each phase"));
 static cl::opt<std::string> sparsity(cl::cat(category), 
     "sparsity",
@@ -76,6 +85,61 @@ static cl::list<std::string> pluginHelp(cl::cat(category),
     cl::desc("Load a pass plug-in (a shared library registering sparsity "
              "policies), as mlir-opt does"),
     cl::value_desc("lib.so"));
+
+/// --emit=plan: every entry's kernels with their dependencies, and where
+/// the buffer plan puts the temporaries when every dynamic dimension is `n`.
+static int printPlan(const deltaflow::compiler::ModuleDesc &desc, int64_t n) {
+  using namespace deltaflow::compiler;
+  if (n < 1) {
+    llvm::errs() << "deltaflow-compile: error: --plan-size must be >= 1\n";
+    return 1;
+  }
+  auto bytesOf = [&](const TensorDesc &t) {
+    size_t b = 4;
+    for (const DimDesc &d : t.shape)
+      b *= size_t(d.size >= 0 ? d.size : (n + d.div - 1) / d.div + d.add);
+    return b;
+  };
+  auto mib = [](size_t b) { return double(b) / (1 << 20); };
+  for (const EntryDesc &e : desc.entries) {
+    llvm::outs() << "entry " << e.name << " (dynamic dimensions = " << n << ")\n";
+    std::vector<deltaflow::rt::PlanKernel> kernels;
+    std::map<std::string, size_t> producer, temps;
+    for (const TensorDesc &t : e.temporaries)
+      temps[t.name] = bytesOf(t);
+    for (size_t i = 0; i < e.kernels.size(); ++i) {
+      const KernelDesc &k = e.kernels[i];
+      std::string deps;
+      for (const std::string &in : k.inputs)
+        if (producer.count(in))
+          deps += (deps.empty() ? "" : ",") + std::to_string(producer[in]);
+      std::string ops;
+      for (const GraphNode &g : k.graph.nodes)
+        if (g.op != "input")
+          ops += (ops.empty() ? "" : " ") + g.op;
+      llvm::outs() << llvm::format("  k%-3zu %-16s after [%s]  ", i, k.kind.c_str(),
+                                   deps.c_str())
+                   << (ops.empty() ? "" : ops + "  ") << k.loc << "\n";
+      for (const std::string &out : k.outputs)
+        producer[out] = i;
+      kernels.push_back({k.inputs, k.outputs});
+    }
+    deltaflow::rt::BufferPlan plan = deltaflow::rt::planBuffers(kernels, temps);
+    for (const TensorDesc &t : e.temporaries)
+      llvm::outs() << llvm::format("  %-22s %10.2f MiB at offset %10.2f MiB\n",
+                                   t.name.c_str(), mib(temps[t.name]),
+                                   mib(plan.offset[t.name]));
+    size_t values = 0;
+    for (const TensorDesc &t : e.valueBuffers)
+      values += bytesOf(t);
+    llvm::outs() << llvm::format(
+        "  peak: planned temporaries %.2f MiB; one buffer per kernel output "
+        "%.2f MiB; one buffer per value %.2f MiB (%.0f%% less)\n",
+        mib(plan.arenaBytes), mib(plan.separateBytes), mib(values),
+        values ? 100.0 * (1.0 - double(plan.arenaBytes) / double(values)) : 0.0);
+  }
+  return 0;
+}
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
@@ -176,6 +240,8 @@ int main(int argc, char **argv) {
     return 1;
   desc->target = target;
   tick("partition into kernels");
+  if (emit == Emit::Plan)
+    return printPlan(*desc, planSize);
 
   deltaflow::compiler::EmitOptions options;
   options.outBase = base;
