@@ -251,15 +251,21 @@ struct Builder {
   void reduce(int id, const GraphNode &n) {
     const GraphNode &in = g.nodes[n.operands.at(0)];
     size_t axis = size_t(n.ints.at(0));
-    int64_t extent = in.shape.at(axis);
-    if (extent < 0)
-      fail("reduction over a dynamic dimension is not supported");
+    Expr extent = Expr(int(in.shape.at(axis)));
+    if (in.shape[axis] < 0) {
+      if (in.op != "input")
+        fail("reduction over a dynamic dimension of a computed value is not "
+             "supported (only of a buffer)");
+      extent = p.inputs.at(size_t(in.ints.at(0)))
+                   .dim(int(in.shape.size() - 1 - axis))
+                   .extent();
+    }
     std::vector<Var> vars;
     for (size_t d = 0; d < n.shape.size(); ++d)
       vars.push_back(Var("r" + std::to_string(d)));
     std::vector<Expr> idx(vars.begin(), vars.end());
     std::reverse(idx.begin(), idx.end()); // outermost first
-    Halide::RDom r(0, int(extent), "j");
+    Halide::RDom r(0, extent, "j");
     std::vector<Expr> src = idx;
     src[axis] = r;
     Func red(n.op);
