@@ -9,7 +9,7 @@
 # length in bench/results/llama-<N>-<date>.json, and the console table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-./scripts/build.sh >/dev/null
+[ -n "${SKIP_BUILD:-}" ] || ./scripts/build.sh >/dev/null
 B=build/bin
 W=build/bench-llama
 mkdir -p "$W" bench/results
