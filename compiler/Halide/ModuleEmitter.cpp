@@ -234,19 +234,18 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     params = {{"stride", k.stride}};
     variants = {{{"symbol", k.name}}};
   } else if (k.kind == "graph") {
+    // The first variant is scheduled on `probe`; a second one needs a fresh
+    // algorithm (scheduling changes the Funcs).
+    GraphPipeline probe = buildGraph(k.graph, k.loc);
+    bool probeUsed = false;
     auto build = [&](bool smallRows, const std::string &symbol) {
-      GraphPipeline gp = buildGraph(k.graph, k.loc);
+      GraphPipeline gp = probeUsed ? buildGraph(k.graph, k.loc) : probe;
+      probeUsed = true;
       scheduleGraph(gp, t, smallRows);
       std::vector<Halide::Argument> args(gp.inputs.begin(), gp.inputs.end());
       lower(Halide::Pipeline(gp.out), args, symbol);
-      return gp;
     };
-    std::string ops;
-    for (const GraphNode &n : k.graph.nodes)
-      if (n.op != "input")
-        ops += (ops.empty() ? "" : " ") + n.op;
-    params = {{"ops", ops}};
-    GraphPipeline probe = buildGraph(k.graph, k.loc);
+    params = {{"ops", k.graph.opsSummary()}};
     int limit = graphSmallRowsLimit(probe, t);
     int64_t staticRows = probe.shape.size() >= 2
                              ? probe.shape[probe.shape.size() - 2]
@@ -316,19 +315,10 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
       for (const TensorDesc &t : entry.temporaries)
         ej["temporaries"].push_back(tensorJson(t));
       ej["kernels"] = nlohmann::ordered_json::array();
-      std::map<std::string, size_t> producer;
-      for (size_t ki = 0; ki < entry.kernels.size(); ++ki) {
-        const KernelDesc &k = entry.kernels[ki];
+      for (const KernelDesc &k : entry.kernels) {
         CompiledKernel ck = compileKernel(k, target);
         kernels.insert(kernels.end(), ck.modules.begin(), ck.modules.end());
-        // The dependency graph: the kernels whose outputs this one reads.
-        std::set<size_t> deps;
-        for (const std::string &in : k.inputs)
-          if (auto it = producer.find(in); it != producer.end())
-            deps.insert(it->second);
-        ck.manifest["deps"] = deps;
-        for (const std::string &out : k.outputs)
-          producer[out] = ki;
+        ck.manifest["deps"] = k.deps; // the dependency graph
         ej["kernels"].push_back(ck.manifest);
         timer.done("halide: build + lower " + k.name);
       }

@@ -23,6 +23,9 @@
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <map>
+#include <set>
+
 using namespace mlir;
 using namespace ::deltaflow::compiler;
 namespace attn = mlir::deltaflow::attn;
@@ -569,6 +572,19 @@ FailureOr<ModuleDesc> mlir::deltaflow::partitionModule(ModuleOp module) {
     if (failed(ok)) {
       failedAny = true;
       continue;
+    }
+    // The dependency graph: each kernel after the kernels whose outputs it
+    // reads (names are final once the return has renamed the outputs).
+    std::map<std::string, size_t> producer;
+    for (size_t i = 0; i < b.entry.kernels.size(); ++i) {
+      KernelDesc &k = b.entry.kernels[i];
+      std::set<size_t> deps;
+      for (const std::string &in : k.inputs)
+        if (auto it = producer.find(in); it != producer.end())
+          deps.insert(it->second);
+      k.deps.assign(deps.begin(), deps.end());
+      for (const std::string &out : k.outputs)
+        producer[out] = i;
     }
     desc.entries.push_back(std::move(b.entry));
   }

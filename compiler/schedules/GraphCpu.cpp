@@ -112,17 +112,18 @@ void scheduleGraph(GraphPipeline &p, const Halide::Target &t, bool smallRows) {
     Var wo("wo"), wi("wi"), ho("ho"), hi("hi"), ht("ht"), h1("h1"), wl("wl"),
         wv("wv");
     Halide::Func mm = p.anchorFunc;
+    // Both variants: the depth loop outside a row x vectors register tile.
+    Halide::Stage update = mm.update();
+    update.split(mw, wv, wl, vw)
+        .reorder(wl, wv, mh, p.r.x, mn)
+        .vectorize(wl)
+        .unroll(wv);
     if (smallRows) {
       p.out.split(w, wo, wi, m.smallW)
           .reorder(wi, h, wo, n)
           .vectorize(wi, vw)
           .parallel(wo);
       mm.compute_at(p.out, wo).vectorize(mw, vw);
-      mm.update()
-          .split(mw, wv, wl, vw)
-          .reorder(wl, wv, mh, p.r.x, mn)
-          .vectorize(wl)
-          .unroll(wv);
       if (!p.matmulAIsInput)
         p.matmulA.compute_root().vectorize(p.matmulA.args()[0], vw,
                                            TailStrategy::GuardWithIf);
@@ -137,12 +138,7 @@ void scheduleGraph(GraphPipeline &p, const Halide::Target &t, bool smallRows) {
     Var task("task");
     p.out.fuse(ht, n, task).parallel(task);
     mm.compute_at(p.out, ho).vectorize(mw, vw).unroll(mh);
-    mm.update()
-        .split(mw, wv, wl, vw)
-        .reorder(wl, wv, mh, p.r.x, mn)
-        .vectorize(wl)
-        .unroll(wv)
-        .unroll(mh);
+    update.unroll(mh);
     if (!p.matmulAIsInput)
       p.matmulA.compute_at(p.out, task).vectorize(p.matmulA.args()[0], vw);
     return;

@@ -104,24 +104,17 @@ static int printPlan(const deltaflow::compiler::ModuleDesc &desc, int64_t n) {
   for (const EntryDesc &e : desc.entries) {
     llvm::outs() << "entry " << e.name << " (dynamic dimensions = " << n << ")\n";
     std::vector<deltaflow::rt::PlanKernel> kernels;
-    std::map<std::string, size_t> producer, temps;
+    std::map<std::string, size_t> temps;
     for (const TensorDesc &t : e.temporaries)
       temps[t.name] = bytesOf(t);
     for (size_t i = 0; i < e.kernels.size(); ++i) {
       const KernelDesc &k = e.kernels[i];
-      std::string deps;
-      for (const std::string &in : k.inputs)
-        if (producer.count(in))
-          deps += (deps.empty() ? "" : ",") + std::to_string(producer[in]);
-      std::string ops;
-      for (const GraphNode &g : k.graph.nodes)
-        if (g.op != "input")
-          ops += (ops.empty() ? "" : " ") + g.op;
+      std::string deps, ops = k.graph.opsSummary();
+      for (size_t d : k.deps)
+        deps += (deps.empty() ? "" : ",") + std::to_string(d);
       llvm::outs() << llvm::format("  k%-3zu %-16s after [%s]  ", i, k.kind.c_str(),
                                    deps.c_str())
                    << (ops.empty() ? "" : ops + "  ") << k.loc << "\n";
-      for (const std::string &out : k.outputs)
-        producer[out] = i;
       kernels.push_back({k.inputs, k.outputs});
     }
     deltaflow::rt::BufferPlan plan = deltaflow::rt::planBuffers(kernels, temps);

@@ -83,6 +83,15 @@ struct GraphNode {
 /// its anchor (at most one); elementwise and layout ops around it inline.
 struct GraphSpec {
   std::vector<GraphNode> nodes;
+  /// The ops it computes, in order ("gather mul reduce_sum ..."), for
+  /// manifests and plans.
+  std::string opsSummary() const {
+    std::string s;
+    for (const GraphNode &n : nodes)
+      if (n.op != "input")
+        s += (s.empty() ? "" : " ") + n.op;
+    return s;
+  }
 };
 
 struct KernelDesc {
@@ -98,6 +107,7 @@ struct KernelDesc {
   GraphSpec graph;         ///< graph
   std::vector<std::string> inputs;  ///< buffer names (entry inputs or temps)
   std::vector<std::string> outputs; ///< buffer names (entry outputs or temps)
+  std::vector<size_t> deps; ///< earlier kernels whose outputs it reads
 };
 
 struct EntryDesc {
