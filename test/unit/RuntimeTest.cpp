@@ -1,5 +1,6 @@
 //===- RuntimeTest.cpp - module loading, executor, threads, errors --------===//
 
+#include "ErrorOf.h"
 #include "Reference.h"
 
 #include "deltaflow/Runtime/Executor.h"
@@ -36,15 +37,6 @@ std::map<std::string, rt::Tensor> gqaInputs(int64_t nq, int64_t nk, uint64_t see
 
 bool bitwiseEqual(const rt::Tensor &a, const rt::Tensor &b) {
   return a.shape() == b.shape() && std::memcmp(a.raw(), b.raw(), a.bytes()) == 0;
-}
-
-std::string errorOf(const std::function<void()> &fn) {
-  try {
-    fn();
-  } catch (const std::exception &e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(Runtime, ListsEntriesFromManifest) {

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ErrorOf.h"
 #include "deltaflow/Runtime/Safetensors.h"
 #include "deltaflow/Runtime/Session.h"
 
@@ -41,15 +42,6 @@ std::shared_ptr<rt::Model> dense() {
 std::shared_ptr<rt::Model> sparse() {
   static auto m = rt::Model::load(kSparse, kWeights);
   return m;
-}
-
-std::string errorOf(const std::function<void()> &fn) {
-  try {
-    fn();
-  } catch (const std::exception &e) {
-    return e.what();
-  }
-  return "";
 }
 
 #define EXPECT_ERROR_HAS(expr, text)                                           \
