@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Inputs and a float64 reference for examples/attention.mlir.
 
-  attention_check.py gen DIR --nq 2048 --nk 2048 [--seed 0]
-      writes DIR/q.npy, DIR/k.npy, DIR/v.npy (float32, Llama-3-8B heads)
+  attention_check.py gen DIR --nq 2048 --nk 2048 [--seed 0] [--kv-dtype float16]
+      writes DIR/q.npy, DIR/k.npy, DIR/v.npy (float32, Llama-3-8B heads; with
+      --kv-dtype float16, k and v are stored as float16, for
+      examples/attention_f16kv.mlir)
   attention_check.py check DIR [--causal] [--out FILE]
       compares DIR/out.npy (or FILE) with float64 attention over the same inputs
   attention_check.py check DIR --causal --report [--out FILE]
@@ -11,6 +13,10 @@
       for a build with --delta="stride=S": rows 0, S, 2S, ... and the tail
       must equal dense attention (the correction makes them exact); the other
       rows are sparse, and their error against dense is reported
+  check ... --kv-dtype float16
+      rounds K/V to float16 before the float64 reference (a no-op for files
+      already stored as float16), so an f16-K/V build is checked against the
+      attention it computes
 """
 import argparse
 import os
@@ -27,8 +33,11 @@ def gen(args):
     for name, n in (("q", args.nq), ("k", args.nk), ("v", args.nk)):
         heads = HQ if name == "q" else HKV
         a = rng.standard_normal((1, heads, n, D), dtype=np.float32)
+        if name != "q" and args.kv_dtype == "float16":
+            a = a.astype(np.float16)
         np.save(os.path.join(args.dir, name + ".npy"), a)
-    print(f"wrote q[1,{HQ},{args.nq},{D}], k/v[1,{HKV},{args.nk},{D}] to {args.dir}")
+    print(f"wrote q[1,{HQ},{args.nq},{D}], k/v[1,{HKV},{args.nk},{D}] "
+          f"({args.kv_dtype}) to {args.dir}")
 
 
 def reference(q, k, v, causal):
@@ -56,6 +65,8 @@ def reference(q, k, v, causal):
 def check(args):
     load = lambda n: np.load(os.path.join(args.dir, n + ".npy"))
     q, k, v = load("q"), load("k"), load("v")
+    if args.kv_dtype == "float16":
+        k, v = k.astype(np.float16), v.astype(np.float16)
     out = np.load(args.out) if args.out else load("out")
     ref = reference(q, k, v, args.causal)
     if out.shape != ref.shape:
@@ -103,6 +114,8 @@ def main():
     g.add_argument("--nq", type=int, default=2048)
     g.add_argument("--nk", type=int, default=2048)
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--kv-dtype", choices=["float32", "float16"], default="float32",
+                   help="dtype of the k/v files")
     c = sub.add_parser("check")
     c.add_argument("dir")
     c.add_argument("--causal", action="store_true")
@@ -111,6 +124,8 @@ def main():
                    help="only report the error against dense (a sparse build)")
     c.add_argument("--delta-stride", type=int, default=0,
                    help="check a Delta-corrected sparse build with this stride")
+    c.add_argument("--kv-dtype", choices=["float32", "float16"], default="float32",
+                   help="round K/V to this dtype before the float64 reference")
     args = p.parse_args()
     return gen(args) if args.cmd == "gen" else check(args)
 

@@ -2,7 +2,9 @@
 # Builds, on this (CPU) machine, everything the GPU benchmark runs on the
 # device machine, into bench/gpu/out/ (git-ignored; carry it):
 #   CUDA modules of examples/attention.mlir (dense, window + sinks,
-#   token-select), the x86-64 deltaflow-run and the oneTBB it links.
+#   token-select), dense-f16 of examples/attention_f16kv.mlir (f16 K/V:
+#   inputs q float32 [1,32,N,128], k and v float16 [1,8,N,128]; output out
+#   float32), the x86-64 deltaflow-run and the oneTBB it links.
 # On the device: bash bench/gpu/run.sh   (prints the table, writes $OUT/gpu.json)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,6 +13,7 @@ out=bench/gpu/out
 rm -rf "$out" && mkdir -p "$out/lib"
 compile() { ./build/bin/deltaflow-compile examples/attention.mlir --target=cuda -o "$out/$1" "${@:2}"; }
 compile dense
+./build/bin/deltaflow-compile examples/attention_f16kv.mlir --target=cuda -o "$out/dense-f16"
 compile window --sparsity="policy=window sinks=128 window=2048 chunk=512"
 compile token-select --sparsity="policy=token-select budget=2048 sinks=128 window=512 chunk=512"
 cp build/bin/deltaflow-run "$out/"

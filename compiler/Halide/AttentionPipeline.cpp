@@ -27,6 +27,14 @@ Halide::Expr expNonPositive(const Halide::Expr &x) {
 Halide::Expr expExact(const Halide::Expr &x) {
   return Halide::exp(Halide::max(x, -80.0f));
 }
+/// K and V take their stored element type (f16 or f32) from the spec; every
+/// read casts to float, so accumulation stays f32.
+void setKvTypes(AttentionIO &io, const AttentionSpec &spec) {
+  Halide::Type t =
+      spec.kvDtype == "float16" ? Halide::Float(16) : Halide::Float(32);
+  io.k = Halide::ImageParam(t, 4, "k");
+  io.v = Halide::ImageParam(t, 4, "v");
+}
 } // namespace
 
 void addAttentionRequirements(Halide::Pipeline &pipeline,
@@ -93,6 +101,7 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   using Halide::Expr;
   using Halide::Tuple;
   PrefillPipeline P;
+  setKvTypes(P, spec);
   P.tiles = tiles;
   P.form = form;
   Halide::Var &d = P.d, &e = P.e, &qi = P.qi, &qt = P.qt, &g = P.g, &hk = P.hk,
@@ -153,7 +162,8 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   P.rd = Halide::RDom(0, int(spec.d), "rd");
   P.sdot(qi, g, jj, kb, qt, hk, b) = 0.0f;
   P.sdot(qi, g, jj, kb, qt, hk, b) +=
-      P.qT(qi, P.rd, g, qt, hk, b) * P.k(P.rd, keyAt, hk, b);
+      P.qT(qi, P.rd, g, qt, hk, b) *
+      Halide::cast<float>(P.k(P.rd, keyAt, hk, b));
   Expr bias = P.maskBias(spec, key, qrow);
   if (form.kind == PrefillForm::Sparse)
     bias = Halide::select(keyValid, bias, kMasked);
@@ -173,7 +183,7 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
                   : Halide::min(kb * Bk + P.rj, nk - 1);
   P.bpv(e, qi, g, kb, qt, hk, b) = 0.0f;
   P.bpv(e, qi, g, kb, qt, hk, b) +=
-      P.p(qi, g, P.rj, kb, qt, hk, b) * P.v(e, vKey, hk, b);
+      P.p(qi, g, P.rj, kb, qt, hk, b) * Halide::cast<float>(P.v(e, vKey, hk, b));
 
   // Online merge of key blocks: state = {acc, running max, running sum}.
   Expr nblocks = form.kind == PrefillForm::Sparse
@@ -265,6 +275,7 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
   using Halide::Expr;
   using Halide::Tuple;
   DecodePipeline P;
+  setKvTypes(P, spec);
   P.tiles = tiles;
   Halide::Var &d = P.d, &e = P.e, &g = P.g, &i = P.i, &c = P.c, &hk = P.hk,
               &b = P.b, &jj = P.jj, &h = P.h;
@@ -278,7 +289,8 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
   Expr key = c * C + jj;
   P.sdot(jj, g, i, c, hk, b) = 0.0f;
   P.sdot(jj, g, i, c, hk, b) +=
-      P.qd(P.rd, g, i, hk, b) * P.k(P.rd, Halide::min(key, nk - 1), hk, b);
+      P.qd(P.rd, g, i, hk, b) *
+      Halide::cast<float>(P.k(P.rd, Halide::min(key, nk - 1), hk, b));
   P.s(jj, g, i, c, hk, b) = P.sdot(jj, g, i, c, hk, b) + P.maskBias(spec, key, i);
 
   P.rj = Halide::RDom(0, C, "rj");
@@ -291,7 +303,8 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
   P.csum(g, i, c, hk, b) += P.p(P.rj, g, i, c, hk, b);
   P.cpv(e, g, i, c, hk, b) = 0.0f;
   P.cpv(e, g, i, c, hk, b) +=
-      P.p(P.rj, g, i, c, hk, b) * P.v(e, Halide::min(c * C + P.rj, nk - 1), hk, b);
+      P.p(P.rj, g, i, c, hk, b) *
+      Halide::cast<float>(P.v(e, Halide::min(c * C + P.rj, nk - 1), hk, b));
   // One Func per chunk task carries all three partials to the merge.
   P.part(e, g, i, c, hk, b) =
       Tuple(P.cpv(e, g, i, c, hk, b), P.cmax(g, i, c, hk, b),

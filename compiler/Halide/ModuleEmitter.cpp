@@ -155,6 +155,7 @@ nlohmann::ordered_json attentionParams(const AttentionSpec &spec) {
                                    {"lse", spec.withLse}};
   if (spec.offset)
     params["offset"] = *spec.offset;
+  params["kv_dtype"] = spec.kvDtype;
   return params;
 }
 
@@ -223,7 +224,7 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     params = {{"policy", k.select.policy}, {"slots", k.select.slots},
               {"sinks", k.select.sinks},   {"window", k.select.window},
               {"chunk", k.select.chunk},   {"per_kv_head", k.select.perKvHead},
-              {"knobs", k.select.params}};
+              {"knobs", k.select.params}, {"k_dtype", k.select.kDtype}};
     if (k.select.offset)
       params["offset"] = *k.select.offset;
     variants = {{{"symbol", k.name}}};
@@ -296,6 +297,16 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
   try {
     PhaseTimer timer(options);
     Halide::Target target = resolveTarget(options.targetName);
+    // f16 K/V on OpenCL: Halide declares `half` in kernels only with cl_half
+    // (the device must offer cl_khr_fp16). Other targets load f16 as is.
+    if (target.has_feature(Halide::Target::OpenCL)) {
+      bool f16 = false;
+      for (const EntryDesc &e : module.entries)
+        for (const KernelDesc &k : e.kernels)
+          f16 |= k.attention.kvDtype == "float16" || k.select.kDtype == "float16";
+      if (f16)
+        target = target.with_feature(Halide::Target::CLHalf);
+    }
     fs::path outBase = options.outBase;
     std::string moduleName = outBase.filename().string();
     for (char &c : moduleName)

@@ -57,14 +57,40 @@ struct EntryBuilder {
   llvm::DenseMap<Value, std::vector<DimDesc>> dimsOf;
   int kernelCount = 0;
 
-  LogicalResult checkTensor(Location loc, Type type, const Twine &what) {
+  /// f32 tensors everywhere; f16 also where `allowF16` (K/V operands of
+  /// the attention ops and the arguments that feed them).
+  LogicalResult checkTensor(Location loc, Type type, const Twine &what,
+                            bool allowF16 = false) {
     auto t = dyn_cast<RankedTensorType>(type);
     if (!t)
       return emitError(loc) << what << " must be a ranked tensor, got " << type;
+    if (allowF16 && t.getElementType().isF16())
+      return success();
     if (!t.getElementType().isF32())
       return emitError(loc) << what << " has element type "
                             << t.getElementType()
-                            << "; the x86 lowering supports f32 tensors";
+                            << (allowF16 ? "; the lowering supports f32 or "
+                                           "f16 (K/V storage) tensors here"
+                                         : "; the lowering supports f32 "
+                                           "tensors here (f16 only as K/V "
+                                           "of attention)");
+    return success();
+  }
+
+  static std::string dtypeOf(Type type) {
+    Type e = cast<RankedTensorType>(type).getElementType();
+    return e.isSignlessInteger(32) ? "int32" : e.isF16() ? "float16" : "float32";
+  }
+
+  /// f16 buffers are read only by the attention ops (as K/V); any other
+  /// reader is a located error.
+  LogicalResult rejectF16(Operation *op, ValueRange values, const Twine &what) {
+    for (Value v : values)
+      if (auto t = dyn_cast<RankedTensorType>(v.getType()))
+        if (t.getElementType().isF16())
+          return op->emitOpError()
+                 << what << " reads an f16 tensor; f16 is supported only as "
+                            "the key/value operands of attention";
     return success();
   }
 
@@ -74,9 +100,10 @@ struct EntryBuilder {
     auto argTy = dyn_cast<RankedTensorType>(arg.getType());
     bool isIndex = argTy && argTy.getElementType().isSignlessInteger(32);
     if (!isIndex && failed(checkTensor(arg.getLoc(), arg.getType(),
-                                       "argument '" + name + "'")))
+                                       "argument '" + name + "'",
+                                       /*allowF16=*/true)))
       return failure();
-    TensorDesc t{name, isIndex ? "int32" : "float32", {}, "input"};
+    TensorDesc t{name, dtypeOf(arg.getType()), {}, "input"};
     if (DictionaryAttr attrs = fn.getArgAttrDict(idx))
       if (auto role = attrs.getAs<StringAttr>("deltaflow.role")) {
         static const char *kRoles[] = {"weight",   "tokens",   "positions",
@@ -128,12 +155,17 @@ struct EntryBuilder {
         return op->emitOpError() << what << " operand is not produced by a "
                                     "function argument or a kernel";
       if (failed(checkTensor(op->getLoc(), val.getType(),
-                             Twine(op->getName().getStringRef()) + " " + what)))
+                             Twine(op->getName().getStringRef()) + " " + what,
+                             /*allowF16=*/val != q)))
         return failure();
     }
     auto qTy = cast<RankedTensorType>(q.getType());
     auto kTy = cast<RankedTensorType>(k.getType());
     auto vTy = cast<RankedTensorType>(v.getType());
+    if (kTy.getElementType() != vTy.getElementType())
+      return op->emitOpError() << "key and value must have the same element "
+                                  "type to be compiled";
+    spec.kvDtype = dtypeOf(kTy);
     spec.hq = qTy.getDimSize(1);
     spec.hkv = kTy.getDimSize(1);
     spec.d = qTy.getDimSize(3);
@@ -265,6 +297,7 @@ struct EntryBuilder {
     sel.slots = idxTy.getDimSize(3);
     sel.perKvHead = policy->perKvHead;
     sel.offset = op.getOffset();
+    sel.kDtype = spec.kvDtype;
     int64_t heads = sel.perKvHead ? spec.hkv : 1;
     if (idxTy.getDimSize(1) != heads || sel.slots != policy->slots(sel.params))
       return op.emitOpError()
@@ -392,6 +425,8 @@ struct EntryBuilder {
   }
 
   LogicalResult addTosa(Operation *op) {
+    if (failed(rejectF16(op, op->getOperands(), "TOSA op")))
+      return failure();
     if (op->getNumResults() != 1)
       return op->emitOpError() << "has " << op->getNumResults()
                                 << " results; the graph lowering expects one";
@@ -461,6 +496,13 @@ struct EntryBuilder {
     if (!op.getCache().hasOneUse())
       return op.emitOpError() << "cache argument has other uses; read the "
                                  "cache through the result of cache_write";
+    if (!cast<RankedTensorType>(op.getCache().getType()).getElementType().isF32())
+      return op.emitOpError() << "writes into a cache of element type "
+                              << cast<RankedTensorType>(op.getCache().getType())
+                                     .getElementType()
+                              << "; the session's KV cache is f32 (f16 "
+                                 "K/V is supported as attention inputs, not "
+                                 "in cache_write)";
     if (failed(requireOperands(op, {op.getUpdate()})) ||
         failed(checkTensor(op.getLoc(), op.getUpdate().getType(), "new rows")))
       return failure();
@@ -497,6 +539,7 @@ struct EntryBuilder {
   /// Renames the temporaries that are returned to the entry's output names.
   LogicalResult addReturn(func::FuncOp fn, func::ReturnOp ret) {
     for (auto [idx, v] : llvm::enumerate(ret.getOperands())) {
+
       std::string name = nameAttr(fn.getResultAttrDict(idx),
                                   "result" + std::to_string(idx));
       if (isa<BlockArgument>(v))

@@ -25,8 +25,13 @@ struct Executor::Impl {
       : arena(threads > 0 ? threads : tbb::task_arena::automatic) {}
 };
 
-Executor::Executor(std::shared_ptr<Module> module, int threads)
+Executor::Executor(std::shared_ptr<Module> module, int threads, int device)
     : module_(std::move(module)), impl_(std::make_unique<Impl>(threads)) {
+  if (device >= 0 && module_->gpu())
+    module_->selectDevice(device);
+  else if (device < -1)
+    throw std::runtime_error("GPU device index must be >= 0, got " +
+                             std::to_string(device));
   impl_->arena.initialize();
 }
 
@@ -48,8 +53,11 @@ std::string shapeOf(const std::vector<DimSpec> &dims) {
 void checkInput(const EntryInfo &e, const TensorSpec &spec, const Tensor &t) {
   std::string where = "entry '" + e.name + "' input '" + spec.name + "'";
   if (dtypeName(t.dtype()) != spec.dtype)
-    throw std::runtime_error(where + ": dtype " + dtypeName(t.dtype()) +
-                             ", expected " + spec.dtype);
+    throw std::runtime_error(
+        where + ": dtype " + dtypeName(t.dtype()) + ", expected " + spec.dtype +
+        (spec.dtype == "float16" && t.dtype() == DType::Float32
+             ? " (float32 is not narrowed; store the tensor as float16)"
+             : ""));
   bool ok = t.rank() == int(spec.shape.size());
   for (int i = 0; ok && i < t.rank(); ++i)
     ok = spec.shape[i].size < 0 || spec.shape[i].size == t.shape()[i];
@@ -102,6 +110,9 @@ namespace {
 void poison(Tensor &t) {
   if (t.dtype() == DType::Int32)
     std::fill(t.i32(), t.i32() + t.numel(), std::numeric_limits<int32_t>::min());
+  else if (t.dtype() == DType::Float16)
+    std::fill(static_cast<uint16_t *>(t.raw()),
+              static_cast<uint16_t *>(t.raw()) + t.numel(), uint16_t(0x7e00));
   else
     std::fill(t.f32(), t.f32() + t.numel(),
               std::numeric_limits<float>::quiet_NaN());
@@ -160,7 +171,9 @@ Executor::run(const std::string &entryName,
   }
 
   auto dtypeOf = [](const TensorSpec &spec) {
-    return spec.dtype == "int32" ? DType::Int32 : DType::Float32;
+    return spec.dtype == "int32"     ? DType::Int32
+           : spec.dtype == "float16" ? DType::Float16
+                                     : DType::Float32;
   };
   for (const TensorSpec &spec : e.outputs) {
     Tensor t(shapeOf(spec, shapes), dtypeOf(spec));
@@ -175,7 +188,7 @@ Executor::run(const std::string &entryName,
     int64_t n = 1;
     for (int64_t d : tempShapes[spec.name])
       n *= d;
-    tempBytes[spec.name] = size_t(n) * 4;
+    tempBytes[spec.name] = size_t(n) * dtypeSize(dtypeOf(spec));
   }
   std::vector<PlanKernel> planKernels;
   for (const KernelInfo &k : e.kernels)
@@ -238,6 +251,7 @@ Executor::run(const std::string &entryName,
     jobs.push_back(std::move(job));
   }
 
+  module_->ran_ = true; // the GPU context (if any) is made on this device
   std::mutex errorMutex;
   std::string firstError;
   impl_->arena.execute([&] {

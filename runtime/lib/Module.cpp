@@ -6,6 +6,7 @@
 #include "HalideRuntime.h"
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
 #include <dlfcn.h>
 #include <fstream>
 #include <stdexcept>
@@ -48,7 +49,7 @@ TensorSpec parseTensor(const nlohmann::json &j, const std::string &where) {
   t.name = field<std::string>(j, "name", where);
   std::string w = where + " tensor '" + t.name + "'";
   t.dtype = field<std::string>(j, "dtype", w);
-  if (t.dtype != "float32" && t.dtype != "int32")
+  if (t.dtype != "float32" && t.dtype != "float16" && t.dtype != "int32")
     throw std::runtime_error(w + ": unsupported dtype '" + t.dtype + "'");
   for (const auto &d : field<nlohmann::json>(j, "shape", w)) {
     DimSpec ds;
@@ -188,6 +189,7 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
     // Fail early and in one line on a machine without the GPU driver.
     std::string ht = j.value("halide_target", std::string());
     bool opencl = ht.find("opencl") != std::string::npos;
+    m->opencl_ = opencl;
     if (!loadLibraryWithSoname(opencl ? "libOpenCL.so" : "libcuda.so"))
       throw std::runtime_error(
           soPath + (opencl ? ": an OpenCL module, and this machine has no "
@@ -273,6 +275,95 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
 Module::~Module() {
   if (handle_)
     dlclose(handle_);
+}
+
+int Module::gpuDeviceCount() const {
+  if (!gpu_)
+    return 0;
+  if (opencl_) {
+    if (std::getenv("HL_OCL_PLATFORM_NAME"))
+      return -1; // Halide picks the platform by name; let it check
+    using GetPlatforms = int32_t (*)(uint32_t, void **, uint32_t *);
+    using GetDevices = int32_t (*)(void *, uint64_t, uint32_t, void **,
+                                   uint32_t *);
+    void *cl = loadLibraryWithSoname("libOpenCL.so");
+    auto getPlatforms = cl ? lookup<GetPlatforms>(cl, "clGetPlatformIDs") : nullptr;
+    auto getDevices = cl ? lookup<GetDevices>(cl, "clGetDeviceIDs") : nullptr;
+    if (!getPlatforms || !getDevices)
+      throw std::runtime_error(path_ + ": cannot query OpenCL devices "
+                               "(clGetPlatformIDs not found)");
+    void *platform = nullptr;
+    uint32_t n = 0;
+    if (getPlatforms(1, &platform, &n) != 0 || n == 0)
+      return 0;
+    // As Halide's OpenCL runtime: device types from HL_OCL_DEVICE_TYPE.
+    uint64_t type = 0;
+    if (const char *t = std::getenv("HL_OCL_DEVICE_TYPE")) {
+      std::string s = t;
+      if (s.find("cpu") != std::string::npos)
+        type |= 1u << 1; // CL_DEVICE_TYPE_CPU
+      if (s.find("gpu") != std::string::npos)
+        type |= 1u << 2; // CL_DEVICE_TYPE_GPU
+      if (s.find("acc") != std::string::npos)
+        type |= 1u << 3; // CL_DEVICE_TYPE_ACCELERATOR
+    }
+    if (type == 0)
+      type = 0xFFFFFFFFu; // CL_DEVICE_TYPE_ALL
+    uint32_t count = 0;
+    if (getDevices(platform, type, 0, nullptr, &count) != 0)
+      return 0;
+    return int(count);
+  }
+  using Init = int (*)(unsigned);
+  using GetCount = int (*)(int *);
+  void *cuda = loadLibraryWithSoname("libcuda.so");
+  auto init = cuda ? lookup<Init>(cuda, "cuInit") : nullptr;
+  auto getCount = cuda ? lookup<GetCount>(cuda, "cuDeviceGetCount") : nullptr;
+  if (!init || !getCount)
+    throw std::runtime_error(path_ + ": a GPU module, and this machine has no "
+                             "CUDA driver (libcuda.so.1 not found)");
+  if (int rc = init(0); rc != 0) {
+    if (rc == 100) // CUDA_ERROR_NO_DEVICE
+      return 0;
+    throw std::runtime_error(path_ + ": cuInit failed (CUDA error " +
+                             std::to_string(rc) + ")");
+  }
+  int count = 0;
+  if (int rc = getCount(&count); rc != 0)
+    throw std::runtime_error(path_ + ": cuDeviceGetCount failed (CUDA error " +
+                             std::to_string(rc) + ")");
+  return count;
+}
+
+void Module::selectDevice(int index) {
+  if (!gpu_)
+    throw std::runtime_error(path_ + ": GPU device " + std::to_string(index) +
+                             " requested, but this is a CPU module (target " +
+                             target_ + ")");
+  if (index < 0)
+    throw std::runtime_error(path_ + ": GPU device index must be >= 0, got " +
+                             std::to_string(index));
+  if (index == device_)
+    return;
+  if (ran_)
+    throw std::runtime_error(
+        path_ + ": already ran on " +
+        (device_ < 0 ? std::string("the default GPU")
+                     : "GPU " + std::to_string(device_)) +
+        "; a loaded module stays on one device");
+  int count = gpuDeviceCount();
+  if (count >= 0 && index >= count)
+    throw std::runtime_error(path_ + ": GPU device " + std::to_string(index) +
+                             " requested, but this machine has " +
+                             std::to_string(count) + " " +
+                             (opencl_ ? "OpenCL" : "CUDA") + " device" +
+                             (count == 1 ? "" : "s"));
+  auto set = lookup<void (*)(int)>(handle_, "halide_set_gpu_device");
+  if (!set)
+    throw std::runtime_error(path_ + ": no halide_set_gpu_device in the "
+                             "module's Halide runtime");
+  set(index);
+  device_ = index;
 }
 
 const EntryInfo &Module::entry(const std::string &name) const {

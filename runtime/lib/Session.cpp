@@ -26,7 +26,8 @@ std::string dims(const std::vector<DimSpec> &shape) {
 } // namespace
 
 std::shared_ptr<Model> Model::load(const std::string &soPath,
-                                   const std::string &weightsPath, int threads) {
+                                   const std::string &weightsPath, int threads,
+                                   int device) {
   auto m = std::make_shared<Model>();
   m->module_ = Module::load(soPath);
   for (const char *name : kEntries) {
@@ -38,7 +39,7 @@ std::shared_ptr<Model> Model::load(const std::string &soPath,
                                "' entry; a model module needs prefill and "
                                "decode functions (see examples/llama)");
   }
-  m->executor_ = std::make_unique<Executor>(m->module_, threads);
+  m->executor_ = std::make_unique<Executor>(m->module_, threads, device);
   m->file_ = SafetensorsFile::open(weightsPath);
   for (const char *name : kEntries) {
     const EntryInfo &e = m->module_->entry(name);

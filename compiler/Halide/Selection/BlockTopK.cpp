@@ -28,7 +28,7 @@ void buildBlockTopKKernel(SelectionBuild &sb) {
   RDom rp(0, page, "rp");
   Expr key = sinks + pg * page + rp;
   rp.where(key < sb.nk());
-  Expr kv = sb.k(d, Halide::min(key, sb.nk() - 1), hk, b);
+  Expr kv = sb.key(d, Halide::min(key, sb.nk() - 1), hk, b);
   Func kmin("bt_kmin"), kmax("bt_kmax");
   kmin(d, pg, hk, b) = 3.0e38f;
   kmin(d, pg, hk, b) = Halide::min(kmin(d, pg, hk, b), kv);

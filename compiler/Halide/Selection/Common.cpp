@@ -48,7 +48,7 @@ CandidateScores candidateScores(SelectionBuild &sb) {
   cs.dot = Func("cand_dot");
   cs.dot(cs.j, cs.g, cs.hk, cs.c, cs.b) = 0.0f;
   cs.dot(cs.j, cs.g, cs.hk, cs.c, cs.b) +=
-      cs.qbar(rd, cs.hk * G + cs.g, cs.c, cs.b) * sb.k(rd, key, cs.hk, cs.b);
+      cs.qbar(rd, cs.hk * G + cs.g, cs.c, cs.b) * sb.key(rd, key, cs.hk, cs.b);
   cs.scores = Func("cand_scores");
   cs.scores(cs.j, cs.g, cs.hk, cs.c, cs.b) = cs.dot(cs.j, cs.g, cs.hk, cs.c, cs.b);
   return cs;
@@ -225,6 +225,8 @@ SelectionBuild buildSelection(const SelectSpec &spec,
   SelectionBuild sb;
   sb.spec = spec;
   sb.target = target;
+  if (spec.kDtype == "float16")
+    sb.k = Halide::ImageParam(Halide::Float(16), 4, "k");
   policy->buildKernel(sb);
   if (!sb.indices.defined())
     throw std::runtime_error("selection policy '" + spec.policy +

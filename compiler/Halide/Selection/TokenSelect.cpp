@@ -52,7 +52,7 @@ HeadSoftmax headSoftmax(SelectionBuild &sb, CandidateScores &cs,
     hs.keptScore(t, cs.g, cs.hk, cs.c, cs.b) = 0.0f;
     hs.keptScore(t, cs.g, cs.hk, cs.c, cs.b) +=
         cs.qbar(rd, cs.hk * G + cs.g, cs.c, cs.b) *
-        sb.k(rd, Halide::clamp(keyOf(t), 0, sb.nk() - 1), cs.hk, cs.b);
+        sb.key(rd, Halide::clamp(keyOf(t), 0, sb.nk() - 1), cs.hk, cs.b);
     rk = RDom(0, std::max(sinks + win, 1), "rkept");
     rk.where(sinks + win > 0 && validKey(rk));
     hs.max(cs.g, cs.hk, cs.c, cs.b) =

@@ -95,7 +95,7 @@ static int printPlan(const deltaflow::compiler::ModuleDesc &desc, int64_t n) {
     return 1;
   }
   auto bytesOf = [&](const TensorDesc &t) {
-    size_t b = 4;
+    size_t b = t.dtype == "float16" ? 2 : 4;
     for (const DimDesc &d : t.shape)
       b *= size_t(d.size >= 0 ? d.size : (n + d.div - 1) / d.div + d.add);
     return b;
@@ -103,6 +103,17 @@ static int printPlan(const deltaflow::compiler::ModuleDesc &desc, int64_t n) {
   auto mib = [](size_t b) { return double(b) / (1 << 20); };
   for (const EntryDesc &e : desc.entries) {
     llvm::outs() << "entry " << e.name << " (dynamic dimensions = " << n << ")\n";
+    for (const TensorDesc &t : e.inputs) {
+      std::string shape;
+      for (const DimDesc &d : t.shape)
+        shape += (shape.empty() ? "" : ", ") +
+                 (d.size >= 0 ? std::to_string(d.size) : std::string("?"));
+      llvm::outs() << "  input " << t.name << ": " << t.dtype << "[" << shape
+                   << "]" << (t.role.empty() || t.role == "input"
+                                  ? std::string()
+                                  : " (" + t.role + ")")
+                   << "\n";
+    }
     std::vector<deltaflow::rt::PlanKernel> kernels;
     std::map<std::string, size_t> temps;
     for (const TensorDesc &t : e.temporaries)
@@ -112,9 +123,14 @@ static int printPlan(const deltaflow::compiler::ModuleDesc &desc, int64_t n) {
       std::string deps, ops = k.graph.opsSummary();
       for (size_t d : k.deps)
         deps += (deps.empty() ? "" : ",") + std::to_string(d);
+      std::string kv = k.attention.kvDtype != "float32"
+                           ? "kv " + k.attention.kvDtype + "  "
+                       : k.select.kDtype != "float32"
+                           ? "k " + k.select.kDtype + "  "
+                           : "";
       llvm::outs() << llvm::format("  k%-3zu %-16s after [%s]  ", i, k.kind.c_str(),
                                    deps.c_str())
-                   << (ops.empty() ? "" : ops + "  ") << k.loc << "\n";
+                   << (ops.empty() ? "" : ops + "  ") << kv << k.loc << "\n";
       kernels.push_back({k.inputs, k.outputs});
     }
     deltaflow::rt::BufferPlan plan = deltaflow::rt::planBuffers(kernels, temps);

@@ -46,6 +46,7 @@ options:
   --no-selection-cache    recompute the selection at every decode step
   --prefill-chunk K       prefill in calls of K tokens (default: one call)
   --threads N             worker threads (default: all cores)
+  --device N              GPU modules: run on GPU N (ignored by CPU modules)
   --profile               print the slowest kernels of each build's prefill
   --json FILE             also write the results as JSON
   --dump-dir DIR          write each build's logits (DIR/BUILD.logits.npy,
@@ -60,7 +61,7 @@ struct Args {
   uint64_t seed = 1;
   double theta = 0.9;
   bool selectionCache = true, profile = false;
-  int threads = 0;
+  int threads = 0, device = -1;
 };
 
 [[noreturn]] void fail(const std::string &msg, int code = 1) {
@@ -110,6 +111,7 @@ Args parseArgs(const std::vector<std::string> &args) {
     else if (take("--capacity")) a.capacity = parseCount(s, value, 1);
     else if (take("--prefill-chunk")) a.chunk = parseCount(s, value, 1);
     else if (take("--threads")) a.threads = int(parseCount(s, value, 1));
+    else if (take("--device")) a.device = int(parseCount(s, value, 0));
     else if (take("--seed")) a.seed = uint64_t(parseCount(s, value, 0));
     else if (take("--theta")) {
       try {
@@ -161,7 +163,7 @@ Run runBuild(const std::string &name, const std::string &so, const Args &a,
   r.name = name;
   std::printf("[%s] loading %s\n", name.c_str(), so.c_str());
   std::fflush(stdout);
-  auto model = Model::load(so, a.weights, a.threads);
+  auto model = Model::load(so, a.weights, a.threads, a.device);
   SessionOptions so2;
   so2.capacity = a.capacity > 0 ? a.capacity : int64_t(prompt.size()) + a.decode;
   so2.theta = a.theta;

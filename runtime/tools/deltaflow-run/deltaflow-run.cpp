@@ -32,7 +32,9 @@ const char *kUsage = R"(usage: deltaflow-run MODULE.so [options]
                               (prefill + greedy decode of a model; generate --help)
 
 Runs an entry of a module compiled by deltaflow-compile. Inputs and outputs
-are NumPy .npy files (float32, or float16 converted on load/save).
+are NumPy .npy files. A float32 input accepts float32, or float16 widened
+on load; a float16 input (f16 K/V storage) needs a float16 file: float32 is
+not narrowed. --list shows each input's dtype.
 
 options:
   --entry=NAME            entry to run (default: the module's only entry)
@@ -41,6 +43,10 @@ options:
   --output-dtype=float32|float16
                           dtype of written outputs (default float32)
   --threads N             worker threads (N >= 1; default: all cores)
+  --device N              GPU modules: run on GPU N (0-based; N must be
+                          below the machine's device count; default: Halide's
+                          choice, or HL_GPU_DEVICE). Ignored, with a note,
+                          for CPU modules
   --repeat N              run N times, report min and median (default 1)
   --profile               print per-kernel time of the last run
   --list                  print the module's entries and their signatures
@@ -86,7 +92,7 @@ std::string describe(const TensorSpec &t) {
 int main(int argc, char **argv) {
   std::string modulePath, entryName;
   std::vector<std::pair<std::string, std::string>> inputFiles, outputFiles;
-  int threads = 0, repeat = 1;
+  int threads = 0, repeat = 1, device = -1;
   bool profile = false, list = false;
   DType outDtype = DType::Float32;
 
@@ -126,6 +132,16 @@ int main(int argc, char **argv) {
         usageError("--output-dtype must be float32 or float16, got '" + value + "'");
     } else if (takeValue("--threads")) {
       threads = parsePositive("--threads", value);
+    } else if (takeValue("--device")) {
+      try {
+        size_t used = 0;
+        long n = std::stol(value, &used);
+        if (used != value.size() || n < 0 || n > 1 << 20)
+          throw std::invalid_argument(value);
+        device = int(n);
+      } catch (const std::exception &) {
+        usageError("--device expects a GPU index >= 0, got '" + value + "'");
+      }
     } else if (takeValue("--repeat")) {
       repeat = parsePositive("--repeat", value);
     } else if (a == "--profile") {
@@ -188,7 +204,11 @@ int main(int argc, char **argv) {
       inputs[name] = t;
     }
 
-    Executor exec(module, threads);
+    if (device >= 0 && !module->gpu())
+      std::fprintf(stderr, "deltaflow-run: note: --device ignored: %s is a "
+                           "CPU module (target %s)\n",
+                   modulePath.c_str(), module->target().c_str());
+    Executor exec(module, threads, device);
     std::vector<double> times;
     std::map<std::string, Tensor> outputs;
     std::vector<KernelTiming> prof;

@@ -26,10 +26,13 @@ struct PrefillTiles {
 
 struct DecodeTiles {
   int keyChunk = 1024; ///< keys per split-K chunk
+  int dotBlock = 32;   ///< GPU: keys whose q.k lane partials share memory at once
 };
 
 /// What every attention pipeline form has: the q/k/v inputs ([D, N, H, B]
-/// innermost first, float32) and the `out` (+ optional `lse`) outputs.
+/// innermost first; q float32, k/v float32 or float16 per
+/// AttentionSpec::kvDtype, set by the build functions) and the `out` (+
+/// optional `lse`) outputs.
 struct AttentionIO {
   Halide::ImageParam q{Halide::Float(32), 4, "q"};
   Halide::ImageParam k{Halide::Float(32), 4, "k"};

@@ -25,6 +25,9 @@ struct AttentionSpec {
   bool causal = false;
   std::optional<int64_t> offset; ///< nullopt: queries are the last Nq keys
   bool withLse = false;
+  /// Element type of K and V as stored ("float32" or "float16"); queries,
+  /// outputs and accumulation stay float32.
+  std::string kvDtype = "float32";
 };
 
 /// Sparse attention over sinks, a selection and the local window
@@ -44,6 +47,7 @@ struct SelectSpec {
   int64_t sinks = 0, window = 0, chunk = 1, slots = 0;
   bool perKvHead = false;
   std::optional<int64_t> offset;
+  std::string kDtype = "float32"; ///< K as stored: "float32" or "float16"
 };
 
 /// A dimension is static, or `ceil(dim / div) + add` of a dimension of an

@@ -21,10 +21,17 @@ struct SelectionBuild {
   SelectSpec spec;
   Halide::Target target;
   Halide::ImageParam q{Halide::Float(32), 4, "q"}; ///< (d, i, h, b)
-  Halide::ImageParam k{Halide::Float(32), 4, "k"}; ///< (d, j, hk, b)
+  /// (d, j, hk, b); its element type is spec.kDtype (f32 or f16, set by
+  /// buildSelection): read it through key(), which casts to float.
+  Halide::ImageParam k{Halide::Float(32), 4, "k"};
   Halide::Var t{"t"}, c{"c"}, hs{"hs"}, b{"b"};
   Halide::Func indices{"indices"}; ///< (t, c, hs, b) -> int32, policy-defined
 
+  /// K as float32, whatever its stored type.
+  Halide::Expr key(const Halide::Expr &d, const Halide::Expr &j,
+                   const Halide::Expr &hk, const Halide::Expr &b) const {
+    return Halide::cast<float>(k(d, j, hk, b));
+  }
   Halide::Expr nq() const { return q.dim(1).extent(); }
   Halide::Expr nk() const { return k.dim(1).extent(); }
   int groupSize() const { return int(spec.hq / spec.hkv); }

@@ -38,9 +38,14 @@ LogicalResult checkAttentionOperands(std::optional<Location> loc,
       return fail(Twine(names[i]) + " must have a floating-point element "
                   "type");
   }
-  if (q.getElementType() != k.getElementType() ||
-      q.getElementType() != v.getElementType())
-    return fail("query, key and value must have the same element type");
+  // K/V may be stored narrower than the query (f16 K/V with f32 queries):
+  // the kernels read them and accumulate in the query's type.
+  if (k.getElementType() != v.getElementType())
+    return fail("key and value must have the same element type");
+  if (k.getElementType().getIntOrFloatBitWidth() >
+      q.getElementType().getIntOrFloatBitWidth())
+    return fail("key and value element type must not be wider than the "
+                "query's");
 
   auto mismatch = [](int64_t a, int64_t b) {
     return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;

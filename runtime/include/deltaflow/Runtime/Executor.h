@@ -42,7 +42,11 @@ struct RunOptions {
 class Executor {
 public:
   /// `threads` <= 0: the arena's default (honours tbb::global_control).
-  explicit Executor(std::shared_ptr<Module> module, int threads = 0);
+  /// `device` >= 0: GPU modules run on that GPU (Module::selectDevice,
+  /// which throws for a bad index); CPU modules ignore it. -1: Halide's
+  /// default (HL_GPU_DEVICE, else its own choice).
+  explicit Executor(std::shared_ptr<Module> module, int threads = 0,
+                    int device = -1);
   ~Executor();
 
   /// Validates the inputs against the manifest, allocates outputs and

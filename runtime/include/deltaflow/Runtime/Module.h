@@ -84,6 +84,18 @@ public:
   int copyToHost(halide_buffer_t *buf) const;
   /// Waits for the device work on `buf` (GPU launches are asynchronous).
   int deviceSync(halide_buffer_t *buf) const;
+  /// GPU modules: how many devices the module's GPU API sees (CUDA:
+  /// cuDeviceGetCount; OpenCL: the devices of the first platform of
+  /// HL_OCL_DEVICE_TYPE), or -1 where it cannot tell (HL_OCL_PLATFORM_NAME
+  /// set). Throws when the driver cannot be queried.
+  int gpuDeviceCount() const;
+  /// GPU modules: run on device `index` (halide_set_gpu_device in the
+  /// module's own Halide runtime). Throws in one line for index < 0 or
+  /// index >= gpuDeviceCount(), or for a CPU module. Halide creates its
+  /// context on the first run, so choose before it; a loaded module stays
+  /// on one device (selecting another afterwards throws).
+  void selectDevice(int index);
+  int device() const { return device_; } ///< -1: Halide's default
 
 private:
   Module() = default;
@@ -91,7 +103,10 @@ private:
   void *handle_ = nullptr;
   using BufferFn = int (*)(void *, halide_buffer_t *);
   BufferFn copyToHost_ = nullptr, deviceSync_ = nullptr;
-  bool gpu_ = false;
+  bool gpu_ = false, opencl_ = false;
+  mutable bool ran_ = false; ///< set by the Executor's first run
+  int device_ = -1;
+  friend class Executor;
   std::vector<EntryInfo> entries_;
 };
 

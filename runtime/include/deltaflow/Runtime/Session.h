@@ -28,7 +28,7 @@ public:
   /// of both entries against the file (names, shapes, dtypes).
   static std::shared_ptr<Model> load(const std::string &soPath,
                                      const std::string &weightsPath,
-                                     int threads = 0);
+                                     int threads = 0, int device = -1);
   Executor &executor() { return *executor_; }
   const Module &module() const { return *module_; }
   const std::map<std::string, Tensor> &weights() const { return weights_; }

@@ -49,8 +49,16 @@ func.func @kv_length(%q: tensor<1x8x4x64xf32>, %k: tensor<1x8x9x64xf32>, %v: ten
 // -----
 
 func.func @element_types(%q: tensor<1x8x?x64xf32>, %k: tensor<1x8x?x64xf16>, %v: tensor<1x8x?x64xf32>) {
-  // expected-error @+1 {{'attn.attention' op query, key and value must have the same element type}}
+  // expected-error @+1 {{'attn.attention' op key and value must have the same element type}}
   %o = attn.attention %q, %k, %v : tensor<1x8x?x64xf32>, tensor<1x8x?x64xf16>, tensor<1x8x?x64xf32>
+  return
+}
+
+// -----
+
+func.func @kv_wider_than_query(%q: tensor<1x8x?x64xf16>, %k: tensor<1x8x?x64xf32>, %v: tensor<1x8x?x64xf32>) {
+  // expected-error @+1 {{'attn.attention' op key and value element type must not be wider than the query's}}
+  %o = attn.attention %q, %k, %v : tensor<1x8x?x64xf16>, tensor<1x8x?x64xf32>, tensor<1x8x?x64xf32>
   return
 }
 

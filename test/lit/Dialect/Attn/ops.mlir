@@ -19,6 +19,15 @@ func.func @all_attributes(%q: tensor<2x8x?x64xf16>, %k: tensor<2x2x?x64xf16>, %v
   return %o, %lse : tensor<2x8x?x32xf16>, tensor<2x8x?xf16>
 }
 
+// f16 K/V storage with f32 queries: the result has the query's type.
+// CHECK-LABEL: func.func @f16_kv
+// CHECK: attn.attention %{{.+}}, %{{.+}}, %{{.+}} causal : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>
+// CHECK: return %{{.+}} : tensor<1x8x?x64xf32>
+func.func @f16_kv(%q: tensor<1x8x?x64xf32>, %k: tensor<1x2x?x64xf16>, %v: tensor<1x2x?x64xf16>) -> tensor<1x8x?x64xf32> {
+  %o = attn.attention %q, %k, %v causal : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf16>, tensor<1x2x?x64xf16>
+  return %o : tensor<1x8x?x64xf32>
+}
+
 // Static shapes, Nq != Nk, group size 1, bf16 and f64.
 // CHECK-LABEL: func.func @static_mha
 // CHECK: attn.attention %{{.+}}, %{{.+}}, %{{.+}} causal : tensor<1x4x3x16xbf16>, tensor<1x4x17x16xbf16>, tensor<1x4x17x16xbf16>
