@@ -26,6 +26,7 @@ struct Variant {
   bool causal;
   int64_t offset; // -1: default
   bool lse;
+  bool f16kv = false; // K/V stored as float16
 };
 
 const Variant kVariants[] = {
@@ -33,6 +34,7 @@ const Variant kVariants[] = {
     {"gqa4_d128_scaled", 1, 8, 2, 128, 0.05, false, -1, false},
     {"gqa4_d128_causal", 1, 8, 2, 128, 0, true, -1, false},
     {"gqa8_d64_offset_lse", 2, 8, 1, 64, 0.2, true, 3, true},
+    {"gqa4_d64_f16kv_lse", 2, 8, 2, 64, 0, true, -1, true, true},
 };
 
 // (Nq, Nk): odd and prime lengths, lengths not divisible by the tiles
@@ -64,8 +66,16 @@ TEST_P(AttentionKernel, MatchesFloat64Reference) {
   rt::Tensor k = test::randomTensor({var.B, var.Hkv, nk, var.D}, seed + 1);
   rt::Tensor v = test::randomTensor({var.B, var.Hkv, nk, var.D}, seed + 2);
 
+  if (var.f16kv) { // the reference sees the same f16-rounded K/V
+    k = k.toFloat16();
+    v = v.toFloat16();
+  }
   rt::Executor exec(fixtureModule(), 2);
   auto outs = exec.run(var.entry, {{"q", q}, {"k", k}, {"v", v}});
+  if (var.f16kv) {
+    k = k.toFloat32();
+    v = v.toFloat32();
+  }
   double scale = var.scale > 0 ? var.scale : 1.0 / std::sqrt(double(var.D));
   test::RefResult ref = test::referenceAttention(q, k, v, scale, var.causal, offset);
 

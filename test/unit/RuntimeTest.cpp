@@ -41,7 +41,8 @@ bool bitwiseEqual(const rt::Tensor &a, const rt::Tensor &b) {
 
 TEST(Runtime, ListsEntriesFromManifest) {
   auto m = variants();
-  ASSERT_EQ(m->entries().size(), 4u);
+  ASSERT_EQ(m->entries().size(), 5u);
+  EXPECT_EQ(m->entry("gqa4_d64_f16kv_lse").inputs[1].dtype, "float16");
   const rt::EntryInfo &e = m->entry("gqa8_d64_offset_lse");
   ASSERT_EQ(e.outputs.size(), 2u);
   EXPECT_EQ(e.outputs[1].name, "lse");
@@ -105,6 +106,35 @@ TEST(Runtime, Avx2TargetMatchesReference) {
                                         1 / std::sqrt(128.0), true);
     EXPECT_LE(test::relativeL2(out, ref.out), 1e-4) << "Nq=" << nq << " Nk=" << nk;
   }
+}
+
+TEST(Runtime, F16KvInputsAreNotNarrowed) {
+  // An f16-K/V entry: float32 K is rejected, naming the input.
+  std::map<std::string, rt::Tensor> in = {
+      {"q", test::randomTensor({2, 8, 3, 64}, 1)},
+      {"k", test::randomTensor({2, 2, 5, 64}, 2)},
+      {"v", test::randomTensor({2, 2, 5, 64}, 3).toFloat16()}};
+  rt::Executor exec(variants(), 1);
+  EXPECT_NE(errorOf([&] { exec.run("gqa4_d64_f16kv_lse", in); })
+                .find("input 'k': dtype float32, expected float16 (float32 "
+                      "is not narrowed"),
+            std::string::npos);
+  in["k"] = in["k"].toFloat16();
+  EXPECT_EQ(errorOf([&] { exec.run("gqa4_d64_f16kv_lse", in); }), "");
+}
+
+TEST(Runtime, DeviceSelectionOnCpuModules) {
+  // The Executor ignores a device for CPU modules; selecting one directly
+  // is an error, as is a negative index.
+  EXPECT_EQ(errorOf([&] { rt::Executor(variants(), 1, 0); }), "");
+  EXPECT_NE(errorOf([&] { rt::Executor(variants(), 1, -2); })
+                .find("GPU device index must be >= 0, got -2"),
+            std::string::npos);
+  rt::Module &m = *variants();
+  EXPECT_NE(errorOf([&] { m.selectDevice(0); }).find("this is a CPU module"),
+            std::string::npos);
+  EXPECT_EQ(m.device(), -1);
+  EXPECT_EQ(m.gpuDeviceCount(), 0);
 }
 
 TEST(Runtime, RejectsBadInputsWithClearMessages) {
