@@ -13,6 +13,9 @@
       for a build with --delta="stride=S": rows 0, S, 2S, ... and the tail
       must equal dense attention (the correction makes them exact); the other
       rows are sparse, and their error against dense is reported
+  check ... --lse FILE
+      also compares FILE (the log-sum-exp output [1, Hq, Nq], e.g. of
+      examples/attention_lse.mlir) with the float64 log-sum-exp
   check ... --kv-dtype float16
       rounds K/V to float16 before the float64 reference (a no-op for files
       already stored as float16), so an f16-K/V build is checked against the
@@ -47,6 +50,7 @@ def reference(q, k, v, causal):
     offset = nk - nq
     scale = 1.0 / np.sqrt(d)
     out = np.empty(q.shape[:3] + (v.shape[3],), dtype=np.float64)
+    lse = np.empty(q.shape[:3], dtype=np.float64)
     mask = None
     if causal:
         mask = np.arange(nk)[None, :] > (np.arange(nq)[:, None] + offset)
@@ -56,10 +60,11 @@ def reference(q, k, v, causal):
         s = (q[0, h].astype(np.float64) @ kh.T) * scale
         if mask is not None:
             s[mask] = -np.inf
-        s -= s.max(axis=1, keepdims=True)
-        p = np.exp(s)
+        m = s.max(axis=1, keepdims=True)
+        p = np.exp(s - m)
         out[0, h] = (p @ vh) / p.sum(axis=1, keepdims=True)
-    return out
+        lse[0, h] = m[:, 0] + np.log(p.sum(axis=1))
+    return out, lse
 
 
 def check(args):
@@ -68,7 +73,17 @@ def check(args):
     if args.kv_dtype == "float16":
         k, v = k.astype(np.float16), v.astype(np.float16)
     out = np.load(args.out) if args.out else load("out")
-    ref = reference(q, k, v, args.causal)
+    ref, ref_lse = reference(q, k, v, args.causal)
+    if args.lse:
+        lse = np.load(args.lse)
+        if lse.shape != ref_lse.shape:
+            print(f"shape mismatch: lse {lse.shape}, reference {ref_lse.shape}")
+            return 1
+        lerr = np.abs(lse - ref_lse).max()
+        print(f"lse: max abs error vs float64 = {lerr:.3e}")
+        if not (np.isfinite(lse).all() and lerr <= 1e-4):
+            print("FAIL (lse tolerance 1e-4)")
+            return 1
     if out.shape != ref.shape:
         print(f"shape mismatch: out {out.shape}, reference {ref.shape}")
         return 1
@@ -120,6 +135,7 @@ def main():
     c.add_argument("dir")
     c.add_argument("--causal", action="store_true")
     c.add_argument("--out", help="output .npy (default DIR/out.npy)")
+    c.add_argument("--lse", help="also check this log-sum-exp output .npy")
     c.add_argument("--report", action="store_true",
                    help="only report the error against dense (a sparse build)")
     c.add_argument("--delta-stride", type=int, default=0,

@@ -40,10 +40,12 @@ def cuda_time(fn, reps=5):
     return best
 
 
-def ours(module, q, k, v, work, reps=5, timeout=400):
-    """Runs deltaflow-run on .npy copies of q/k/v; returns (ms, output)."""
+def ours(module, q, k, v, work, reps=5, timeout=400, kv_half=False):
+    """Runs deltaflow-run on .npy copies of q/k/v (k/v as float16 for a module
+    with f16 K/V storage); returns (ms, output, profile text)."""
     for name, t in (("q", q), ("k", k), ("v", v)):
-        np.save(os.path.join(work, name + ".npy"), t.float().cpu().numpy())
+        t = t.half() if kv_half and name != "q" else t.float()
+        np.save(os.path.join(work, name + ".npy"), t.cpu().numpy())
     cmd = [os.path.join(OUT_DIR, "deltaflow-run"), os.path.join(OUT_DIR, module + ".so"),
            "--input", f"q={work}/q.npy", "--input", f"k={work}/k.npy",
            "--input", f"v={work}/v.npy", "--output", f"out={work}/out.npy",

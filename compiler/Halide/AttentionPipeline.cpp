@@ -321,11 +321,14 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
       Tuple(P.merged(e, g, i, hk, b)[0] + P.part(e, g, i, P.rc, hk, b)[0] * w,
             P.merged(e, g, i, hk, b)[1] + P.part(e, g, i, P.rc, hk, b)[2] * w);
 
-  P.out(e, i, h, b) =
-      P.merged(e, h % G, i, h / G, b)[0] / P.merged(e, h % G, i, h / G, b)[1];
-  if (spec.withLse)
-    P.lse(i, h, b) = P.gmax(h % G, i, h / G, b) +
-                     Halide::log(P.merged(0, h % G, i, h / G, b)[1]);
+  // Per (head in group, KV head), then laid out as [.., Hq, ..].
+  P.outG(e, g, i, hk, b) = P.merged(e, g, i, hk, b)[0] / P.merged(e, g, i, hk, b)[1];
+  P.out(e, i, h, b) = P.outG(e, h % G, i, h / G, b);
+  if (spec.withLse) {
+    P.lseG(g, i, hk, b) =
+        P.gmax(g, i, hk, b) + Halide::log(P.merged(0, g, i, hk, b)[1]);
+    P.lse(i, h, b) = P.lseG(h % G, i, h / G, b);
+  }
   return P;
 }
 

@@ -55,6 +55,10 @@ try:
     ctypes.CDLL("libOpenCL.so.1")
     if os.path.exists("/etc/OpenCL/vendors/pocl.icd"):
         config.available_features.add("pocl")
+        # CUDA launches at most 1024 threads per block; pocl's default limit
+        # (4096) would let a GPU schedule with larger blocks pass here and
+        # fail on the device.
+        config.environment["POCL_MAX_WORK_GROUP_SIZE"] = "1024"
 except OSError:
     pass
 

@@ -110,6 +110,8 @@ struct DecodePipeline : AttentionIO {
   Halide::Func part{"part"}; ///< (e, g, i, c, hk, b) -> {cpv, cmax, csum}
   Halide::Func gmax{"gmax"}; ///< (g, i, hk, b)
   Halide::Func merged{"merged"}; ///< (e, g, i, hk, b) -> {acc, l}
+  Halide::Func outG{"outG"};     ///< (e, g, i, hk, b) normalised output
+  Halide::Func lseG{"lseG"};     ///< (g, i, hk, b), defined with lse
 };
 
 /// Run-time checks on the inputs that Halide's bounds checks do not cover.
