@@ -63,17 +63,27 @@ def rel_l2(a, b):
 
 
 def sdpa(q, k, v, backend, dtype, causal_lower_right):
+    """A closure running SDPA on one backend. Grouped K/V heads go in as they
+    are (enable_gqa) where the backend takes them, else repeated to Hq heads
+    (4x the K/V bytes: a weaker baseline, marked 'rep' in the table)."""
     from torch.nn.attention.bias import causal_lower_right as clr
     qq, kk, vv = (t.to(dtype) for t in (q, k, v))
-    kk = kk.repeat_interleave(HQ // HKV, dim=1)
-    vv = vv.repeat_interleave(HQ // HKV, dim=1)
     mask = clr(q.shape[2], k.shape[2]) if causal_lower_right else None
 
-    def run():
+    def call(kx, vx, **kw):
         with sdpa_kernel([backend]):
             if mask is None:
-                return F.scaled_dot_product_attention(qq, kk, vv, is_causal=True)
-            return F.scaled_dot_product_attention(qq, kk, vv, attn_mask=mask)
+                return F.scaled_dot_product_attention(qq, kx, vx, is_causal=True, **kw)
+            return F.scaled_dot_product_attention(qq, kx, vx, attn_mask=mask, **kw)
+    try:
+        call(kk, vv, enable_gqa=True)
+        run = lambda: call(kk, vv, enable_gqa=True)
+        run.gqa = True
+    except Exception:
+        kr = kk.repeat_interleave(HQ // HKV, dim=1)
+        vr = vv.repeat_interleave(HQ // HKV, dim=1)
+        run = lambda: call(kr, vr)
+        run.gqa = False
     return run
 
 
@@ -88,7 +98,7 @@ def references(q, k, v, backends, lower_right, reps):
     for name, be, dt in backends:
         try:
             fn = sdpa(q, k, v, be, dt, lower_right)
-            refs.append((name, cuda_time(fn, reps)))
+            refs.append((name + ("" if fn.gqa else " rep"), cuda_time(fn, reps)))
             if dt == torch.float32:
                 ref_out = fn()
         except Exception as e:  # a backend may not support the shape
@@ -144,6 +154,15 @@ def main():
         tb = 2 * HKV * n * D * 4 / ms / 1e9
         report(f"decode L={n}", ms, tb, "TB/s", tb / PEAK_TBS, refs,
                rel_l2(out, ref_out) if ref_out is not None else float("nan"))
+        if os.path.exists(os.path.join(OUT_DIR, "dense-f16.so")):
+            # K/V stored as f16 (half the bytes); the reference is fp32 SDPA
+            # on the same f16-rounded K/V.
+            ms, out, _ = ours("dense-f16", q, k, v, work, reps=10, kv_half=True)
+            ref16 = sdpa(q, k.half().float(), v.half().float(),
+                         SDPBackend.EFFICIENT_ATTENTION, torch.float32, True)()
+            tb = 2 * HKV * n * D * 2 / ms / 1e9
+            report(f"decode L={n} f16 K/V", ms, tb, "TB/s", tb / PEAK_TBS, refs,
+                   rel_l2(out, ref16))
 
     # Sparse: token-select on the last 512 queries of an N context vs dense
     # bf16 flash on the same shape; window + sinks over a whole prefill of
@@ -159,7 +178,8 @@ def main():
         keys = 128 + 2048 + 512 + 256
         flops = 4 * HQ * 512 * keys * D
         report(f"token-select 512 q @ N={n}", ms, flops / ms / 1e9, "TFLOP/s",
-               flops / ms / 1e9 / PEAK_TFLOPS, [("flash-bf16 dense", flash)],
+               flops / ms / 1e9 / PEAK_TFLOPS,
+               [("flash-bf16 dense" + ("" if fn.gqa else " rep"), flash)],
                rel_l2(out, dense))
         print("   " + " | ".join(l.strip() for l in prof.splitlines() if "kernel" in l))
     if time.time() - t0 < a.budget_s:

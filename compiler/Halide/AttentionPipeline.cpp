@@ -161,9 +161,10 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   // Scores of one key block, plus the mask bias.
   P.rd = Halide::RDom(0, int(spec.d), "rd");
   P.sdot(qi, g, jj, kb, qt, hk, b) = 0.0f;
+  // The keys of one block (a schedule may stage them in fast memory).
+  P.kt(d, jj, kb, qt, hk, b) = Halide::cast<float>(P.k(d, keyAt, hk, b));
   P.sdot(qi, g, jj, kb, qt, hk, b) +=
-      P.qT(qi, P.rd, g, qt, hk, b) *
-      Halide::cast<float>(P.k(P.rd, keyAt, hk, b));
+      P.qT(qi, P.rd, g, qt, hk, b) * P.kt(P.rd, jj, kb, qt, hk, b);
   Expr bias = P.maskBias(spec, key, qrow);
   if (form.kind == PrefillForm::Sparse)
     bias = Halide::select(keyValid, bias, kMasked);

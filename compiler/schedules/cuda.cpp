@@ -1,10 +1,11 @@
 //===- cuda.cpp - attention schedules for NVIDIA GPUs (Halide CUDA) --------===//
 //
-// Prefill: one thread block per (query tile, KV head). The key-block loop
-// runs serially inside the block; each block of Bk keys is staged through
-// shared memory: scores with one thread per key, softmax statistics with one
-// thread per (row, head), P.V with one thread per value lane. The online
-// (acc, max, sum) state of the tile stays with the block.
+// Prefill: one thread block per (4-row query tile, KV head), 32 x 4
+// threads; the key-block loop runs serially inside the block. Each block of
+// 64 keys is staged in shared memory (coalesced reads, padded transposed
+// rows); scores are register tiles of 2 keys x G heads per thread; row
+// max/sum by 32 lanes; P.V keeps dv/32 value lanes x G heads per thread in
+// registers. The online (acc, max, sum) state stays in global memory.
 // Decode: split-K, one block per (1024-key chunk, KV head), 128 x G threads.
 // q.k with 32 head-dim lanes per key row (coalesced reads of K, G partial
 // dots per lane in registers, summed through padded shared memory); chunk
@@ -21,8 +22,11 @@ namespace deltaflow::compiler {
 
 PrefillTiles prefillTilesCuda(const Halide::Target &, const AttentionSpec &) {
   PrefillTiles tiles;
-  tiles.queryTile = 8; // 8 rows x 128 value lanes = 1024 threads
-  tiles.keyBlock = 64;  // scores and probabilities: 2 x 16 KiB of shared memory (G = 4)
+  // 4 query rows x G heads per block, 64-key blocks: the key tile (128 x 65
+  // words), scores and probabilities fit the 48 KiB of shared memory a
+  // Halide 14 kernel may use.
+  tiles.queryTile = 4;
+  tiles.keyBlock = 64;
   tiles.skipUnusedRowTiles = false; // miscompiles on the GPU backends
   return tiles;
 }
@@ -40,40 +44,92 @@ DecodeTiles decodeTilesCuda(const Halide::Target &, const AttentionSpec &) {
 void schedulePrefillCuda(PrefillPipeline &P, const AttentionSpec &spec,
                          const Halide::Target &) {
   using Halide::RVar;
+  using Halide::Var;
   const int G = int(spec.hq / spec.hkv);
-  const int Tq = P.tiles.queryTile;
-  Halide::RVar rb(P.rb.x);
+  const int Tq = P.tiles.queryTile, Bk = P.tiles.keyBlock;
+  const int lanes = 32;
+  RVar rb(P.rb.x);
 
+  // One block per (query tile, KV head); threads (32 lanes, Tq rows). Each
+  // thread keeps dv/32 value lanes x G heads of the online state; the state
+  // lives in global memory (L1/L2), the per-block partials in registers.
+  Var eo("eo"), ei("ei");
   P.state.compute_root()
       .bound(P.e, 0, int(spec.dv))
       .bound(P.qi, 0, Tq)
       .bound(P.g, 0, G)
-      .reorder(P.e, P.qi, P.g, P.qt, P.hk, P.b)
+      .split(P.e, eo, ei, lanes)
+      .reorder(eo, P.g, ei, P.qi, P.qt, P.hk, P.b)
       .gpu_blocks(P.qt, P.hk)
-      .gpu_threads(P.e, P.qi);
+      .gpu_threads(ei, P.qi)
+      .unroll(eo)
+      .unroll(P.g);
   P.state.update()
-      .reorder(P.e, P.qi, P.g, rb, P.qt, P.hk, P.b)
+      .split(P.e, eo, ei, lanes)
+      .reorder(eo, P.g, ei, P.qi, rb, P.qt, P.hk, P.b)
       .gpu_blocks(P.qt, P.hk)
-      .gpu_threads(P.e, P.qi);
+      .gpu_threads(ei, P.qi)
+      .unroll(eo)
+      .unroll(P.g);
   Halide::LoopLevel perBlock(P.state, rb);
 
-  // Shared memory holds the block's scores and probabilities (2 x 16 KiB);
-  // queries are read through the cache, P.V accumulates in registers.
-  P.qT.compute_inline();
-  if (P.form.kind == PrefillForm::Sparse) {
-    P.kidx.compute_at(perBlock).gpu_threads(P.jj);
-  }
-  // Scores: one thread per key of the block, all rows and heads of the tile.
-  P.s.compute_at(perBlock).reorder(P.jj, P.qi, P.g).gpu_threads(P.jj, P.qi);
-  P.sdot.compute_at(P.s, P.jj);
-  P.bmax.compute_at(perBlock).gpu_threads(P.qi, P.g);
-  P.bmax.update().gpu_threads(P.qi, P.g);
-  P.p.compute_at(perBlock).reorder(P.jj, P.qi, P.g).gpu_threads(P.jj, P.qi);
-  P.bsum.compute_at(perBlock).gpu_threads(P.qi, P.g);
-  P.bsum.update().gpu_threads(P.qi, P.g);
-  P.bpv.compute_at(P.state, P.e);
+  Var jo("jo"), jx("jx"), jr("jr"), jy("jy"), dq("dq"), dl("dl");
+  if (P.form.kind == PrefillForm::Sparse)
+    P.kidx.compute_at(perBlock).split(P.jj, jo, jx, lanes).gpu_threads(jx).unroll(jo);
 
-  // One block per output row, one thread per value lane.
+  // The block's keys staged in shared memory: warps read key rows
+  // coalesced (lanes over the head dim) and store them transposed, [d][key]
+  // with a row of Bk + 1 words, so that neither these stores nor the score
+  // threads' reads (lanes over keys) share a bank.
+  P.kt.compute_at(perBlock)
+      .reorder_storage(P.jj, P.d)
+      .align_storage(P.jj, Bk + 1)
+      .split(P.d, dq, dl, lanes)
+      .split(P.jj, jr, jy, Tq)
+      .reorder(dq, jr, dl, jy)
+      .gpu_threads(dl, jy)
+      .unroll(dq)
+      .unroll(jr, 4);
+
+  // Scores: each thread 2 adjacent keys x G heads of one row, in registers.
+  P.qT.compute_inline();
+  P.s.compute_at(perBlock)
+      .split(P.jj, jx, jo, 2)
+      .reorder(P.g, jo, jx, P.qi)
+      .gpu_threads(jx, P.qi)
+      .unroll(P.g)
+      .unroll(jo);
+  P.sdot.compute_at(P.s, jx).unroll(P.g).unroll(P.jj);
+  P.sdot.update().reorder(P.g, P.jj, P.rd).unroll(P.g).unroll(P.jj);
+
+  // Row max and sum: 32 lanes x Tq rows reduce Bk/32 keys each (all G
+  // heads), then one thread per (head, row) reduces the lanes.
+  auto laneReduce = [&](Halide::Func f) {
+    RVar ro("ro"), ri("ri");
+    Var w("w");
+    Halide::Func partial = f.update().split(P.rj, ro, ri, lanes).rfactor(ri, w);
+    partial.compute_at(perBlock)
+        .reorder(P.g, w, P.qi)
+        .gpu_threads(w, P.qi)
+        .unroll(P.g);
+    partial.update().reorder(P.g, ro, w, P.qi).gpu_threads(w, P.qi).unroll(P.g);
+    f.compute_at(perBlock).gpu_threads(P.g, P.qi);
+    f.update().gpu_threads(P.g, P.qi);
+  };
+  laneReduce(P.bmax);
+  P.p.compute_at(perBlock)
+      .split(P.jj, jx, jo, 2)
+      .reorder(P.g, jo, jx, P.qi)
+      .gpu_threads(jx, P.qi)
+      .unroll(P.g)
+      .unroll(jo);
+  laneReduce(P.bsum);
+
+  // P.V in registers: dv/32 value lanes x G heads per thread; V rows are
+  // read coalesced (lanes over the value dim), probabilities broadcast.
+  P.bpv.compute_at(P.state, ei).unroll(P.e).unroll(P.g);
+  P.bpv.update().reorder(P.e, P.g, P.rj).unroll(P.e).unroll(P.g);
+
   P.out.compute_root().gpu_blocks(P.i, P.h).gpu_threads(P.e);
   P.out.output_buffer().dim(0).set_bounds(0, int(spec.dv));
   Halide::Var io("io"), ii("ii");

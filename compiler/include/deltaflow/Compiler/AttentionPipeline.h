@@ -77,6 +77,7 @@ struct PrefillPipeline : AttentionIO {
       jj{"jj"}, kb{"kb"}, i{"i"}, h{"h"};
   Halide::RDom rd, rj, rb;
   Halide::Func qT{"qT"};     ///< (qi, d, g, qt, hk, b) pre-scaled queries
+  Halide::Func kt{"kt"};     ///< (d, jj, kb, qt, hk, b) keys of a block (as f32)
   Halide::Func sdot{"sdot"}; ///< (qi, g, jj, kb, qt, hk, b) q.k
   Halide::Func s{"s"};       ///< (qi, g, jj, kb, qt, hk, b) scores + mask
   Halide::Func bmax{"bmax"}; ///< (qi, g, kb, qt, hk, b) block row max
