@@ -243,14 +243,30 @@ void scheduleDecodeCuda(DecodePipeline &P, const AttentionSpec &spec,
     RVar co("co"), ci("ci"), lo("lo"), li("li");
     Var w("w");
     P.merged.compute_at(P.outG, P.e);
-    P.merged.update()
-        .split(rc, co, ci, 8, Halide::TailStrategy::GuardWithIf)
-        .unroll(ci);
-    // (The LSE's copies of gmax and merged are made before the rfactor.)
+    // (The LSE's copies of gmax and merged are made before the rfactors.)
     Halide::Func mergedL, gmaxL;
     if (P.lse.defined()) {
       mergedL = P.merged.clone_in(P.lseG);
       gmaxL = P.gmax.clone_in({P.lseG, mergedL});
+      mergedL.update()
+          .split(rc, co, ci, 8, Halide::TailStrategy::GuardWithIf)
+          .unroll(ci);
+    }
+    // Four chunk slices per value lane (threads y), each in registers, 4
+    // chunks in flight; then each lane adds its 4 slices.
+    {
+      RVar so("so"), si("si"), soo("soo"), soi("soi");
+      Var ks("ks");
+      Halide::Func slices =
+          P.merged.update()
+              .split(rc, so, si, 4, Halide::TailStrategy::GuardWithIf)
+              .rfactor(si, ks);
+      Halide::Func slicesShared = slices.in(P.merged);
+      slicesShared.compute_at(P.outG, P.g).gpu_threads(P.e, ks);
+      slices.compute_at(slicesShared, P.e);
+      slices.update()
+          .split(so, soo, soi, 4, Halide::TailStrategy::GuardWithIf)
+          .unroll(soi);
     }
     Halide::Func partial =
         P.gmax.update()
