@@ -40,7 +40,7 @@ def cuda_time(fn, reps=5):
     return best
 
 
-def ours(module, q, k, v, work, reps=5, timeout=400, kv_half=False):
+def ours(module, q, k, v, work, reps=5, timeout=400, kv_half=False, extra=()):
     """Runs deltaflow-run on .npy copies of q/k/v (k/v as float16 for a module
     with f16 K/V storage); returns (ms, output, profile text)."""
     for name, t in (("q", q), ("k", k), ("v", v)):
@@ -49,7 +49,7 @@ def ours(module, q, k, v, work, reps=5, timeout=400, kv_half=False):
     cmd = [os.path.join(OUT_DIR, "deltaflow-run"), os.path.join(OUT_DIR, module + ".so"),
            "--input", f"q={work}/q.npy", "--input", f"k={work}/k.npy",
            "--input", f"v={work}/v.npy", "--output", f"out={work}/out.npy",
-           "--repeat", str(reps), "--profile"]
+           "--repeat", str(reps), "--profile", *extra]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         raise RuntimeError(r.stderr.strip() or r.stdout.strip())
@@ -171,16 +171,39 @@ def main():
         if time.time() - t0 > a.budget_s:
             break
         q, k, v = rnd(1, HQ, 512, D), rnd(1, HKV, n, D), rnd(1, HKV, n, D)
-        ms, out, prof = ours("token-select", q, k, v, work, reps=5)
+        tmp = os.path.join(work, "ts-temporaries")
+        ms, out, prof = ours("token-select", q, k, v, work, reps=5,
+                             extra=("--temporaries", tmp))
         fn = sdpa(q, k, v, SDPBackend.FLASH_ATTENTION, torch.bfloat16, True)
         flash = cuda_time(fn)
         dense = sdpa(q, k, v, SDPBackend.EFFICIENT_ATTENTION, torch.float32, True)()
         keys = 128 + 2048 + 512 + 256
         flops = 4 * HQ * 512 * keys * D
+        refs = [("flash-bf16 dense" + ("" if fn.gqa else " rep"), flash)]
+        # FlexAttention with the same pattern: our selected indices (one
+        # chunk of 512 queries), the sinks and the local window, causal.
+        flex_err = float("nan")
+        try:
+            from torch.nn.attention.flex_attention import flex_attention, create_block_mask
+            idx = torch.from_numpy(np.load(os.path.join(tmp, "attention_k0_r0.npy"))).cuda()
+            sel = torch.zeros(n, dtype=torch.bool, device="cuda")
+            sel[idx[idx >= 0].long()] = True
+            off = n - 512
+
+            def ts_mask(b, h, qi, ki):
+                return (ki <= qi + off) & ((ki < 128) | sel[ki] | (ki >= off - 512))
+            bm = create_block_mask(ts_mask, None, None, 512, n)
+            flex = torch.compile(flex_attention)
+            qb, kb, vb = (t.to(torch.bfloat16) for t in (q, k, v))
+            tf = cuda_time(lambda: flex(qb, kb, vb, block_mask=bm, enable_gqa=True))
+            refs.append(("flex-bf16 same pattern", tf))
+            flex_err = rel_l2(out, flex(q, k, v, block_mask=bm, enable_gqa=True))
+            print(f"   flex block mask: {bm.sparsity():.1f}% of 128x128 blocks skipped")
+        except Exception as e:
+            print(f"   token-select vs FlexAttention failed: {type(e).__name__}: {str(e)[:200]}")
         report(f"token-select 512 q @ N={n}", ms, flops / ms / 1e9, "TFLOP/s",
-               flops / ms / 1e9 / PEAK_TFLOPS,
-               [("flash-bf16 dense" + ("" if fn.gqa else " rep"), flash)],
-               rel_l2(out, dense))
+               flops / ms / 1e9 / PEAK_TFLOPS, refs, flex_err)
+        print(f"   sparse output vs dense fp32: rel L2 {rel_l2(out, dense):.2f} (random inputs)")
         print("   " + " | ".join(l.strip() for l in prof.splitlines() if "kernel" in l))
     if time.time() - t0 < a.budget_s:
         try:

@@ -367,8 +367,16 @@ Executor::run(const std::string &entryName,
     }
   }
   if (temporaries)
-    for (const TensorSpec &spec : e.temporaries)
-      (*temporaries)[spec.name] = buffers.at(spec.name);
+    for (const TensorSpec &spec : e.temporaries) {
+      Tensor &t = buffers.at(spec.name);
+      halide_buffer_t *buf = t.halideBuffer();
+      if (buf->device && (buf->flags & halide_buffer_flag_device_dirty) &&
+          module_->copyToHost(buf) != 0)
+        throw std::runtime_error("entry '" + e.name + "': copying temporary '" +
+                                 spec.name + "' from the device failed: " +
+                                 Module::takeHalideError());
+      (*temporaries)[spec.name] = t;
+    }
   std::map<std::string, Tensor> outputs;
   for (const TensorSpec &spec : e.outputs)
     outputs[spec.name] = buffers.at(spec.name);

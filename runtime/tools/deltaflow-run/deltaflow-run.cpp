@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -49,6 +50,8 @@ options:
                           for CPU modules
   --repeat N              run N times, report min and median (default 1)
   --profile               print per-kernel time of the last run
+  --temporaries DIR       also write the last run's intermediate buffers
+                          (a selection's indices, say) as DIR/NAME.npy
   --list                  print the module's entries and their signatures
   -h, --help              this text
 )";
@@ -90,7 +93,7 @@ std::string describe(const TensorSpec &t) {
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string modulePath, entryName;
+  std::string modulePath, entryName, temporariesDir;
   std::vector<std::pair<std::string, std::string>> inputFiles, outputFiles;
   int threads = 0, repeat = 1, device = -1;
   bool profile = false, list = false;
@@ -144,6 +147,10 @@ int main(int argc, char **argv) {
       }
     } else if (takeValue("--repeat")) {
       repeat = parsePositive("--repeat", value);
+    } else if (takeValue("--temporaries")) {
+      if (value.empty())
+        usageError("--temporaries needs a directory");
+      temporariesDir = value;
     } else if (a == "--profile") {
       profile = true;
     } else if (a == "--list") {
@@ -210,12 +217,14 @@ int main(int argc, char **argv) {
                    modulePath.c_str(), module->target().c_str());
     Executor exec(module, threads, device);
     std::vector<double> times;
-    std::map<std::string, Tensor> outputs;
+    std::map<std::string, Tensor> outputs, temporaries;
     std::vector<KernelTiming> prof;
     for (int r = 0; r < repeat; ++r) {
       prof.clear();
       auto t0 = std::chrono::steady_clock::now();
-      outputs = exec.run(entryName, inputs, &prof);
+      temporaries.clear();
+      outputs = exec.run(entryName, inputs, &prof,
+                         temporariesDir.empty() ? nullptr : &temporaries);
       times.push_back(std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - t0)
                           .count());
@@ -243,6 +252,13 @@ int main(int argc, char **argv) {
     }
     for (const auto &[name, file] : outputFiles)
       writeNpy(file, outputs.at(name), outDtype);
+    if (!temporariesDir.empty()) {
+      std::filesystem::create_directories(temporariesDir);
+      for (const auto &[name, t] : temporaries)
+        writeNpy(temporariesDir + "/" + name + ".npy", t, outDtype);
+      std::printf("wrote %zu temporar%s to %s\n", temporaries.size(),
+                  temporaries.size() == 1 ? "y" : "ies", temporariesDir.c_str());
+    }
   } catch (const std::exception &e) {
     std::fprintf(stderr, "deltaflow-run: error: %s\n", e.what());
     return 1;
