@@ -54,7 +54,49 @@ CandidateScores candidateScores(SelectionBuild &sb) {
   return cs;
 }
 
+namespace {
+/// GPU targets: the scores are the one stage that reads K, so they run on
+/// the device and only the scores ([candidates, G, Hkv] per chunk) travel
+/// to the host stages, not K. Same shape as the CUDA decode q.k: one block
+/// per 32 keys and KV head; 32 head-dim lanes per key row (coalesced), G
+/// partial dots per lane in registers, summed through shared memory padded
+/// to 33 words per row.
+void scheduleCandidateScoresGpu(CandidateScores &cs, const SelectionBuild &sb) {
+  using Halide::RVar;
+  const int G = sb.groupSize();
+  const int lanes = 32, keys = 32;
+  Var h = cs.qbar.args()[1], c = cs.qbar.args()[2], d = cs.qbar.args()[0];
+  cs.qbar.compute_root().gpu_blocks(h, c).gpu_threads(d);
+  cs.scores.compute_root()
+      .bound(cs.g, 0, G)
+      .split(cs.j, cs.jb, cs.ji, keys, Halide::TailStrategy::GuardWithIf)
+      .reorder(cs.g, cs.ji, cs.jb, cs.hk, cs.c, cs.b)
+      .gpu_blocks(cs.jb, cs.hk, cs.c)
+      .gpu_threads(cs.ji)
+      .unroll(cs.g);
+  cs.dot.compute_at(cs.scores, cs.ji).unroll(cs.g);
+  RVar rd(cs.rd.x), rdo("rdo"), rdi("rdi");
+  Var u("u"), jo("jo"), jr("jr"), jx("jx"), jy("jy"), ux("ux");
+  Func lanesDot = cs.dot.update().split(rd, rdo, rdi, lanes).rfactor(rdi, u);
+  Func lanesShared = lanesDot.in(cs.dot);
+  lanesShared.compute_at(cs.scores, cs.jb)
+      .reorder_storage(u, cs.j, cs.g)
+      .align_storage(u, lanes + 1)
+      .split(cs.j, jo, jr, 16)
+      .split(jr, jy, jx, 4)
+      .reorder(cs.g, u, jx, jy, jo)
+      .fuse(u, jx, ux)
+      .gpu_threads(ux, jy)
+      .unroll(cs.g)
+      .unroll(jo);
+  lanesDot.compute_at(lanesShared, ux).unroll(cs.g);
+  lanesDot.update().reorder(cs.g, rdo).unroll(cs.g).unroll(rdo);
+}
+} // namespace
+
 void scheduleCandidateScores(CandidateScores &cs, const SelectionBuild &sb) {
+  if (sb.target.has_gpu_feature())
+    return scheduleCandidateScoresGpu(cs, sb);
   const int G = sb.groupSize();
   const int vd = vectorWidthFor(sb.target, sb.spec.d);
   Var tile("tile"), u("u");

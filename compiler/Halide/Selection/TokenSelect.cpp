@@ -86,6 +86,38 @@ HeadSoftmax headSoftmax(SelectionBuild &sb, CandidateScores &cs,
 void scheduleHeadSoftmax(HeadSoftmax &hs, CandidateScores &cs,
                          const SelectionBuild &sb) {
   Var gh("gh");
+  if (sb.target.has_gpu_feature()) {
+    // The scores are on the device: each head's max and sum over the
+    // candidates there too, by 1024 threads per (head, chunk) that stride
+    // over the candidates (coalesced), then one thread per head.
+    for (Func *f : {&hs.max, &hs.sum}) {
+      Halide::RVar ro("ro"), ri("ri");
+      Var w("w");
+      Halide::RVar r(f->update(0).get_schedule().rvars()[0].var);
+      Func partial = f->update(0)
+                         .split(r, ro, ri, 1024, Halide::TailStrategy::GuardWithIf)
+                         .rfactor(ri, w);
+      partial.compute_root()
+          .reorder(w, cs.g, cs.hk, cs.c)
+          .gpu_blocks(cs.g, cs.hk, cs.c)
+          .gpu_threads(w);
+      partial.update()
+          .reorder(ro, w, cs.g, cs.hk, cs.c)
+          .gpu_blocks(cs.g, cs.hk, cs.c)
+          .gpu_threads(w);
+      f->compute_root().gpu_blocks(cs.g, cs.hk, cs.c);
+      for (int u = 0; u < f->num_update_definitions(); ++u)
+        f->update(u).gpu_blocks(cs.g, cs.hk, cs.c);
+    }
+    if (hs.keptScore.defined()) { // small: one thread per kept key
+      hs.keptScore.compute_root().gpu_blocks(cs.hk, cs.c).gpu_threads(hs.keptScore.args()[0]);
+      hs.keptScore.update().gpu_blocks(cs.hk, cs.c).gpu_threads(hs.keptScore.args()[0]);
+      hs.keptSum.compute_root().gpu_blocks(cs.g, cs.hk, cs.c);
+      hs.keptSum.update().gpu_blocks(cs.g, cs.hk, cs.c);
+      hs.keptShare.compute_root();
+    }
+    return;
+  }
   for (Func *f : {&hs.max, &hs.sum}) {
     f->compute_root().fuse(cs.g, cs.hk, gh).parallel(gh);
     for (int u = 0; u < f->num_update_definitions(); ++u)
@@ -103,8 +135,19 @@ void scheduleHeadSoftmax(HeadSoftmax &hs, CandidateScores &cs,
 void scheduleOverCandidates(Func f, const Var &j,
                             const std::vector<Halide::RVar> &rvars,
                             const Halide::Target &t) {
-  const int vj = t.natural_vector_size<float>();
   Var jo("jo"), ji("ji");
+  if (t.has_gpu_feature()) { // one thread per candidate, its sum in registers
+    f.compute_root()
+        .split(j, jo, ji, 256, Halide::TailStrategy::GuardWithIf)
+        .gpu_blocks(jo)
+        .gpu_threads(ji);
+    f.update()
+        .split(j, jo, ji, 256, Halide::TailStrategy::GuardWithIf)
+        .gpu_blocks(jo)
+        .gpu_threads(ji);
+    return;
+  }
+  const int vj = t.natural_vector_size<float>();
   f.compute_root()
       .split(j, jo, ji, 1024, Halide::TailStrategy::GuardWithIf)
       .parallel(jo)
