@@ -20,6 +20,66 @@
 
 namespace deltaflow::compiler {
 
+namespace {
+constexpr int kLanes = 32; // a warp: the lanes of one key row or reduction
+} // namespace
+
+void scheduleGpuLaneDots(Halide::Func dot, Halide::RVar rd, Halide::Var key,
+                         Halide::Var head, const Halide::LoopLevel &at,
+                         const std::vector<Halide::VarOrRVar> &between) {
+  using Halide::RVar;
+  using Halide::Var;
+  RVar rdo("rdo"), rdi("rdi");
+  Var u("u"), jo("jo"), jr("jr"), jx("jx"), jy("jy"), ux("ux");
+  Halide::Func lanesDot = dot.update().split(rd, rdo, rdi, kLanes).rfactor(rdi, u);
+  // Each thread accumulates its lane's partials in registers (lanesDot) and
+  // stores them once (lanesShared); x = 32 lanes x 4 keys, y = 4 keys.
+  Halide::Func lanesShared = lanesDot.in(dot);
+  std::vector<Halide::VarOrRVar> order = {head, u, jx, jy};
+  order.insert(order.end(), between.begin(), between.end());
+  order.push_back(jo);
+  lanesShared.compute_at(at)
+      .reorder_storage(u, key, head)
+      .align_storage(u, kLanes + 1)
+      .split(key, jo, jr, 16)
+      .split(jr, jy, jx, 4)
+      .reorder(order)
+      .fuse(u, jx, ux)
+      .gpu_threads(ux, jy)
+      .unroll(head)
+      .unroll(jo);
+  lanesDot.compute_at(lanesShared, ux).unroll(head);
+  lanesDot.update().reorder(head, rdo).unroll(head).unroll(rdo);
+  dot.update().unroll(rdi);
+}
+
+void scheduleGpuLaneReduce(Halide::Func f, Halide::RVar r,
+                           const Halide::LoopLevel &at, Halide::Var head,
+                           const std::vector<Halide::Var> &row) {
+  Halide::RVar ro("ro"), ri("ri");
+  Halide::Var w("w");
+  Halide::Func partial = f.update().split(r, ro, ri, kLanes).rfactor(ri, w);
+  std::vector<Halide::VarOrRVar> pure = {head, w}, upd = {head, ro, w};
+  std::vector<Halide::VarOrRVar> threads = {w};
+  for (const Halide::Var &v : row) {
+    pure.push_back(v);
+    upd.push_back(v);
+  }
+  partial.compute_at(at).reorder(pure).unroll(head);
+  partial.update().reorder(upd).unroll(head);
+  if (row.empty()) {
+    partial.gpu_threads(w);
+    partial.update().gpu_threads(w);
+    f.compute_at(at).gpu_threads(head);
+    f.update().gpu_threads(head);
+  } else {
+    partial.gpu_threads(w, row[0]);
+    partial.update().gpu_threads(w, row[0]);
+    f.compute_at(at).gpu_threads(head, row[0]);
+    f.update().gpu_threads(head, row[0]);
+  }
+}
+
 PrefillTiles prefillTilesCuda(const Halide::Target &, const AttentionSpec &) {
   PrefillTiles tiles;
   // 4 query rows x G heads per block, 64-key blocks: the key tile (128 x 65
@@ -47,7 +107,7 @@ void schedulePrefillCuda(PrefillPipeline &P, const AttentionSpec &spec,
   using Halide::Var;
   const int G = int(spec.hq / spec.hkv);
   const int Tq = P.tiles.queryTile, Bk = P.tiles.keyBlock;
-  const int lanes = 32;
+  const int lanes = kLanes;
   RVar rb(P.rb.x);
 
   // One block per (query tile, KV head); threads (32 lanes, Tq rows). Each
@@ -92,37 +152,27 @@ void schedulePrefillCuda(PrefillPipeline &P, const AttentionSpec &spec,
       .unroll(jr, 4);
 
   // Scores: each thread 2 adjacent keys x G heads of one row, in registers.
+  // Scores and probabilities share one thread layout.
+  auto keyPairs = [&](Halide::Func f) {
+    f.compute_at(perBlock)
+        .split(P.jj, jx, jo, 2)
+        .reorder(P.g, jo, jx, P.qi)
+        .gpu_threads(jx, P.qi)
+        .unroll(P.g)
+        .unroll(jo);
+  };
   P.qT.compute_inline();
-  P.s.compute_at(perBlock)
-      .split(P.jj, jx, jo, 2)
-      .reorder(P.g, jo, jx, P.qi)
-      .gpu_threads(jx, P.qi)
-      .unroll(P.g)
-      .unroll(jo);
+  keyPairs(P.s);
   P.sdot.compute_at(P.s, jx).unroll(P.g).unroll(P.jj);
   P.sdot.update().reorder(P.g, P.jj, P.rd).unroll(P.g).unroll(P.jj);
 
   // Row max and sum: 32 lanes x Tq rows reduce Bk/32 keys each (all G
   // heads), then one thread per (head, row) reduces the lanes.
   auto laneReduce = [&](Halide::Func f) {
-    RVar ro("ro"), ri("ri");
-    Var w("w");
-    Halide::Func partial = f.update().split(P.rj, ro, ri, lanes).rfactor(ri, w);
-    partial.compute_at(perBlock)
-        .reorder(P.g, w, P.qi)
-        .gpu_threads(w, P.qi)
-        .unroll(P.g);
-    partial.update().reorder(P.g, ro, w, P.qi).gpu_threads(w, P.qi).unroll(P.g);
-    f.compute_at(perBlock).gpu_threads(P.g, P.qi);
-    f.update().gpu_threads(P.g, P.qi);
+    scheduleGpuLaneReduce(f, RVar(P.rj.x), perBlock, P.g, {P.qi});
   };
   laneReduce(P.bmax);
-  P.p.compute_at(perBlock)
-      .split(P.jj, jx, jo, 2)
-      .reorder(P.g, jo, jx, P.qi)
-      .gpu_threads(jx, P.qi)
-      .unroll(P.g)
-      .unroll(jo);
+  keyPairs(P.p);
   laneReduce(P.bsum);
 
   // P.V in registers: dv/32 value lanes x G heads per thread; V rows are
@@ -146,7 +196,6 @@ void scheduleDecodeCuda(DecodePipeline &P, const AttentionSpec &spec,
   using Halide::Var;
   const int G = int(spec.hq / spec.hkv);
   const int Bd = P.tiles.dotBlock; // keys whose q.k partials share memory
-  const int lanes = 32;            // head-dim lanes of one key row (a warp)
   Halide::RVar rc(P.rc.x);
 
   // One block per (key chunk, KV head); one thread per (value lane, head).
@@ -164,45 +213,19 @@ void scheduleDecodeCuda(DecodePipeline &P, const AttentionSpec &spec,
   // (one load of K feeds G FMAs). Partials of Bd keys go to shared memory,
   // padded to 33 words per row so that neither the lanes' writes nor the
   // per-key sums read the same bank.
-  Var jo("jo"), ji("ji"), jjo("jjo"), u("u");
-  RVar rdo("rdo"), rdi("rdi");
+  Var jo("jo"), ji("ji");
   P.s.compute_at(perChunk)
       .split(P.jj, jo, ji, Bd)
       .reorder(ji, P.g, P.i, jo)
       .gpu_threads(ji, P.g);
   P.sdot.compute_at(P.s, ji);
-  Halide::Func lanesDot =
-      P.sdot.update().split(P.rd, rdo, rdi, lanes).rfactor(rdi, u);
-  // Thread shape of every stage: x = 128 (value lanes, or 32 head-dim lanes
-  // x 4 keys), y = G heads (or 4 keys, or 4 key slices). Each thread
-  // accumulates its lane's G partial dots in registers (lanesDot) and stores
-  // them once to shared memory (lanesShared).
-  Var jjr("jjr"), jx("jx"), jy("jy"), ux("ux");
-  Halide::Func lanesShared = lanesDot.in(P.sdot);
-  lanesShared.compute_at(P.s, jo)
-      .reorder_storage(u, P.jj, P.g)
-      .align_storage(u, lanes + 1)
-      .split(P.jj, jjo, jjr, 16)
-      .split(jjr, jy, jx, 4)
-      .reorder(P.g, u, jx, jy, P.i, jjo)
-      .fuse(u, jx, ux)
-      .gpu_threads(ux, jy)
-      .unroll(P.g)
-      .unroll(jjo);
-  lanesDot.compute_at(lanesShared, ux).unroll(P.g);
-  lanesDot.update().reorder(P.g, rdo).unroll(P.g).unroll(rdo);
-  P.sdot.update().unroll(rdi);
+  scheduleGpuLaneDots(P.sdot, RVar(P.rd.x), P.jj, P.g, Halide::LoopLevel(P.s, jo),
+                      {P.i});
 
   // Chunk max and sum: 32 lanes per head each reduce C/32 keys, then one
   // thread per head reduces the 32 lanes.
   auto laneReduce = [&](Halide::Func f) {
-    RVar ro("ro"), ri("ri");
-    Var w("w");
-    Halide::Func partial = f.update().split(P.rj, ro, ri, lanes).rfactor(ri, w);
-    partial.compute_at(perChunk).reorder(w, P.g).gpu_threads(w, P.g);
-    partial.update().reorder(ro, w, P.g).gpu_threads(w, P.g).unroll(ro, 4);
-    f.compute_at(perChunk).gpu_threads(P.g);
-    f.update().gpu_threads(P.g);
+    scheduleGpuLaneReduce(f, RVar(P.rj.x), perChunk, P.g);
   };
   laneReduce(P.cmax);
   Var po("po"), pi("pi");
@@ -270,7 +293,7 @@ void scheduleDecodeCuda(DecodePipeline &P, const AttentionSpec &spec,
     }
     Halide::Func partial =
         P.gmax.update()
-            .split(rc, lo, li, lanes, Halide::TailStrategy::GuardWithIf)
+            .split(rc, lo, li, kLanes, Halide::TailStrategy::GuardWithIf)
             .rfactor(li, w);
     partial.compute_at(P.outG, P.g).gpu_threads(w);
     partial.update().reorder(lo, w).gpu_threads(w);

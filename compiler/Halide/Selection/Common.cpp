@@ -64,7 +64,7 @@ namespace {
 void scheduleCandidateScoresGpu(CandidateScores &cs, const SelectionBuild &sb) {
   using Halide::RVar;
   const int G = sb.groupSize();
-  const int lanes = 32, keys = 32;
+  const int keys = 32;
   Var h = cs.qbar.args()[1], c = cs.qbar.args()[2], d = cs.qbar.args()[0];
   cs.qbar.compute_root().gpu_blocks(h, c).gpu_threads(d);
   cs.scores.compute_root()
@@ -75,22 +75,8 @@ void scheduleCandidateScoresGpu(CandidateScores &cs, const SelectionBuild &sb) {
       .gpu_threads(cs.ji)
       .unroll(cs.g);
   cs.dot.compute_at(cs.scores, cs.ji).unroll(cs.g);
-  RVar rd(cs.rd.x), rdo("rdo"), rdi("rdi");
-  Var u("u"), jo("jo"), jr("jr"), jx("jx"), jy("jy"), ux("ux");
-  Func lanesDot = cs.dot.update().split(rd, rdo, rdi, lanes).rfactor(rdi, u);
-  Func lanesShared = lanesDot.in(cs.dot);
-  lanesShared.compute_at(cs.scores, cs.jb)
-      .reorder_storage(u, cs.j, cs.g)
-      .align_storage(u, lanes + 1)
-      .split(cs.j, jo, jr, 16)
-      .split(jr, jy, jx, 4)
-      .reorder(cs.g, u, jx, jy, jo)
-      .fuse(u, jx, ux)
-      .gpu_threads(ux, jy)
-      .unroll(cs.g)
-      .unroll(jo);
-  lanesDot.compute_at(lanesShared, ux).unroll(cs.g);
-  lanesDot.update().reorder(cs.g, rdo).unroll(cs.g).unroll(rdo);
+  scheduleGpuLaneDots(cs.dot, RVar(cs.rd.x), cs.j, cs.g,
+                      Halide::LoopLevel(cs.scores, cs.jb));
 }
 } // namespace
 

@@ -40,6 +40,21 @@ void schedulePrefillCuda(PrefillPipeline &p, const AttentionSpec &spec,
 void scheduleDecodeCuda(DecodePipeline &p, const AttentionSpec &spec,
                         const Halide::Target &t);
 void scheduleDeltaCorrectCuda(DeltaPipeline &p, int64_t dv);
+
+/// GPU building blocks (schedules/cuda.cpp), shared with the selections.
+/// `dot(key, head, ...) += q(rd, head) * k(rd, key)` over a block of keys
+/// computed at `at`: 32 head-dim lanes per key row (coalesced reads), each
+/// lane's partials for every head in registers, summed through shared memory
+/// padded to 33 words per row. Threads: 128 x 4. `between` lists pure vars
+/// of `dot` other than key and head that have extent 1 at `at`.
+void scheduleGpuLaneDots(Halide::Func dot, Halide::RVar rd, Halide::Var key,
+                         Halide::Var head, const Halide::LoopLevel &at,
+                         const std::vector<Halide::VarOrRVar> &between = {});
+/// `f(head[, row], ...) = max or sum over r`: 32 lanes per (head, row)
+/// reduce a strided share each, then one thread per (head, row) the lanes.
+void scheduleGpuLaneReduce(Halide::Func f, Halide::RVar r,
+                           const Halide::LoopLevel &at, Halide::Var head,
+                           const std::vector<Halide::Var> &row = {});
 PrefillTiles prefillTilesArm64(const Halide::Target &t, const AttentionSpec &spec);
 DecodeTiles decodeTilesArm64(const Halide::Target &t, const AttentionSpec &spec);
 CpuRegisterTiles registerTilesArm64(const Halide::Target &t);
