@@ -2,6 +2,7 @@
 """Inputs and a float64 reference for examples/attention.mlir.
 
   attention_check.py gen DIR --nq 2048 --nk 2048 [--seed 0] [--kv-dtype float16]
+                          [--hq 32 --hkv 8 --d 128]
       writes DIR/q.npy, DIR/k.npy, DIR/v.npy (float32, Llama-3-8B heads; with
       --kv-dtype float16, k and v are stored as float16, for
       examples/attention_f16kv.mlir)
@@ -34,12 +35,12 @@ def gen(args):
     rng = np.random.default_rng(args.seed)
     os.makedirs(args.dir, exist_ok=True)
     for name, n in (("q", args.nq), ("k", args.nk), ("v", args.nk)):
-        heads = HQ if name == "q" else HKV
-        a = rng.standard_normal((1, heads, n, D), dtype=np.float32)
+        heads = args.hq if name == "q" else args.hkv
+        a = rng.standard_normal((1, heads, n, args.d), dtype=np.float32)
         if name != "q" and args.kv_dtype == "float16":
             a = a.astype(np.float16)
         np.save(os.path.join(args.dir, name + ".npy"), a)
-    print(f"wrote q[1,{HQ},{args.nq},{D}], k/v[1,{HKV},{args.nk},{D}] "
+    print(f"wrote q[1,{args.hq},{args.nq},{args.d}], k/v[1,{args.hkv},{args.nk},{args.d}] "
           f"({args.kv_dtype}) to {args.dir}")
 
 
@@ -129,6 +130,9 @@ def main():
     g.add_argument("--nq", type=int, default=2048)
     g.add_argument("--nk", type=int, default=2048)
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--hq", type=int, default=HQ, help="query heads")
+    g.add_argument("--hkv", type=int, default=HKV, help="key/value heads")
+    g.add_argument("--d", type=int, default=D, help="head dim")
     g.add_argument("--kv-dtype", choices=["float32", "float16"], default="float32",
                    help="dtype of the k/v files")
     c = sub.add_parser("check")

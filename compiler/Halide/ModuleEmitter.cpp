@@ -327,7 +327,12 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
         ej["temporaries"].push_back(tensorJson(t));
       ej["kernels"] = nlohmann::ordered_json::array();
       for (const KernelDesc &k : entry.kernels) {
-        CompiledKernel ck = compileKernel(k, target);
+        CompiledKernel ck;
+        try {
+          ck = compileKernel(k, target);
+        } catch (const UnsupportedShape &e) {
+          throw std::runtime_error(k.loc + ": " + e.what());
+        }
         kernels.insert(kernels.end(), ck.modules.begin(), ck.modules.end());
         ck.manifest["deps"] = k.deps; // the dependency graph
         ej["kernels"].push_back(ck.manifest);

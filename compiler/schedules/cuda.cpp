@@ -18,6 +18,9 @@
 
 #include "deltaflow/Compiler/Schedule.h"
 
+#include <stdexcept>
+#include <string>
+
 namespace deltaflow::compiler {
 
 namespace {
@@ -80,24 +83,45 @@ void scheduleGpuLaneReduce(Halide::Func f, Halide::RVar r,
   }
 }
 
-PrefillTiles prefillTilesCuda(const Halide::Target &, const AttentionSpec &) {
+namespace {
+/// The GPU schedules put G (query heads per KV head) and the value lanes on
+/// threads and keep per-head scores in shared memory; beyond G = 8 a block
+/// would need more than 1024 threads or 48 KiB.
+int gpuGroupSize(const AttentionSpec &spec) {
+  const int G = int(spec.hq / spec.hkv);
+  if (G > 8 || spec.dv > 128 || spec.d > 256 || spec.d % 32 || spec.dv % 32)
+    throw UnsupportedShape(
+        "the GPU attention schedules support up to 8 query heads per KV head, "
+        "head dims that are multiples of 32 up to 256, and value dims up to "
+        "128; got " +
+        std::to_string(spec.hq) + " query heads over " + std::to_string(spec.hkv) +
+        " KV heads, head dim " + std::to_string(spec.d) + ", value dim " +
+        std::to_string(spec.dv));
+  return G;
+}
+} // namespace
+
+PrefillTiles prefillTilesCuda(const Halide::Target &, const AttentionSpec &spec) {
   PrefillTiles tiles;
-  // 4 query rows x G heads per block, 64-key blocks: the key tile (128 x 65
-  // words), scores and probabilities fit the 48 KiB of shared memory a
-  // Halide 14 kernel may use.
-  tiles.queryTile = 4;
-  tiles.keyBlock = 64;
+  // 4 query rows x G heads per block (2 rows for G > 4), 64-key blocks: the
+  // key tile (D x 65 words), scores and probabilities fit the 48 KiB of
+  // shared memory a Halide 14 kernel may use.
+  const int G = gpuGroupSize(spec);
+  tiles.queryTile = G <= 4 ? 4 : 2;
+  tiles.keyBlock = spec.d <= 128 ? 64 : 32;
   tiles.skipUnusedRowTiles = false; // miscompiles on the GPU backends
   return tiles;
 }
 
-DecodeTiles decodeTilesCuda(const Halide::Target &, const AttentionSpec &) {
+DecodeTiles decodeTilesCuda(const Halide::Target &, const AttentionSpec &spec) {
   DecodeTiles tiles;
   // 1024 keys per block: 128 chunks x 8 KV heads at 128K. On the H100,
   // 128K keys: 0.48 ms at 1024, 0.50 at 512, 0.93 at 256; 2048 needs more
-  // than 48 KiB of shared memory (scores and probabilities: 2 x C x G words).
-  tiles.keyChunk = 1024;
-  tiles.dotBlock = 32; // lane partials: 33 x 32 x G words of shared memory
+  // than 48 KiB of shared memory (scores and probabilities: 2 x C x G words;
+  // lane partials: 33 x dotBlock x G words). G = 8 takes smaller blocks.
+  const int G = gpuGroupSize(spec);
+  tiles.keyChunk = G <= 4 ? 1024 : 128;
+  tiles.dotBlock = G <= 4 ? 32 : 16;
   return tiles;
 }
 
@@ -241,7 +265,10 @@ void scheduleDecodeCuda(DecodePipeline &P, const AttentionSpec &spec,
   {
     RVar ko("ko"), ki("ki"), koo("koo"), koi("koi");
     Var ks("ks");
-    Halide::Func slices = P.cpv.update().split(P.rj, ko, ki, 4).rfactor(ki, ks);
+    // Four slices (two for G = 8, to stay within 48 KiB of shared memory).
+    const int nSlices = G <= 4 ? 4 : 2;
+    Halide::Func slices =
+        P.cpv.update().split(P.rj, ko, ki, nSlices).rfactor(ki, ks);
     Halide::Func slicesShared = slices.in(P.cpv);
     slicesShared.compute_at(perChunk)
         .reorder(P.g, P.e, ks)

@@ -4,7 +4,15 @@
 
 #include "deltaflow/Compiler/AttentionPipeline.h"
 
+#include <stdexcept>
+
 namespace deltaflow::compiler {
+
+/// A target's schedule cannot handle this op's shape (the compiler reports it
+/// at the op's location).
+struct UnsupportedShape : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 /// Tile shapes the target's schedule wants the algorithm written over.
 PrefillTiles choosePrefillTiles(const Halide::Target &t, const AttentionSpec &spec);
