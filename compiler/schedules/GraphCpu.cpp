@@ -144,26 +144,20 @@ void scheduleGraph(GraphPipeline &p, const Halide::Target &t, bool smallRows) {
     return;
   }
 
-  if (p.anchor == GraphPipeline::Anchor::Matmul) {
-    // Untiled fallback (dynamic or unaligned columns): correct for any shape.
+  const bool matmul = p.anchor == GraphPipeline::Anchor::Matmul;
+  if (matmul || p.anchor == GraphPipeline::Anchor::Reduce) {
+    // The untiled matmul fallback (dynamic or unaligned columns: correct for
+    // any shape) and reductions: the anchor per task, vectorised over its
+    // innermost pure dim unless that is the reduced one.
     Var task;
     vectorizeInner(p.out, p.vars[0], inner, vw);
     parallelOuter(p, task);
     p.anchorFunc.compute_at(p.out, task);
-    p.anchorFunc.update().vectorize(p.anchorVars[0], vw, TailStrategy::GuardWithIf);
-    if (!p.matmulAIsInput)
-      p.matmulA.compute_at(p.out, task);
-    return;
-  }
-
-  if (p.anchor == GraphPipeline::Anchor::Reduce) {
-    Var task;
-    vectorizeInner(p.out, p.vars[0], inner, vw);
-    parallelOuter(p, task);
-    p.anchorFunc.compute_at(p.out, task);
-    if (p.reduceAxis != 0)
+    if (matmul || p.reduceAxis != 0)
       p.anchorFunc.update().vectorize(p.anchorVars[0], vw,
                                       TailStrategy::GuardWithIf);
+    if (matmul && !p.matmulAIsInput)
+      p.matmulA.compute_at(p.out, task);
     return;
   }
 

@@ -1,23 +1,26 @@
 //===- cuda.cpp - attention schedules for NVIDIA GPUs (Halide CUDA) --------===//
 //
-// Prefill: one thread block per (4-row query tile, KV head), 32 x 4
-// threads; the key-block loop runs serially inside the block. Each block of
-// 64 keys is staged in shared memory (coalesced reads, padded transposed
-// rows); scores are register tiles of 2 keys x G heads per thread; row
-// max/sum by 32 lanes; P.V keeps dv/32 value lanes x G heads per thread in
-// registers. The online (acc, max, sum) state stays in global memory.
-// Decode: split-K, one block per (1024-key chunk, KV head), 128 x G threads.
+// Prefill: one thread block per (query tile of 4 rows, 2 for G = 8; KV
+// head), 32 x rows threads; the key-block loop runs serially inside the
+// block. Each block of 64 keys is staged in shared memory (coalesced reads,
+// padded transposed rows); scores are register tiles of 2 keys x G heads per
+// thread; row max/sum by 32 lanes; P.V keeps dv/32 value lanes x G heads per
+// thread in registers. The online (acc, max, sum) state stays in global
+// memory.
+// Decode: split-K, one block per (key chunk, KV head), 128 x G threads.
 // q.k with 32 head-dim lanes per key row (coalesced reads of K, G partial
 // dots per lane in registers, summed through padded shared memory); chunk
-// max/sum by 32 lanes per head; P.V by value lanes over 4 key slices (one
+// max/sum by 32 lanes per head; P.V by value lanes over key slices (one
 // load of V feeds G FMAs). A second kernel merges the chunks by LSE, one
 // block per (head, KV head) with the accumulators in registers.
-// Selections stay on the host (they are scans), feeding the GPU kernels.
+// The selections' dense stages use scheduleGpuLaneDots/LaneReduce too
+// (compiler/Halide/Selection/); their top-k runs on the host.
 //
 //===----------------------------------------------------------------------===//
 
 #include "deltaflow/Compiler/Schedule.h"
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -58,28 +61,27 @@ void scheduleGpuLaneDots(Halide::Func dot, Halide::RVar rd, Halide::Var key,
 
 void scheduleGpuLaneReduce(Halide::Func f, Halide::RVar r,
                            const Halide::LoopLevel &at, Halide::Var head,
-                           const std::vector<Halide::Var> &row) {
+                           std::optional<Halide::Var> row) {
   Halide::RVar ro("ro"), ri("ri");
   Halide::Var w("w");
   Halide::Func partial = f.update().split(r, ro, ri, kLanes).rfactor(ri, w);
   std::vector<Halide::VarOrRVar> pure = {head, w}, upd = {head, ro, w};
-  std::vector<Halide::VarOrRVar> threads = {w};
-  for (const Halide::Var &v : row) {
-    pure.push_back(v);
-    upd.push_back(v);
+  if (row) {
+    pure.push_back(*row);
+    upd.push_back(*row);
   }
   partial.compute_at(at).reorder(pure).unroll(head);
   partial.update().reorder(upd).unroll(head);
-  if (row.empty()) {
+  if (row) {
+    partial.gpu_threads(w, *row);
+    partial.update().gpu_threads(w, *row);
+    f.compute_at(at).gpu_threads(head, *row);
+    f.update().gpu_threads(head, *row);
+  } else {
     partial.gpu_threads(w);
     partial.update().gpu_threads(w);
     f.compute_at(at).gpu_threads(head);
     f.update().gpu_threads(head);
-  } else {
-    partial.gpu_threads(w, row[0]);
-    partial.update().gpu_threads(w, row[0]);
-    f.compute_at(at).gpu_threads(head, row[0]);
-    f.update().gpu_threads(head, row[0]);
   }
 }
 
@@ -193,7 +195,7 @@ void schedulePrefillCuda(PrefillPipeline &P, const AttentionSpec &spec,
   // Row max and sum: 32 lanes x Tq rows reduce Bk/32 keys each (all G
   // heads), then one thread per (head, row) reduces the lanes.
   auto laneReduce = [&](Halide::Func f) {
-    scheduleGpuLaneReduce(f, RVar(P.rj.x), perBlock, P.g, {P.qi});
+    scheduleGpuLaneReduce(f, RVar(P.rj.x), perBlock, P.g, P.qi);
   };
   laneReduce(P.bmax);
   keyPairs(P.p);

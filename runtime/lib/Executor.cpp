@@ -171,9 +171,9 @@ Executor::run(const std::string &entryName,
   }
 
   auto dtypeOf = [](const TensorSpec &spec) {
-    return spec.dtype == "int32"     ? DType::Int32
-           : spec.dtype == "float16" ? DType::Float16
-                                     : DType::Float32;
+    DType t = DType::Float32; // Module::load accepted only known dtypes
+    parseDtypeName(spec.dtype, t);
+    return t;
   };
   for (const TensorSpec &spec : e.outputs) {
     Tensor t(shapeOf(spec, shapes), dtypeOf(spec));
@@ -356,27 +356,22 @@ Executor::run(const std::string &entryName,
                           j.variant ? j.variant->symbol : std::string("runtime"),
                           j.kernel->kind, j.seconds});
 
-  // GPU modules leave results on the device; bring the outputs back.
-  for (const TensorSpec &spec : e.outputs) {
-    halide_buffer_t *buf = buffers.at(spec.name).halideBuffer();
-    if (buf->device && (buf->flags & halide_buffer_flag_device_dirty)) {
-      if (module_->copyToHost(buf) != 0)
-        throw std::runtime_error("entry '" + e.name + "': copying output '" +
-                                 spec.name + "' from the device failed: " +
-                                 Module::takeHalideError());
-    }
-  }
+  // GPU modules leave results on the device; bring back what is returned.
+  auto toHost = [&](const TensorSpec &spec, const char *what) -> Tensor & {
+    Tensor &t = buffers.at(spec.name);
+    halide_buffer_t *buf = t.halideBuffer();
+    if (buf->device && (buf->flags & halide_buffer_flag_device_dirty) &&
+        module_->copyToHost(buf) != 0)
+      throw std::runtime_error("entry '" + e.name + "': copying " + what + " '" +
+                               spec.name + "' from the device failed: " +
+                               Module::takeHalideError());
+    return t;
+  };
+  for (const TensorSpec &spec : e.outputs)
+    toHost(spec, "output");
   if (temporaries)
-    for (const TensorSpec &spec : e.temporaries) {
-      Tensor &t = buffers.at(spec.name);
-      halide_buffer_t *buf = t.halideBuffer();
-      if (buf->device && (buf->flags & halide_buffer_flag_device_dirty) &&
-          module_->copyToHost(buf) != 0)
-        throw std::runtime_error("entry '" + e.name + "': copying temporary '" +
-                                 spec.name + "' from the device failed: " +
-                                 Module::takeHalideError());
-      (*temporaries)[spec.name] = t;
-    }
+    for (const TensorSpec &spec : e.temporaries)
+      (*temporaries)[spec.name] = toHost(spec, "temporary");
   std::map<std::string, Tensor> outputs;
   for (const TensorSpec &spec : e.outputs)
     outputs[spec.name] = buffers.at(spec.name);

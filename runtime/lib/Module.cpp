@@ -1,6 +1,7 @@
 //===- Module.cpp - load OUT.so + OUT.manifest.json -----------------------===//
 
 #include "deltaflow/Runtime/Module.h"
+#include "deltaflow/Runtime/Tensor.h"
 #include "HalideParallelRuntime.h"
 
 #include "HalideRuntime.h"
@@ -49,7 +50,7 @@ TensorSpec parseTensor(const nlohmann::json &j, const std::string &where) {
   t.name = field<std::string>(j, "name", where);
   std::string w = where + " tensor '" + t.name + "'";
   t.dtype = field<std::string>(j, "dtype", w);
-  if (t.dtype != "float32" && t.dtype != "float16" && t.dtype != "int32")
+  if (DType parsed; !parseDtypeName(t.dtype, parsed))
     throw std::runtime_error(w + ": unsupported dtype '" + t.dtype + "'");
   for (const auto &d : field<nlohmann::json>(j, "shape", w)) {
     DimSpec ds;

@@ -46,18 +46,6 @@ bool parseStDtype(const std::string &s, DType &out) {
   return true;
 }
 
-bool parseSpecDtype(const std::string &s, DType &out) {
-  if (s == "float32")
-    out = DType::Float32;
-  else if (s == "float16")
-    out = DType::Float16;
-  else if (s == "int32")
-    out = DType::Int32;
-  else
-    return false;
-  return true;
-}
-
 std::string shapeString(const std::vector<int64_t> &shape) {
   std::ostringstream os;
   os << "[";
@@ -296,7 +284,7 @@ void SafetensorsFile::validate(const std::vector<TensorSpec> &expected,
                                "' (expected by " + context + ")");
     const Entry &e = it->second;
     DType want;
-    if (!parseSpecDtype(spec.dtype, want))
+    if (!parseDtypeName(spec.dtype, want))
       throw std::runtime_error(where + ": " + context + " expects tensor '" +
                                spec.name + "' of unknown dtype '" + spec.dtype +
                                "'");

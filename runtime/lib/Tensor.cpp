@@ -25,6 +25,14 @@ const char *dtypeName(DType t) {
   }
   return "?";
 }
+bool parseDtypeName(const std::string &name, DType &out) {
+  for (DType t : {DType::Float32, DType::Float16, DType::Int32})
+    if (name == dtypeName(t)) {
+      out = t;
+      return true;
+    }
+  return false;
+}
 size_t dtypeSize(DType t) { return t == DType::Float16 ? 2 : 4; }
 
 Tensor::Tensor(std::vector<int64_t> shape, DType dtype)

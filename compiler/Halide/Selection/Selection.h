@@ -10,6 +10,7 @@ namespace deltaflow::compiler {
 /// the softmax also runs over the keys every query keeps (the sinks and the
 /// chunk's local window), and `keptShare` is their part of the mass.
 struct HeadSoftmax {
+  Halide::RDom candidates; ///< what max and sum reduce over (first update)
   Halide::Func max, sum;
   Halide::Func prob; ///< (j, g, hk, c, b)
   Halide::Func keptScore, keptSum, keptShare; ///< withKept only
@@ -20,7 +21,8 @@ void scheduleHeadSoftmax(HeadSoftmax &hs, CandidateScores &cs,
                          const SelectionBuild &sb);
 
 /// Root stage over candidates j: parallel over blocks of 1024, vectorised
-/// over j; its update reduces over `rvars` inside each block.
+/// over j; its update reduces over `rvars` inside each block. (GPU targets:
+/// one thread per candidate.)
 void scheduleOverCandidates(Halide::Func f, const Halide::Var &j,
                             const std::vector<Halide::RVar> &rvars,
                             const Halide::Target &t);

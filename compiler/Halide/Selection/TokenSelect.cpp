@@ -28,6 +28,7 @@ HeadSoftmax headSoftmax(SelectionBuild &sb, CandidateScores &cs,
   const float scale = float(1.0 / std::sqrt(double(sb.spec.d)));
   RDom r(0, sb.maxCandidates(), "rsm");
   r.where(r < sb.candidateCount(cs.c));
+  hs.candidates = r;
   hs.max = Func("head_max");
   hs.max(cs.g, cs.hk, cs.c, cs.b) = -3.0e38f;
   hs.max(cs.g, cs.hk, cs.c, cs.b) =
@@ -93,7 +94,7 @@ void scheduleHeadSoftmax(HeadSoftmax &hs, CandidateScores &cs,
     for (Func *f : {&hs.max, &hs.sum}) {
       Halide::RVar ro("ro"), ri("ri");
       Var w("w");
-      Halide::RVar r(f->update(0).get_schedule().rvars()[0].var);
+      Halide::RVar r(hs.candidates.x);
       Func partial = f->update(0)
                          .split(r, ro, ri, 1024, Halide::TailStrategy::GuardWithIf)
                          .rfactor(ri, w);

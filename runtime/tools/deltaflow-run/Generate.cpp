@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Generate.h"
+#include "Options.h"
 
 #include "deltaflow/Runtime/Npy.h"
 #include "deltaflow/Runtime/Session.h"
@@ -70,13 +71,8 @@ struct Args {
 }
 
 int64_t parseCount(const std::string &opt, const std::string &v, int64_t lo) {
-  try {
-    size_t used = 0;
-    long long n = std::stoll(v, &used);
-    if (used == v.size() && n >= lo && n <= (1LL << 31))
-      return n;
-  } catch (const std::exception &) {
-  }
+  if (auto n = parseInteger(v, lo, 1LL << 31))
+    return *n;
   fail(opt + " expects an integer >= " + std::to_string(lo) + ", got '" + v + "'", 2);
 }
 
@@ -85,17 +81,8 @@ Args parseArgs(const std::vector<std::string> &args) {
   for (size_t i = 0; i < args.size(); ++i) {
     std::string s = args[i], value;
     auto take = [&](const std::string &name) {
-      if (s == name) {
-        if (i + 1 >= args.size())
-          fail(name + " needs a value", 2);
-        value = args[++i];
-        return true;
-      }
-      if (s.rfind(name + "=", 0) == 0) {
-        value = s.substr(name.size() + 1);
-        return true;
-      }
-      return false;
+      return takeOption(args, i, name, value,
+                        [](const std::string &m) { fail(m, 2); });
     };
     if (s == "-h" || s == "--help") {
       std::fputs(kGenerateUsage, stdout);

@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Generate.h"
+#include "Options.h"
 #include "deltaflow/Runtime/Executor.h"
 #include "deltaflow/Runtime/Npy.h"
 
@@ -63,15 +64,9 @@ options:
 }
 
 int parsePositive(const std::string &opt, const std::string &v) {
-  try {
-    size_t used = 0;
-    long n = std::stol(v, &used);
-    if (used != v.size() || n < 1 || n > 1 << 20)
-      throw std::invalid_argument(v);
-    return int(n);
-  } catch (const std::exception &) {
-    usageError(opt + " expects a positive integer, got '" + v + "'");
-  }
+  if (auto n = parseInteger(v, 1, 1 << 20))
+    return int(*n);
+  usageError(opt + " expects a positive integer, got '" + v + "'");
 }
 
 std::pair<std::string, std::string> splitBinding(const std::string &opt,
@@ -104,18 +99,8 @@ int main(int argc, char **argv) {
     return runGenerate(std::vector<std::string>(args.begin() + 1, args.end()));
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i], value;
-    auto takeValue = [&](const std::string &name) -> bool {
-      if (a == name) {
-        if (i + 1 >= args.size())
-          usageError(name + " needs a value");
-        value = args[++i];
-        return true;
-      }
-      if (a.rfind(name + "=", 0) == 0) {
-        value = a.substr(name.size() + 1);
-        return true;
-      }
-      return false;
+    auto takeValue = [&](const std::string &name) {
+      return takeOption(args, i, name, value, usageError);
     };
     if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
@@ -136,15 +121,10 @@ int main(int argc, char **argv) {
     } else if (takeValue("--threads")) {
       threads = parsePositive("--threads", value);
     } else if (takeValue("--device")) {
-      try {
-        size_t used = 0;
-        long n = std::stol(value, &used);
-        if (used != value.size() || n < 0 || n > 1 << 20)
-          throw std::invalid_argument(value);
-        device = int(n);
-      } catch (const std::exception &) {
+      auto n = parseInteger(value, 0, 1 << 20);
+      if (!n)
         usageError("--device expects a GPU index >= 0, got '" + value + "'");
-      }
+      device = int(*n);
     } else if (takeValue("--repeat")) {
       repeat = parsePositive("--repeat", value);
     } else if (takeValue("--temporaries")) {

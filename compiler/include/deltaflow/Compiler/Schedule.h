@@ -4,6 +4,7 @@
 
 #include "deltaflow/Compiler/AttentionPipeline.h"
 
+#include <optional>
 #include <stdexcept>
 
 namespace deltaflow::compiler {
@@ -62,7 +63,7 @@ void scheduleGpuLaneDots(Halide::Func dot, Halide::RVar rd, Halide::Var key,
 /// reduce a strided share each, then one thread per (head, row) the lanes.
 void scheduleGpuLaneReduce(Halide::Func f, Halide::RVar r,
                            const Halide::LoopLevel &at, Halide::Var head,
-                           const std::vector<Halide::Var> &row = {});
+                           std::optional<Halide::Var> row = std::nullopt);
 PrefillTiles prefillTilesArm64(const Halide::Target &t, const AttentionSpec &spec);
 DecodeTiles decodeTilesArm64(const Halide::Target &t, const AttentionSpec &spec);
 CpuRegisterTiles registerTilesArm64(const Halide::Target &t);

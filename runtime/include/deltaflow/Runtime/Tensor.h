@@ -15,6 +15,9 @@ namespace deltaflow::rt {
 enum class DType { Float32, Float16, Int32 };
 
 const char *dtypeName(DType t);
+/// The inverse of dtypeName ("float32", "float16", "int32"), as manifests
+/// spell dtypes; false for anything else.
+bool parseDtypeName(const std::string &name, DType &out);
 size_t dtypeSize(DType t);
 
 /// A dense, C-ordered (row-major) host tensor. Shapes are outermost first,

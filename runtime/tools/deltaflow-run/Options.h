@@ -1,0 +1,53 @@
+//===- Options.h - command-line pieces of deltaflow-run ---------*- C++ -*-===//
+//
+// Shared by `deltaflow-run` and `deltaflow-run generate`: an option's value
+// (`--name VALUE` or `--name=VALUE`) and whole integers in a range.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DELTAFLOW_RUN_OPTIONS_H
+#define DELTAFLOW_RUN_OPTIONS_H
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace deltaflow::rt {
+
+/// If args[i] is option `name`, stores its value (advancing i past a
+/// separate value) and returns true. A `name` with nothing after it calls
+/// `fail("NAME needs a value")`, which must not return.
+template <class Fail>
+bool takeOption(const std::vector<std::string> &args, size_t &i,
+                const std::string &name, std::string &value, Fail fail) {
+  const std::string &a = args[i];
+  if (a == name) {
+    if (i + 1 >= args.size())
+      fail(name + " needs a value");
+    value = args[++i];
+    return true;
+  }
+  if (a.rfind(name + "=", 0) == 0) {
+    value = a.substr(name.size() + 1);
+    return true;
+  }
+  return false;
+}
+
+/// `v` as a whole integer in [lo, hi]; nothing if it is not one.
+inline std::optional<int64_t> parseInteger(const std::string &v, int64_t lo,
+                                           int64_t hi) {
+  try {
+    size_t used = 0;
+    long long n = std::stoll(v, &used);
+    if (used == v.size() && n >= lo && n <= hi)
+      return n;
+  } catch (const std::exception &) {
+  }
+  return std::nullopt;
+}
+
+} // namespace deltaflow::rt
+
+#endif
