@@ -118,7 +118,7 @@ PrefillTiles prefillTilesCuda(const Halide::Target &, const AttentionSpec &spec)
 DecodeTiles decodeTilesCuda(const Halide::Target &, const AttentionSpec &spec) {
   DecodeTiles tiles;
   // 1024 keys per block: 128 chunks x 8 KV heads at 128K. On the H100,
-  // 128K keys: 0.48 ms at 1024, 0.50 at 512, 0.93 at 256; 2048 needs more
+  // 128K keys: 0.48 ms at 1024, 0.50 at 512 (bench/gpu/tune.py); 2048 needs more
   // than 48 KiB of shared memory (scores and probabilities: 2 x C x G words;
   // lane partials: 33 x dotBlock x G words). G = 8 takes smaller blocks.
   const int G = gpuGroupSize(spec);
