@@ -10,10 +10,14 @@
       compares DIR/out.npy (or FILE) with float64 attention over the same inputs
   attention_check.py check DIR --causal --report [--out FILE]
       for a sparse build: report relative L2 and cosine against dense
-  attention_check.py check DIR --causal --delta-stride S [--out FILE]
+  attention_check.py check DIR --causal --delta-stride S [--no-tail] [--out FILE]
       for a build with --delta="stride=S": rows 0, S, 2S, ... and the tail
+      (none with --no-tail, for deltaflow-run --not-final)
       must equal dense attention (the correction makes them exact); the other
       rows are sparse, and their error against dense is reported
+  attention_check.py check DIR --causal --window W [--sinks S] [--out FILE]
+      for a policy=window build: float64 window + sinks attention (row at
+      position p sees j iff j <= p and (j < S or p - j <= W))
   check ... --lse FILE
       also compares FILE (the log-sum-exp output [1, Hq, Nq], e.g. of
       examples/attention_lse.mlir) with the float64 log-sum-exp
@@ -44,7 +48,10 @@ def gen(args):
           f"({args.kv_dtype}) to {args.dir}")
 
 
-def reference(q, k, v, causal):
+def reference(q, k, v, causal, window=None, sinks=0):
+    """float64 attention; with `window`, window + sinks attention in
+    FlashAttention's convention (window_size=(window, 0)): the query at
+    position p sees key j iff j <= p and (j < sinks or p - j <= window)."""
     _, hq, nq, d = q.shape
     nk = k.shape[2]
     group = hq // k.shape[1]
@@ -54,7 +61,11 @@ def reference(q, k, v, causal):
     lse = np.empty(q.shape[:3], dtype=np.float64)
     mask = None
     if causal:
-        mask = np.arange(nk)[None, :] > (np.arange(nq)[:, None] + offset)
+        pos = np.arange(nq)[:, None] + offset
+        j = np.arange(nk)[None, :]
+        mask = j > pos
+        if window is not None:
+            mask = mask | ((j >= sinks) & (pos - j > window))
     for h in range(hq):
         kh = k[0, h // group].astype(np.float64)
         vh = v[0, h // group].astype(np.float64)
@@ -74,7 +85,7 @@ def check(args):
     if args.kv_dtype == "float16":
         k, v = k.astype(np.float16), v.astype(np.float16)
     out = np.load(args.out) if args.out else load("out")
-    ref, ref_lse = reference(q, k, v, args.causal)
+    ref, ref_lse = reference(q, k, v, args.causal, args.window, args.sinks)
     if args.lse:
         lse = np.load(args.lse)
         if lse.shape != ref_lse.shape:
@@ -99,8 +110,21 @@ def check(args):
     if args.delta_stride:
         s = args.delta_stride
         nq = out.shape[2]
-        tail = min(nq, nq % s + max(128, s))
+        # The prompt's final call computes its tail densely; an earlier
+        # chunk (deltaflow-run --not-final) has none (DESIGN.md, Δ-correction).
+        tail = 0 if args.no_tail else min(nq, nq % s + max(128, s))
         rows = sorted(set(range(0, nq - tail, s)) | set(range(nq - tail, nq)))
+        if args.no_tail:
+            # The would-be tail rows that are not strided stay sparse: a tail
+            # computed anyway would make them exact.
+            last = [r for r in range(max(0, nq - max(128, s)), nq) if r % s]
+            terr = (np.linalg.norm(out[:, :, last] - ref[:, :, last]) /
+                    np.linalg.norm(ref[:, :, last])) if last else 1.0
+            print(f"last rows off the stride ({len(last)}): relative L2 vs "
+                  f"dense = {terr:.3e} (no tail: expected > 1e-4)")
+            if terr <= 1e-4:
+                print("FAIL (a non-final call computed a dense tail)")
+                return 1
         exact = out[:, :, rows]
         rerr = np.linalg.norm(exact - ref[:, :, rows]) / np.linalg.norm(ref[:, :, rows])
         err = np.linalg.norm(out - ref) / np.linalg.norm(ref)
@@ -144,6 +168,14 @@ def main():
                    help="only report the error against dense (a sparse build)")
     c.add_argument("--delta-stride", type=int, default=0,
                    help="check a Delta-corrected sparse build with this stride")
+    c.add_argument("--window", type=int, default=None,
+                   help="with --causal: the reference is window + sinks "
+                        "attention (policy=window), a per-query sliding window")
+    c.add_argument("--sinks", type=int, default=0,
+                   help="attention sinks of --window (default 0)")
+    c.add_argument("--no-tail", action="store_true",
+                   help="with --delta-stride: the output of a non-final call "
+                        "(deltaflow-run --not-final), which has no dense tail")
     c.add_argument("--kv-dtype", choices=["float32", "float16"], default="float32",
                    help="round K/V to this dtype before the float64 reference")
     args = p.parse_args()

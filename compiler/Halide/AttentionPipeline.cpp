@@ -77,6 +77,8 @@ std::vector<Halide::Argument> PrefillPipeline::arguments() const {
   std::vector<Halide::Argument> args = AttentionIO::arguments();
   if (form.kind == PrefillForm::Sparse && form.sparse.slots > 0)
     args.push_back(indices);
+  if (form.kind == PrefillForm::StridedRows)
+    args.push_back(promptFinal);
   return args;
 }
 
@@ -86,12 +88,16 @@ int64_t deltaTailRows(int64_t stride) {
 
 namespace {
 /// The rows of the Delta correction for `nq` query rows: `strided` rows
-/// 0, s, 2s, ..., and the `tail`, the last min(nq, nq mod s + max(128, s)).
+/// 0, s, 2s, ..., and the `tail`, the last min(nq, nq mod s + max(128, s))
+/// when the call ends the prompt (`final` != 0) and none otherwise
+/// (DESIGN.md, "Δ-correction": the tail belongs to the prompt, not to each
+/// chunk).
 struct DeltaRows {
   Halide::Expr strided, tail;
-  DeltaRows(const Halide::Expr &nq, int s)
+  DeltaRows(const Halide::Expr &nq, int s, const Halide::Expr &final)
       : strided((nq + s - 1) / s),
-        tail(Halide::min(nq, nq % s + std::max(128, s))) {}
+        tail(Halide::select(final != 0,
+                            Halide::min(nq, nq % s + std::max(128, s)), 0)) {}
 };
 } // namespace
 
@@ -117,7 +123,7 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
     // Rows [0, nS): query rows 0, s, 2s, ...; rows [nS, nS + tail): the last
     // `tail` query rows; the rest of the T-row section is unused (zero).
     const int s = int(form.stride);
-    DeltaRows rows(nq, s);
+    DeltaRows rows(nq, s, P.promptFinal);
     Expr nStrided = rows.strided, tail = rows.tail;
     queryRow = [=](Expr r) {
       return Halide::select(r < nStrided, r * s,
@@ -131,17 +137,23 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
 
   // Key of slot `slot` for query tile qt. Dense: the slot is the key.
   // Sparse: sinks, then the chunk's selected indices, then the local window
-  // [s0 - window, s0 + chunk); invalid slots get key -1.
+  // [s0 - window, s0 + span); invalid slots get key -1. With a selection,
+  // s0 is the chunk's first position and span the chunk (TokenSelect's
+  // chunked prefill). Without one (window + sinks) the window slides per
+  // query, `p - j <= window` as FlashAttention's window_size=(window, 0):
+  // s0 is the tile's first position, span the tile, and a mask trims each
+  // row's keys.
   Expr slot = kb * Bk + jj;
   Expr key = slot, keyValid = Halide::cast<bool>(true);
   int64_t nSlots = 0;
+  const bool sliding = form.kind == PrefillForm::Sparse && form.sparse.slots == 0;
   if (form.kind == PrefillForm::Sparse) {
     const SparseSpec &sp = form.sparse;
     const int sinks = int(sp.sinks), sel = int(sp.slots), win = int(sp.window),
               chunk = int(sp.chunk);
-    nSlots = sp.sinks + sp.slots + sp.window + sp.chunk;
-    Expr c = (qt * Tq) / chunk; // Tq divides chunk: one chunk per tile
-    Expr s0 = P.queryPosition(spec, c * chunk);
+    nSlots = sp.sinks + sp.slots + sp.window + (sliding ? Tq : sp.chunk);
+    Expr c = (qt * Tq) / chunk; // with a selection, Tq divides chunk
+    Expr s0 = P.queryPosition(spec, sliding ? qt * Tq : c * chunk);
     Expr local = s0 - win + (slot - sinks - sel);
     Expr picked = -1;
     if (sel > 0) {
@@ -166,8 +178,14 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   P.sdot(qi, g, jj, kb, qt, hk, b) +=
       P.qT(qi, P.rd, g, qt, hk, b) * P.kt(P.rd, jj, kb, qt, hk, b);
   Expr bias = P.maskBias(spec, key, qrow);
-  if (form.kind == PrefillForm::Sparse)
-    bias = Halide::select(keyValid, bias, kMasked);
+  if (form.kind == PrefillForm::Sparse) {
+    Expr visible = keyValid;
+    if (sliding)
+      visible = visible && (key < int(form.sparse.sinks) ||
+                            P.queryPosition(spec, qrow) - key <=
+                                int(form.sparse.window));
+    bias = Halide::select(visible, bias, kMasked);
+  }
   P.s(qi, g, jj, kb, qt, hk, b) = P.sdot(qi, g, jj, kb, qt, hk, b) + bias;
 
   // Block-local softmax statistics and P.V.
@@ -195,7 +213,7 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
     // Slots past the tile's last row in the local part are all masked.
     const SparseSpec &sp = form.sparse;
     const int chunk = int(sp.chunk);
-    Expr lastInChunk = (qt * Tq + (Tq - 1)) % chunk;
+    Expr lastInChunk = sliding ? Expr(Tq - 1) : (qt * Tq + (Tq - 1)) % chunk;
     Expr lastSlot = int(sp.sinks + sp.slots + sp.window) + lastInChunk;
     Expr live = P.rb * Bk <= lastSlot;
     if (sp.slots > 0) {
@@ -218,7 +236,7 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
     Expr lastPos = P.queryPosition(spec, Halide::clamp(queryRow(last), 0, nq - 1));
     if (form.kind == PrefillForm::StridedRows) {
       const int s = int(form.stride);
-      DeltaRows rows(nq, s);
+      DeltaRows rows(nq, s, P.promptFinal);
       Expr lastStrided = Halide::min(last, rows.strided - 1);
       lastPos = Halide::max(
           lastPos, P.queryPosition(spec, Halide::clamp(lastStrided * s, 0, nq - 1)));
@@ -258,7 +276,7 @@ DeltaPipeline buildDeltaCorrect(int64_t strideIn) {
   using Halide::Expr;
   const int s = int(strideIn);
   Expr nq = P.sparse.dim(1).extent();
-  DeltaRows rows(nq, s);
+  DeltaRows rows(nq, s, P.promptFinal);
   Expr nStrided = rows.strided, tail = rows.tail;
   Halide::Var &e = P.e, &i = P.i, &h = P.h, &b = P.b;
   Expr m = i / s;

@@ -146,6 +146,8 @@ struct CompiledKernel {
   std::vector<Halide::Module> modules;
   nlohmann::ordered_json manifest;
   nlohmann::ordered_json rows; ///< which buffer dim picks the variant
+  bool promptFinal = false;    ///< takes the prompt_final scalar
+  nlohmann::ordered_json denseFallback; ///< sparse_attention's dense variants
 };
 
 nlohmann::ordered_json attentionParams(const AttentionSpec &spec) {
@@ -180,8 +182,11 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
   nlohmann::ordered_json params;
   nlohmann::ordered_json variants = nlohmann::ordered_json::array();
 
-  if (k.kind == "attention") {
-    std::string prefillSym = k.name + "_prefill", decodeSym = k.name + "_decode";
+  // Dense attention (q, k, v): a decode and a prefill variant. The runtime
+  // picks the first variant whose max_rows admits inputs[0].shape[2] (the
+  // number of query rows).
+  auto denseAttentionVariants = [&](const std::string &base) {
+    std::string prefillSym = base + "_prefill", decodeSym = base + "_decode";
     PrefillPipeline prefill =
         buildPrefillAttention(spec, choosePrefillTiles(t, spec));
     schedulePrefill(prefill, spec, t);
@@ -190,11 +195,14 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
         buildDecodeAttention(spec, chooseDecodeTiles(t, spec));
     scheduleDecode(decode, spec, t);
     lowerAttention(decode, decodeSym);
+    return nlohmann::ordered_json{
+        {{"symbol", decodeSym}, {"max_rows", kDecodeMaxRows}},
+        {{"symbol", prefillSym}}};
+  };
+
+  if (k.kind == "attention") {
     params = attentionParams(spec);
-    // The runtime picks the first variant whose max_rows admits
-    // inputs[0].shape[2] (the number of query rows).
-    variants = {{{"symbol", decodeSym}, {"max_rows", kDecodeMaxRows}},
-                {{"symbol", prefillSym}}};
+    variants = denseAttentionVariants(k.name);
   } else if (k.kind == "sparse_attention" || k.kind == "dense_rows") {
     PrefillForm form;
     params = attentionParams(spec);
@@ -211,13 +219,25 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
       params["stride"] = k.stride;
     }
     PrefillTiles tiles = choosePrefillTiles(t, spec);
-    if (form.kind == PrefillForm::Sparse) // a query tile within one chunk
+    // With a selection, a query tile lies within one chunk (the window
+    // slides per query without one).
+    if (form.kind == PrefillForm::Sparse && k.sparse.slots > 0)
       while (k.sparse.chunk % tiles.queryTile != 0)
         tiles.queryTile /= 2;
     PrefillPipeline prefill = buildPrefillAttention(spec, tiles, form);
     schedulePrefill(prefill, spec, t);
     lowerAttention(prefill, k.name);
     variants = {{{"symbol", k.name}}};
+    if (form.kind == PrefillForm::StridedRows)
+      ck.promptFinal = true;
+    if (form.kind == PrefillForm::Sparse) {
+      // Dense fallback: when the context fits sinks + slots + window, every
+      // key is in the pattern and the dense kernels compute the same
+      // attention (the runtime picks them by the actual key count).
+      ck.denseFallback = {
+          {"max_keys", k.sparse.sinks + k.sparse.slots + k.sparse.window},
+          {"variants", denseAttentionVariants(k.name + "_dense")}};
+    }
   } else if (k.kind == "select") {
     SelectionBuild sb = buildSelection(k.select, t);
     lower(Halide::Pipeline(sb.indices), {sb.q, sb.k}, k.name);
@@ -231,7 +251,9 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
   } else if (k.kind == "delta_correct") {
     DeltaPipeline delta = buildDeltaCorrect(k.stride);
     scheduleDeltaCorrect(delta, spec.dv, t);
-    lower(Halide::Pipeline(delta.out), {delta.sparse, delta.rows}, k.name);
+    lower(Halide::Pipeline(delta.out),
+          {delta.sparse, delta.rows, delta.promptFinal}, k.name);
+    ck.promptFinal = true;
     params = {{"stride", k.stride}};
     variants = {{{"symbol", k.name}}};
   } else if (k.kind == "graph") {
@@ -281,6 +303,10 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
                  {"variants", variants}};
   if (!ck.rows.is_null())
     ck.manifest["rows"] = ck.rows;
+  if (ck.promptFinal)
+    ck.manifest["prompt_final"] = true;
+  if (!ck.denseFallback.is_null())
+    ck.manifest["dense_fallback"] = ck.denseFallback;
   return ck;
 }
 

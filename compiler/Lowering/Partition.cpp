@@ -496,13 +496,6 @@ struct EntryBuilder {
     if (!op.getCache().hasOneUse())
       return op.emitOpError() << "cache argument has other uses; read the "
                                  "cache through the result of cache_write";
-    if (!cast<RankedTensorType>(op.getCache().getType()).getElementType().isF32())
-      return op.emitOpError() << "writes into a cache of element type "
-                              << cast<RankedTensorType>(op.getCache().getType())
-                                     .getElementType()
-                              << "; the session's KV cache is f32 (f16 "
-                                 "K/V is supported as attention inputs, not "
-                                 "in cache_write)";
     if (failed(requireOperands(op, {op.getUpdate()})) ||
         failed(checkTensor(op.getLoc(), op.getUpdate().getType(), "new rows")))
       return failure();

@@ -15,6 +15,7 @@
 
 #include "deltaflow/Compiler/Schedule.h"
 
+#include <string>
 
 namespace deltaflow::compiler {
 
@@ -26,36 +27,62 @@ void schedulePrefillCpu(PrefillPipeline &P, const AttentionSpec &spec,
   const int vq = vectorWidthFor(t, Tq);       // lanes over query rows
   const int ve = vectorWidthFor(t, spec.dv);  // lanes over value dim
   const int keysPerTile = rt.keysPerTile;
+  if (keysPerTile > P.tiles.keyBlock)
+    throw std::runtime_error(
+        "DELTAFLOW_PREFILL_KEYS=" + std::to_string(keysPerTile) +
+        ": a register tile of that many keys exceeds the key block of " +
+        std::to_string(P.tiles.keyBlock) + " (DELTAFLOW_PREFILL_BK)");
   Halide::Var tile("tile"), jo("jo"), ji("ji"), eo("eo"), ei("ei"), qo("qo"),
       qin("qin");
 
-  // One task per (query tile, KV head, batch).
-  P.state.compute_root()
-      .bound(P.e, 0, int(spec.dv))
+  // One task per (query tile, KV head, batch). Without an LSE output the
+  // task also writes its rows of `out`, so the online state lives in the
+  // task: a root state would be a [Dv, Nq, Hq] x 3 buffer (805 MB at 16K
+  // for Llama-3-8B heads) touched once per row, whose page faults and
+  // cache misses made the whole causal prefill collapse at long context.
+  Halide::Var io("io"), ii("ii"), ho("ho"), hi("hi");
+  const bool fusedOut = !P.lse.defined();
+  if (fusedOut) {
+    P.out.output_buffer().dim(2).set_bounds(0, int(spec.hq));
+    P.out.split(P.i, io, ii, Tq, TailStrategy::GuardWithIf)
+        .split(P.h, ho, hi, G)
+        .reorder(P.e, ii, hi, io, ho, P.b)
+        .fuse(io, ho, tile)
+        .fuse(tile, P.b, tile)
+        .parallel(tile)
+        .vectorize(P.e, ve);
+    P.state.compute_at(P.out, tile);
+  } else {
+    P.state.compute_root();
+  }
+  P.state.bound(P.e, 0, int(spec.dv))
       .bound(P.qi, 0, Tq)
       .bound(P.g, 0, G)
       .vectorize(P.e, ve);
-  P.state.update()
-      .reorder(P.e, P.qi, P.g, P.rb, P.qt, P.hk, P.b)
-      .fuse(P.qt, P.hk, tile)
-      .fuse(tile, P.b, tile)
-      .parallel(tile)
-      .vectorize(P.e, ve);
-  Halide::LoopLevel perTile(P.state, tile), perBlock(P.state, Halide::RVar(P.rb));
+  P.state.update().reorder(P.e, P.qi, P.g, P.rb, P.qt, P.hk, P.b).vectorize(P.e, ve);
+  if (!fusedOut)
+    P.state.update().fuse(P.qt, P.hk, tile).fuse(tile, P.b, tile).parallel(tile);
+  Halide::LoopLevel perTile = fusedOut ? Halide::LoopLevel(P.out, tile)
+                                       : Halide::LoopLevel(P.state, tile),
+                    perBlock(P.state, Halide::RVar(P.rb));
 
   P.qT.compute_at(perTile).vectorize(P.qi, vq);
   if (P.form.kind == PrefillForm::Sparse) {
     P.kidx.compute_at(perBlock);
   }
 
-  // Scores of one block: an unrolled register tile (Tq x G x keysPerTile).
+  // Scores of one block: an unrolled register tile of one vector of rows x
+  // G heads x keysPerTile keys, whatever Tq is (Tq sets how many rows share
+  // each K/V block read; the register file bounds the tile).
+  Halide::Var qs("qs"), qv("qv");
   P.s.compute_at(perBlock)
       .split(P.jj, jo, ji, keysPerTile)
-      .reorder(P.qi, P.g, ji, jo)
-      .vectorize(P.qi, vq)
+      .split(P.qi, qs, qv, vq)
+      .reorder(qv, P.g, ji, qs, jo)
+      .vectorize(qv)
       .unroll(P.g)
       .unroll(ji);
-  P.sdot.compute_at(P.s, jo).vectorize(P.qi, vq).unroll(P.g).unroll(P.jj);
+  P.sdot.compute_at(P.s, qs).vectorize(P.qi, vq).unroll(P.g).unroll(P.jj);
   P.sdot.update()
       .reorder(P.qi, P.g, P.jj, P.rd)
       .vectorize(P.qi, vq)
@@ -68,11 +95,11 @@ void schedulePrefillCpu(PrefillPipeline &P, const AttentionSpec &spec,
   P.bsum.compute_at(perBlock).vectorize(P.qi, vq);
   P.bsum.update().reorder(P.qi, P.g, P.rj).vectorize(P.qi, vq).unroll(P.g);
 
-  // P.V of one block through a register tile: 2 value vectors x 4 rows x
-  // 2 heads accumulate over the block's keys.
-  const int eTile = std::min<int>(int(spec.dv), 2 * ve);
-  const int qTile = std::min(4, Tq);
-  const int gTile = G % 2 == 0 ? 2 : 1;
+  // P.V of one block through a register tile (CpuRegisterTiles: value
+  // vectors x rows x heads) accumulated over the block's keys.
+  const int eTile = std::min<int>(int(spec.dv), rt.pvVectors * ve);
+  const int qTile = std::min(rt.pvRows, Tq);
+  const int gTile = G % rt.pvHeads == 0 ? rt.pvHeads : 1;
   Halide::Var go("go"), gi("gi");
   Halide::Func bpvTile = P.bpv.in(P.state);
   bpvTile.compute_at(perBlock)
@@ -96,11 +123,11 @@ void schedulePrefillCpu(PrefillPipeline &P, const AttentionSpec &spec,
       .unroll(P.qi)
       .unroll(P.g);
 
-  P.out.vectorize(P.e, ve).parallel(P.h);
-  P.out.output_buffer().dim(0).set_bounds(0, int(spec.dv));
-  if (P.lse.defined()) {
+  if (!fusedOut) {
+    P.out.vectorize(P.e, ve).parallel(P.h);
     P.lse.parallel(P.h);
   }
+  P.out.output_buffer().dim(0).set_bounds(0, int(spec.dv));
 }
 
 void scheduleDecodeCpu(DecodePipeline &P, const AttentionSpec &spec,

@@ -8,7 +8,10 @@
 
 #include "deltaflow/Compiler/Schedule.h"
 
+#include <cerrno>
+#include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 namespace deltaflow::compiler {
 
@@ -23,6 +26,21 @@ CpuRegisterTiles registerTiles(const Halide::Target &t) {
   return isArm(t) ? registerTilesArm64(t) : registerTilesX86(t);
 }
 } // namespace
+
+int tileOverride(const char *name, int fallback, int lo, int hi) {
+  const char *s = std::getenv(name);
+  if (!s || !*s)
+    return fallback;
+  errno = 0;
+  char *end = nullptr;
+  long v = std::strtol(s, &end, 10);
+  if (errno || *end || v < lo || v > hi)
+    throw std::runtime_error(std::string(name) + "='" + s +
+                             "': a tile size must be an integer in [" +
+                             std::to_string(lo) + ", " + std::to_string(hi) +
+                             "]");
+  return int(v);
+}
 
 int vectorWidthFor(const Halide::Target &t, int64_t n) {
   int w = t.natural_vector_size<float>();

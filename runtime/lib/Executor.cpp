@@ -9,6 +9,7 @@
 
 #include "deltaflow/Runtime/BufferPlan.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <cmath>
@@ -120,28 +121,43 @@ void poison(Tensor &t) {
 
 /// attn.cache_write: copies `rows` [B, H, n, D] into the last n rows of the
 /// cache view [B, H, N, D] (strided: the session's cache has capacity
-/// beyond N).
+/// beyond N). f32 rows into an f16 cache are rounded to nearest even.
 void cacheWrite(const KernelInfo &k, Tensor &rows, Tensor &cache) {
   const std::vector<int64_t> &r = rows.shape(), &c = cache.shape();
+  const bool narrow =
+      rows.dtype() == DType::Float32 && cache.dtype() == DType::Float16;
+  std::string where = "kernel '" + k.name + "' (" + k.loc + ")";
+  if (rows.dtype() != cache.dtype() && !narrow)
+    throw std::runtime_error(where + ": cannot write " + dtypeName(rows.dtype()) +
+                             " rows into a " + dtypeName(cache.dtype()) +
+                             " KV cache (the module and the cache disagree "
+                             "on the K/V dtype)");
   if (r.size() != 4 || c.size() != 4 || r[0] != c[0] || r[1] != c[1] ||
-      r[3] != c[3] || r[2] > c[2] || rows.dtype() != cache.dtype())
-    throw std::runtime_error("kernel '" + k.name + "' (" + k.loc +
-                             "): cannot write rows " + rows.shapeString() +
+      r[3] != c[3] || r[2] > c[2])
+    throw std::runtime_error(where + ": cannot write rows " + rows.shapeString() +
                              " into cache view " + cache.shapeString());
   const halide_buffer_t *src = rows.halideBuffer(), *dst = cache.halideBuffer();
-  size_t el = dtypeSize(rows.dtype());
+  size_t inEl = dtypeSize(rows.dtype()), outEl = dtypeSize(cache.dtype());
   const auto *s = static_cast<const uint8_t *>(rows.raw());
   auto *d = static_cast<uint8_t *>(cache.raw());
   int64_t start = c[2] - r[2];
   for (int64_t b = 0; b < r[0]; ++b)
     for (int64_t h = 0; h < r[1]; ++h)
       for (int64_t i = 0; i < r[2]; ++i) {
-        const uint8_t *from = s + el * (b * src->dim[3].stride +
-                                        h * src->dim[2].stride +
-                                        i * src->dim[1].stride);
-        uint8_t *to = d + el * (b * dst->dim[3].stride + h * dst->dim[2].stride +
-                                (start + i) * dst->dim[1].stride);
-        std::memcpy(to, from, size_t(r[3]) * el);
+        const uint8_t *from = s + inEl * (b * src->dim[3].stride +
+                                          h * src->dim[2].stride +
+                                          i * src->dim[1].stride);
+        uint8_t *to = d + outEl * (b * dst->dim[3].stride +
+                                   h * dst->dim[2].stride +
+                                   (start + i) * dst->dim[1].stride);
+        if (!narrow) {
+          std::memcpy(to, from, size_t(r[3]) * inEl);
+          continue;
+        }
+        const auto *f = reinterpret_cast<const float *>(from);
+        auto *hv = reinterpret_cast<uint16_t *>(to);
+        for (int64_t e = 0; e < r[3]; ++e)
+          hv[e] = floatToHalf(f[e]);
       }
 }
 
@@ -216,6 +232,52 @@ Executor::run(const std::string &entryName,
     }
   }
 
+  // Dense fallback: a sparse attention kernel whose context fits its pattern
+  // (keys <= sinks + slots + window) is exact attention, so it runs its
+  // dense variant. A selection or Δ rows kernel that feeds only such
+  // kernels is skipped, and a Δ combination over such a kernel's output
+  // becomes a copy of it.
+  enum class Mode { Run, Fallback, Skip, Copy };
+  std::vector<Mode> modes(e.kernels.size(), Mode::Run);
+  std::map<std::string, size_t> producerOf;
+  for (size_t i = 0; i < e.kernels.size(); ++i)
+    for (const std::string &b : e.kernels[i].outputs)
+      producerOf[b] = i;
+  for (size_t i = 0; i < e.kernels.size(); ++i) {
+    const KernelInfo &k = e.kernels[i];
+    if (k.denseFallbackMaxKeys >= 0 &&
+        buffers.at(k.inputs.at(1)).shape().at(2) <= k.denseFallbackMaxKeys)
+      modes[i] = Mode::Fallback;
+  }
+  for (size_t i = 0; i < e.kernels.size(); ++i) {
+    const KernelInfo &k = e.kernels[i];
+    auto it = k.inputs.empty() ? producerOf.end() : producerOf.find(k.inputs[0]);
+    if (k.kind == "delta_correct" && it != producerOf.end() &&
+        modes[it->second] == Mode::Fallback)
+      modes[i] = Mode::Copy;
+  }
+  for (size_t i = 0; i < e.kernels.size(); ++i) {
+    const KernelInfo &k = e.kernels[i];
+    if (k.kind != "select" && k.kind != "dense_rows")
+      continue;
+    bool used = false, allFallback = true;
+    for (size_t j = 0; j < e.kernels.size(); ++j)
+      for (size_t a = 0; a < e.kernels[j].inputs.size(); ++a) {
+        if (std::find(k.outputs.begin(), k.outputs.end(),
+                      e.kernels[j].inputs[a]) == k.outputs.end())
+          continue;
+        used = true;
+        // The fallback variant reads only q, k, v; the copy only its input 0.
+        bool unread = (modes[j] == Mode::Fallback && a >= 3) ||
+                      (modes[j] == Mode::Copy && a >= 1);
+        allFallback &= unread;
+      }
+    if (used && allFallback)
+      modes[i] = Mode::Skip;
+  }
+  for (Mode m : modes)
+    options.denseFallbacks += m == Mode::Fallback;
+
   // Pick a variant per kernel and prepare its argument vector.
   struct Job {
     const KernelInfo *kernel;
@@ -223,24 +285,34 @@ Executor::run(const std::string &entryName,
     std::vector<void *> args;
     std::vector<Tensor> tensors; ///< inputs then outputs
     double seconds = 0;
+    Mode mode = Mode::Run;
   };
+  int32_t promptFinal = options.promptFinal ? 1 : 0;
   std::vector<Job> jobs;
-  for (const KernelInfo &k : e.kernels) {
+  for (size_t ki = 0; ki < e.kernels.size(); ++ki) {
+    const KernelInfo &k = e.kernels[ki];
     Job job{&k, nullptr, {}, {}};
+    job.mode = modes[ki];
     for (const std::string &b : k.inputs)
       job.tensors.push_back(buffers.at(b));
     for (const std::string &b : k.outputs)
       job.tensors.push_back(buffers.at(b));
-    for (Tensor &t : job.tensors)
-      job.args.push_back(t.halideBuffer());
-    if (k.variants.empty()) { // a runtime kernel (cache_write)
-      jobs.push_back(std::move(job));
+    for (size_t a = 0; a < job.tensors.size(); ++a) {
+      if (job.mode == Mode::Fallback && a >= 3 && a < k.inputs.size())
+        continue; // the dense variant takes q, k, v and the outputs
+      if (a == k.inputs.size() && k.takesPromptFinal)
+        job.args.push_back(&promptFinal);
+      job.args.push_back(job.tensors[a].halideBuffer());
+    }
+    if (k.variants.empty() || job.mode == Mode::Skip || job.mode == Mode::Copy) {
+      jobs.push_back(std::move(job)); // runtime kernels, or no kernel at all
       continue;
     }
     const Tensor &sel = k.rowsBuffer.empty() ? buffers.at(k.inputs.at(0))
                                              : buffers.at(k.rowsBuffer);
     int64_t rows = sel.rank() > k.rowsDim ? sel.shape()[size_t(k.rowsDim)] : 1;
-    for (const KernelVariant &v : k.variants)
+    for (const KernelVariant &v :
+         job.mode == Mode::Fallback ? k.denseFallback : k.variants)
       if (v.maxRows < 0 || rows <= v.maxRows) {
         job.variant = &v;
         break;
@@ -272,18 +344,34 @@ Executor::run(const std::string &entryName,
             }
             Module::takeHalideError();
             auto t0 = std::chrono::steady_clock::now();
+            auto elapsed = [&] {
+              job->seconds = std::chrono::duration<double>(
+                                 std::chrono::steady_clock::now() - t0)
+                                 .count();
+            };
             try {
-              if (options.before && options.before(*job->kernel, job->tensors)) {
-                job->seconds = std::chrono::duration<double>(
-                                   std::chrono::steady_clock::now() - t0)
-                                   .count();
+              if (job->mode == Mode::Copy) {
+                // Δ over an exact (dense fallback) output: that output.
+                Tensor &from = job->tensors.at(0);
+                Tensor &to = job->tensors.at(job->kernel->inputs.size());
+                halide_buffer_t *src = from.halideBuffer();
+                if (from.bytes() != to.bytes() ||
+                    (src->device && (src->flags & halide_buffer_flag_device_dirty) &&
+                     module_->copyToHost(src) != 0))
+                  throw std::runtime_error("kernel '" + job->kernel->name +
+                                           "': cannot copy " + from.shapeString() +
+                                           " into " + to.shapeString());
+                std::memcpy(to.raw(), from.raw(), to.bytes());
+                to.halideBuffer()->flags |= halide_buffer_flag_host_dirty;
+              }
+              if (job->mode == Mode::Skip || job->mode == Mode::Copy ||
+                  (options.before && options.before(*job->kernel, job->tensors))) {
+                elapsed();
                 return;
               }
               if (!job->variant) {
                 cacheWrite(*job->kernel, job->tensors.at(0), job->tensors.at(1));
-                job->seconds = std::chrono::duration<double>(
-                                   std::chrono::steady_clock::now() - t0)
-                                   .count();
+                elapsed();
                 return;
               }
             } catch (const std::exception &ex) {
@@ -296,8 +384,10 @@ Executor::run(const std::string &entryName,
             // on its first use, or what a host kernel such as a selection
             // wrote) is valid on the host; Halide copies it over. Later runs
             // on the same Tensor reuse the device copy.
+            // (job->args may hold a scalar, or skip inputs a fallback
+            // does not read; the tensors are inputs then outputs.)
             for (size_t a = 0; a < job->kernel->inputs.size(); ++a) {
-              auto *buf = static_cast<halide_buffer_t *>(job->args[a]);
+              halide_buffer_t *buf = job->tensors[a].halideBuffer();
               if (!buf->device)
                 buf->flags |= halide_buffer_flag_host_dirty;
             }
@@ -305,8 +395,8 @@ Executor::run(const std::string &entryName,
             // GPU kernels run asynchronously: wait, so that the timing (and
             // any device error) belongs to this kernel.
             if (rc == 0 && module_->gpu() && !job->kernel->outputs.empty())
-              rc = module_->deviceSync(static_cast<halide_buffer_t *>(
-                  job->args[job->kernel->inputs.size()]));
+              rc = module_->deviceSync(
+                  job->tensors.at(job->kernel->inputs.size()).halideBuffer());
             job->seconds = std::chrono::duration<double>(
                                std::chrono::steady_clock::now() - t0)
                                .count();
@@ -352,9 +442,14 @@ Executor::run(const std::string &entryName,
 
   if (profile)
     for (const Job &j : jobs)
-      profile->push_back({j.kernel->name,
-                          j.variant ? j.variant->symbol : std::string("runtime"),
-                          j.kernel->kind, j.seconds});
+      profile->push_back(
+          {j.kernel->name,
+           j.mode == Mode::Skip   ? std::string("skipped (dense fallback)")
+           : j.mode == Mode::Copy ? std::string("copy (dense fallback)")
+           : j.variant ? (j.mode == Mode::Fallback ? "dense fallback: " : "") +
+                             j.variant->symbol
+                       : std::string("runtime"),
+           j.kernel->kind, j.seconds});
 
   // GPU modules leave results on the device; bring back what is returned.
   auto toHost = [&](const TensorSpec &spec, const char *what) -> Tensor & {

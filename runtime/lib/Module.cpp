@@ -244,25 +244,45 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
         e.kernels.push_back(std::move(k));
         continue;
       }
-      for (const auto &vj : field<nlohmann::json>(kj, "variants", kw)) {
-        KernelVariant v;
-        v.symbol = field<std::string>(vj, "symbol", kw);
-        if (vj.contains("max_rows"))
-          v.maxRows = field<int64_t>(vj, "max_rows", kw);
-        v.argv = lookup<ArgvFn>(m->handle_, v.symbol + "_argv");
-        using MetaFn = const halide_filter_metadata_t *(*)();
-        auto meta = lookup<MetaFn>(m->handle_, v.symbol + "_metadata");
-        if (!v.argv || !meta)
-          throw std::runtime_error(kw + ": symbol '" + v.symbol +
-                                   "_argv' not found in " + soPath);
-        v.metadata = meta();
-        size_t expected = k.inputs.size() + k.outputs.size();
-        if (size_t(v.metadata->num_arguments) != expected)
-          throw std::runtime_error(kw + ": '" + v.symbol + "' takes " +
-                                   std::to_string(v.metadata->num_arguments) +
-                                   " arguments, manifest lists " +
-                                   std::to_string(expected));
-        k.variants.push_back(v);
+      k.takesPromptFinal =
+          kj.contains("prompt_final") && field<bool>(kj, "prompt_final", kw);
+      // Each variant's symbol must exist and take `nargs` arguments.
+      auto parseVariants = [&](const nlohmann::json &list, size_t nargs) {
+        std::vector<KernelVariant> out;
+        for (const auto &vj : list) {
+          KernelVariant v;
+          v.symbol = field<std::string>(vj, "symbol", kw);
+          if (vj.contains("max_rows"))
+            v.maxRows = field<int64_t>(vj, "max_rows", kw);
+          v.argv = lookup<ArgvFn>(m->handle_, v.symbol + "_argv");
+          using MetaFn = const halide_filter_metadata_t *(*)();
+          auto meta = lookup<MetaFn>(m->handle_, v.symbol + "_metadata");
+          if (!v.argv || !meta)
+            throw std::runtime_error(kw + ": symbol '" + v.symbol +
+                                     "_argv' not found in " + soPath);
+          v.metadata = meta();
+          if (size_t(v.metadata->num_arguments) != nargs)
+            throw std::runtime_error(kw + ": '" + v.symbol + "' takes " +
+                                     std::to_string(v.metadata->num_arguments) +
+                                     " arguments, manifest lists " +
+                                     std::to_string(nargs));
+          out.push_back(v);
+        }
+        return out;
+      };
+      k.variants = parseVariants(field<nlohmann::json>(kj, "variants", kw),
+                                 k.inputs.size() + k.outputs.size() +
+                                     (k.takesPromptFinal ? 1 : 0));
+      if (kj.contains("dense_fallback")) {
+        const auto &fj = kj["dense_fallback"];
+        if (k.kind != "sparse_attention" || k.inputs.size() < 3)
+          throw std::runtime_error(kw + ": only sparse_attention kernels have "
+                                        "a dense fallback");
+        k.denseFallbackMaxKeys = field<int64_t>(fj, "max_keys", kw);
+        k.denseFallback = parseVariants(field<nlohmann::json>(fj, "variants", kw),
+                                        3 + k.outputs.size());
+        if (k.denseFallback.empty())
+          throw std::runtime_error(kw + ": dense_fallback has no variants");
       }
       if (k.variants.empty())
         throw std::runtime_error(kw + ": no variants");

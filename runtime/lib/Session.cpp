@@ -67,7 +67,8 @@ size_t Model::weightBytes() const {
   return n;
 }
 
-/// One KV-cache input: [B, H, capacity, D] float32, reserved with mmap and
+/// One KV-cache input: [B, H, capacity, D] float32 or float16 (the
+/// module's), reserved with mmap and
 /// committed by the kernel page by page as positions are written.
 struct Session::Cache {
   Tensor full;
@@ -84,13 +85,19 @@ Session::Session(std::shared_ptr<Model> model, SessionOptions options)
       if (t.role != "kv_cache" || caches_.count(t.name))
         continue;
       if (t.shape.size() != 4 || t.shape[0].size < 0 || t.shape[1].size < 0 ||
-          t.shape[3].size < 0 || t.shape[2].size >= 0 || t.dtype != "float32")
+          t.shape[3].size < 0 || t.shape[2].size >= 0 ||
+          (t.dtype != "float32" && t.dtype != "float16"))
         throw std::runtime_error("entry '" + std::string(name) + "' KV cache '" +
-                                 t.name + "' must be float32 [B, H, ?, D], is " +
+                                 t.name + "' must be float32 or float16 "
+                                 "[B, H, ?, D], is " + t.dtype + " " +
                                  dims(t.shape));
+      // The cache holds K/V in the module's dtype: f16 KV storage halves
+      // the bytes every attention step reads.
+      DType dtype = t.dtype == "float16" ? DType::Float16 : DType::Float32;
       std::vector<int64_t> shape = {t.shape[0].size, t.shape[1].size,
                                     opts_.capacity, t.shape[3].size};
-      size_t bytes = size_t(shape[0] * shape[1] * shape[2] * shape[3]) * 4;
+      size_t bytes = size_t(shape[0] * shape[1] * shape[2] * shape[3]) *
+                     dtypeSize(dtype);
       void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       if (p == MAP_FAILED)
@@ -99,7 +106,7 @@ Session::Session(std::shared_ptr<Model> model, SessionOptions options)
                                  " MiB for KV cache '" + t.name + "'");
       std::shared_ptr<void> owner(p, [bytes](void *q) { munmap(q, bytes); });
       auto c = std::make_unique<Cache>();
-      c->full = Tensor::view(shape, DType::Float32, p, owner);
+      c->full = Tensor::view(shape, dtype, p, owner);
       c->bytes = bytes;
       caches_[t.name] = std::move(c);
     }
@@ -115,7 +122,7 @@ size_t Session::cacheBytes() const {
 }
 
 Tensor Session::prefill(const std::vector<int32_t> &tokens, int64_t start,
-                        StepStats *stats) {
+                        StepStats *stats, bool promptEnds) {
   if (start != pos_)
     throw std::runtime_error(
         "prefill at position " + std::to_string(start) + ", but the session is at " +
@@ -124,7 +131,7 @@ Tensor Session::prefill(const std::vector<int32_t> &tokens, int64_t start,
                       : " (positions cannot skip ahead)"));
   if (tokens.empty())
     throw std::runtime_error("prefill with no tokens");
-  return step("prefill", tokens, stats);
+  return step("prefill", tokens, stats, promptEnds);
 }
 
 Tensor Session::decode(int32_t token, StepStats *stats) {
@@ -135,7 +142,8 @@ Tensor Session::decode(int32_t token, StepStats *stats) {
 }
 
 Tensor Session::step(const std::string &entryName,
-                     const std::vector<int32_t> &tokens, StepStats *stats) {
+                     const std::vector<int32_t> &tokens, StepStats *stats,
+                     bool promptEnds) {
   const int64_t n = int64_t(tokens.size());
   if (pos_ + n > opts_.capacity)
     throw std::runtime_error(
@@ -185,6 +193,7 @@ Tensor Session::step(const std::string &entryName,
   }
 
   RunOptions ro;
+  ro.promptFinal = promptEnds;
   if (stats) {
     ro.profile = &stats->profile;
     std::map<std::string, std::vector<int64_t>> shapes;
@@ -252,10 +261,12 @@ Tensor Session::step(const std::string &entryName,
   pos_ += n;
   hits_ += hits;
   misses_ += misses;
+  fallbacks_ += ro.denseFallbacks;
   if (stats) {
     stats->seconds = seconds;
     stats->selectHits = hits;
     stats->selectMisses = misses;
+    stats->denseFallbacks = ro.denseFallbacks;
     stats->arenaBytes = ro.arenaBytes;
     stats->separateBytes = ro.separateBytes;
   }

@@ -33,6 +33,7 @@ namespace {
 const std::string kDense = DELTAFLOW_FIXTURE_DIR "/tiny_llama.so";
 const std::string kSparse = DELTAFLOW_FIXTURE_DIR "/tiny_llama_ts.so";
 const std::string kWeights = DELTAFLOW_FIXTURE_DIR "/tiny_llama.safetensors";
+const std::string kF16Cache = DELTAFLOW_FIXTURE_DIR "/tiny_llama_f16kv.so";
 constexpr int64_t kVocab = 96;
 
 std::shared_ptr<rt::Model> dense() {
@@ -387,7 +388,9 @@ void compareRuns(const std::vector<Generation> &together,
 void concurrentMatchesSequential(std::shared_ptr<rt::Model> m,
                                  const rt::SessionOptions &o, bool sparse,
                                  bool requireHits = false) {
-  const std::vector<size_t> lengths = {23, 40, 57};
+  // Past the sparse fixture's pattern (sinks 4 + budget 16 + window 8 = 28
+  // keys), so that its decode selects (shorter contexts run dense).
+  const std::vector<size_t> lengths = {31, 40, 57};
   const int steps = 4;
   std::vector<std::vector<int32_t>> prompts;
   for (size_t i = 0; i < lengths.size(); ++i)
@@ -505,6 +508,72 @@ TEST(Session, SparseFixtureIsSparse) {
   }
   EXPECT_GT(maxDiff, 1e-6) << "token-select over 60 tokens with budget 16 "
                               "matches dense attention";
+}
+
+TEST(Session, SparseModelRunsDenseWhileTheContextFitsItsPattern) {
+  // tiny_llama_ts: sinks 4 + budget 16 + window 8 = 28 keys. Up to 28
+  // positions every key is in the pattern: the sparse kernels run their
+  // dense fallback, the selection and the Delta rows are skipped, and the
+  // logits are the dense model's. From 29 on the selection runs.
+  rt::SessionOptions o;
+  o.capacity = 64;
+  std::vector<int32_t> prompt = randomTokens(20, 21);
+  rt::Session ds(dense(), o), ss(sparse(), o);
+  rt::StepStats st;
+  std::vector<float> d = values(ds.prefill(prompt, 0));
+  std::vector<float> sv = values(ss.prefill(prompt, 0, &st));
+  EXPECT_GT(st.denseFallbacks, 0);
+  EXPECT_LT(relL2(sv, d), 1e-5);
+  bool sawFallbackKernel = false;
+  for (const rt::KernelTiming &k : st.profile) {
+    bool skipped = k.symbol.rfind("skipped", 0) == 0;
+    EXPECT_EQ(skipped, k.kind == "select" || k.kind == "dense_rows")
+        << k.kernel << " (" << k.kind << "): " << k.symbol;
+    sawFallbackKernel |= k.symbol.rfind("dense fallback: ", 0) == 0;
+  }
+  EXPECT_TRUE(sawFallbackKernel);
+  for (int step = 0; step < 12; ++step) {
+    int32_t next = argmax(d);
+    rt::StepStats sd;
+    d = values(ds.decode(next));
+    sv = values(ss.decode(next, &sd));
+    int64_t keys = ss.position(); // the context this step attended
+    SCOPED_TRACE("decode with " + std::to_string(keys) + " keys");
+    if (keys <= 28) {
+      EXPECT_GT(sd.denseFallbacks, 0);
+      EXPECT_EQ(sd.selectHits + sd.selectMisses, 0);
+      EXPECT_LT(relL2(sv, d), 1e-5);
+    } else {
+      EXPECT_EQ(sd.denseFallbacks, 0);
+      EXPECT_GT(sd.selectHits + sd.selectMisses, 0);
+    }
+  }
+  EXPECT_GT(ss.denseFallbacks(), 0);
+}
+
+TEST(Session, F16KvCacheHoldsRoundedKeysAndValues) {
+  // tiny_llama_f16kv: the same model with an f16 KV cache. cache_write
+  // rounds each K/V row to f16, so the logits follow the f32-cache model's
+  // to f16 rounding, and the cache takes half the bytes.
+  auto m16 = rt::Model::load(kF16Cache, kWeights);
+  rt::SessionOptions o;
+  o.capacity = 96;
+  rt::Session s32(dense(), o), s16(m16, o);
+  EXPECT_EQ(s16.cacheBytes() * 2, s32.cacheBytes());
+  std::vector<int32_t> prompt = randomTokens(45, 31);
+  std::vector<float> a = values(s32.prefill(prompt, 0));
+  std::vector<float> b = values(s16.prefill(prompt, 0));
+  EXPECT_TRUE(allFinite(b));
+  double err = relL2(b, a);
+  EXPECT_LT(err, 2e-3) << "prefill";
+  EXPECT_GT(err, 0.0) << "an f16 cache that rounds nothing";
+  for (int step = 0; step < 6; ++step) {
+    int32_t next = argmax(a);
+    a = values(s32.decode(next));
+    b = values(s16.decode(next));
+    EXPECT_TRUE(allFinite(b));
+    EXPECT_LT(relL2(b, a), 2e-3) << "decode step " << step;
+  }
 }
 
 TEST(Session, SelectionCacheHitsAtLowTheta) {

@@ -85,6 +85,21 @@ void expectTopK(const std::vector<int32_t> &sel, const std::vector<double> &scor
   }
 }
 
+/// The runtime's dense fallback: a context of at most sinks + slots +
+/// window keys is all in the pattern, and dense attention runs instead.
+bool fitsPattern(int64_t nk, int64_t sinks, int64_t slots, int64_t window) {
+  return nk <= sinks + slots + window;
+}
+
+/// What a sparse kernel must return: the reference over its key set, or
+/// exact causal attention where the dense fallback applies.
+test::RefResult expectedSparse(const Inputs &in, const rt::Tensor *idx,
+                               const Geometry &g, int64_t slots, double scale) {
+  return fitsPattern(g.nk, g.sinks, slots, g.window)
+             ? test::referenceCausal(in.q, in.k, in.v, g, scale)
+             : test::referenceSparse(in.q, in.k, in.v, idx, g, scale);
+}
+
 class SparseKernel : public ::testing::TestWithParam<int> {
 protected:
   int64_t nq() const { return kShapes[GetParam()].first; }
@@ -196,7 +211,7 @@ TEST_P(SparseKernel, SparseAttentionIsExactOverItsKeySet) {
   auto outs = exec.run("sparse_shared",
                        {{"q", in.q}, {"k", in.k}, {"v", in.v}, {"idx", idx}});
   test::RefResult ref =
-      test::referenceSparse(in.q, in.k, in.v, &idx, g, 1.0 / std::sqrt(double(kD)));
+      expectedSparse(in, &idx, g, 48, 1.0 / std::sqrt(double(kD)));
   EXPECT_LE(test::relativeL2(outs.at("out"), ref.out), 2e-6)
       << "shared indices, Nq=" << nq() << " Nk=" << nk();
   const rt::Tensor &lse = outs.at("lse");
@@ -211,7 +226,7 @@ TEST_P(SparseKernel, SparseAttentionIsExactOverItsKeySet) {
                                                  {"v", in.v},
                                                  {"idx", idx2}})
                         .at("out");
-  test::RefResult ref2 = test::referenceSparse(in.q, in.k, in.v, &idx2, g, 0.2);
+  test::RefResult ref2 = expectedSparse(in, &idx2, g, 64, 0.2);
   EXPECT_LE(test::relativeL2(out2, ref2.out), 2e-6)
       << "per-head indices, Nq=" << nq() << " Nk=" << nk();
 }
@@ -246,27 +261,62 @@ TEST_P(SparseKernel, SparseAttentionTakesHandWrittenIndices) {
                                               {"idx", idx}})
                        .at("out");
   test::RefResult ref =
-      test::referenceSparse(in.q, in.k, in.v, &idx, g, 1.0 / std::sqrt(double(kD)));
+      expectedSparse(in, &idx, g, 48, 1.0 / std::sqrt(double(kD)));
   EXPECT_LE(test::relativeL2(out, ref.out), 2e-6);
 }
 
-TEST_P(SparseKernel, WindowAndSinks) {
-  Inputs in = makeInputs(nq(), nk(), seed() + 7);
-  Geometry g = geometry(5, 20, 24);
-  rt::Tensor out =
-      exec.run("sparse_window", {{"q", in.q}, {"k", in.k}, {"v", in.v}}).at("out");
+TEST_P(SparseKernel, WindowAndSinksSlidePerQueryWhateverTheChunk) {
+  // DESIGN.md's convention: row at position p sees j iff j <= p and
+  // (j < sinks or p - j <= window); the chunk does not change it.
+  struct Case {
+    const char *entry;
+    int64_t sinks, window, chunk;
+  };
+  for (const Case &c : {Case{"sparse_window", 5, 20, 24}, Case{"window_a", 0, 7, 1},
+                        Case{"window_b", 16, 64, 512}, Case{"window_c", 3, 100, 8}}) {
+    Inputs in = makeInputs(nq(), nk(), seed() + 7);
+    Geometry g = geometry(c.sinks, c.window, c.chunk);
+    rt::Tensor out =
+        exec.run(c.entry, {{"q", in.q}, {"k", in.k}, {"v", in.v}}).at("out");
+    test::RefResult ref =
+        expectedSparse(in, nullptr, g, 0, 1.0 / std::sqrt(double(kD)));
+    EXPECT_LE(test::relativeL2(out, ref.out), 2e-6)
+        << c.entry << " sinks " << c.sinks << " window " << c.window
+        << " chunk " << c.chunk << " Nq=" << nq() << " Nk=" << nk();
+  }
+}
+
+TEST_P(SparseKernel, DenseFallbackRunsWhenTheContextFitsThePattern) {
+  // sparse_shared: sinks 8 + 48 slots + window 32 = 88 keys.
+  Inputs in = makeInputs(nq(), nk(), seed() + 3);
+  rt::Tensor idx({1, 1, geometry().chunks(), 48}, rt::DType::Int32);
+  std::fill(idx.i32(), idx.i32() + idx.numel(), -1); // no selection at all
+  std::vector<rt::KernelTiming> prof;
+  rt::Tensor out = exec.run("sparse_shared",
+                            {{"q", in.q}, {"k", in.k}, {"v", in.v}, {"idx", idx}},
+                            &prof)
+                       .at("out");
+  ASSERT_EQ(prof.size(), 1u);
+  bool fits = fitsPattern(nk(), 8, 48, 32);
+  EXPECT_EQ(prof[0].symbol.rfind("dense fallback: ", 0) == 0, fits)
+      << prof[0].symbol << " for Nk=" << nk();
   test::RefResult ref =
-      test::referenceSparse(in.q, in.k, in.v, nullptr, g, 1.0 / std::sqrt(double(kD)));
+      expectedSparse(in, &idx, geometry(), 48, 1.0 / std::sqrt(double(kD)));
   EXPECT_LE(test::relativeL2(out, ref.out), 2e-6);
 }
 
 TEST_P(SparseKernel, DenseRowsAreExactAttentionOfTheStridedRowsAndTail) {
   if (nk() < nq())
     GTEST_SKIP();
+  for (bool final : {true, false}) {
+  SCOPED_TRACE(final ? "final call (tail)" : "earlier chunk (no tail)");
   Inputs in = makeInputs(nq(), nk(), seed() + 9);
+  rt::RunOptions opts;
+  opts.promptFinal = final;
   rt::Tensor rows =
-      exec.run("dense_rows", {{"q", in.q}, {"k", in.k}, {"v", in.v}}).at("rows");
-  std::vector<int64_t> map = test::denseRowMap(nq(), 16);
+      exec.run("dense_rows", {{"q", in.q}, {"k", in.k}, {"v", in.v}}, opts)
+          .at("rows");
+  std::vector<int64_t> map = test::denseRowMap(nq(), 16, final);
   ASSERT_EQ(rows.shape(), (std::vector<int64_t>{1, kHq, int64_t(map.size()), kD}));
   std::vector<double> ref(rows.numel());
   double scale = 1.0 / std::sqrt(double(kD));
@@ -281,16 +331,25 @@ TEST_P(SparseKernel, DenseRowsAreExactAttentionOfTheStridedRowsAndTail) {
                       ref.data() + (h * map.size() + r) * kD, nullptr);
     }
   EXPECT_LE(test::relativeL2(rows, ref), 2e-6);
+  }
 }
 
 TEST_P(SparseKernel, DeltaCombinesSparseAndDenseRows) {
-  int64_t n = nq() + 150; // past the tail so strided rows are corrected
-  rt::Tensor sparse = test::randomTensor({1, kHq, n, kD}, seed() + 11);
-  int64_t R = (n + 15) / 16 + test::tailRows(16);
-  rt::Tensor rows = test::randomTensor({1, kHq, R, kD}, seed() + 12);
-  rt::Tensor out =
-      exec.run("delta", {{"sparse", sparse}, {"rows", rows}}).at("out");
-  EXPECT_LE(test::relativeL2(out, test::referenceDelta(sparse, rows, 16)), 1e-7);
+  // Final call: the last rows are the dense tail. Earlier chunk: no tail,
+  // every row is corrected (n = Nq covers calls shorter than the tail).
+  for (int64_t n : {nq(), nq() + 150})
+    for (bool final : {true, false}) {
+      rt::Tensor sparse = test::randomTensor({1, kHq, n, kD}, seed() + 11);
+      int64_t R = (n + 15) / 16 + test::tailRows(16);
+      rt::Tensor rows = test::randomTensor({1, kHq, R, kD}, seed() + 12);
+      rt::RunOptions opts;
+      opts.promptFinal = final;
+      rt::Tensor out =
+          exec.run("delta", {{"sparse", sparse}, {"rows", rows}}, opts).at("out");
+      EXPECT_LE(test::relativeL2(out, test::referenceDelta(sparse, rows, 16, final)),
+                1e-7)
+          << "n=" << n << (final ? " final" : " non-final");
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -166,10 +166,14 @@ inline std::vector<double> pageScores(const rt::Tensor &q, const rt::Tensor &k,
 
 /// The keys query row i sees: sinks, the chunk's selection (entries >= 0 of
 /// `selected`), and the local window, under the causal rule; each once.
+/// With a selection the window is anchored at the chunk start; without one
+/// (`sliding`) it is per query: p - j <= window (FlashAttention's
+/// window_size=(window, 0)).
 inline std::vector<int64_t> sparseKeys(const Geometry &g, int64_t i,
-                                       const std::vector<int32_t> &selected) {
+                                       const std::vector<int32_t> &selected,
+                                       bool sliding = false) {
   int64_t pos = g.first() + i;
-  int64_t s0 = g.chunkStart(i / g.chunk);
+  int64_t s0 = sliding ? pos : g.chunkStart(i / g.chunk);
   std::set<int64_t> keys;
   for (int64_t j = 0; j < std::min(g.sinks, pos + 1); ++j)
     keys.insert(j);
@@ -228,8 +232,30 @@ inline RefResult referenceSparse(const rt::Tensor &q, const rt::Tensor &k,
           sel.assign(p, p + s[3]);
         }
         int64_t at = (b * Hq + h) * g.nq + i;
-        attendRow(q, k, v, b, h, i, sparseKeys(g, i, sel), scale,
+        attendRow(q, k, v, b, h, i, sparseKeys(g, i, sel, idx == nullptr), scale,
                   r.out.data() + at * Dv, r.lse.data() + at);
+      }
+  return r;
+}
+
+/// Exact causal attention of every query row over keys [0, pos]: what a
+/// sparse kernel computes when the context fits its pattern (the dense
+/// fallback).
+inline RefResult referenceCausal(const rt::Tensor &q, const rt::Tensor &k,
+                                 const rt::Tensor &v, const Geometry &g,
+                                 double scale) {
+  int64_t B = q.shape()[0], Hq = q.shape()[1], Dv = v.shape()[3];
+  RefResult r;
+  r.out.assign(B * Hq * g.nq * Dv, 0.0);
+  r.lse.assign(B * Hq * g.nq, 0.0);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < Hq; ++h)
+      for (int64_t i = 0; i < g.nq; ++i) {
+        std::vector<int64_t> keys(size_t(std::min(g.first() + i + 1, g.nk)));
+        std::iota(keys.begin(), keys.end(), 0);
+        int64_t at = (b * Hq + h) * g.nq + i;
+        attendRow(q, k, v, b, h, i, keys, scale, r.out.data() + at * Dv,
+                  r.lse.data() + at);
       }
   return r;
 }
@@ -238,16 +264,19 @@ inline int64_t tailRows(int64_t stride) {
   return stride - 1 + std::max<int64_t>(128, stride);
 }
 
-inline int64_t deltaTail(int64_t nq, int64_t stride) {
-  return std::min(nq, nq % stride + std::max<int64_t>(128, stride));
+/// Dense tail rows of a call: only the call that ends the prompt has them
+/// (DESIGN.md, "Δ-correction").
+inline int64_t deltaTail(int64_t nq, int64_t stride, bool final = true) {
+  return final ? std::min(nq, nq % stride + std::max<int64_t>(128, stride)) : 0;
 }
 
 /// attn.dense_rows: rows 0, s, 2s, ..., then the last deltaTail rows, then
 /// unused rows (-1, zero in the result) up to ceil(nq/s) + tailRows(s).
-inline std::vector<int64_t> denseRowMap(int64_t nq, int64_t stride) {
+inline std::vector<int64_t> denseRowMap(int64_t nq, int64_t stride,
+                                        bool final = true) {
   std::vector<int64_t> rows;
   int64_t nS = (nq + stride - 1) / stride, T = tailRows(stride),
-          tail = deltaTail(nq, stride);
+          tail = deltaTail(nq, stride, final);
   for (int64_t r = 0; r < nS; ++r)
     rows.push_back(r * stride);
   for (int64_t r = 0; r < T; ++r)
@@ -258,11 +287,11 @@ inline std::vector<int64_t> denseRowMap(int64_t nq, int64_t stride) {
 /// Delta Attention combination, from DESIGN.md.
 inline std::vector<double> referenceDelta(const rt::Tensor &sparse,
                                           const rt::Tensor &rows,
-                                          int64_t stride) {
+                                          int64_t stride, bool final = true) {
   int64_t B = sparse.shape()[0], H = sparse.shape()[1],
           nq = sparse.shape()[2], Dv = sparse.shape()[3];
   int64_t nS = (nq + stride - 1) / stride;
-  int64_t tail = deltaTail(nq, stride);
+  int64_t tail = deltaTail(nq, stride, final);
   std::vector<double> out(sparse.numel());
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)

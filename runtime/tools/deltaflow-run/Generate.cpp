@@ -134,7 +134,7 @@ struct Run {
   std::string name;
   double prefillSeconds = 0, decodeSeconds = 0;
   size_t arenaBytes = 0, valueBytes = 0, separateBytes = 0, cacheBytes = 0;
-  int hits = 0, misses = 0;
+  int hits = 0, misses = 0, fallbacks = 0;
   std::vector<Tensor> logits; ///< decode steps' logits (index 0: prefill's)
   std::vector<int> tokens;    ///< greedy tokens (dense) or its own top-1
   std::vector<int> fed;       ///< decode inputs
@@ -166,7 +166,7 @@ Run runBuild(const std::string &name, const std::string &so, const Args &a,
     std::fflush(stdout);
     StepStats st;
     logits = s.prefill(std::vector<int32_t>(prompt.begin() + at, prompt.begin() + at + n),
-                       at, &st);
+                       at, &st, at + n == int64_t(prompt.size()));
     r.prefillSeconds += st.seconds;
     r.arenaBytes = std::max(r.arenaBytes, st.arenaBytes);
     r.valueBytes = std::max(r.valueBytes, st.valueBytes);
@@ -207,6 +207,7 @@ Run runBuild(const std::string &name, const std::string &so, const Args &a,
     std::printf("\n");
   r.hits = s.selectHits();
   r.misses = s.selectMisses();
+  r.fallbacks = s.denseFallbacks();
   return r;
 }
 
@@ -263,20 +264,20 @@ int runGenerate(const std::vector<std::string> &argv) {
       std::printf("top-1 agreement: %d/%zu = %.1f%% (step 0 is the prefill's last token)\n",
                   agree, dense.tokens.size(), 100.0 * agree / double(dense.tokens.size()));
     }
-    std::printf("\n%-7s %12s %14s %12s %14s %12s %16s %14s %12s\n", "build", "prefill s",
-                "prefill tok/s", "decode ms", "decode tok/s", "sel. hits",
-                "temps planned", "one-per-value", "KV cache");
+    std::printf("\n%-7s %12s %14s %12s %14s %12s %9s %16s %14s %12s\n", "build",
+                "prefill s", "prefill tok/s", "decode ms", "decode tok/s", "sel. hits",
+                "dense fb", "temps planned", "one-per-value", "KV cache");
     nlohmann::ordered_json jr = nlohmann::ordered_json::array();
     for (const Run &r : runs) {
       double dps = a.decode > 0 ? double(a.decode) / r.decodeSeconds : 0;
       int sel = r.hits + r.misses;
       char hit[32];
       std::snprintf(hit, sizeof hit, sel ? "%.0f%%" : "-", sel ? 100.0 * r.hits / sel : 0.0);
-      std::printf("%-7s %12.2f %14.0f %12.2f %14.2f %12s %12.0f MiB %10.0f MiB %8.0f MiB\n",
+      std::printf("%-7s %12.2f %14.0f %12.2f %14.2f %12s %9d %12.0f MiB %10.0f MiB %8.0f MiB\n",
                   r.name.c_str(), r.prefillSeconds,
                   double(prompt.size()) / r.prefillSeconds,
                   a.decode > 0 ? 1e3 * r.decodeSeconds / double(a.decode) : 0.0, dps, hit,
-                  mib(r.arenaBytes), mib(r.valueBytes), mib(r.cacheBytes));
+                  r.fallbacks, mib(r.arenaBytes), mib(r.valueBytes), mib(r.cacheBytes));
       jr.push_back({{"build", r.name},
                     {"prefill_s", r.prefillSeconds},
                     {"prefill_tok_s", double(prompt.size()) / r.prefillSeconds},
@@ -284,6 +285,7 @@ int runGenerate(const std::vector<std::string> &argv) {
                     {"decode_tok_s", dps},
                     {"selection_hits", r.hits},
                     {"selection_misses", r.misses},
+                    {"dense_fallbacks", r.fallbacks},
                     {"temporaries_planned_bytes", r.arenaBytes},
                     {"temporaries_separate_bytes", r.separateBytes},
                     {"one_buffer_per_value_bytes", r.valueBytes},

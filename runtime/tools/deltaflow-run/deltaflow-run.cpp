@@ -50,7 +50,12 @@ options:
                           choice, or HL_GPU_DEVICE). Ignored, with a note,
                           for CPU modules
   --repeat N              run N times, report min and median (default 1)
-  --profile               print per-kernel time of the last run
+  --not-final             the call is an earlier chunk of a longer prompt:
+                          Δ-correction computes no dense tail rows (only
+                          the prompt's final call has them; default: final)
+  --profile               print per-kernel time of the last run (which
+                          kernel variant ran, e.g. a sparse kernel's dense
+                          fallback when the context fits its pattern)
   --temporaries DIR       also write the last run's intermediate buffers
                           (a selection's indices, say) as DIR/NAME.npy
   --list                  print the module's entries and their signatures
@@ -91,7 +96,7 @@ int main(int argc, char **argv) {
   std::string modulePath, entryName, temporariesDir;
   std::vector<std::pair<std::string, std::string>> inputFiles, outputFiles;
   int threads = 0, repeat = 1, device = -1;
-  bool profile = false, list = false;
+  bool profile = false, list = false, promptFinal = true;
   DType outDtype = DType::Float32;
 
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -133,6 +138,8 @@ int main(int argc, char **argv) {
       temporariesDir = value;
     } else if (a == "--profile") {
       profile = true;
+    } else if (a == "--not-final") {
+      promptFinal = false;
     } else if (a == "--list") {
       list = true;
     } else if (!a.empty() && a[0] == '-') {
@@ -203,8 +210,11 @@ int main(int argc, char **argv) {
       prof.clear();
       auto t0 = std::chrono::steady_clock::now();
       temporaries.clear();
-      outputs = exec.run(entryName, inputs, &prof,
-                         temporariesDir.empty() ? nullptr : &temporaries);
+      RunOptions ro;
+      ro.profile = &prof;
+      ro.temporaries = temporariesDir.empty() ? nullptr : &temporaries;
+      ro.promptFinal = promptFinal;
+      outputs = exec.run(entryName, inputs, ro);
       times.push_back(std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - t0)
                           .count());

@@ -55,8 +55,13 @@ struct AttentionIO {
 struct PrefillForm {
   enum Kind {
     Dense,      ///< every row, every key (attn.attention)
-    Sparse,     ///< every row; sinks + selected + local window (attn.sparse_attention)
-    StridedRows ///< rows 0, s, 2s, ... then the tail; every key (attn.dense_rows)
+    /// every row; sinks + selected + local window (attn.sparse_attention).
+    /// With a selection the local window is anchored at the chunk start;
+    /// without one (window + sinks) it slides per query: `p - j <= window`.
+    Sparse,
+    /// rows 0, s, 2s, ... then, in a prompt's final call, the tail; every
+    /// key (attn.dense_rows)
+    StridedRows
   } kind = Dense;
   SparseSpec sparse; ///< Sparse
   int64_t stride = 0; ///< StridedRows
@@ -71,6 +76,9 @@ struct PrefillPipeline : AttentionIO {
   PrefillForm form;
   /// attn.sparse_attention's indices [B, Hs, C, slots] as (t, c, hs, b).
   Halide::ImageParam indices{Halide::Int(32), 4, "indices"};
+  /// StridedRows: 1 when the call ends the prompt (the tail rows are
+  /// computed), 0 for an earlier chunk (no tail). Passed after the inputs.
+  Halide::Param<int32_t> promptFinal{"prompt_final", 1};
   Halide::Func kidx{"kidx"}; ///< (jj, kb, qt, hk, b) key of a slot (Sparse)
   std::vector<Halide::Argument> arguments() const override;
   Halide::Var d{"d"}, e{"e"}, qi{"qi"}, qt{"qt"}, g{"g"}, hk{"hk"}, b{"b"},
@@ -91,6 +99,8 @@ struct PrefillPipeline : AttentionIO {
 struct DeltaPipeline {
   Halide::ImageParam sparse{Halide::Float(32), 4, "sparse"};
   Halide::ImageParam rows{Halide::Float(32), 4, "rows"};
+  /// As PrefillPipeline::promptFinal: 0 means no tail rows.
+  Halide::Param<int32_t> promptFinal{"prompt_final", 1};
   Halide::Var e{"e"}, i{"i"}, h{"h"}, b{"b"};
   Halide::Func out{"out"}; ///< (e, i, h, b)
 };

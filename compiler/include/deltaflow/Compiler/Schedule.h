@@ -28,8 +28,14 @@ void scheduleDecode(DecodePipeline &p, const AttentionSpec &spec,
 void scheduleDeltaCorrect(DeltaPipeline &p, int64_t dv, const Halide::Target &t);
 
 /// Register-tile sizes of the CPU schedules.
+/// Accumulators live in vector registers: AVX-512 and NEON have 32, AVX2
+/// 16, so the tiles a target picks must leave registers for the operands
+/// (scores: rows/lanes x heads x keys; P.V: pvVectors x pvRows x pvHeads).
 struct CpuRegisterTiles {
   int keysPerTile = 4; ///< keys per unrolled score tile (prefill)
+  int pvVectors = 2;   ///< value-dim vectors per P.V register tile
+  int pvRows = 4;      ///< query rows per P.V register tile
+  int pvHeads = 2;     ///< heads of the group per P.V register tile
 };
 
 /// The CPU schedules (schedules/Cpu.cpp), shared by x86-64 and arm64.
@@ -67,6 +73,12 @@ void scheduleGpuLaneReduce(Halide::Func f, Halide::RVar r,
 PrefillTiles prefillTilesArm64(const Halide::Target &t, const AttentionSpec &spec);
 DecodeTiles decodeTilesArm64(const Halide::Target &t, const AttentionSpec &spec);
 CpuRegisterTiles registerTilesArm64(const Halide::Target &t);
+
+/// Tile size override from environment variable `name` (benchmarks' tile
+/// sweeps set them; deltaflow-bench dense --sweep), else `fallback`. Throws
+/// one line naming the variable and its value unless it is an integer in
+/// [lo, hi].
+int tileOverride(const char *name, int fallback, int lo, int hi);
 
 /// Largest power of two <= natural vector width that divides n.
 int vectorWidthFor(const Halide::Target &t, int64_t n);

@@ -420,8 +420,13 @@ LogicalResult CacheWriteOp::verify() {
   auto n = cast<RankedTensorType>(getUpdate().getType());
   if (c.getRank() != 4 || n.getRank() != 4)
     return emitOpError() << "expects rank-4 cache and new rows [B, Hkv, N, D]";
-  if (c.getElementType() != n.getElementType())
-    return emitOpError() << "cache and new rows must have the same element type";
+  // The rows are written in the cache's element type: same type, or f32
+  // rows narrowed into an f16 cache (f16 KV storage).
+  if (c.getElementType() != n.getElementType() &&
+      !(c.getElementType().isF16() && n.getElementType().isF32()))
+    return emitOpError() << "cannot write " << n.getElementType()
+                         << " rows into a " << c.getElementType()
+                         << " cache (same type, or f32 rows into an f16 cache)";
   for (int d : {0, 1, 3})
     if (!c.isDynamicDim(d) && !n.isDynamicDim(d) &&
         c.getDimSize(d) != n.getDimSize(d))

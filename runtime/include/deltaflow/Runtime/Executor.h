@@ -31,7 +31,15 @@ struct RunOptions {
   std::function<bool(const KernelInfo &, std::vector<Tensor> &)> before;
   /// Called after a kernel ran (not when `before` skipped it).
   std::function<void(const KernelInfo &, std::vector<Tensor> &)> after;
+  /// Whether this call ends the prompt. Δ-correction computes its dense tail
+  /// rows only in the final call; a session's earlier prefill chunks (and
+  /// a benchmark's chunk in the middle of a context) pass false.
+  bool promptFinal = true;
   // Results:
+  /// Sparse attention kernels that ran their dense fallback this run (the
+  /// context fitted sinks + budget + window); their selections and Δ rows
+  /// were skipped.
+  int denseFallbacks = 0;
   size_t arenaBytes = 0;    ///< temporaries' arena (planned) this run
   size_t separateBytes = 0; ///< the same temporaries, one buffer each
 };

@@ -52,6 +52,7 @@ struct SessionOptions {
 struct StepStats {
   double seconds = 0;
   int selectHits = 0, selectMisses = 0;
+  int denseFallbacks = 0; ///< sparse kernels that ran dense (context fits)
   size_t arenaBytes = 0, separateBytes = 0;
   size_t valueBytes = 0; ///< every SSA value in its own buffer (baseline)
   std::vector<KernelTiming> profile;
@@ -66,8 +67,11 @@ public:
 
   /// Runs `tokens` at positions start .. start+n-1; start must be the
   /// session's position. Returns the logits of the last token [1, vocab].
+  /// `promptEnds`: false for every call of a chunked prompt but its last,
+  /// so that Δ-correction computes its dense tail rows only once, for the
+  /// rows the first generated token reads (DESIGN.md, "Δ-correction").
   Tensor prefill(const std::vector<int32_t> &tokens, int64_t start,
-                 StepStats *stats = nullptr);
+                 StepStats *stats = nullptr, bool promptEnds = true);
   /// One token at the session's position (after a prefill).
   Tensor decode(int32_t token, StepStats *stats = nullptr);
 
@@ -76,10 +80,12 @@ public:
   size_t cacheBytes() const; ///< reserved for the KV cache
   int selectHits() const { return hits_; }
   int selectMisses() const { return misses_; }
+  /// Sparse attention kernel runs that took the dense fallback so far.
+  int denseFallbacks() const { return fallbacks_; }
 
 private:
   Tensor step(const std::string &entry, const std::vector<int32_t> &tokens,
-              StepStats *stats);
+              StepStats *stats, bool promptEnds = true);
   std::shared_ptr<Model> model_;
   SessionOptions opts_;
   int64_t pos_ = 0;
@@ -91,7 +97,7 @@ private:
   };
   std::mutex selMutex_;
   std::map<std::string, Selection> selections_; ///< per select kernel (layer)
-  int hits_ = 0, misses_ = 0;
+  int hits_ = 0, misses_ = 0, fallbacks_ = 0;
 };
 
 } // namespace deltaflow::rt

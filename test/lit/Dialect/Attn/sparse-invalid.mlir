@@ -127,3 +127,11 @@ func.func @delta_stride(%q: tensor<1x8x?x64xf32>, %k: tensor<1x2x?x64xf32>, %v: 
   %o = attn.delta_correct %s, %r stride(32) : tensor<1x8x?x64xf32>, tensor<1x8x?x64xf32>
   return
 }
+
+// -----
+
+func.func @cache_write_f16_rows_into_f32(%c: tensor<1x2x?x64xf32>, %n: tensor<1x2x3x64xf16>) {
+  // expected-error @+1 {{cannot write 'f16' rows into a 'f32' cache (same type, or f32 rows into an f16 cache)}}
+  %r = attn.cache_write %c, %n : tensor<1x2x?x64xf32>, tensor<1x2x3x64xf16>
+  return
+}

@@ -30,3 +30,11 @@ func.func @sparse_delta(%q: tensor<1x8x70x64xf32>, %k: tensor<1x2x300x64xf32>, %
   %w = attn.sparse_attention %q, %k, %v sinks(4) window(16) chunk(32) : tensor<1x8x70x64xf32>, tensor<1x2x300x64xf32>, tensor<1x2x300x64xf32>
   return %d : tensor<1x8x70x64xf32>
 }
+
+// f32 rows narrowed into an f16 cache (f16 KV storage).
+// CHECK-LABEL: func.func @cache_write_f16
+// CHECK: attn.cache_write %{{.+}}, %{{.+}} : tensor<1x2x?x64xf16>, tensor<1x2x3x64xf32>
+func.func @cache_write_f16(%c: tensor<1x2x?x64xf16>, %n: tensor<1x2x3x64xf32>) -> tensor<1x2x?x64xf16> {
+  %r = attn.cache_write %c, %n : tensor<1x2x?x64xf16>, tensor<1x2x3x64xf32>
+  return %r : tensor<1x2x?x64xf16>
+}

@@ -2,7 +2,10 @@
 """Inputs and a float64 reference for Inputs/tosa_attention.mlir.
 
   raise_check.py gen DIR        writes DIR/{q,k,v}.npy, float32 [4, 16, 8]
-  raise_check.py check DIR OUT  compares OUT with float64 causal attention
+  raise_check.py check DIR OUT [SINKS WINDOW]
+      compares OUT with float64 causal attention; with SINKS and WINDOW, with
+      window + sinks attention in DESIGN.md's convention: row i sees key j
+      iff j <= i and (j < SINKS or i - j <= WINDOW)
 """
 import os
 import sys
@@ -23,7 +26,12 @@ else:
     out = np.load(sys.argv[3])
     assert out.shape == (BH, N, D), out.shape
     s = q @ k.transpose(0, 2, 1) / np.sqrt(D)
-    s[:, np.triu(np.ones((N, N), dtype=bool), 1)] = -np.inf
+    i, j = np.indices((N, N))
+    hidden = j > i
+    if len(sys.argv) > 5:
+        sinks, window = int(sys.argv[4]), int(sys.argv[5])
+        hidden |= (j >= sinks) & (i - j > window)
+    s[:, hidden] = -np.inf
     p = np.exp(s - s.max(axis=2, keepdims=True))
     ref = (p @ v) / p.sum(axis=2, keepdims=True)
     err = np.abs(out - ref).max()

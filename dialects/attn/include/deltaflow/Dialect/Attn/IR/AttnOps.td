@@ -115,10 +115,17 @@ def Attn_SparseAttentionOp
   let description = [{
     For query row `i` at position `p = offset + i` in chunk `c` (starting at
     position `s0`), the keys are the union, each counted once, of
-    `[0, sinks)`, the chunk's `indices` (if given), and the local window
-    `[max(sinks, s0 - window), p]`. The causal rule holds throughout.
-    Without `indices` this is window + sinks attention. Returns the output
-    and, with `lse`, the log-sum-exp over the same keys.
+    `[0, sinks)`, the chunk's `indices`, and the local window
+    `[max(sinks, s0 - window), p]` anchored at the chunk start (TokenSelect's
+    chunked prefill). The causal rule holds throughout.
+    Without `indices` this is window + sinks attention with a per-query
+    sliding window, FlashAttention's `window_size=(window, 0)`: row `i` sees
+    key `j` iff `j <= p` and (`j < sinks` or `p - j <= window`); `chunk`
+    does not change it. Returns the output and, with `lse`, the log-sum-exp
+    over the same keys.
+    At run time, when the keys number at most `sinks + slots + window`
+    (every key is in the pattern), the runtime runs dense attention instead
+    and skips the selection (the dense fallback).
     ```mlir
     %o = attn.sparse_attention %q, %k, %v indices(%idx : tensor<1x1x?x2048xi32>)
         sinks(128) window(512) chunk(512)
@@ -149,9 +156,14 @@ def Attn_SparseAttentionOp
 def Attn_DenseRowsOp : Attn_Op<"dense_rows", [Pure, InferTypeOpAdaptor]> {
   let summary = "exact causal attention for every stride-th query row and the tail";
   let description = [{
-    Computes exact attention for rows `0, stride, 2*stride, ...` followed by
-    the tail, the last `tail = min(Nq, (Nq mod stride) + max(128, stride))`
-    rows. The result `[B, Hq, ceil(Nq / stride) + T, Dv]` reserves
+    Computes exact attention for rows `0, stride, 2*stride, ...` followed,
+    in a call that ends the prompt, by the tail: the last
+    `tail = min(Nq, (Nq mod stride) + max(128, stride))` rows, which the
+    first generated token reads. A call that does not end the prompt (a
+    session's earlier prefill chunk) has no tail, so its cost is
+    `ceil(Nq / stride)` dense rows (Delta Attention; DESIGN.md). The
+    runtime says which call is final; a call with no such information is
+    final. The result `[B, Hq, ceil(Nq / stride) + T, Dv]` reserves
     `T = stride - 1 + max(128, stride)` rows, the largest tail, so its size
     follows from `Nq` alone; reserved rows past the tail are zero and cost
     nothing.
@@ -177,9 +189,10 @@ def Attn_DeltaCorrectOp : Attn_Op<"delta_correct", [Pure, InferTypeOpAdaptor]> {
   let summary = "Delta Attention: shift sparse rows by the dense-minus-sparse difference";
   let description = [{
     With `m = i / stride`, row `i` of the result is
-    `sparse[i] + rows[m] - sparse[m * stride]`; the last
-    `tail = min(Nq, (Nq mod stride) + max(128, stride))` rows take the dense
-    rows as they are (row `Nq - tail + t` is `rows[ceil(Nq/stride) + t]`).
+    `sparse[i] + rows[m] - sparse[m * stride]`; in a call that ends the
+    prompt, the last `tail = min(Nq, (Nq mod stride) + max(128, stride))`
+    rows take the dense rows as they are (row `Nq - tail + t` is
+    `rows[ceil(Nq/stride) + t]`); other calls have no tail.
     `rows` is the result of `attn.dense_rows` with the same stride.
   }];
   let arguments = (ins AnyRankedTensor:$sparse, AnyRankedTensor:$rows,
@@ -199,7 +212,9 @@ def Attn_CacheWriteOp : Attn_Op<"cache_write", [Pure, AllTypesMatch<["cache", "r
     runtime session passes in (its first `pos` rows hold earlier tokens), and
     the result is what attention over all `pos + Nnew` positions reads. The
     runtime performs the write in place, in the session's cache; `cache`
-    must be a function argument.
+    must be a function argument. `update` has the cache's element type, or
+    is f32 written into an f16 cache (rounded to nearest even: f16 KV
+    storage, half the bytes for every later read).
   }];
   let arguments = (ins AnyRankedTensor:$cache, AnyRankedTensor:$update);
   let results = (outs AnyRankedTensor:$result);
