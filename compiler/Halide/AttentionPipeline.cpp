@@ -289,13 +289,23 @@ DeltaPipeline buildDeltaCorrect(int64_t strideIn) {
   return P;
 }
 
+std::vector<Halide::Argument> DecodePipeline::arguments() const {
+  std::vector<Halide::Argument> args = AttentionIO::arguments();
+  if (sparse && sparse->slots > 0)
+    args.push_back(indices);
+  return args;
+}
+
 DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
-                                    const DecodeTiles &tiles) {
+                                    const DecodeTiles &tiles,
+                                    const SparseSpec *sparse) {
   using Halide::Expr;
   using Halide::Tuple;
   DecodePipeline P;
   setKvTypes(P, spec);
   P.tiles = tiles;
+  if (sparse)
+    P.sparse = *sparse;
   Halide::Var &d = P.d, &e = P.e, &g = P.g, &i = P.i, &c = P.c, &hk = P.hk,
               &b = P.b, &jj = P.jj, &h = P.h;
   const int G = int(spec.hq / spec.hkv);
@@ -304,13 +314,41 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
 
   P.qd(d, g, i, hk, b) = P.q(d, i, hk * G + g, b) * float(spec.scale);
 
+  // Dense: slot = key. Sparse (one query row at position p, which starts
+  // its chunk): sinks, then the selection, then the window [p - window, p];
+  // invalid slots get key -1 and are masked.
+  Expr slot = c * C + jj;
+  Expr key = slot, keyValid = Halide::cast<bool>(true), nSlots = nk;
+  if (sparse) {
+    const int sinks = int(sparse->sinks), sel = int(sparse->slots),
+              win = int(sparse->window);
+    nSlots = Expr(sinks + sel + win + 1);
+    Expr pos = P.queryPosition(spec, i);
+    Expr local = pos - win + (slot - sinks - sel);
+    Expr picked = -1;
+    if (sel > 0) {
+      Expr hs = sparse->selHeads == 1 ? Expr(0) : Expr(hk);
+      Expr chunkOfRow =
+          Halide::min(i / int(sparse->chunk), P.indices.dim(1).extent() - 1);
+      picked = P.indices(Halide::clamp(slot - sinks, 0, sel - 1), chunkOfRow,
+                         hs, b);
+    }
+    P.kidx(jj, i, c, hk, b) =
+        Halide::select(slot < sinks, slot, slot < sinks + sel, picked,
+                       slot < nSlots && local >= sinks, local, -1);
+    key = P.kidx(jj, i, c, hk, b);
+    keyValid = key >= 0;
+  }
+  Expr keyAt = Halide::clamp(key, 0, nk - 1);
+
   P.rd = Halide::RDom(0, int(spec.d), "rd");
-  Expr key = c * C + jj;
   P.sdot(jj, g, i, c, hk, b) = 0.0f;
   P.sdot(jj, g, i, c, hk, b) +=
-      P.qd(P.rd, g, i, hk, b) *
-      Halide::cast<float>(P.k(P.rd, Halide::min(key, nk - 1), hk, b));
-  P.s(jj, g, i, c, hk, b) = P.sdot(jj, g, i, c, hk, b) + P.maskBias(spec, key, i);
+      P.qd(P.rd, g, i, hk, b) * Halide::cast<float>(P.k(P.rd, keyAt, hk, b));
+  Expr bias = P.maskBias(spec, key, i);
+  if (sparse)
+    bias = Halide::select(keyValid, bias, kMasked);
+  P.s(jj, g, i, c, hk, b) = P.sdot(jj, g, i, c, hk, b) + bias;
 
   P.rj = Halide::RDom(0, C, "rj");
   P.cmax(g, i, c, hk, b) = kMasked;
@@ -321,15 +359,16 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
   P.csum(g, i, c, hk, b) = 0.0f;
   P.csum(g, i, c, hk, b) += P.p(P.rj, g, i, c, hk, b);
   P.cpv(e, g, i, c, hk, b) = 0.0f;
+  Expr vKey = sparse ? Halide::clamp(P.kidx(P.rj, i, c, hk, b), 0, nk - 1)
+                     : Halide::min(c * C + P.rj, nk - 1);
   P.cpv(e, g, i, c, hk, b) +=
-      P.p(P.rj, g, i, c, hk, b) *
-      Halide::cast<float>(P.v(e, Halide::min(c * C + P.rj, nk - 1), hk, b));
+      P.p(P.rj, g, i, c, hk, b) * Halide::cast<float>(P.v(e, vKey, hk, b));
   // One Func per chunk task carries all three partials to the merge.
   P.part(e, g, i, c, hk, b) =
       Tuple(P.cpv(e, g, i, c, hk, b), P.cmax(g, i, c, hk, b),
             P.csum(g, i, c, hk, b));
 
-  Expr nchunks = (nk + C - 1) / C;
+  Expr nchunks = (nSlots + C - 1) / C;
   P.rc = Halide::RDom(0, nchunks, "rc");
   P.gmax(g, i, hk, b) = kMasked;
   P.gmax(g, i, hk, b) =

@@ -228,6 +228,15 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     schedulePrefill(prefill, spec, t);
     lowerAttention(prefill, k.name);
     variants = {{{"symbol", k.name}}};
+    if (form.kind == PrefillForm::Sparse && !t.has_gpu_feature()) {
+      // One query row (decode): split-K over the slots, as dense decode.
+      DecodePipeline decode =
+          buildDecodeAttention(spec, chooseDecodeTiles(t, spec), &k.sparse);
+      scheduleDecode(decode, spec, t);
+      lowerAttention(decode, k.name + "_decode");
+      variants = {{{"symbol", k.name + "_decode"}, {"max_rows", 1}},
+                  {{"symbol", k.name}}};
+    }
     if (form.kind == PrefillForm::StridedRows)
       ck.promptFinal = true;
     if (form.kind == PrefillForm::Sparse) {

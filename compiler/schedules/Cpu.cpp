@@ -147,6 +147,8 @@ void scheduleDecodeCpu(DecodePipeline &P, const AttentionSpec &spec,
       .parallel(tile)
       .vectorize(P.e, ve);
   P.qd.compute_at(P.part, tile).vectorize(P.d, vd);
+  if (P.sparse) // the chunk's slot -> key map, once per task
+    P.kidx.compute_at(P.part, tile);
 
   // q.k, vectorised over the head dim with a horizontal sum at the end.
   P.s.compute_at(P.part, tile).vectorize(P.jj, vd);

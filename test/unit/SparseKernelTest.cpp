@@ -300,6 +300,11 @@ TEST_P(SparseKernel, DenseFallbackRunsWhenTheContextFitsThePattern) {
   bool fits = fitsPattern(nk(), 8, 48, 32);
   EXPECT_EQ(prof[0].symbol.rfind("dense fallback: ", 0) == 0, fits)
       << prof[0].symbol << " for Nk=" << nk();
+  // One query row: the decode form (split-K over the slots), sparse or not.
+  const std::string &sym = prof[0].symbol;
+  EXPECT_EQ(sym.size() > 7 && sym.compare(sym.size() - 7, 7, "_decode") == 0,
+            nq() == 1)
+      << sym << " for Nq=" << nq();
   test::RefResult ref =
       expectedSparse(in, &idx, geometry(), 48, 1.0 / std::sqrt(double(kD)));
   EXPECT_LE(test::relativeL2(out, ref.out), 2e-6);

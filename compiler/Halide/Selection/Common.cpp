@@ -96,12 +96,17 @@ void scheduleCandidateScores(CandidateScores &cs, const SelectionBuild &sb) {
       .fuse(cs.jb, cs.hk, tile)
       .parallel(tile)
       .unroll(cs.g);
-  cs.dot.compute_at(cs.scores, cs.ji).unroll(cs.g);
+  // The block's dots at once (as the decode q.k, schedules/Cpu.cpp): per
+  // key, vd lanes of partial dots for the G heads, then one sum per head.
+  cs.dot.compute_at(cs.scores, tile).reorder(cs.g, cs.j).unroll(cs.g);
   Halide::RVar rdo("rdo"), rdi("rdi");
   Halide::RVar rd(cs.rd.x);
-  cs.dot.update().reorder(cs.g, rd);
+  cs.dot.update().reorder(cs.g, rd, cs.j);
   Func lanes = cs.dot.update().split(rd, rdo, rdi, vd).rfactor(rdi, u);
-  lanes.compute_at(cs.scores, cs.ji).vectorize(u).unroll(cs.g);
+  lanes.compute_at(cs.dot, cs.j)
+      .reorder_storage(u, cs.g, cs.j)
+      .vectorize(u)
+      .unroll(cs.g);
   lanes.update().reorder(u, cs.g, rdo).vectorize(u).unroll(cs.g);
   cs.dot.update().atomic().vectorize(rdi).unroll(cs.g);
 }

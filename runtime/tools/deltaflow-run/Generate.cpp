@@ -48,7 +48,8 @@ options:
   --prefill-chunk K       prefill in calls of K tokens (default: one call)
   --threads N             worker threads (default: all cores)
   --device N              GPU modules: run on GPU N (ignored by CPU modules)
-  --profile               print the slowest kernels of each build's prefill
+  --profile               print the slowest kernels of each build's prefill,
+                          and decode kernel time per token by kernel kind
   --json FILE             also write the results as JSON
   --dump-dir DIR          write each build's logits (DIR/BUILD.logits.npy,
                           [steps, vocab]) and list the tokens fed in the JSON
@@ -189,12 +190,15 @@ Run runBuild(const std::string &name, const std::string &so, const Args &a,
   r.logits.push_back(logits);
   int next = argmax(logits);
   r.tokens.push_back(next);
+  std::map<std::string, double> decodeByKind; // --profile: kernel time per kind
   for (int64_t t = 0; t < a.decode; ++t) {
     int in = feed.empty() ? next : feed.at(size_t(t));
     r.fed.push_back(in);
     StepStats st;
     logits = s.decode(in, &st);
     r.decodeSeconds += st.seconds;
+    for (const KernelTiming &k : st.profile)
+      decodeByKind[k.kind] += k.seconds;
     r.logits.push_back(logits);
     next = argmax(logits);
     r.tokens.push_back(next);
@@ -205,6 +209,14 @@ Run runBuild(const std::string &name, const std::string &so, const Args &a,
   }
   if (a.decode > 0)
     std::printf("\n");
+  if (a.profile && a.decode > 0) {
+    // Kernel time summed over the kernels of each kind (concurrent kernels
+    // overlap, so the sum may exceed the step time).
+    std::printf("[%s] decode kernels, ms per token by kind:", name.c_str());
+    for (const auto &[kind, sec] : decodeByKind)
+      std::printf("  %s %.2f", kind.c_str(), 1e3 * sec / double(a.decode));
+    std::printf("\n");
+  }
   r.hits = s.selectHits();
   r.misses = s.selectMisses();
   r.fallbacks = s.denseFallbacks();

@@ -12,6 +12,8 @@
 
 #include "Halide.h"
 
+#include <optional>
+
 namespace deltaflow::compiler {
 
 /// Tile shape the schedule picks; the algorithm is written over these tiles so
@@ -105,9 +107,16 @@ struct DeltaPipeline {
   Halide::Func out{"out"}; ///< (e, i, h, b)
 };
 
-/// Decode: split-K over key chunks, partials merged by log-sum-exp.
+/// Decode: split-K over key chunks, partials merged by log-sum-exp. The
+/// sparse form (one query row; attn.sparse_attention in decode) splits the
+/// slots sinks + selection + window instead of the keys.
 struct DecodePipeline : AttentionIO {
   DecodeTiles tiles;
+  std::optional<SparseSpec> sparse;
+  /// Sparse: the indices [B, Hs, C, slots] as (t, c, hs, b).
+  Halide::ImageParam indices{Halide::Int(32), 4, "indices"};
+  Halide::Func kidx{"kidx"}; ///< (jj, i, c, hk, b) key of a slot (sparse)
+  std::vector<Halide::Argument> arguments() const override;
   Halide::Var d{"d"}, e{"e"}, g{"g"}, i{"i"}, c{"c"}, hk{"hk"}, b{"b"},
       jj{"jj"}, h{"h"}, u{"u"};
   Halide::RDom rd, rj, rc;
@@ -136,8 +145,10 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
 DeltaPipeline buildDeltaCorrect(int64_t stride);
 /// Rows after the strided ones in attn.dense_rows: s - 1 + max(128, s).
 int64_t deltaTailRows(int64_t stride);
+/// With `sparse`: one query row over the slots of attn.sparse_attention.
 DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
-                                    const DecodeTiles &tiles);
+                                    const DecodeTiles &tiles,
+                                    const SparseSpec *sparse = nullptr);
 
 } // namespace deltaflow::compiler
 
