@@ -10,9 +10,9 @@
       compares DIR/out.npy (or FILE) with float64 attention over the same inputs
   attention_check.py check DIR --causal --report [--out FILE]
       for a sparse build: report relative L2 and cosine against dense
-  attention_check.py check DIR --causal --delta-stride S [--no-tail] [--out FILE]
+  attention_check.py check DIR --causal --delta-stride S [--rows-after N] [--out FILE]
       for a build with --delta="stride=S": rows 0, S, 2S, ... and the tail
-      (none with --no-tail, for deltaflow-run --not-final)
+      (of a call that N prompt rows follow: deltaflow-run --rows-after N)
       must equal dense attention (the correction makes them exact); the other
       rows are sparse, and their error against dense is reported
   attention_check.py check DIR --causal --window W [--sinks S] [--out FILE]
@@ -110,11 +110,12 @@ def check(args):
     if args.delta_stride:
         s = args.delta_stride
         nq = out.shape[2]
-        # The prompt's final call computes its tail densely; an earlier
-        # chunk (deltaflow-run --not-final) has none (DESIGN.md, Δ-correction).
-        tail = 0 if args.no_tail else min(nq, nq % s + max(128, s))
+        # The tail is the prompt's last nq % s + max(128, s) rows; a call
+        # that N more prompt rows follow (deltaflow-run --rows-after N) holds
+        # only the part not among them (DESIGN.md, Δ-correction).
+        tail = min(nq, max(0, nq % s + max(128, s) - args.rows_after))
         rows = sorted(set(range(0, nq - tail, s)) | set(range(nq - tail, nq)))
-        if args.no_tail:
+        if tail == 0:
             # The would-be tail rows that are not strided stay sparse: a tail
             # computed anyway would make them exact.
             last = [r for r in range(max(0, nq - max(128, s)), nq) if r % s]
@@ -173,9 +174,9 @@ def main():
                         "attention (policy=window), a per-query sliding window")
     c.add_argument("--sinks", type=int, default=0,
                    help="attention sinks of --window (default 0)")
-    c.add_argument("--no-tail", action="store_true",
-                   help="with --delta-stride: the output of a non-final call "
-                        "(deltaflow-run --not-final), which has no dense tail")
+    c.add_argument("--rows-after", type=int, default=0,
+                   help="with --delta-stride: the output of a call that this "
+                        "many prompt rows follow (deltaflow-run --rows-after)")
     c.add_argument("--kv-dtype", choices=["float32", "float16"], default="float32",
                    help="round K/V to this dtype before the float64 reference")
     args = p.parse_args()

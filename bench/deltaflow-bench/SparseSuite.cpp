@@ -193,7 +193,8 @@ struct RunResult {
 };
 
 /// `promptFinal`: false for a chunk in the middle of a prompt (Δ computes
-/// no dense tail there), true for a whole prefill.
+/// no dense tail there: many prompt rows follow it), true for a whole
+/// prefill.
 RunResult runModule(rt::Executor &exec, const std::map<std::string, rt::Tensor> &in,
                     int repeat, bool promptFinal) {
   RunResult r;
@@ -204,7 +205,7 @@ RunResult runModule(rt::Executor &exec, const std::map<std::string, rt::Tensor> 
     rt::RunOptions opts;
     opts.profile = &prof;
     opts.temporaries = &temps;
-    opts.promptFinal = promptFinal;
+    opts.promptRowsAfter = promptFinal ? 0 : int64_t(1) << 20;
     auto t0 = std::chrono::steady_clock::now();
     auto outs = exec.run("attention", in, opts);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)

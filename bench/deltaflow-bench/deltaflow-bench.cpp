@@ -92,58 +92,60 @@ std::map<std::string, rt::Tensor> randomInputs(int64_t nq, int64_t nk,
 
 /// --sweep: each candidate tile compiled by deltaflow-compile (next to this
 /// binary) and timed on the whole causal prefill.
-int runSweep(const std::string &module, int threads, int64_t n, int repeat,
-             const bench::MachinePeak &peak) {
+int runSweep(int threads, int64_t n, int repeat, const bench::MachinePeak &peak) {
   struct Tile {
-    int tq, bk, keys;
+    int tq, bk, keys, pvRows;
   };
-  // Around both targets' defaults: AVX-512 (16 rows = one vector, 4 keys)
-  // and AVX2 (8-lane vectors: 16 rows x 2 keys, or 8 rows x 4 keys).
-  const Tile tiles[] = {{16, 256, 4}, {16, 512, 4}, {16, 256, 2}, {16, 128, 2},
-                        {16, 512, 2}, {8, 256, 4},  {8, 128, 4},  {8, 512, 4},
-                        {32, 256, 2}};
+  // Around both targets' defaults: AVX-512 (16 rows = one vector, 4 keys,
+  // P.V 4 rows) and AVX2 (8 rows x 2 keys, P.V 2 rows: 8 accumulators of
+  // its 16 registers).
+  const Tile tiles[] = {{16, 256, 4, 4}, {16, 512, 4, 4}, {16, 256, 2, 2},
+                        {16, 128, 2, 2}, {8, 256, 2, 2},  {8, 128, 2, 2},
+                        {8, 512, 2, 2},  {8, 256, 4, 2},  {8, 256, 2, 4},
+                        {32, 256, 2, 2}};
   std::string dir = std::filesystem::temp_directory_path() / "deltaflow-sweep";
   std::filesystem::create_directories(dir);
   auto in = randomInputs(n, n, 1);
   double flops = 4.0 * 32 * double(n) * double(n) * 128 / 2;
   std::printf("sweep: whole causal prefill N=%lld, Hq32/Hkv8/D128, fp32, %d threads\n",
               (long long)n, threads);
-  std::printf("%-4s %-5s %-5s %10s %10s %8s\n", "TQ", "BK", "KEYS", "ms", "GFLOP/s",
-              "% peak");
+  std::printf("%-4s %-5s %-5s %-7s %10s %10s %8s\n", "TQ", "BK", "KEYS", "PV_ROWS",
+              "ms", "GFLOP/s", "% peak");
   double best = 0;
   Tile winner{};
   int i = 0;
   for (const Tile &t : tiles) {
-    std::fprintf(stderr, "[sweep %d/%zu] TQ=%d BK=%d KEYS=%d: compiling...\n", ++i,
-                 std::size(tiles), t.tq, t.bk, t.keys);
+    std::fprintf(stderr, "[sweep %d/%zu] TQ=%d BK=%d KEYS=%d PV_ROWS=%d: compiling...\n",
+                 ++i, std::size(tiles), t.tq, t.bk, t.keys, t.pvRows);
     std::string out = dir + "/tq" + std::to_string(t.tq) + "_bk" +
-                      std::to_string(t.bk) + "_k" + std::to_string(t.keys);
+                      std::to_string(t.bk) + "_k" + std::to_string(t.keys) +
+                      "_pv" + std::to_string(t.pvRows);
     std::string cmd = "DELTAFLOW_PREFILL_TQ=" + std::to_string(t.tq) +
                       " DELTAFLOW_PREFILL_BK=" + std::to_string(t.bk) +
-                      " DELTAFLOW_PREFILL_KEYS=" + std::to_string(t.keys) + " '" +
+                      " DELTAFLOW_PREFILL_KEYS=" + std::to_string(t.keys) +
+                      " DELTAFLOW_PV_ROWS=" + std::to_string(t.pvRows) + " '" +
                       DELTAFLOW_COMPILE_TOOL + "' '" + DELTAFLOW_ATTENTION_MLIR +
                       "' -o '" + out + "' >/dev/null";
     if (std::system(cmd.c_str()) != 0) {
-      std::printf("%-4d %-5d %-5d %10s\n", t.tq, t.bk, t.keys, "compile failed");
+      std::printf("%-4d %-5d %-5d %-7d %10s\n", t.tq, t.bk, t.keys, t.pvRows,
+                  "compile failed");
       continue;
     }
-    std::fprintf(stderr, "[sweep %d/%zu] TQ=%d BK=%d KEYS=%d: timing...\n", i,
-                 std::size(tiles), t.tq, t.bk, t.keys);
+    std::fprintf(stderr, "[sweep %d/%zu] timing...\n", i, std::size(tiles));
     rt::Executor exec(rt::Module::load(out + ".so"), threads);
     rt::Tensor o;
     double sec = timeEntry(exec, in, repeat, &o);
     double gf = flops / sec / 1e9;
-    std::printf("%-4d %-5d %-5d %10.1f %10.1f %7.1f%%\n", t.tq, t.bk, t.keys,
-                sec * 1e3, gf, 100 * gf / peak.fmaGflops);
+    std::printf("%-4d %-5d %-5d %-7d %10.1f %10.1f %7.1f%%\n", t.tq, t.bk, t.keys,
+                t.pvRows, sec * 1e3, gf, 100 * gf / peak.fmaGflops);
     std::fflush(stdout);
     if (gf > best)
       best = gf, winner = t;
   }
   std::printf("\nwinner: DELTAFLOW_PREFILL_TQ=%d DELTAFLOW_PREFILL_BK=%d "
-              "DELTAFLOW_PREFILL_KEYS=%d (%.1f GFLOP/s); the defaults live in "
-              "compiler/schedules/x86.cpp\n",
-              winner.tq, winner.bk, winner.keys, best);
-  (void)module;
+              "DELTAFLOW_PREFILL_KEYS=%d DELTAFLOW_PV_ROWS=%d (%.1f GFLOP/s); the "
+              "defaults live in compiler/schedules/x86.cpp\n",
+              winner.tq, winner.bk, winner.keys, winner.pvRows, best);
   return 0;
 }
 
@@ -197,7 +199,7 @@ int runDense(int argc, char **argv) {
   bench::printMachine(peak, threads);
   std::printf("\n");
   if (sweep)
-    return runSweep(module, threads, sweepN, repeat, peak);
+    return runSweep(threads, sweepN, repeat, peak);
 
   auto mod = rt::Module::load(module);
   rt::Executor exec(mod, threads);
@@ -329,7 +331,7 @@ int runDense(int argc, char **argv) {
   for (auto [n, f] : decodeFrac)
     target("decode L=" + std::to_string(n) + ": fraction of STREAM", f, 0.85);
   for (auto [n, t16] : decode16Ms)
-    if (n == decode.back())
+    if (n == decode16Ms.rbegin()->first)
       target("decode L=" + std::to_string(n) + ": f16 K/V speedup over f32",
              decodeMs[n] / t16, 1.7);
 

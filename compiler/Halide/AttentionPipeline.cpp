@@ -78,7 +78,7 @@ std::vector<Halide::Argument> PrefillPipeline::arguments() const {
   if (form.kind == PrefillForm::Sparse && form.sparse.slots > 0)
     args.push_back(indices);
   if (form.kind == PrefillForm::StridedRows)
-    args.push_back(promptFinal);
+    args.push_back(promptRowsAfter);
   return args;
 }
 
@@ -88,16 +88,17 @@ int64_t deltaTailRows(int64_t stride) {
 
 namespace {
 /// The rows of the Delta correction for `nq` query rows: `strided` rows
-/// 0, s, 2s, ..., and the `tail`, the last min(nq, nq mod s + max(128, s))
-/// when the call ends the prompt (`final` != 0) and none otherwise
-/// (DESIGN.md, "Δ-correction": the tail belongs to the prompt, not to each
-/// chunk).
+/// 0, s, 2s, ..., and the `tail`. The tail belongs to the prompt, not to
+/// each chunk (DESIGN.md, "Δ-correction"): it is the prompt's last
+/// nq mod s + max(128, s) rows, of which this call holds those not among
+/// the `after` rows that follow it. The call that ends the prompt (after =
+/// 0) has min(nq, nq mod s + max(128, s)); a call far from the end, none.
 struct DeltaRows {
   Halide::Expr strided, tail;
-  DeltaRows(const Halide::Expr &nq, int s, const Halide::Expr &final)
+  DeltaRows(const Halide::Expr &nq, int s, const Halide::Expr &after)
       : strided((nq + s - 1) / s),
-        tail(Halide::select(final != 0,
-                            Halide::min(nq, nq % s + std::max(128, s)), 0)) {}
+        tail(Halide::clamp(nq % s + std::max(128, s) - Halide::max(after, 0), 0,
+                           nq)) {}
 };
 } // namespace
 
@@ -123,7 +124,7 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
     // Rows [0, nS): query rows 0, s, 2s, ...; rows [nS, nS + tail): the last
     // `tail` query rows; the rest of the T-row section is unused (zero).
     const int s = int(form.stride);
-    DeltaRows rows(nq, s, P.promptFinal);
+    DeltaRows rows(nq, s, P.promptRowsAfter);
     Expr nStrided = rows.strided, tail = rows.tail;
     queryRow = [=](Expr r) {
       return Halide::select(r < nStrided, r * s,
@@ -236,7 +237,7 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
     Expr lastPos = P.queryPosition(spec, Halide::clamp(queryRow(last), 0, nq - 1));
     if (form.kind == PrefillForm::StridedRows) {
       const int s = int(form.stride);
-      DeltaRows rows(nq, s, P.promptFinal);
+      DeltaRows rows(nq, s, P.promptRowsAfter);
       Expr lastStrided = Halide::min(last, rows.strided - 1);
       lastPos = Halide::max(
           lastPos, P.queryPosition(spec, Halide::clamp(lastStrided * s, 0, nq - 1)));
@@ -276,7 +277,7 @@ DeltaPipeline buildDeltaCorrect(int64_t strideIn) {
   using Halide::Expr;
   const int s = int(strideIn);
   Expr nq = P.sparse.dim(1).extent();
-  DeltaRows rows(nq, s, P.promptFinal);
+  DeltaRows rows(nq, s, P.promptRowsAfter);
   Expr nStrided = rows.strided, tail = rows.tail;
   Halide::Var &e = P.e, &i = P.i, &h = P.h, &b = P.b;
   Expr m = i / s;

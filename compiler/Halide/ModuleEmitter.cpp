@@ -146,7 +146,7 @@ struct CompiledKernel {
   std::vector<Halide::Module> modules;
   nlohmann::ordered_json manifest;
   nlohmann::ordered_json rows; ///< which buffer dim picks the variant
-  bool promptFinal = false;    ///< takes the prompt_final scalar
+  bool promptRowsAfter = false; ///< takes the prompt_rows_after scalar
   nlohmann::ordered_json denseFallback; ///< sparse_attention's dense variants
 };
 
@@ -229,16 +229,21 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     lowerAttention(prefill, k.name);
     variants = {{{"symbol", k.name}}};
     if (form.kind == PrefillForm::Sparse && !t.has_gpu_feature()) {
-      // One query row (decode): split-K over the slots, as dense decode.
-      DecodePipeline decode =
-          buildDecodeAttention(spec, chooseDecodeTiles(t, spec), &k.sparse);
+      // One query row (decode): split-K over the slots, as dense decode,
+      // in equal chunks of at most the target's decode chunk (the slots'
+      // count is static: sinks + selection + window + the row itself).
+      DecodeTiles dt = chooseDecodeTiles(t, spec);
+      int64_t slots = k.sparse.sinks + k.sparse.slots + k.sparse.window + 1;
+      int64_t chunks = (slots + dt.keyChunk - 1) / dt.keyChunk;
+      dt.keyChunk = int((slots + chunks - 1) / chunks + 15) / 16 * 16;
+      DecodePipeline decode = buildDecodeAttention(spec, dt, &k.sparse);
       scheduleDecode(decode, spec, t);
       lowerAttention(decode, k.name + "_decode");
       variants = {{{"symbol", k.name + "_decode"}, {"max_rows", 1}},
                   {{"symbol", k.name}}};
     }
     if (form.kind == PrefillForm::StridedRows)
-      ck.promptFinal = true;
+      ck.promptRowsAfter = true;
     if (form.kind == PrefillForm::Sparse) {
       // Dense fallback: when the context fits sinks + slots + window, every
       // key is in the pattern and the dense kernels compute the same
@@ -261,8 +266,8 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     DeltaPipeline delta = buildDeltaCorrect(k.stride);
     scheduleDeltaCorrect(delta, spec.dv, t);
     lower(Halide::Pipeline(delta.out),
-          {delta.sparse, delta.rows, delta.promptFinal}, k.name);
-    ck.promptFinal = true;
+          {delta.sparse, delta.rows, delta.promptRowsAfter}, k.name);
+    ck.promptRowsAfter = true;
     params = {{"stride", k.stride}};
     variants = {{{"symbol", k.name}}};
   } else if (k.kind == "graph") {
@@ -312,8 +317,8 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
                  {"variants", variants}};
   if (!ck.rows.is_null())
     ck.manifest["rows"] = ck.rows;
-  if (ck.promptFinal)
-    ck.manifest["prompt_final"] = true;
+  if (ck.promptRowsAfter)
+    ck.manifest["prompt_rows_after"] = true;
   if (!ck.denseFallback.is_null())
     ck.manifest["dense_fallback"] = ck.denseFallback;
   return ck;

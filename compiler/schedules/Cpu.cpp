@@ -98,6 +98,11 @@ void schedulePrefillCpu(PrefillPipeline &P, const AttentionSpec &spec,
   // P.V of one block through a register tile (CpuRegisterTiles: value
   // vectors x rows x heads) accumulated over the block's keys.
   const int eTile = std::min<int>(int(spec.dv), rt.pvVectors * ve);
+  if (spec.dv % eTile != 0)
+    throw std::runtime_error(
+        "DELTAFLOW_PV_VECTORS=" + std::to_string(rt.pvVectors) + ": a P.V tile of " +
+        std::to_string(eTile) + " value lanes does not divide the value dim " +
+        std::to_string(spec.dv));
   const int qTile = std::min(rt.pvRows, Tq);
   const int gTile = G % rt.pvHeads == 0 ? rt.pvHeads : 1;
   Halide::Var go("go"), gi("gi");

@@ -243,7 +243,7 @@ Executor::run(const std::string &entryName,
   for (size_t i = 0; i < e.kernels.size(); ++i)
     for (const std::string &b : e.kernels[i].outputs)
       producerOf[b] = i;
-  for (size_t i = 0; i < e.kernels.size(); ++i) {
+  for (size_t i = 0; i < e.kernels.size() && options.denseFallback; ++i) {
     const KernelInfo &k = e.kernels[i];
     if (k.denseFallbackMaxKeys >= 0 &&
         buffers.at(k.inputs.at(1)).shape().at(2) <= k.denseFallbackMaxKeys)
@@ -272,9 +272,14 @@ Executor::run(const std::string &entryName,
                       (modes[j] == Mode::Copy && a >= 1);
         allFallback &= unread;
       }
-    if (used && allFallback)
+    // An entry output must be written: such a kernel still runs.
+    bool entryOutput = false;
+    for (const std::string &b : k.outputs)
+      entryOutput |= e.findOutput(b) != nullptr;
+    if (used && allFallback && !entryOutput)
       modes[i] = Mode::Skip;
   }
+  options.denseFallbacks = 0;
   for (Mode m : modes)
     options.denseFallbacks += m == Mode::Fallback;
 
@@ -287,7 +292,8 @@ Executor::run(const std::string &entryName,
     double seconds = 0;
     Mode mode = Mode::Run;
   };
-  int32_t promptFinal = options.promptFinal ? 1 : 0;
+  int32_t rowsAfter = int32_t(std::clamp<int64_t>(options.promptRowsAfter, 0,
+                                                   int64_t(1) << 30));
   std::vector<Job> jobs;
   for (size_t ki = 0; ki < e.kernels.size(); ++ki) {
     const KernelInfo &k = e.kernels[ki];
@@ -300,8 +306,8 @@ Executor::run(const std::string &entryName,
     for (size_t a = 0; a < job.tensors.size(); ++a) {
       if (job.mode == Mode::Fallback && a >= 3 && a < k.inputs.size())
         continue; // the dense variant takes q, k, v and the outputs
-      if (a == k.inputs.size() && k.takesPromptFinal)
-        job.args.push_back(&promptFinal);
+      if (a == k.inputs.size() && k.takesPromptRowsAfter)
+        job.args.push_back(&rowsAfter);
       job.args.push_back(job.tensors[a].halideBuffer());
     }
     if (k.variants.empty() || job.mode == Mode::Skip || job.mode == Mode::Copy) {

@@ -244,8 +244,8 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
         e.kernels.push_back(std::move(k));
         continue;
       }
-      k.takesPromptFinal =
-          kj.contains("prompt_final") && field<bool>(kj, "prompt_final", kw);
+      k.takesPromptRowsAfter = kj.contains("prompt_rows_after") &&
+                               field<bool>(kj, "prompt_rows_after", kw);
       // Each variant's symbol must exist and take `nargs` arguments.
       auto parseVariants = [&](const nlohmann::json &list, size_t nargs) {
         std::vector<KernelVariant> out;
@@ -272,7 +272,7 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
       };
       k.variants = parseVariants(field<nlohmann::json>(kj, "variants", kw),
                                  k.inputs.size() + k.outputs.size() +
-                                     (k.takesPromptFinal ? 1 : 0));
+                                     (k.takesPromptRowsAfter ? 1 : 0));
       if (kj.contains("dense_fallback")) {
         const auto &fj = kj["dense_fallback"];
         if (k.kind != "sparse_attention" || k.inputs.size() < 3)

@@ -122,7 +122,7 @@ size_t Session::cacheBytes() const {
 }
 
 Tensor Session::prefill(const std::vector<int32_t> &tokens, int64_t start,
-                        StepStats *stats, bool promptEnds) {
+                        StepStats *stats, int64_t promptRowsAfter) {
   if (start != pos_)
     throw std::runtime_error(
         "prefill at position " + std::to_string(start) + ", but the session is at " +
@@ -131,7 +131,10 @@ Tensor Session::prefill(const std::vector<int32_t> &tokens, int64_t start,
                       : " (positions cannot skip ahead)"));
   if (tokens.empty())
     throw std::runtime_error("prefill with no tokens");
-  return step("prefill", tokens, stats, promptEnds);
+  if (promptRowsAfter < 0)
+    throw std::runtime_error("prefill: promptRowsAfter must be >= 0, got " +
+                             std::to_string(promptRowsAfter));
+  return step("prefill", tokens, stats, promptRowsAfter);
 }
 
 Tensor Session::decode(int32_t token, StepStats *stats) {
@@ -143,7 +146,7 @@ Tensor Session::decode(int32_t token, StepStats *stats) {
 
 Tensor Session::step(const std::string &entryName,
                      const std::vector<int32_t> &tokens, StepStats *stats,
-                     bool promptEnds) {
+                     int64_t promptRowsAfter) {
   const int64_t n = int64_t(tokens.size());
   if (pos_ + n > opts_.capacity)
     throw std::runtime_error(
@@ -193,7 +196,7 @@ Tensor Session::step(const std::string &entryName,
   }
 
   RunOptions ro;
-  ro.promptFinal = promptEnds;
+  ro.promptRowsAfter = promptRowsAfter;
   if (stats) {
     ro.profile = &stats->profile;
     std::map<std::string, std::vector<int64_t>> shapes;

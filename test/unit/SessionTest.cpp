@@ -576,6 +576,32 @@ TEST(Session, F16KvCacheHoldsRoundedKeysAndValues) {
   }
 }
 
+TEST(Session, KvCacheOfTheWrongDtypeIsOneLocatedLine) {
+  // Fed directly (not through a Session, which sizes the cache from the
+  // manifest): an f32 cache for the f16-cache model, and the reverse.
+  auto m16 = rt::Model::load(kF16Cache, kWeights);
+  for (bool f16Model : {true, false}) {
+    std::shared_ptr<rt::Model> m = f16Model ? m16 : dense();
+    std::map<std::string, rt::Tensor> in = m->weights();
+    in["tokens"] = rt::Tensor({1}, rt::DType::Int32);
+    in["positions"] = rt::Tensor({1}, rt::DType::Int32);
+    in["last_row"] = rt::Tensor({1, 1}, rt::DType::Int32);
+    in["tokens"].i32()[0] = 3;
+    in["positions"].i32()[0] = 0;
+    in["last_row"].i32()[0] = 0;
+    rt::Tensor wrong({1, 2, 1, 16}, f16Model ? rt::DType::Float32 : rt::DType::Float16);
+    for (const char *c : {"cache.k.0", "cache.v.0"})
+      in[c] = wrong;
+    std::string err = errorOf([&] { m->executor().run("decode", in); });
+    EXPECT_NE(err.find("entry 'decode' input 'cache.k.0': dtype "), std::string::npos)
+        << err;
+    EXPECT_NE(err.find(f16Model ? "expected float16" : "expected float32"),
+              std::string::npos)
+        << err;
+    EXPECT_EQ(err.find('\n'), std::string::npos) << "one line: " << err;
+  }
+}
+
 TEST(Session, SelectionCacheHitsAtLowTheta) {
   // theta -1 accepts every cached selection after the first decode step;
   // theta 2 accepts none.

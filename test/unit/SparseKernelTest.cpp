@@ -117,6 +117,14 @@ protected:
            " chunk " + std::to_string(c);
   }
   rt::Executor exec{sparseModule(), 2};
+  /// Runs the sparse kernel itself: its dense fallback off, so small
+  /// contexts test the sparse code too.
+  std::map<std::string, rt::Tensor>
+  runSparse(const std::string &entry, const std::map<std::string, rt::Tensor> &in) {
+    rt::RunOptions opts;
+    opts.denseFallback = false;
+    return exec.run(entry, in, opts);
+  }
 };
 
 TEST_P(SparseKernel, TokenSelectIsTheTopKOfTheSoftVote) {
@@ -208,10 +216,10 @@ TEST_P(SparseKernel, SparseAttentionIsExactOverItsKeySet) {
   Geometry g = geometry();
   // Shared indices from the token-select kernel.
   rt::Tensor idx = exec.run("select_token", {{"q", in.q}, {"k", in.k}}).at("idx");
-  auto outs = exec.run("sparse_shared",
-                       {{"q", in.q}, {"k", in.k}, {"v", in.v}, {"idx", idx}});
+  auto outs = runSparse("sparse_shared",
+                        {{"q", in.q}, {"k", in.k}, {"v", in.v}, {"idx", idx}});
   test::RefResult ref =
-      expectedSparse(in, &idx, g, 48, 1.0 / std::sqrt(double(kD)));
+      test::referenceSparse(in.q, in.k, in.v, &idx, g, 1.0 / std::sqrt(double(kD)));
   EXPECT_LE(test::relativeL2(outs.at("out"), ref.out), 2e-6)
       << "shared indices, Nq=" << nq() << " Nk=" << nk();
   const rt::Tensor &lse = outs.at("lse");
@@ -221,12 +229,12 @@ TEST_P(SparseKernel, SparseAttentionIsExactOverItsKeySet) {
   // Per-KV-head indices from the adaptive kernel, scale 0.2.
   rt::Tensor idx2 =
       exec.run("select_adaptive", {{"q", in.q}, {"k", in.k}}).at("idx");
-  rt::Tensor out2 = exec.run("sparse_per_head", {{"q", in.q},
-                                                 {"k", in.k},
-                                                 {"v", in.v},
-                                                 {"idx", idx2}})
+  rt::Tensor out2 = runSparse("sparse_per_head", {{"q", in.q},
+                                                  {"k", in.k},
+                                                  {"v", in.v},
+                                                  {"idx", idx2}})
                         .at("out");
-  test::RefResult ref2 = expectedSparse(in, &idx2, g, 64, 0.2);
+  test::RefResult ref2 = test::referenceSparse(in.q, in.k, in.v, &idx2, g, 0.2);
   EXPECT_LE(test::relativeL2(out2, ref2.out), 2e-6)
       << "per-head indices, Nq=" << nq() << " Nk=" << nk();
 }
@@ -255,13 +263,13 @@ TEST_P(SparseKernel, SparseAttentionTakesHandWrittenIndices) {
       if (x >= 0 && (x < g.sinks || x >= g.chunkStart(c) - g.window))
         x = -1;
     }
-  rt::Tensor out = exec.run("sparse_shared", {{"q", in.q},
-                                              {"k", in.k},
-                                              {"v", in.v},
-                                              {"idx", idx}})
+  rt::Tensor out = runSparse("sparse_shared", {{"q", in.q},
+                                               {"k", in.k},
+                                               {"v", in.v},
+                                               {"idx", idx}})
                        .at("out");
   test::RefResult ref =
-      expectedSparse(in, &idx, g, 48, 1.0 / std::sqrt(double(kD)));
+      test::referenceSparse(in.q, in.k, in.v, &idx, g, 1.0 / std::sqrt(double(kD)));
   EXPECT_LE(test::relativeL2(out, ref.out), 2e-6);
 }
 
@@ -277,9 +285,9 @@ TEST_P(SparseKernel, WindowAndSinksSlidePerQueryWhateverTheChunk) {
     Inputs in = makeInputs(nq(), nk(), seed() + 7);
     Geometry g = geometry(c.sinks, c.window, c.chunk);
     rt::Tensor out =
-        exec.run(c.entry, {{"q", in.q}, {"k", in.k}, {"v", in.v}}).at("out");
-    test::RefResult ref =
-        expectedSparse(in, nullptr, g, 0, 1.0 / std::sqrt(double(kD)));
+        runSparse(c.entry, {{"q", in.q}, {"k", in.k}, {"v", in.v}}).at("out");
+    test::RefResult ref = test::referenceSparse(in.q, in.k, in.v, nullptr, g,
+                                                1.0 / std::sqrt(double(kD)));
     EXPECT_LE(test::relativeL2(out, ref.out), 2e-6)
         << c.entry << " sinks " << c.sinks << " window " << c.window
         << " chunk " << c.chunk << " Nq=" << nq() << " Nk=" << nk();
@@ -313,15 +321,17 @@ TEST_P(SparseKernel, DenseFallbackRunsWhenTheContextFitsThePattern) {
 TEST_P(SparseKernel, DenseRowsAreExactAttentionOfTheStridedRowsAndTail) {
   if (nk() < nq())
     GTEST_SKIP();
-  for (bool final : {true, false}) {
-  SCOPED_TRACE(final ? "final call (tail)" : "earlier chunk (no tail)");
+  // Rows after the call: 0 (it ends the prompt: the whole tail), 100 (the
+  // tail's first part), 1000 (an earlier chunk: no tail).
+  for (int64_t after : {int64_t(0), int64_t(100), int64_t(1000)}) {
+  SCOPED_TRACE("prompt rows after the call: " + std::to_string(after));
   Inputs in = makeInputs(nq(), nk(), seed() + 9);
   rt::RunOptions opts;
-  opts.promptFinal = final;
+  opts.promptRowsAfter = after;
   rt::Tensor rows =
       exec.run("dense_rows", {{"q", in.q}, {"k", in.k}, {"v", in.v}}, opts)
           .at("rows");
-  std::vector<int64_t> map = test::denseRowMap(nq(), 16, final);
+  std::vector<int64_t> map = test::denseRowMap(nq(), 16, after);
   ASSERT_EQ(rows.shape(), (std::vector<int64_t>{1, kHq, int64_t(map.size()), kD}));
   std::vector<double> ref(rows.numel());
   double scale = 1.0 / std::sqrt(double(kD));
@@ -343,17 +353,17 @@ TEST_P(SparseKernel, DeltaCombinesSparseAndDenseRows) {
   // Final call: the last rows are the dense tail. Earlier chunk: no tail,
   // every row is corrected (n = Nq covers calls shorter than the tail).
   for (int64_t n : {nq(), nq() + 150})
-    for (bool final : {true, false}) {
+    for (int64_t after : {int64_t(0), int64_t(100), int64_t(1000)}) {
       rt::Tensor sparse = test::randomTensor({1, kHq, n, kD}, seed() + 11);
       int64_t R = (n + 15) / 16 + test::tailRows(16);
       rt::Tensor rows = test::randomTensor({1, kHq, R, kD}, seed() + 12);
       rt::RunOptions opts;
-      opts.promptFinal = final;
+      opts.promptRowsAfter = after;
       rt::Tensor out =
           exec.run("delta", {{"sparse", sparse}, {"rows", rows}}, opts).at("out");
-      EXPECT_LE(test::relativeL2(out, test::referenceDelta(sparse, rows, 16, final)),
+      EXPECT_LE(test::relativeL2(out, test::referenceDelta(sparse, rows, 16, after)),
                 1e-7)
-          << "n=" << n << (final ? " final" : " non-final");
+          << "n=" << n << ", " << after << " prompt rows after the call";
     }
 }
 

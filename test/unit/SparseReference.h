@@ -264,19 +264,21 @@ inline int64_t tailRows(int64_t stride) {
   return stride - 1 + std::max<int64_t>(128, stride);
 }
 
-/// Dense tail rows of a call: only the call that ends the prompt has them
-/// (DESIGN.md, "Δ-correction").
-inline int64_t deltaTail(int64_t nq, int64_t stride, bool final = true) {
-  return final ? std::min(nq, nq % stride + std::max<int64_t>(128, stride)) : 0;
+/// Dense tail rows of a call that `after` prompt rows follow: the tail is
+/// the prompt's last (nq mod s) + max(128, s) rows (DESIGN.md,
+/// "Δ-correction"), so a call far from the end has none.
+inline int64_t deltaTail(int64_t nq, int64_t stride, int64_t after = 0) {
+  return std::clamp<int64_t>(
+      nq % stride + std::max<int64_t>(128, stride) - after, 0, nq);
 }
 
 /// attn.dense_rows: rows 0, s, 2s, ..., then the last deltaTail rows, then
 /// unused rows (-1, zero in the result) up to ceil(nq/s) + tailRows(s).
 inline std::vector<int64_t> denseRowMap(int64_t nq, int64_t stride,
-                                        bool final = true) {
+                                        int64_t after = 0) {
   std::vector<int64_t> rows;
   int64_t nS = (nq + stride - 1) / stride, T = tailRows(stride),
-          tail = deltaTail(nq, stride, final);
+          tail = deltaTail(nq, stride, after);
   for (int64_t r = 0; r < nS; ++r)
     rows.push_back(r * stride);
   for (int64_t r = 0; r < T; ++r)
@@ -287,11 +289,11 @@ inline std::vector<int64_t> denseRowMap(int64_t nq, int64_t stride,
 /// Delta Attention combination, from DESIGN.md.
 inline std::vector<double> referenceDelta(const rt::Tensor &sparse,
                                           const rt::Tensor &rows,
-                                          int64_t stride, bool final = true) {
+                                          int64_t stride, int64_t after = 0) {
   int64_t B = sparse.shape()[0], H = sparse.shape()[1],
           nq = sparse.shape()[2], Dv = sparse.shape()[3];
   int64_t nS = (nq + stride - 1) / stride;
-  int64_t tail = deltaTail(nq, stride, final);
+  int64_t tail = deltaTail(nq, stride, after);
   std::vector<double> out(sparse.numel());
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)

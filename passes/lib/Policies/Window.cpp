@@ -1,7 +1,8 @@
 //===- Window.cpp - window + sinks (StreamingLLM) -------------------------===//
 //
 // Selects nothing: attn.sparse_attention without indices sees the first
-// `sinks` keys and the local window of its chunk.
+// `sinks` keys and a per-query sliding window, `p - j <= window`
+// (FlashAttention's window_size=(window, 0)); `chunk` does not change it.
 //
 //===----------------------------------------------------------------------===//
 

@@ -167,7 +167,7 @@ Run runBuild(const std::string &name, const std::string &so, const Args &a,
     std::fflush(stdout);
     StepStats st;
     logits = s.prefill(std::vector<int32_t>(prompt.begin() + at, prompt.begin() + at + n),
-                       at, &st, at + n == int64_t(prompt.size()));
+                       at, &st, int64_t(prompt.size()) - (at + n));
     r.prefillSeconds += st.seconds;
     r.arenaBytes = std::max(r.arenaBytes, st.arenaBytes);
     r.valueBytes = std::max(r.valueBytes, st.valueBytes);

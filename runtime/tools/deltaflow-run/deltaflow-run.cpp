@@ -50,9 +50,11 @@ options:
                           choice, or HL_GPU_DEVICE). Ignored, with a note,
                           for CPU modules
   --repeat N              run N times, report min and median (default 1)
-  --not-final             the call is an earlier chunk of a longer prompt:
-                          Δ-correction computes no dense tail rows (only
-                          the prompt's final call has them; default: final)
+  --rows-after N           the call is a chunk of a longer prompt that N more
+                          rows follow: Δ-correction's dense tail is the
+                          prompt's last rows, so a chunk N >= stride + 128
+                          rows before the end has none (default 0: the call
+                          ends the prompt)
   --profile               print per-kernel time of the last run (which
                           kernel variant ran, e.g. a sparse kernel's dense
                           fallback when the context fits its pattern)
@@ -96,7 +98,8 @@ int main(int argc, char **argv) {
   std::string modulePath, entryName, temporariesDir;
   std::vector<std::pair<std::string, std::string>> inputFiles, outputFiles;
   int threads = 0, repeat = 1, device = -1;
-  bool profile = false, list = false, promptFinal = true;
+  bool profile = false, list = false;
+  int64_t rowsAfter = 0;
   DType outDtype = DType::Float32;
 
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -138,8 +141,11 @@ int main(int argc, char **argv) {
       temporariesDir = value;
     } else if (a == "--profile") {
       profile = true;
-    } else if (a == "--not-final") {
-      promptFinal = false;
+    } else if (takeValue("--rows-after")) {
+      auto n = parseInteger(value, 0, int64_t(1) << 30);
+      if (!n)
+        usageError("--rows-after expects an integer >= 0, got '" + value + "'");
+      rowsAfter = *n;
     } else if (a == "--list") {
       list = true;
     } else if (!a.empty() && a[0] == '-') {
@@ -213,7 +219,7 @@ int main(int argc, char **argv) {
       RunOptions ro;
       ro.profile = &prof;
       ro.temporaries = temporariesDir.empty() ? nullptr : &temporaries;
-      ro.promptFinal = promptFinal;
+      ro.promptRowsAfter = rowsAfter;
       outputs = exec.run(entryName, inputs, ro);
       times.push_back(std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - t0)

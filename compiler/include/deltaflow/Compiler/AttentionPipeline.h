@@ -78,9 +78,11 @@ struct PrefillPipeline : AttentionIO {
   PrefillForm form;
   /// attn.sparse_attention's indices [B, Hs, C, slots] as (t, c, hs, b).
   Halide::ImageParam indices{Halide::Int(32), 4, "indices"};
-  /// StridedRows: 1 when the call ends the prompt (the tail rows are
-  /// computed), 0 for an earlier chunk (no tail). Passed after the inputs.
-  Halide::Param<int32_t> promptFinal{"prompt_final", 1};
+  /// StridedRows: how many prompt rows follow this call (0: the call ends
+  /// the prompt). The dense tail is the prompt's last rows, so a call far
+  /// from the end has none (DESIGN.md, "Δ-correction"). Passed after the
+  /// inputs.
+  Halide::Param<int32_t> promptRowsAfter{"prompt_rows_after", 0};
   Halide::Func kidx{"kidx"}; ///< (jj, kb, qt, hk, b) key of a slot (Sparse)
   std::vector<Halide::Argument> arguments() const override;
   Halide::Var d{"d"}, e{"e"}, qi{"qi"}, qt{"qt"}, g{"g"}, hk{"hk"}, b{"b"},
@@ -101,8 +103,8 @@ struct PrefillPipeline : AttentionIO {
 struct DeltaPipeline {
   Halide::ImageParam sparse{Halide::Float(32), 4, "sparse"};
   Halide::ImageParam rows{Halide::Float(32), 4, "rows"};
-  /// As PrefillPipeline::promptFinal: 0 means no tail rows.
-  Halide::Param<int32_t> promptFinal{"prompt_final", 1};
+  /// As PrefillPipeline::promptRowsAfter.
+  Halide::Param<int32_t> promptRowsAfter{"prompt_rows_after", 0};
   Halide::Var e{"e"}, i{"i"}, h{"h"}, b{"b"};
   Halide::Func out{"out"}; ///< (e, i, h, b)
 };

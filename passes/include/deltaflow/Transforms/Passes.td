@@ -34,8 +34,10 @@ def AttnSparsify : Pass<"attn-sparsify", "::mlir::ModuleOp"> {
 
     Attention stays dense, with a remark, when it is not causal or when its
     static context fits in sinks + budget + window. With a dynamic context
-    the selection falls back to exact attention at run time whenever the
-    candidates fit the budget.
+    the runtime runs dense attention (compiled beside the sparse kernel) and
+    skips the selection whenever the keys fit sinks + budget + window.
+    `window` slides per query for the `window` policy; the selecting
+    policies anchor it at their chunk start.
   }];
   let dependentDialects = ["::mlir::deltaflow::attn::AttnDialect"];
   let options = [
@@ -43,7 +45,7 @@ def AttnSparsify : Pass<"attn-sparsify", "::mlir::ModuleOp"> {
            "selection policy: window, token-select, adaptive, block-topk or a plug-in's name">,
     Option<"budget", "budget", "int64_t", "2048", "selected keys per chunk (token-select, block-topk)">,
     Option<"sinks", "sinks", "int64_t", "128", "leading keys every query sees">,
-    Option<"window", "window", "int64_t", "512", "local window before each query chunk">,
+    Option<"window", "window", "int64_t", "512", "local window: per query (window policy), or before each query chunk (selecting policies)">,
     Option<"chunk", "chunk", "int64_t", "512", "query rows sharing one selection">,
     Option<"p", "p", "double", "0.95", "softmax mass to reach (adaptive)">,
     Option<"minBudget", "min-budget", "int64_t", "256", "smallest selection (adaptive)">,
@@ -60,9 +62,11 @@ def AttnDeltaCorrect : Pass<"attn-delta-correct", "::mlir::ModuleOp"> {
     For every `attn.sparse_attention` whose log-sum-exp is unused, computes
     exact attention for every `stride`-th query row and the tail
     (`attn.dense_rows`) and shifts the sparse rows by the difference
-    (`attn.delta_correct`). Composes with any selection policy. Single-query
-    attention (static Nq = 1, decode) is skipped with a remark: its row is
-    a tail row, which the correction would compute densely.
+    (`attn.delta_correct`). The tail is the prompt's last rows: only the
+    runtime call that ends the prompt computes it (DESIGN.md). Composes with
+    any selection policy. Single-query attention (static Nq = 1, decode) is
+    skipped with a remark: each decode step ends the context, so its one row
+    is a tail row, which the correction would compute densely.
   }];
   let dependentDialects = ["::mlir::deltaflow::attn::AttnDialect"];
   let options = [

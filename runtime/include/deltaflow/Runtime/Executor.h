@@ -31,10 +31,15 @@ struct RunOptions {
   std::function<bool(const KernelInfo &, std::vector<Tensor> &)> before;
   /// Called after a kernel ran (not when `before` skipped it).
   std::function<void(const KernelInfo &, std::vector<Tensor> &)> after;
-  /// Whether this call ends the prompt. Δ-correction computes its dense tail
-  /// rows only in the final call; a session's earlier prefill chunks (and
-  /// a benchmark's chunk in the middle of a context) pass false.
-  bool promptFinal = true;
+  /// Prompt rows that follow this call: 0 (the default) when it ends the
+  /// prompt. Δ-correction computes the prompt's last rows densely (its
+  /// tail), so an earlier chunk of a chunked prefill (or a benchmark's chunk
+  /// in the middle of a context) passes the rows still to come and gets no
+  /// tail, or the part of it that it holds.
+  int64_t promptRowsAfter = 0;
+  /// Run a sparse kernel's dense variant when the context fits its pattern
+  /// (sinks + slots + window keys). Tests of the sparse kernels turn it off.
+  bool denseFallback = true;
   // Results:
   /// Sparse attention kernels that ran their dense fallback this run (the
   /// context fitted sinks + budget + window); their selections and Δ rows

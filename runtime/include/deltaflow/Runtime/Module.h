@@ -48,10 +48,10 @@ struct KernelInfo {
   std::string rowsBuffer;
   int rowsDim = 2;
   /// dense_rows / delta_correct: the kernel takes an int32 scalar after its
-  /// inputs, 1 when the call ends the prompt (its tail rows are computed
-  /// densely) and 0 for an earlier call of a chunked prompt, which has no
-  /// tail (RunOptions::promptFinal; DESIGN.md, "Δ-correction").
-  bool takesPromptFinal = false;
+  /// inputs, the number of prompt rows after this call (0: the call ends the
+  /// prompt and computes the dense tail; an earlier chunk of a chunked
+  /// prompt has none): RunOptions::promptRowsAfter, DESIGN.md "Δ-correction".
+  bool takesPromptRowsAfter = false;
   /// sparse_attention: dense attention variants over (q, k, v) that run
   /// instead when the context fits the sparse pattern, i.e. when the keys
   /// (dimension 2 of inputs[1]) number at most `denseFallbackMaxKeys`

@@ -67,11 +67,12 @@ public:
 
   /// Runs `tokens` at positions start .. start+n-1; start must be the
   /// session's position. Returns the logits of the last token [1, vocab].
-  /// `promptEnds`: false for every call of a chunked prompt but its last,
-  /// so that Δ-correction computes its dense tail rows only once, for the
-  /// rows the first generated token reads (DESIGN.md, "Δ-correction").
+  /// `promptRowsAfter`: the prompt's rows still to come after these (0 for
+  /// the call that ends the prompt), so that Δ-correction computes its
+  /// dense tail once, for the prompt's last rows, which the first generated
+  /// token reads (DESIGN.md, "Δ-correction").
   Tensor prefill(const std::vector<int32_t> &tokens, int64_t start,
-                 StepStats *stats = nullptr, bool promptEnds = true);
+                 StepStats *stats = nullptr, int64_t promptRowsAfter = 0);
   /// One token at the session's position (after a prefill).
   Tensor decode(int32_t token, StepStats *stats = nullptr);
 
@@ -85,7 +86,7 @@ public:
 
 private:
   Tensor step(const std::string &entry, const std::vector<int32_t> &tokens,
-              StepStats *stats, bool promptEnds = true);
+              StepStats *stats, int64_t promptRowsAfter = 0);
   std::shared_ptr<Model> model_;
   SessionOptions opts_;
   int64_t pos_ = 0;
