@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "deltaflow/Compiler/AttentionPipeline.h"
+#include "deltaflow/Compiler/Float16.h"
 
 namespace deltaflow::compiler {
 
@@ -175,7 +176,7 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   P.rd = Halide::RDom(0, int(spec.d), "rd");
   P.sdot(qi, g, jj, kb, qt, hk, b) = 0.0f;
   // The keys of one block (a schedule may stage them in fast memory).
-  P.kt(d, jj, kb, qt, hk, b) = Halide::cast<float>(P.k(d, keyAt, hk, b));
+  P.kt(d, jj, kb, qt, hk, b) = widenToF32(P.k(d, keyAt, hk, b), tiles.bitWidenF16);
   P.sdot(qi, g, jj, kb, qt, hk, b) +=
       P.qT(qi, P.rd, g, qt, hk, b) * P.kt(P.rd, jj, kb, qt, hk, b);
   Expr bias = P.maskBias(spec, key, qrow);
@@ -203,7 +204,8 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
                   : Halide::min(kb * Bk + P.rj, nk - 1);
   P.bpv(e, qi, g, kb, qt, hk, b) = 0.0f;
   P.bpv(e, qi, g, kb, qt, hk, b) +=
-      P.p(qi, g, P.rj, kb, qt, hk, b) * Halide::cast<float>(P.v(e, vKey, hk, b));
+      P.p(qi, g, P.rj, kb, qt, hk, b) *
+      widenToF32(P.v(e, vKey, hk, b), tiles.bitWidenF16);
 
   // Online merge of key blocks: state = {acc, running max, running sum}.
   Expr nblocks = form.kind == PrefillForm::Sparse
@@ -345,7 +347,8 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
   P.rd = Halide::RDom(0, int(spec.d), "rd");
   P.sdot(jj, g, i, c, hk, b) = 0.0f;
   P.sdot(jj, g, i, c, hk, b) +=
-      P.qd(P.rd, g, i, hk, b) * Halide::cast<float>(P.k(P.rd, keyAt, hk, b));
+      P.qd(P.rd, g, i, hk, b) *
+      widenToF32(P.k(P.rd, keyAt, hk, b), tiles.bitWidenF16);
   Expr bias = P.maskBias(spec, key, i);
   if (sparse)
     bias = Halide::select(keyValid, bias, kMasked);
@@ -363,7 +366,8 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
   Expr vKey = sparse ? Halide::clamp(P.kidx(P.rj, i, c, hk, b), 0, nk - 1)
                      : Halide::min(c * C + P.rj, nk - 1);
   P.cpv(e, g, i, c, hk, b) +=
-      P.p(P.rj, g, i, c, hk, b) * Halide::cast<float>(P.v(e, vKey, hk, b));
+      P.p(P.rj, g, i, c, hk, b) *
+      widenToF32(P.v(e, vKey, hk, b), tiles.bitWidenF16);
   // One Func per chunk task carries all three partials to the merge.
   P.part(e, g, i, c, hk, b) =
       Tuple(P.cpv(e, g, i, c, hk, b), P.cmax(g, i, c, hk, b),

@@ -14,6 +14,7 @@ namespace deltaflow::compiler {
 PrefillTiles prefillTilesArm64(const Halide::Target &, const AttentionSpec &) {
   PrefillTiles tiles;
   tiles.queryTile = 8;
+  tiles.bitWidenF16 = true;
   tiles.keyBlock = 256;
   return tiles;
 }
@@ -21,6 +22,7 @@ PrefillTiles prefillTilesArm64(const Halide::Target &, const AttentionSpec &) {
 DecodeTiles decodeTilesArm64(const Halide::Target &, const AttentionSpec &) {
   DecodeTiles tiles;
   tiles.keyChunk = 1024;
+  tiles.bitWidenF16 = true;
   return tiles;
 }
 

@@ -23,6 +23,7 @@ PrefillTiles prefillTilesX86(const Halide::Target &t, const AttentionSpec &) {
   PrefillTiles tiles;
   const bool avx512 = t.natural_vector_size<float>() >= 16;
   tiles.queryTile = tileOverride("DELTAFLOW_PREFILL_TQ", avx512 ? 16 : 8, 1, 256);
+  tiles.bitWidenF16 = true;
   tiles.keyBlock = tileOverride("DELTAFLOW_PREFILL_BK", 256, 1, 16384);
   return tiles;
 }
@@ -30,6 +31,7 @@ PrefillTiles prefillTilesX86(const Halide::Target &t, const AttentionSpec &) {
 DecodeTiles decodeTilesX86(const Halide::Target &, const AttentionSpec &) {
   DecodeTiles tiles;
   tiles.keyChunk = tileOverride("DELTAFLOW_DECODE_CHUNK", 1024, 1, 1 << 20);
+  tiles.bitWidenF16 = true;
   return tiles;
 }
 

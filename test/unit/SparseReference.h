@@ -212,30 +212,41 @@ inline void attendRow(const rt::Tensor &q, const rt::Tensor &k,
     *lse = m + std::log(l);
 }
 
-/// Sparse attention with `idx` [B, Hs, C, slots] (or none).
-inline RefResult referenceSparse(const rt::Tensor &q, const rt::Tensor &k,
-                                 const rt::Tensor &v, const rt::Tensor *idx,
-                                 const Geometry &g, double scale) {
-  int64_t B = q.shape()[0], Hq = q.shape()[1], Dv = v.shape()[3],
-          G = Hq / k.shape()[1];
+/// Attention of every (batch, head, query row) over the keys
+/// `keysOf(b, h, i)` returns.
+template <typename KeysOf>
+RefResult referenceOver(const rt::Tensor &q, const rt::Tensor &k,
+                        const rt::Tensor &v, const Geometry &g, double scale,
+                        KeysOf keysOf) {
+  int64_t B = q.shape()[0], Hq = q.shape()[1], Dv = v.shape()[3];
   RefResult r;
   r.out.assign(B * Hq * g.nq * Dv, 0.0);
   r.lse.assign(B * Hq * g.nq, 0.0);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < Hq; ++h)
       for (int64_t i = 0; i < g.nq; ++i) {
-        std::vector<int32_t> sel;
-        if (idx) {
-          const auto &s = idx->shape();
-          int64_t hs = s[1] == 1 ? 0 : h / G, c = i / g.chunk;
-          const int32_t *p = idx->i32() + ((b * s[1] + hs) * s[2] + c) * s[3];
-          sel.assign(p, p + s[3]);
-        }
         int64_t at = (b * Hq + h) * g.nq + i;
-        attendRow(q, k, v, b, h, i, sparseKeys(g, i, sel, idx == nullptr), scale,
+        attendRow(q, k, v, b, h, i, keysOf(b, h, i), scale,
                   r.out.data() + at * Dv, r.lse.data() + at);
       }
   return r;
+}
+
+/// Sparse attention with `idx` [B, Hs, C, slots] (or none).
+inline RefResult referenceSparse(const rt::Tensor &q, const rt::Tensor &k,
+                                 const rt::Tensor &v, const rt::Tensor *idx,
+                                 const Geometry &g, double scale) {
+  int64_t G = q.shape()[1] / k.shape()[1];
+  return referenceOver(q, k, v, g, scale, [&](int64_t b, int64_t h, int64_t i) {
+    std::vector<int32_t> sel;
+    if (idx) {
+      const auto &s = idx->shape();
+      int64_t hs = s[1] == 1 ? 0 : h / G, c = i / g.chunk;
+      const int32_t *p = idx->i32() + ((b * s[1] + hs) * s[2] + c) * s[3];
+      sel.assign(p, p + s[3]);
+    }
+    return sparseKeys(g, i, sel, idx == nullptr);
+  });
 }
 
 /// Exact causal attention of every query row over keys [0, pos]: what a
@@ -244,20 +255,11 @@ inline RefResult referenceSparse(const rt::Tensor &q, const rt::Tensor &k,
 inline RefResult referenceCausal(const rt::Tensor &q, const rt::Tensor &k,
                                  const rt::Tensor &v, const Geometry &g,
                                  double scale) {
-  int64_t B = q.shape()[0], Hq = q.shape()[1], Dv = v.shape()[3];
-  RefResult r;
-  r.out.assign(B * Hq * g.nq * Dv, 0.0);
-  r.lse.assign(B * Hq * g.nq, 0.0);
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < Hq; ++h)
-      for (int64_t i = 0; i < g.nq; ++i) {
-        std::vector<int64_t> keys(size_t(std::min(g.first() + i + 1, g.nk)));
-        std::iota(keys.begin(), keys.end(), 0);
-        int64_t at = (b * Hq + h) * g.nq + i;
-        attendRow(q, k, v, b, h, i, keys, scale, r.out.data() + at * Dv,
-                  r.lse.data() + at);
-      }
-  return r;
+  return referenceOver(q, k, v, g, scale, [&](int64_t, int64_t, int64_t i) {
+    std::vector<int64_t> keys(size_t(std::min(g.first() + i + 1, g.nk)));
+    std::iota(keys.begin(), keys.end(), 0);
+    return keys;
+  });
 }
 
 inline int64_t tailRows(int64_t stride) {

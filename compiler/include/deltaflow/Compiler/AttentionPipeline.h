@@ -24,11 +24,14 @@ struct PrefillTiles {
   int keyBlock = 256; ///< Bk: keys per online-softmax block
   /// Strided dense rows: skip tiles past the tail (CPU schedules).
   bool skipUnusedRowTiles = true;
+  /// Widen f16 K/V with integer ops (CPU targets; Float16.h).
+  bool bitWidenF16 = false;
 };
 
 struct DecodeTiles {
   int keyChunk = 1024; ///< keys per split-K chunk
   int dotBlock = 32;   ///< GPU: keys whose q.k lane partials share memory at once
+  bool bitWidenF16 = false; ///< widen f16 K/V with integer ops (CPU; Float16.h)
 };
 
 /// What every attention pipeline form has: the q/k/v inputs ([D, N, H, B]

@@ -11,6 +11,7 @@
 #ifndef DELTAFLOW_COMPILER_SELECTIONKERNEL_H
 #define DELTAFLOW_COMPILER_SELECTIONKERNEL_H
 
+#include "deltaflow/Compiler/Float16.h"
 #include "deltaflow/Compiler/KernelSpec.h"
 
 #include "Halide.h"
@@ -30,7 +31,7 @@ struct SelectionBuild {
   /// K as float32, whatever its stored type.
   Halide::Expr key(const Halide::Expr &d, const Halide::Expr &j,
                    const Halide::Expr &hk, const Halide::Expr &b) const {
-    return Halide::cast<float>(k(d, j, hk, b));
+    return widenToF32(k(d, j, hk, b), !target.has_gpu_feature());
   }
   Halide::Expr nq() const { return q.dim(1).extent(); }
   Halide::Expr nk() const { return k.dim(1).extent(); }
