@@ -3,6 +3,7 @@
 # + Delta), prefill and greedy decode, agreement, selection-cache hits, memory.
 #
 #   bench/llama/run.sh [PROMPT_LEN ...]      (default: 32768 65536)
+#   bench/llama/run.sh 2048 4096 16384 32768 (judges every issue #12 target)
 #
 # Env: DECODE (tokens to decode, default 32), THREADS (default: all cores),
 # SPARSITY / DELTA (deltaflow-compile options). Results: one JSON per prompt
@@ -23,11 +24,15 @@ $B/deltaflow-compile "$W/llama.mlir" -o "$W/sparse" --sparsity="$SPARSITY" --del
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
 echo "sparse build: --sparsity=\"$SPARSITY\" --delta=\"$DELTA\""
 DATE=$(date +%F)
+files=()
 for N in "${@:-32768 65536}"; do
   for n in $N; do
     echo "== prompt $n tokens, decode $DECODE =="
     $B/deltaflow-run generate --dense "$W/dense.so" --sparse "$W/sparse.so" \
       --weights "$W/weights.safetensors" --prompt-len "$n" --decode "$DECODE" \
       ${THREADS:+--threads $THREADS} --json "bench/results/llama-$n-$DATE.json"
+    files+=("bench/results/llama-$n-$DATE.json")
   done
 done
+echo "== targets (issue #12; default config) =="
+/usr/bin/python3 bench/llama/targets.py "${files[@]}"
