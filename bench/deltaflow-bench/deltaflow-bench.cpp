@@ -57,7 +57,8 @@ dense options:
                        K/V decode rows (default: the build's; "none" skips)
   --threads N          threads for everything (default 2)
   --prefill LIST       whole causal prefill lengths, Nq = Nk (default
-                       4096,16384; add 65536 for the flatness target, ~2 min)
+                       4096,16384; add 65536 for the flatness target: about
+                       9 minutes at 66 GFLOP/s)
   --chunk LIST         context lengths N for the per-chunk case: the last
                        512 queries of an N-token context (default 131072)
   --decode LIST        decode context lengths, Nq = 1 (default 16384,131072)
@@ -66,8 +67,9 @@ dense options:
                        thread and minutes at 64K)
   --repeat N           timed runs per case; the minimum is reported (default 3)
   --sweep              instead of the table: compile examples/attention.mlir
-                       with each prefill tile (DELTAFLOW_PREFILL_TQ/BK/KEYS)
-                       and time the whole causal prefill at --sweep-n
+                       with each prefill tile (DELTAFLOW_PREFILL_TQ/BK/KEYS,
+                       DELTAFLOW_PV_ROWS) and time the whole causal prefill
+                       at --sweep-n
   --sweep-n N          prefill length of the sweep (default 4096)
   --json FILE          also write the results as JSON
 )";

@@ -50,11 +50,11 @@ options:
                           choice, or HL_GPU_DEVICE). Ignored, with a note,
                           for CPU modules
   --repeat N              run N times, report min and median (default 1)
-  --rows-after N           the call is a chunk of a longer prompt that N more
+  --rows-after N          the call is a chunk of a longer prompt that N more
                           rows follow: Δ-correction's dense tail is the
-                          prompt's last rows, so a chunk N >= stride + 128
-                          rows before the end has none (default 0: the call
-                          ends the prompt)
+                          prompt's last (Nq mod stride) + max(128, stride)
+                          rows, of which the call holds those not among the
+                          N (default 0: the call ends the prompt)
   --profile               print per-kernel time of the last run (which
                           kernel variant ran, e.g. a sparse kernel's dense
                           fallback when the context fits its pattern)
