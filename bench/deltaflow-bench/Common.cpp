@@ -96,4 +96,26 @@ void writeFileAtomically(const std::string &path, const std::string &text) {
     die("cannot write '" + path + "'");
 }
 
+void Targets::add(const std::string &what, double value, const char *op,
+                  double bound, bool met) {
+  rows_.push_back({{"target", what}, {"value", value}, {"op", op},
+                   {"bound", bound}, {"met", met}});
+}
+void Targets::atLeast(const std::string &what, double value, double bound) {
+  add(what, value, ">=", bound, value >= bound);
+}
+void Targets::atMost(const std::string &what, double value, double bound) {
+  add(what, value, "<=", bound, value <= bound);
+}
+void Targets::print(const char *title) const {
+  if (rows_.empty())
+    return;
+  std::printf("\n%s\n", title);
+  for (const auto &t : rows_)
+    std::printf("  %-60s %9.3f %s %9.3f  %s\n",
+                t["target"].get<std::string>().c_str(), t["value"].get<double>(),
+                t["op"].get<std::string>().c_str(), t["bound"].get<double>(),
+                t["met"].get<bool>() ? "met" : "MISSED");
+}
+
 } // namespace deltaflow::bench

@@ -4,6 +4,8 @@
 
 #include "deltaflow/Runtime/Tensor.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -26,6 +28,22 @@ double relativeL2(const rt::Tensor &a, const rt::Tensor &b);
 double meanCosine(const rt::Tensor &a, const rt::Tensor &b);
 /// Writes `text` to `path` through a temporary file and a rename.
 void writeFileAtomically(const std::string &path, const std::string &text);
+
+/// An issue's targets judged on one run's numbers: each is "value >= bound"
+/// or "value <= bound", printed met / MISSED and kept for the JSON.
+class Targets {
+public:
+  void atLeast(const std::string &what, double value, double bound);
+  void atMost(const std::string &what, double value, double bound);
+  /// Prints `title` and one line per target (nothing when there are none).
+  void print(const char *title) const;
+  const nlohmann::ordered_json &json() const { return rows_; }
+
+private:
+  void add(const std::string &what, double value, const char *op, double bound,
+           bool met);
+  nlohmann::ordered_json rows_ = nlohmann::ordered_json::array();
+};
 
 } // namespace deltaflow::bench
 

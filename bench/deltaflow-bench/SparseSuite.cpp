@@ -408,7 +408,7 @@ int runSparse(int argc, char **argv) {
     execs[v.name()] = load(v.file());
 
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
-  nlohmann::ordered_json targets = nlohmann::ordered_json::array();
+  Targets targets;
   auto header = [] {
     std::printf("\n%-8s %-20s %10s %8s %8s %6s %10s %9s %7s %7s %8s\n", "N",
                 "variant", "attn ms", "speedup", "GF/s", "%peak", "rel L2",
@@ -478,8 +478,8 @@ int runSparse(int argc, char **argv) {
       byName[v.name()] = row;
       if (v.name() == "token-select" && n >= 131072) {
         double sp = d.seconds / r.seconds;
-        targets.push_back({{"target", "token-select per chunk at 128K >= 35x dense"},
-                           {"value", sp}, {"bound", 35.0}, {"met", sp >= 35.0}});
+        targets.atLeast("token-select per chunk at 128K: speedup over dense", sp,
+                        35.0);
       }
     }
     // Delta's cost and effect, per policy.
@@ -495,10 +495,9 @@ int runSparse(int argc, char **argv) {
                   "of the relative L2 error\n",
                   "", p, added, budgetMs, added <= budgetMs ? "met" : "MISSED",
                   100 * removed);
-      targets.push_back({{"target", std::string("Delta adds <= dense/64 + 10% (") +
-                                        p + ", N=" + std::to_string(n) + ")"},
-                         {"value_ms", added}, {"bound_ms", budgetMs},
-                         {"met", added <= budgetMs}});
+      targets.atMost(std::string("Delta ms added, ") + p + ", N=" +
+                         std::to_string(n) + " (dense/64 + 10%)",
+                     added, budgetMs);
     }
   }
 
@@ -551,18 +550,7 @@ int runSparse(int argc, char **argv) {
               "needle keys used by the rows that seek them. budget: mean "
               "selected keys per head set.\n");
 
-  if (!targets.empty()) {
-    std::printf("\nTargets (issue #12):\n");
-    for (const auto &t : targets) {
-      double v = t.contains("value") ? t["value"].get<double>()
-                                     : t["value_ms"].get<double>();
-      double b = t.contains("bound") ? t["bound"].get<double>()
-                                     : t["bound_ms"].get<double>();
-      std::printf("  %-56s %10.2f vs %8.2f  %s\n",
-                  t["target"].get<std::string>().c_str(), v, b,
-                  t["met"].get<bool>() ? "met" : "MISSED");
-    }
-  }
+  targets.print("Targets (issue #12):");
   nlohmann::ordered_json doc = {
       {"suite", "sparse"},
       {"threads", threads},
@@ -574,7 +562,7 @@ int runSparse(int argc, char **argv) {
                   {"adaptive", "p=0.95 min-budget=256 max-budget=4096"},
                   {"block_topk_page", 16}, {"delta_stride", kStride}}},
       {"results", rows},
-      {"targets", targets}};
+      {"targets", targets.json()}};
   if (!jsonPath.empty()) {
     writeFileAtomically(jsonPath, doc.dump(2) + "\n");
     std::fprintf(stderr, "[bench] wrote %s\n", jsonPath.c_str());

@@ -101,6 +101,26 @@ struct DeltaRows {
         tail(Halide::clamp(nq % s + std::max(128, s) - Halide::max(after, 0), 0,
                            nq)) {}
 };
+/// Key of slot `slot` of attn.sparse_attention: the sinks [0, sinks), then
+/// the selection of chunk `chunk` (indices (t, c, hs, b)), then the local
+/// window from `s0 - window` on; -1 for a slot at or past `nSlots`, an
+/// unused selection slot, or a window key among the sinks. Shared by the
+/// prefill (a query tile) and decode (one row) forms.
+Halide::Expr sparseSlotKey(const SparseSpec &sp, const Halide::ImageParam &indices,
+                           const Halide::Expr &slot, const Halide::Expr &s0,
+                           const Halide::Expr &chunk, const Halide::Expr &hk,
+                           const Halide::Expr &b, const Halide::Expr &nSlots) {
+  const int sinks = int(sp.sinks), sel = int(sp.slots), win = int(sp.window);
+  Halide::Expr local = s0 - win + (slot - sinks - sel);
+  Halide::Expr picked = -1;
+  if (sel > 0) {
+    Halide::Expr hs = sp.selHeads == 1 ? Halide::Expr(0) : hk;
+    picked = indices(Halide::clamp(slot - sinks, 0, sel - 1),
+                     Halide::min(chunk, indices.dim(1).extent() - 1), hs, b);
+  }
+  return Halide::select(slot < sinks, slot, slot < sinks + sel, picked,
+                        slot < nSlots && local >= sinks, local, -1);
+}
 } // namespace
 
 PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
@@ -151,22 +171,12 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   const bool sliding = form.kind == PrefillForm::Sparse && form.sparse.slots == 0;
   if (form.kind == PrefillForm::Sparse) {
     const SparseSpec &sp = form.sparse;
-    const int sinks = int(sp.sinks), sel = int(sp.slots), win = int(sp.window),
-              chunk = int(sp.chunk);
+    const int chunk = int(sp.chunk);
     nSlots = sp.sinks + sp.slots + sp.window + (sliding ? Tq : sp.chunk);
     Expr c = (qt * Tq) / chunk; // with a selection, Tq divides chunk
     Expr s0 = P.queryPosition(spec, sliding ? qt * Tq : c * chunk);
-    Expr local = s0 - win + (slot - sinks - sel);
-    Expr picked = -1;
-    if (sel > 0) {
-      Expr hs = sp.selHeads == 1 ? Expr(0) : Expr(hk);
-      picked = P.indices(Halide::clamp(slot - sinks, 0, sel - 1),
-                         Halide::min(c, P.indices.dim(1).extent() - 1), hs, b);
-    }
-    P.kidx(jj, kb, qt, hk, b) = Halide::select(
-        slot < sinks, slot,
-        slot < sinks + sel, picked,
-        slot < int(nSlots) && local >= sinks, local, -1);
+    P.kidx(jj, kb, qt, hk, b) =
+        sparseSlotKey(sp, P.indices, slot, s0, c, hk, b, int(nSlots));
     key = P.kidx(jj, kb, qt, hk, b);
     keyValid = key >= 0;
   }
@@ -323,22 +333,10 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
   Expr slot = c * C + jj;
   Expr key = slot, keyValid = Halide::cast<bool>(true), nSlots = nk;
   if (sparse) {
-    const int sinks = int(sparse->sinks), sel = int(sparse->slots),
-              win = int(sparse->window);
-    nSlots = Expr(sinks + sel + win + 1);
-    Expr pos = P.queryPosition(spec, i);
-    Expr local = pos - win + (slot - sinks - sel);
-    Expr picked = -1;
-    if (sel > 0) {
-      Expr hs = sparse->selHeads == 1 ? Expr(0) : Expr(hk);
-      Expr chunkOfRow =
-          Halide::min(i / int(sparse->chunk), P.indices.dim(1).extent() - 1);
-      picked = P.indices(Halide::clamp(slot - sinks, 0, sel - 1), chunkOfRow,
-                         hs, b);
-    }
+    nSlots = Expr(int(sparse->sinks + sparse->slots + sparse->window + 1));
     P.kidx(jj, i, c, hk, b) =
-        Halide::select(slot < sinks, slot, slot < sinks + sel, picked,
-                       slot < nSlots && local >= sinks, local, -1);
+        sparseSlotKey(*sparse, P.indices, slot, P.queryPosition(spec, i),
+                      i / int(sparse->chunk), hk, b, nSlots);
     key = P.kidx(jj, i, c, hk, b);
     keyValid = key >= 0;
   }

@@ -403,9 +403,7 @@ Executor::run(const std::string &entryName,
             if (rc == 0 && module_->gpu() && !job->kernel->outputs.empty())
               rc = module_->deviceSync(
                   job->tensors.at(job->kernel->inputs.size()).halideBuffer());
-            job->seconds = std::chrono::duration<double>(
-                               std::chrono::steady_clock::now() - t0)
-                               .count();
+            elapsed();
             if (rc != 0) {
               std::string msg = Module::takeHalideError();
               std::lock_guard<std::mutex> lock(errorMutex);
