@@ -217,7 +217,7 @@ RunResult runModule(rt::Executor &exec, const std::map<std::string, rt::Tensor> 
       for (const auto &k : prof)
         r.kernelSeconds[k.kind] += k.seconds;
       for (const auto &kernel : exec.module().entry("attention").kernels)
-        if (kernel.kind == "select")
+        if (kernel.kind == rt::KernelKind::Select)
           r.indices = temps.at(kernel.outputs.at(0));
     }
   }

@@ -31,8 +31,7 @@ Halide::Expr expExact(const Halide::Expr &x) {
 /// K and V take their stored element type (f16 or f32) from the spec; every
 /// read casts to float, so accumulation stays f32.
 void setKvTypes(AttentionIO &io, const AttentionSpec &spec) {
-  Halide::Type t =
-      spec.kvDtype == "float16" ? Halide::Float(16) : Halide::Float(32);
+  Halide::Type t = halideType(spec.kvDtype);
   io.k = Halide::ImageParam(t, 4, "k");
   io.v = Halide::ImageParam(t, 4, "v");
 }
@@ -83,10 +82,6 @@ std::vector<Halide::Argument> PrefillPipeline::arguments() const {
   return args;
 }
 
-int64_t deltaTailRows(int64_t stride) {
-  return stride - 1 + std::max<int64_t>(128, stride);
-}
-
 namespace {
 /// The rows of the Delta correction for `nq` query rows: `strided` rows
 /// 0, s, 2s, ..., and the `tail`. The tail belongs to the prompt, not to
@@ -97,9 +92,8 @@ namespace {
 struct DeltaRows {
   Halide::Expr strided, tail;
   DeltaRows(const Halide::Expr &nq, int s, const Halide::Expr &after)
-      : strided((nq + s - 1) / s),
-        tail(Halide::clamp(nq % s + std::max(128, s) - Halide::max(after, 0), 0,
-                           nq)) {}
+      : strided(geometry::deltaStridedRows(nq, s)),
+        tail(geometry::deltaTailRows(nq, s, after)) {}
 };
 /// Key of slot `slot` of attn.sparse_attention: the sinks [0, sinks), then
 /// the selection of chunk `chunk` (indices (t, c, hs, b)), then the local
@@ -172,7 +166,7 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   if (form.kind == PrefillForm::Sparse) {
     const SparseSpec &sp = form.sparse;
     const int chunk = int(sp.chunk);
-    nSlots = sp.sinks + sp.slots + sp.window + (sliding ? Tq : sp.chunk);
+    nSlots = geometry::patternKeys(sp) + (sliding ? Tq : sp.chunk);
     Expr c = (qt * Tq) / chunk; // with a selection, Tq divides chunk
     Expr s0 = P.queryPosition(spec, sliding ? qt * Tq : c * chunk);
     P.kidx(jj, kb, qt, hk, b) =
@@ -227,7 +221,7 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
     const SparseSpec &sp = form.sparse;
     const int chunk = int(sp.chunk);
     Expr lastInChunk = sliding ? Expr(Tq - 1) : (qt * Tq + (Tq - 1)) % chunk;
-    Expr lastSlot = int(sp.sinks + sp.slots + sp.window) + lastInChunk;
+    Expr lastSlot = int(geometry::patternKeys(sp)) + lastInChunk;
     Expr live = P.rb * Bk <= lastSlot;
     if (sp.slots > 0) {
       // Selections are compacted (indices first, then -1): a block whose
@@ -333,7 +327,7 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
   Expr slot = c * C + jj;
   Expr key = slot, keyValid = Halide::cast<bool>(true), nSlots = nk;
   if (sparse) {
-    nSlots = Expr(int(sparse->sinks + sparse->slots + sparse->window + 1));
+    nSlots = Expr(int(geometry::decodeSlots(*sparse)));
     P.kidx(jj, i, c, hk, b) =
         sparseSlotKey(*sparse, P.indices, slot, P.queryPosition(spec, i),
                       i / int(sparse->chunk), hk, b, nSlots);

@@ -21,8 +21,8 @@ using Halide::Var;
 
 namespace {
 
-Halide::Type typeOf(const std::string &dtype) {
-  return dtype == "int32" ? Halide::Int(32) : Halide::Float(32);
+Halide::Type typeOf(DType dtype) {
+  return halideType(dtype);
 }
 
 std::vector<Expr> reversed(std::vector<Expr> v) {

@@ -12,7 +12,7 @@
 #include "deltaflow/Compiler/Schedule.h"
 #include "deltaflow/Compiler/SelectionKernel.h"
 
-#include <nlohmann/json.hpp>
+#include "deltaflow/Common/SparseGeometry.h"
 
 #include <chrono>
 #include <cstdio>
@@ -119,47 +119,10 @@ void runTool(const std::string &cmd, const fs::path &log) {
   }
 }
 
-nlohmann::ordered_json dimJson(const DimDesc &d) {
-  if (d.size >= 0)
-    return d.size;
-  if (d.fromInput.empty())
-    return -1;
-  nlohmann::ordered_json j = {{"like", d.fromInput}, {"dim", d.fromDim}};
-  if (d.div != 1 || d.add != 0) { // ceil(dim / div) + add
-    j["div"] = d.div;
-    j["add"] = d.add;
-  }
-  return j;
-}
-
-nlohmann::ordered_json tensorJson(const TensorDesc &t) {
-  nlohmann::ordered_json shape = nlohmann::ordered_json::array();
-  for (const DimDesc &d : t.shape)
-    shape.push_back(dimJson(d));
-  nlohmann::ordered_json j = {{"name", t.name}, {"dtype", t.dtype}, {"shape", shape}};
-  if (!t.role.empty())
-    j["role"] = t.role;
-  return j;
-}
-
 struct CompiledKernel {
   std::vector<Halide::Module> modules;
-  nlohmann::ordered_json manifest;
-  nlohmann::ordered_json rows; ///< which buffer dim picks the variant
-  bool promptRowsAfter = false; ///< takes the prompt_rows_after scalar
-  nlohmann::ordered_json denseFallback; ///< sparse_attention's dense variants
+  manifest::KernelSpec manifest;
 };
-
-nlohmann::ordered_json attentionParams(const AttentionSpec &spec) {
-  nlohmann::ordered_json params = {{"hq", spec.hq},       {"hkv", spec.hkv},
-                                   {"d", spec.d},         {"dv", spec.dv},
-                                   {"scale", spec.scale}, {"causal", spec.causal},
-                                   {"lse", spec.withLse}};
-  if (spec.offset)
-    params["offset"] = *spec.offset;
-  params["kv_dtype"] = spec.kvDtype;
-  return params;
-}
 
 /// Builds, schedules and lowers the variants of one kernel.
 CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
@@ -169,6 +132,8 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
   if (const char *p = std::getenv("DELTAFLOW_HALIDE_PROFILE"); p && *p == '1')
     kt = kt.with_feature(Halide::Target::Profile);
   CompiledKernel ck;
+  ck.manifest = k.manifestSpec();
+  std::vector<manifest::Variant> &variants = ck.manifest.variants;
   auto lower = [&](Halide::Pipeline pipeline,
                    const std::vector<Halide::Argument> &args,
                    const std::string &symbol) {
@@ -179,8 +144,6 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     addAttentionRequirements(pipeline, spec, io);
     lower(pipeline, io.arguments(), symbol);
   };
-  nlohmann::ordered_json params;
-  nlohmann::ordered_json variants = nlohmann::ordered_json::array();
 
   // Dense attention (q, k, v): a decode and a prefill variant. The runtime
   // picks the first variant whose max_rows admits inputs[0].shape[2] (the
@@ -195,28 +158,23 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
         buildDecodeAttention(spec, chooseDecodeTiles(t, spec));
     scheduleDecode(decode, spec, t);
     lowerAttention(decode, decodeSym);
-    return nlohmann::ordered_json{
-        {{"symbol", decodeSym}, {"max_rows", kDecodeMaxRows}},
-        {{"symbol", prefillSym}}};
+    return std::vector<manifest::Variant>{{decodeSym, kDecodeMaxRows},
+                                          {prefillSym, -1}};
   };
 
-  if (k.kind == "attention") {
-    params = attentionParams(spec);
+  switch (k.kind) {
+  case KernelKind::Attention:
     variants = denseAttentionVariants(k.name);
-  } else if (k.kind == "sparse_attention" || k.kind == "dense_rows") {
+    break;
+  case KernelKind::SparseAttention:
+  case KernelKind::DenseRows: {
     PrefillForm form;
-    params = attentionParams(spec);
-    if (k.kind == "sparse_attention") {
+    if (k.kind == KernelKind::SparseAttention) {
       form.kind = PrefillForm::Sparse;
       form.sparse = k.sparse;
-      params["sinks"] = k.sparse.sinks;
-      params["window"] = k.sparse.window;
-      params["chunk"] = k.sparse.chunk;
-      params["slots"] = k.sparse.slots;
     } else {
       form.kind = PrefillForm::StridedRows;
       form.stride = k.stride;
-      params["stride"] = k.stride;
     }
     PrefillTiles tiles = choosePrefillTiles(t, spec);
     // With a selection, a query tile lies within one chunk (the window
@@ -227,50 +185,48 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     PrefillPipeline prefill = buildPrefillAttention(spec, tiles, form);
     schedulePrefill(prefill, spec, t);
     lowerAttention(prefill, k.name);
-    variants = {{{"symbol", k.name}}};
+    variants = {{k.name, -1}};
     if (form.kind == PrefillForm::Sparse && !t.has_gpu_feature()) {
       // One query row (decode): split-K over the slots, as dense decode,
       // in equal chunks of at most the target's decode chunk (the slots'
       // count is static: sinks + selection + window + the row itself).
       DecodeTiles dt = chooseDecodeTiles(t, spec);
-      int64_t slots = k.sparse.sinks + k.sparse.slots + k.sparse.window + 1;
+      int64_t slots = geometry::decodeSlots(k.sparse);
       int64_t chunks = (slots + dt.keyChunk - 1) / dt.keyChunk;
       dt.keyChunk = int((slots + chunks - 1) / chunks + 15) / 16 * 16;
       DecodePipeline decode = buildDecodeAttention(spec, dt, &k.sparse);
       scheduleDecode(decode, spec, t);
       lowerAttention(decode, k.name + "_decode");
-      variants = {{{"symbol", k.name + "_decode"}, {"max_rows", 1}},
-                  {{"symbol", k.name}}};
+      variants = {{k.name + "_decode", 1}, {k.name, -1}};
     }
     if (form.kind == PrefillForm::StridedRows)
-      ck.promptRowsAfter = true;
+      ck.manifest.promptRowsAfter = true;
     if (form.kind == PrefillForm::Sparse) {
       // Dense fallback: when the context fits sinks + slots + window, every
       // key is in the pattern and the dense kernels compute the same
       // attention (the runtime picks them by the actual key count).
-      ck.denseFallback = {
-          {"max_keys", k.sparse.sinks + k.sparse.slots + k.sparse.window},
-          {"variants", denseAttentionVariants(k.name + "_dense")}};
+      ck.manifest.denseFallback = manifest::DenseFallback{
+          geometry::patternKeys(k.sparse),
+          denseAttentionVariants(k.name + "_dense")};
     }
-  } else if (k.kind == "select") {
+    break;
+  }
+  case KernelKind::Select: {
     SelectionBuild sb = buildSelection(k.select, t);
     lower(Halide::Pipeline(sb.indices), {sb.q, sb.k}, k.name);
-    params = {{"policy", k.select.policy}, {"slots", k.select.slots},
-              {"sinks", k.select.sinks},   {"window", k.select.window},
-              {"chunk", k.select.chunk},   {"per_kv_head", k.select.perKvHead},
-              {"knobs", k.select.params}, {"k_dtype", k.select.kDtype}};
-    if (k.select.offset)
-      params["offset"] = *k.select.offset;
-    variants = {{{"symbol", k.name}}};
-  } else if (k.kind == "delta_correct") {
+    variants = {{k.name, -1}};
+    break;
+  }
+  case KernelKind::DeltaCorrect: {
     DeltaPipeline delta = buildDeltaCorrect(k.stride);
     scheduleDeltaCorrect(delta, spec.dv, t);
     lower(Halide::Pipeline(delta.out),
           {delta.sparse, delta.rows, delta.promptRowsAfter}, k.name);
-    ck.promptRowsAfter = true;
-    params = {{"stride", k.stride}};
-    variants = {{{"symbol", k.name}}};
-  } else if (k.kind == "graph") {
+    ck.manifest.promptRowsAfter = true;
+    variants = {{k.name, -1}};
+    break;
+  }
+  case KernelKind::Graph: {
     // The first variant is scheduled on `probe`; a second one needs a fresh
     // algorithm (scheduling changes the Funcs).
     GraphPipeline probe = buildGraph(k.graph, k.loc);
@@ -282,7 +238,6 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
       std::vector<Halide::Argument> args(gp.inputs.begin(), gp.inputs.end());
       lower(Halide::Pipeline(gp.out), args, symbol);
     };
-    params = {{"ops", k.graph.opsSummary()}};
     int limit = graphSmallRowsLimit(probe, t);
     int64_t staticRows = probe.shape.size() >= 2
                              ? probe.shape[probe.shape.size() - 2]
@@ -290,37 +245,24 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     if (limit > 0 && staticRows >= 0) {
       // Rows known at compile time: only the variant that fits them.
       build(staticRows <= limit, k.name);
-      variants = {{{"symbol", k.name}}};
+      variants = {{k.name, -1}};
     } else if (limit > 0) {
       // Matmuls: a decode-shaped variant for few rows (rows = dim 1 of the
       // [N, H, W] output).
       build(true, k.name + "_few_rows");
       build(false, k.name);
-      variants = {{{"symbol", k.name + "_few_rows"}, {"max_rows", limit}},
-                  {{"symbol", k.name}}};
-      ck.rows = {{"buffer", k.outputs.at(0)},
-                 {"dim", int(k.graph.nodes.back().shape.size()) - 2}};
+      variants = {{k.name + "_few_rows", limit}, {k.name, -1}};
+      ck.manifest.rows = manifest::RowsSelector{
+          k.outputs.at(0), int(k.graph.nodes.back().shape.size()) - 2};
     } else {
       build(false, k.name);
-      variants = {{{"symbol", k.name}}};
+      variants = {{k.name, -1}};
     }
-  } else if (k.kind == "cache_write") {
-    // Done by the runtime in the session's KV cache: no code.
-    params = nlohmann::ordered_json::object();
-  } else {
-    throw std::runtime_error(k.loc + ": no Halide lowering for kernel kind '" +
-                             k.kind + "'");
+    break;
   }
-  ck.manifest = {{"name", k.name},     {"kind", k.kind},
-                 {"loc", k.loc},       {"inputs", k.inputs},
-                 {"outputs", k.outputs}, {"params", params},
-                 {"variants", variants}};
-  if (!ck.rows.is_null())
-    ck.manifest["rows"] = ck.rows;
-  if (ck.promptRowsAfter)
-    ck.manifest["prompt_rows_after"] = true;
-  if (!ck.denseFallback.is_null())
-    ck.manifest["dense_fallback"] = ck.denseFallback;
+  case KernelKind::CacheWrite:
+    break; // done by the runtime in the session's KV cache: no code
+  }
   return ck;
 }
 
@@ -343,7 +285,8 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
       bool f16 = false;
       for (const EntryDesc &e : module.entries)
         for (const KernelDesc &k : e.kernels)
-          f16 |= k.attention.kvDtype == "float16" || k.select.kDtype == "float16";
+          f16 |= k.attention.kvDtype == DType::Float16 ||
+                 k.select.kDtype == DType::Float16;
       if (f16)
         target = target.with_feature(Halide::Target::CLHalf);
     }
@@ -354,18 +297,14 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
         c = '_';
 
     std::vector<Halide::Module> kernels;
-    nlohmann::ordered_json entries = nlohmann::ordered_json::array();
+    manifest::ModuleSpec manifest;
     for (const EntryDesc &entry : module.entries) {
-      nlohmann::ordered_json ej = {{"name", entry.name}};
-      for (const char *field : {"inputs", "outputs", "temporaries"})
-        ej[field] = nlohmann::ordered_json::array();
-      for (const TensorDesc &t : entry.inputs)
-        ej["inputs"].push_back(tensorJson(t));
-      for (const TensorDesc &t : entry.outputs)
-        ej["outputs"].push_back(tensorJson(t));
-      for (const TensorDesc &t : entry.temporaries)
-        ej["temporaries"].push_back(tensorJson(t));
-      ej["kernels"] = nlohmann::ordered_json::array();
+      manifest::EntrySpec me;
+      me.name = entry.name;
+      me.inputs = entry.inputs;
+      me.outputs = entry.outputs;
+      me.temporaries = entry.temporaries;
+      me.valueBuffers = entry.valueBuffers;
       for (const KernelDesc &k : entry.kernels) {
         CompiledKernel ck;
         try {
@@ -374,14 +313,10 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
           throw std::runtime_error(k.loc + ": " + e.what());
         }
         kernels.insert(kernels.end(), ck.modules.begin(), ck.modules.end());
-        ck.manifest["deps"] = k.deps; // the dependency graph
-        ej["kernels"].push_back(ck.manifest);
+        me.kernels.push_back(std::move(ck.manifest));
         timer.done("halide: build + lower " + k.name);
       }
-      ej["value_buffers"] = nlohmann::ordered_json::array();
-      for (const TensorDesc &t : entry.valueBuffers)
-        ej["value_buffers"].push_back(tensorJson(t));
-      entries.push_back(ej);
+      manifest.entries.push_back(std::move(me));
     }
     if (kernels.empty())
       throw std::runtime_error("nothing to compile: the module has no entry "
@@ -433,15 +368,11 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
                 tmp.path / "link.log");
         timer.done("link: " + fs::path(so).filename().string());
       }
-      nlohmann::ordered_json manifest = {
-          {"format", "deltaflow-module"},
-          {"version", 1},
-          {"target", options.targetName},
-          {"halide_target", target.to_string()},
-          {"gpu", target.has_gpu_feature()},
-          {"library", outBase.filename().string() + ".so"},
-          {"entries", entries}};
-      std::ofstream(result(".manifest.json")) << manifest.dump(2) << "\n";
+      manifest.target = options.targetName;
+      manifest.halideTarget = target.to_string();
+      manifest.gpu = target.has_gpu_feature();
+      manifest.library = outBase.filename().string() + ".so";
+      std::ofstream(result(".manifest.json")) << manifest::toJson(manifest);
     }
     for (auto &[from, to] : results)
       fs::rename(from, to);

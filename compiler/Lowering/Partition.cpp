@@ -13,6 +13,8 @@
 
 #include "deltaflow/Compiler/Partition.h"
 #include "TosaOps.h"
+#include "deltaflow/Common/KernelGraph.h"
+#include "deltaflow/Common/SparseGeometry.h"
 #include "deltaflow/Dialect/Attn/IR/AttnOps.h"
 #include "deltaflow/Transforms/Passes.h"
 #include "deltaflow/Transforms/SparsityPolicy.h"
@@ -30,6 +32,9 @@ using namespace mlir;
 using namespace ::deltaflow::compiler;
 namespace attn = mlir::deltaflow::attn;
 namespace tl = mlir::deltaflow::tosa_lowering;
+namespace manifest = ::deltaflow::manifest;
+namespace geometry = ::deltaflow::geometry;
+using ::deltaflow::readAfterWriteDeps;
 
 namespace {
 
@@ -54,7 +59,7 @@ std::string nameAttr(DictionaryAttr attrs, const std::string &fallback) {
 struct EntryBuilder {
   EntryDesc entry;
   llvm::DenseMap<Value, std::string> bufferOf;
-  llvm::DenseMap<Value, std::vector<DimDesc>> dimsOf;
+  llvm::DenseMap<Value, std::vector<Dim>> dimsOf;
   int kernelCount = 0;
 
   /// f32 tensors everywhere; f16 also where `allowF16` (K/V operands of
@@ -77,9 +82,11 @@ struct EntryBuilder {
     return success();
   }
 
-  static std::string dtypeOf(Type type) {
+  static DType dtypeOf(Type type) {
     Type e = cast<RankedTensorType>(type).getElementType();
-    return e.isSignlessInteger(32) ? "int32" : e.isF16() ? "float16" : "float32";
+    return e.isSignlessInteger(32) ? DType::Int32
+           : e.isF16()             ? DType::Float16
+                                   : DType::Float32;
   }
 
   /// f16 buffers are read only by the attention ops (as K/V); any other
@@ -103,34 +110,26 @@ struct EntryBuilder {
                                        "argument '" + name + "'",
                                        /*allowF16=*/true)))
       return failure();
-    TensorDesc t{name, dtypeOf(arg.getType()), {}, "input"};
+    TensorSpec t{name, dtypeOf(arg.getType()), {}, Role::Input};
     if (DictionaryAttr attrs = fn.getArgAttrDict(idx))
       if (auto role = attrs.getAs<StringAttr>("deltaflow.role")) {
-        static const char *kRoles[] = {"weight",   "tokens",   "positions",
-                                       "last_row", "kv_cache", "input"};
-        if (!llvm::is_contained(kRoles, role.getValue()))
+        t.role = manifest::parseRole(role.str());
+        if (!t.role)
           return emitError(arg.getLoc())
                  << "argument '" << name << "' has unknown deltaflow.role '"
                  << role.getValue()
                  << "' (known: weight, tokens, positions, last_row, "
                     "kv_cache, input)";
-        t.role = role.str();
       }
     auto ty = cast<RankedTensorType>(arg.getType());
     for (int64_t d = 0; d < ty.getRank(); ++d) {
-      DimDesc dim;
-      if (ty.isDynamicDim(d)) {
-        dim.fromInput = name;
-        dim.fromDim = int(d);
-      } else {
-        dim.size = ty.getDimSize(d);
-      }
-      t.shape.push_back(dim);
+      t.shape.push_back(ty.isDynamicDim(d) ? Dim::of(name, int(d))
+                                           : Dim::fixed(ty.getDimSize(d)));
     }
-    std::vector<DimDesc> own = t.shape;
-    for (DimDesc &d : t.shape) // inputs declare dynamic dims as -1
+    std::vector<Dim> own = t.shape;
+    for (Dim &d : t.shape) // inputs declare dynamic dims as -1
       if (d.size < 0)
-        d.fromInput.clear(), d.fromDim = -1;
+        d = Dim();
     bufferOf[arg] = name;
     dimsOf[arg] = own;
     entry.inputs.push_back(t);
@@ -177,7 +176,7 @@ struct EntryBuilder {
     return success();
   }
 
-  KernelDesc newKernel(Operation *op, const char *kind, ValueRange inputs) {
+  KernelDesc newKernel(Operation *op, KernelKind kind, ValueRange inputs) {
     KernelDesc k;
     k.name = entry.name + "_k" + std::to_string(kernelCount++);
     k.kind = kind;
@@ -190,10 +189,10 @@ struct EntryBuilder {
   /// Records the op's results as temporaries of the given shapes and adds
   /// the kernel.
   LogicalResult finish(Operation *op, KernelDesc k,
-                       std::vector<std::vector<DimDesc>> resultDims) {
+                       std::vector<std::vector<Dim>> resultDims) {
     for (const auto &dims : resultDims)
-      for (const DimDesc &d : dims)
-        if (d.size < 0 && d.fromInput.empty())
+      for (const Dim &d : dims)
+        if (d.size < 0 && d.like.empty())
           return op->emitOpError()
                  << "has a result dimension the runtime cannot size from the "
                     "entry inputs";
@@ -206,36 +205,26 @@ struct EntryBuilder {
                        .getElementType()
                        .isSignlessInteger(32);
       entry.temporaries.push_back(
-          TensorDesc{buf, isInt ? "int32" : "float32", resultDims[idx]});
+          TensorSpec{buf, isInt ? DType::Int32 : DType::Float32,
+                     resultDims[idx], std::nullopt});
     }
     entry.kernels.push_back(std::move(k));
     return success();
   }
 
-  static DimDesc fixed(int64_t n) {
-    DimDesc d;
-    d.size = n;
-    return d;
-  }
+  static Dim fixed(int64_t n) { return Dim::fixed(n); }
 
-  /// ceil(dim / div) + add.
-  static DimDesc derived(DimDesc d, int64_t div, int64_t add) {
-    if (d.size >= 0) {
-      d.size = (d.size + div - 1) / div + add;
-      return d;
-    }
-    if (d.div != 1 || d.add != 0)
-      return DimDesc(); // not expressible: reported by finish()
-    d.div = div;
-    d.add = add;
-    return d;
+  /// ceil(dim / div) + add; dynamic where not expressible (reported by
+  /// finish()).
+  static Dim derived(const Dim &d, int64_t div, int64_t add) {
+    return d.derive(div, add).value_or(Dim());
   }
 
   /// [B, Hq, Nq, Dv] (+ [B, Hq, Nq] with lse).
-  std::vector<std::vector<DimDesc>> attentionResults(Value q, Value v,
+  std::vector<std::vector<Dim>> attentionResults(Value q, Value v,
                                                      const AttentionSpec &s) {
-    const std::vector<DimDesc> &qd = dimsOf[q], &vd = dimsOf[v];
-    std::vector<std::vector<DimDesc>> dims = {{qd[0], fixed(s.hq), qd[2], vd[3]}};
+    const std::vector<Dim> &qd = dimsOf[q], &vd = dimsOf[v];
+    std::vector<std::vector<Dim>> dims = {{qd[0], fixed(s.hq), qd[2], vd[3]}};
     if (s.withLse)
       dims.push_back({qd[0], fixed(s.hq), qd[2]});
     return dims;
@@ -250,7 +239,7 @@ struct EntryBuilder {
     spec.causal = op.getCausal();
     spec.offset = op.getOffset();
     spec.withLse = op.getLse();
-    KernelDesc k = newKernel(op, "attention",
+    KernelDesc k = newKernel(op, KernelKind::Attention,
                              {op.getQuery(), op.getKey(), op.getValue()});
     k.attention = spec;
     return finish(op, k, attentionResults(op.getQuery(), op.getValue(), spec));
@@ -267,9 +256,9 @@ struct EntryBuilder {
       sel.policy = plugin.getName().str();
       for (NamedAttribute a : plugin.getParams()) {
         if (auto i = dyn_cast<IntegerAttr>(a.getValue()))
-          sel.params[a.getName().str()] = double(i.getInt());
+          sel.knobs[a.getName().str()] = double(i.getInt());
         else if (auto f = dyn_cast<FloatAttr>(a.getValue()))
-          sel.params[a.getName().str()] = f.getValueAsDouble();
+          sel.knobs[a.getName().str()] = f.getValueAsDouble();
       }
     } else {
       for (const std::string &name : sp::policyNames()) {
@@ -277,7 +266,7 @@ struct EntryBuilder {
         if (p->fromAttr)
           if (std::optional<sp::Params> ps = p->fromAttr(op.getPolicy())) {
             sel.policy = name;
-            sel.params = *ps;
+            sel.knobs = *ps;
             break;
           }
       }
@@ -299,14 +288,14 @@ struct EntryBuilder {
     sel.offset = op.getOffset();
     sel.kDtype = spec.kvDtype;
     int64_t heads = sel.perKvHead ? spec.hkv : 1;
-    if (idxTy.getDimSize(1) != heads || sel.slots != policy->slots(sel.params))
+    if (idxTy.getDimSize(1) != heads || sel.slots != policy->slots(sel.knobs))
       return op.emitOpError()
              << "result type " << idxTy << " does not match policy '"
              << sel.policy << "' (" << heads << " head sets of "
-             << policy->slots(sel.params) << " slots)";
-    KernelDesc k = newKernel(op, "select", {op.getQuery(), op.getKey()});
+             << policy->slots(sel.knobs) << " slots)";
+    KernelDesc k = newKernel(op, KernelKind::Select, {op.getQuery(), op.getKey()});
     k.select = sel;
-    const std::vector<DimDesc> &qd = dimsOf[op.getQuery()];
+    const std::vector<Dim> &qd = dimsOf[op.getQuery()];
     return finish(op, k,
                   {{qd[0], fixed(heads), derived(qd[2], sel.chunk, 0),
                     fixed(sel.slots)}});
@@ -344,7 +333,7 @@ struct EntryBuilder {
       sparse.slots = t.getDimSize(3);
       inputs.push_back(idx);
     }
-    KernelDesc k = newKernel(op, "sparse_attention", inputs);
+    KernelDesc k = newKernel(op, KernelKind::SparseAttention, inputs);
     k.attention = spec;
     k.sparse = sparse;
     return finish(op, k, attentionResults(op.getQuery(), op.getValue(), spec));
@@ -354,16 +343,16 @@ struct EntryBuilder {
     AttentionSpec spec;
     if (failed(causalSpec(op, spec)))
       return failure();
-    KernelDesc k = newKernel(op, "dense_rows",
+    KernelDesc k = newKernel(op, KernelKind::DenseRows,
                              {op.getQuery(), op.getKey(), op.getValue()});
     k.attention = spec;
     k.stride = op.getStride();
-    const std::vector<DimDesc> &qd = dimsOf[op.getQuery()],
+    const std::vector<Dim> &qd = dimsOf[op.getQuery()],
                                &vd = dimsOf[op.getValue()];
     return finish(
         op, k,
         {{qd[0], fixed(spec.hq),
-          derived(qd[2], k.stride, attn::DenseRowsOp::tailRows(k.stride)),
+          derived(qd[2], k.stride, geometry::deltaExtraRows(k.stride)),
           vd[3]}});
   }
 
@@ -374,7 +363,7 @@ struct EntryBuilder {
     if (sTy.isDynamicDim(1) || sTy.isDynamicDim(3))
       return op.emitOpError() << "needs static head count and head dim";
     KernelDesc k =
-        newKernel(op, "delta_correct", {op.getSparse(), op.getRows()});
+        newKernel(op, KernelKind::DeltaCorrect, {op.getSparse(), op.getRows()});
     k.stride = op.getStride();
     k.attention.hq = sTy.getDimSize(1);
     k.attention.dv = sTy.getDimSize(3);
@@ -430,8 +419,8 @@ struct EntryBuilder {
     if (op->getNumResults() != 1)
       return op->emitOpError() << "has " << op->getNumResults()
                                 << " results; the graph lowering expects one";
-    FailureOr<std::vector<DimDesc>> dims = tl::resultDims(
-        op, [&](Value v) -> const std::vector<DimDesc> & { return dimsOf[v]; });
+    FailureOr<std::vector<Dim>> dims = tl::resultDims(
+        op, [&](Value v) -> const std::vector<Dim> & { return dimsOf[v]; });
     if (failed(dims))
       return failure();
     dimsOf[op->getResult(0)] = *dims;
@@ -444,7 +433,7 @@ struct EntryBuilder {
   /// collected by a walk back to buffers (materialised values, arguments).
   LogicalResult addGraphKernel(Operation *op) {
     Value root = op->getResult(0);
-    KernelDesc k = newKernel(op, "graph", {});
+    KernelDesc k = newKernel(op, KernelKind::Graph, {});
     llvm::DenseMap<Value, int> nodeOf;
     std::function<FailureOr<int>(Value)> visit =
         [&](Value x) -> FailureOr<int> {
@@ -456,7 +445,7 @@ struct EntryBuilder {
         auto t = cast<RankedTensorType>(x.getType());
         node.op = "input";
         node.dtype =
-            t.getElementType().isSignlessInteger(32) ? "int32" : "float32";
+            t.getElementType().isSignlessInteger(32) ? DType::Int32 : DType::Float32;
         for (int64_t d : t.getShape())
           node.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
         node.ints = {int64_t(k.inputs.size())};
@@ -500,10 +489,10 @@ struct EntryBuilder {
         failed(checkTensor(op.getLoc(), op.getUpdate().getType(), "new rows")))
       return failure();
     std::string cache = bufferOf[op.getCache()];
-    for (TensorDesc &t : entry.inputs)
+    for (TensorSpec &t : entry.inputs)
       if (t.name == cache)
-        t.role = "kv_cache";
-    KernelDesc k = newKernel(op, "cache_write", {op.getUpdate()});
+        t.role = Role::KvCache;
+    KernelDesc k = newKernel(op, KernelKind::CacheWrite, {op.getUpdate()});
     k.outputs = {cache};
     bufferOf[op.getResult()] = cache;
     dimsOf[op.getResult()] = dimsOf[op.getCache()];
@@ -522,10 +511,10 @@ struct EntryBuilder {
       if (!t || !dimsOf.count(r))
         continue;
       entry.valueBuffers.push_back(
-          TensorDesc{"v" + std::to_string(entry.valueBuffers.size()),
-                     t.getElementType().isSignlessInteger(32) ? "int32"
-                                                              : "float32",
-                     dimsOf[r], ""});
+          TensorSpec{"v" + std::to_string(entry.valueBuffers.size()),
+                     t.getElementType().isSignlessInteger(32) ? DType::Int32
+                                                              : DType::Float32,
+                     dimsOf[r], std::nullopt});
     }
   }
 
@@ -540,11 +529,11 @@ struct EntryBuilder {
                                     "entry result must be computed by a kernel";
       std::string tmp = bufferOf[v];
       auto it = std::find_if(entry.temporaries.begin(), entry.temporaries.end(),
-                             [&](const TensorDesc &t) { return t.name == tmp; });
+                             [&](const TensorSpec &t) { return t.name == tmp; });
       if (it == entry.temporaries.end())
         return ret.emitOpError() << "returns the same value twice (result "
                                  << idx << ")";
-      TensorDesc out = *it;
+      TensorSpec out = *it;
       out.name = name;
       entry.temporaries.erase(it);
       entry.outputs.push_back(out);
@@ -611,17 +600,9 @@ FailureOr<ModuleDesc> mlir::deltaflow::partitionModule(ModuleOp module) {
     }
     // The dependency graph: each kernel after the kernels whose outputs it
     // reads (names are final once the return has renamed the outputs).
-    std::map<std::string, size_t> producer;
-    for (size_t i = 0; i < b.entry.kernels.size(); ++i) {
-      KernelDesc &k = b.entry.kernels[i];
-      std::set<size_t> deps;
-      for (const std::string &in : k.inputs)
-        if (auto it = producer.find(in); it != producer.end())
-          deps.insert(it->second);
-      k.deps.assign(deps.begin(), deps.end());
-      for (const std::string &out : k.outputs)
-        producer[out] = i;
-    }
+    std::vector<std::vector<size_t>> deps = readAfterWriteDeps(b.entry.kernels);
+    for (size_t i = 0; i < b.entry.kernels.size(); ++i)
+      b.entry.kernels[i].deps = deps[i];
     desc.entries.push_back(std::move(b.entry));
   }
   if (failedAny)

@@ -9,7 +9,8 @@
 #include "llvm/ADT/StringSwitch.h"
 
 using namespace mlir;
-using ::deltaflow::compiler::DimDesc;
+using ::deltaflow::compiler::Dim;
+using ::deltaflow::compiler::DType;
 using ::deltaflow::compiler::GraphNode;
 
 namespace mlir::deltaflow::tosa_lowering {
@@ -32,8 +33,8 @@ bool isElementwiseName(StringRef n) {
       .Default(false);
 }
 
-DimDesc fixed(int64_t n) {
-  DimDesc d;
+Dim fixed(int64_t n) {
+  Dim d;
   d.size = n;
   return d;
 }
@@ -64,9 +65,9 @@ LogicalResult describe(Operation *op, GraphNode &node) {
     return op->emitOpError() << "needs a ranked result type to be compiled";
   Type el = resTy.getElementType();
   if (el.isF32())
-    node.dtype = "float32";
+    node.dtype = DType::Float32;
   else if (el.isSignlessInteger(32))
-    node.dtype = "int32";
+    node.dtype = DType::Int32;
   else
     return op->emitOpError() << "has element type " << el
                              << "; the graph lowering supports f32 and i32";
@@ -131,10 +132,10 @@ LogicalResult describe(Operation *op, GraphNode &node) {
   return success();
 }
 
-FailureOr<std::vector<DimDesc>> resultDims(Operation *op, DimsOf dimsOf) {
+FailureOr<std::vector<Dim>> resultDims(Operation *op, DimsOf dimsOf) {
   auto resTy = cast<RankedTensorType>(op->getResult(0).getType());
   int64_t rank = resTy.getRank();
-  std::vector<DimDesc> out(rank);
+  std::vector<Dim> out(rank);
   for (int64_t i = 0; i < rank; ++i)
     if (!resTy.isDynamicDim(i))
       out[i] = fixed(resTy.getDimSize(i));
@@ -200,7 +201,7 @@ FailureOr<std::vector<DimDesc>> resultDims(Operation *op, DimsOf dimsOf) {
       fromOperand(dynOut, r.getInput1(), dynIn);
   }
   for (int64_t i = 0; i < rank; ++i)
-    if (resTy.isDynamicDim(i) && out[i].fromInput.empty())
+    if (resTy.isDynamicDim(i) && out[i].like.empty())
       return op->emitOpError() << "has result dimension " << i
                                << " that the runtime cannot size from the "
                                   "entry inputs";

@@ -25,10 +25,10 @@ OpClass classify(Operation *op);
 /// a located error for attributes outside the supported subset.
 LogicalResult describe(Operation *op, ::deltaflow::compiler::GraphNode &node);
 
-using DimsOf = llvm::function_ref<const std::vector<::deltaflow::compiler::DimDesc> &(Value)>;
+using DimsOf = llvm::function_ref<const std::vector<::deltaflow::compiler::Dim> &(Value)>;
 
 /// Symbolic dimensions of the op's (single) result from those of its operands.
-FailureOr<std::vector<::deltaflow::compiler::DimDesc>> resultDims(Operation *op,
+FailureOr<std::vector<::deltaflow::compiler::Dim>> resultDims(Operation *op,
                                                                   DimsOf dimsOf);
 
 } // namespace mlir::deltaflow::tosa_lowering

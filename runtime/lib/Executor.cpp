@@ -7,7 +7,7 @@
 #include <oneapi/tbb/flow_graph.h>
 #include <oneapi/tbb/task_arena.h>
 
-#include "deltaflow/Runtime/BufferPlan.h"
+#include "deltaflow/Common/KernelGraph.h"
 
 #include <algorithm>
 #include <chrono>
@@ -15,15 +15,73 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
-#include <set>
+#include <functional>
 #include <stdexcept>
 
 namespace deltaflow::rt {
 
+namespace {
+/// An entry's kernels as a flow graph: node i runs `body(i)` after the
+/// nodes of its manifest `deps`. Built inside the executor's arena (a graph
+/// runs in the arena it was built in) and reused by every run of the entry.
+struct FlowGraph {
+  using Node = tbb::flow::continue_node<tbb::flow::continue_msg>;
+  tbb::flow::graph g;
+  std::vector<std::unique_ptr<Node>> nodes;
+  std::vector<size_t> roots;
+  std::function<void(size_t)> body; ///< set by each run
+
+  explicit FlowGraph(const EntryInfo &e) {
+    for (size_t i = 0; i < e.kernels.size(); ++i) {
+      nodes.push_back(std::make_unique<Node>(
+          g, [this, i](const tbb::flow::continue_msg &) { body(i); }));
+      for (size_t p : e.kernels[i].deps)
+        tbb::flow::make_edge(*nodes[p], *nodes[i]);
+      if (e.kernels[i].deps.empty())
+        roots.push_back(i);
+    }
+  }
+  void run() {
+    for (size_t i : roots)
+      nodes[i]->try_put(tbb::flow::continue_msg());
+    g.wait_for_all();
+  }
+};
+
+/// What does not change between runs of an entry: its graph, the planner's
+/// view of its kernels, and the producer of each buffer.
+struct EntryState {
+  std::mutex busy; ///< held by the run using `graph`
+  std::unique_ptr<FlowGraph> graph;
+  std::vector<PlanKernel> planKernels;
+  std::map<std::string, size_t> producerOf;
+  /// The last buffer plan and the temporaries' sizes it was made for.
+  std::map<std::string, size_t> planSizes;
+  BufferPlan plan;
+};
+} // namespace
+
 struct Executor::Impl {
   tbb::task_arena arena;
+  std::mutex statesMutex;
+  std::map<std::string, std::unique_ptr<EntryState>> states;
   explicit Impl(int threads)
       : arena(threads > 0 ? threads : tbb::task_arena::automatic) {}
+
+  EntryState &state(const EntryInfo &e) {
+    std::lock_guard<std::mutex> lock(statesMutex);
+    std::unique_ptr<EntryState> &st = states[e.name];
+    if (!st) {
+      st = std::make_unique<EntryState>();
+      for (size_t i = 0; i < e.kernels.size(); ++i) {
+        const KernelInfo &k = e.kernels[i];
+        st->planKernels.push_back({k.inputs, k.outputs, k.deps});
+        for (const std::string &b : k.outputs)
+          st->producerOf[b] = i;
+      }
+    }
+    return *st;
+  }
 };
 
 Executor::Executor(std::shared_ptr<Module> module, int threads, int device)
@@ -42,21 +100,14 @@ int Executor::concurrency() const { return impl_->arena.max_concurrency(); }
 
 namespace {
 
-std::string shapeOf(const std::vector<DimSpec> &dims) {
-  std::string s = "[";
-  for (size_t i = 0; i < dims.size(); ++i)
-    s += (i ? ", " : "") +
-         (dims[i].size >= 0 ? std::to_string(dims[i].size) : std::string("?"));
-  return s + "]";
-}
-
 /// Checks one input tensor against its manifest description.
 void checkInput(const EntryInfo &e, const TensorSpec &spec, const Tensor &t) {
   std::string where = "entry '" + e.name + "' input '" + spec.name + "'";
-  if (dtypeName(t.dtype()) != spec.dtype)
+  if (t.dtype() != spec.dtype)
     throw std::runtime_error(
-        where + ": dtype " + dtypeName(t.dtype()) + ", expected " + spec.dtype +
-        (spec.dtype == "float16" && t.dtype() == DType::Float32
+        where + ": dtype " + dtypeName(t.dtype()) + ", expected " +
+        dtypeName(spec.dtype) +
+        (spec.dtype == DType::Float16 && t.dtype() == DType::Float32
              ? " (float32 is not narrowed; store the tensor as float16)"
              : ""));
   bool ok = t.rank() == int(spec.shape.size());
@@ -64,7 +115,7 @@ void checkInput(const EntryInfo &e, const TensorSpec &spec, const Tensor &t) {
     ok = spec.shape[i].size < 0 || spec.shape[i].size == t.shape()[i];
   if (!ok)
     throw std::runtime_error(where + ": shape " + t.shapeString() +
-                             " does not match " + shapeOf(spec.shape));
+                             " does not match " + spec.shapeString());
   for (int64_t d : t.shape())
     if (d == 0)
       throw std::runtime_error(where + ": shape " + t.shapeString() +
@@ -82,27 +133,6 @@ Executor::run(const std::string &entryName,
   options.profile = profile;
   options.temporaries = temporaries;
   return run(entryName, inputs, options);
-}
-
-std::vector<int64_t> Executor::shapeOf(
-    const TensorSpec &spec,
-    const std::map<std::string, std::vector<int64_t>> &inputShapes) {
-  std::vector<int64_t> shape;
-  for (const DimSpec &d : spec.shape) {
-    if (d.size >= 0) {
-      shape.push_back(d.size);
-      continue;
-    }
-    auto it = inputShapes.find(d.like);
-    if (it == inputShapes.end() || d.dim < 0 ||
-        d.dim >= int(it->second.size()))
-      throw std::runtime_error("manifest: '" + spec.name +
-                               "' has a dimension taken from unknown '" +
-                               d.like + "'");
-    int64_t n = it->second[size_t(d.dim)];
-    shape.push_back((n + d.div - 1) / d.div + d.add);
-  }
-  return shape;
 }
 
 namespace {
@@ -170,6 +200,7 @@ Executor::run(const std::string &entryName,
   std::vector<KernelTiming> *profile = options.profile;
   std::map<std::string, Tensor> *temporaries = options.temporaries;
   const EntryInfo &e = module_->entry(entryName);
+  EntryState &state = impl_->state(e);
   std::map<std::string, Tensor> buffers;
   for (const auto &[name, t] : inputs)
     if (!e.findInput(name))
@@ -186,37 +217,38 @@ Executor::run(const std::string &entryName,
     shapes[spec.name] = it->second.shape();
   }
 
-  auto dtypeOf = [](const TensorSpec &spec) {
-    DType t = DType::Float32; // Module::load accepted only known dtypes
-    parseDtypeName(spec.dtype, t);
-    return t;
-  };
   for (const TensorSpec &spec : e.outputs) {
-    Tensor t(shapeOf(spec, shapes), dtypeOf(spec));
+    Tensor t(manifest::resolveShape(spec, shapes), spec.dtype);
     poison(t);
     buffers[spec.name] = t;
   }
-  // Temporaries: one arena, placed by liveness over the kernel graph.
+  // Temporaries: one arena, placed by liveness over the kernel graph (the
+  // plan is kept while the temporaries' sizes stay the same).
   std::map<std::string, size_t> tempBytes;
   std::map<std::string, std::vector<int64_t>> tempShapes;
   for (const TensorSpec &spec : e.temporaries) {
-    tempShapes[spec.name] = shapeOf(spec, shapes);
+    tempShapes[spec.name] = manifest::resolveShape(spec, shapes);
     int64_t n = 1;
     for (int64_t d : tempShapes[spec.name])
       n *= d;
-    tempBytes[spec.name] = size_t(n) * dtypeSize(dtypeOf(spec));
+    tempBytes[spec.name] = size_t(n) * dtypeSize(spec.dtype);
   }
-  std::vector<PlanKernel> planKernels;
-  for (const KernelInfo &k : e.kernels)
-    planKernels.push_back({k.inputs, k.outputs});
-  BufferPlan plan = planBuffers(planKernels, tempBytes);
+  BufferPlan plan;
+  {
+    std::lock_guard<std::mutex> lock(impl_->statesMutex);
+    if (state.planSizes != tempBytes || state.plan.offset.size() != tempBytes.size()) {
+      state.plan = planBuffers(state.planKernels, tempBytes);
+      state.planSizes = tempBytes;
+    }
+    plan = state.plan;
+  }
   options.separateBytes = plan.separateBytes;
   if (options.planBuffers && !e.temporaries.empty()) {
     options.arenaBytes = plan.arenaBytes;
     auto arena = std::make_shared<Tensor>(
         std::vector<int64_t>{int64_t((plan.arenaBytes + 3) / 4)});
     for (const TensorSpec &spec : e.temporaries) {
-      Tensor t = Tensor::view(tempShapes[spec.name], dtypeOf(spec),
+      Tensor t = Tensor::view(tempShapes[spec.name], spec.dtype,
                               static_cast<uint8_t *>(arena->raw()) +
                                   plan.offset.at(spec.name),
                               arena);
@@ -226,7 +258,7 @@ Executor::run(const std::string &entryName,
   } else {
     options.arenaBytes = plan.separateBytes;
     for (const TensorSpec &spec : e.temporaries) {
-      Tensor t(tempShapes[spec.name], dtypeOf(spec));
+      Tensor t(tempShapes[spec.name], spec.dtype);
       poison(t);
       buffers[spec.name] = t;
     }
@@ -238,40 +270,42 @@ Executor::run(const std::string &entryName,
   // kernels is skipped, and a Δ combination over such a kernel's output
   // becomes a copy of it.
   enum class Mode { Run, Fallback, Skip, Copy };
+  const std::map<std::string, size_t> &producerOf = state.producerOf;
   std::vector<Mode> modes(e.kernels.size(), Mode::Run);
-  std::map<std::string, size_t> producerOf;
-  for (size_t i = 0; i < e.kernels.size(); ++i)
-    for (const std::string &b : e.kernels[i].outputs)
-      producerOf[b] = i;
   for (size_t i = 0; i < e.kernels.size() && options.denseFallback; ++i) {
     const KernelInfo &k = e.kernels[i];
-    if (k.denseFallbackMaxKeys >= 0 &&
-        buffers.at(k.inputs.at(1)).shape().at(2) <= k.denseFallbackMaxKeys)
+    if (k.denseFallback &&
+        buffers.at(k.buffer(Arg::Key)).shape().at(2) <= k.denseFallback->maxKeys)
       modes[i] = Mode::Fallback;
   }
   for (size_t i = 0; i < e.kernels.size(); ++i) {
     const KernelInfo &k = e.kernels[i];
-    auto it = k.inputs.empty() ? producerOf.end() : producerOf.find(k.inputs[0]);
-    if (k.kind == "delta_correct" && it != producerOf.end() &&
-        modes[it->second] == Mode::Fallback)
+    if (k.kind != KernelKind::DeltaCorrect)
+      continue;
+    auto it = producerOf.find(k.buffer(Arg::Sparse));
+    if (it != producerOf.end() && modes[it->second] == Mode::Fallback)
       modes[i] = Mode::Copy;
   }
   for (size_t i = 0; i < e.kernels.size(); ++i) {
     const KernelInfo &k = e.kernels[i];
-    if (k.kind != "select" && k.kind != "dense_rows")
+    if (k.kind != KernelKind::Select && k.kind != KernelKind::DenseRows)
       continue;
     bool used = false, allFallback = true;
-    for (size_t j = 0; j < e.kernels.size(); ++j)
-      for (size_t a = 0; a < e.kernels[j].inputs.size(); ++a) {
-        if (std::find(k.outputs.begin(), k.outputs.end(),
-                      e.kernels[j].inputs[a]) == k.outputs.end())
+    for (size_t j = 0; j < e.kernels.size(); ++j) {
+      const KernelInfo &reader = e.kernels[j];
+      for (size_t a = 0; a < reader.inputs.size(); ++a) {
+        if (std::find(k.outputs.begin(), k.outputs.end(), reader.inputs[a]) ==
+            k.outputs.end())
           continue;
         used = true;
-        // The fallback variant reads only q, k, v; the copy only its input 0.
-        bool unread = (modes[j] == Mode::Fallback && a >= 3) ||
-                      (modes[j] == Mode::Copy && a >= 1);
+        // The fallback variant reads only q, k, v; the copy only the sparse
+        // output.
+        bool unread =
+            (modes[j] == Mode::Fallback && a > size_t(reader.argIndex(Arg::Value))) ||
+            (modes[j] == Mode::Copy && a != size_t(reader.argIndex(Arg::Sparse)));
         allFallback &= unread;
       }
+    }
     // An entry output must be written: such a kernel still runs.
     bool entryOutput = false;
     for (const std::string &b : k.outputs)
@@ -286,7 +320,8 @@ Executor::run(const std::string &entryName,
   // Pick a variant per kernel and prepare its argument vector.
   struct Job {
     const KernelInfo *kernel;
-    const KernelVariant *variant;
+    const manifest::Variant *variant = nullptr;
+    ArgvFn argv = nullptr;
     std::vector<void *> args;
     std::vector<Tensor> tensors; ///< inputs then outputs
     double seconds = 0;
@@ -297,16 +332,18 @@ Executor::run(const std::string &entryName,
   std::vector<Job> jobs;
   for (size_t ki = 0; ki < e.kernels.size(); ++ki) {
     const KernelInfo &k = e.kernels[ki];
-    Job job{&k, nullptr, {}, {}};
+    Job job;
+    job.kernel = &k;
     job.mode = modes[ki];
     for (const std::string &b : k.inputs)
       job.tensors.push_back(buffers.at(b));
     for (const std::string &b : k.outputs)
       job.tensors.push_back(buffers.at(b));
+    const size_t fallbackInputs = size_t(k.argIndex(Arg::Value)) + 1;
     for (size_t a = 0; a < job.tensors.size(); ++a) {
-      if (job.mode == Mode::Fallback && a >= 3 && a < k.inputs.size())
+      if (job.mode == Mode::Fallback && a >= fallbackInputs && a < k.inputs.size())
         continue; // the dense variant takes q, k, v and the outputs
-      if (a == k.inputs.size() && k.takesPromptRowsAfter)
+      if (a == k.inputs.size() && k.promptRowsAfter)
         job.args.push_back(&rowsAfter);
       job.args.push_back(job.tensors[a].halideBuffer());
     }
@@ -314,13 +351,19 @@ Executor::run(const std::string &entryName,
       jobs.push_back(std::move(job)); // runtime kernels, or no kernel at all
       continue;
     }
-    const Tensor &sel = k.rowsBuffer.empty() ? buffers.at(k.inputs.at(0))
-                                             : buffers.at(k.rowsBuffer);
-    int64_t rows = sel.rank() > k.rowsDim ? sel.shape()[size_t(k.rowsDim)] : 1;
-    for (const KernelVariant &v :
-         job.mode == Mode::Fallback ? k.denseFallback : k.variants)
-      if (v.maxRows < 0 || rows <= v.maxRows) {
-        job.variant = &v;
+    const Tensor &sel =
+        k.rows ? buffers.at(k.rows->buffer) : buffers.at(k.inputs.at(0));
+    int rowsDim = k.rows ? k.rows->dim : 2;
+    int64_t rows = sel.rank() > rowsDim ? sel.shape()[size_t(rowsDim)] : 1;
+    const bool fallback = job.mode == Mode::Fallback;
+    const std::vector<manifest::Variant> &variants =
+        fallback ? k.denseFallback->variants : k.variants;
+    const std::vector<KernelVariant> &bound =
+        fallback ? e.bound[ki].denseFallback : e.bound[ki].variants;
+    for (size_t v = 0; v < variants.size(); ++v)
+      if (variants[v].maxRows < 0 || rows <= variants[v].maxRows) {
+        job.variant = &variants[v];
+        job.argv = bound[v].argv;
         break;
       }
     if (!job.variant)
@@ -332,114 +375,106 @@ Executor::run(const std::string &entryName,
   module_->ran_ = true; // the GPU context (if any) is made on this device
   std::mutex errorMutex;
   std::string firstError;
-  impl_->arena.execute([&] {
-    tbb::flow::graph g;
-    std::vector<std::unique_ptr<tbb::flow::continue_node<tbb::flow::continue_msg>>>
-        nodes;
-    std::map<std::string, size_t> producer;
-    std::vector<int> inDegree(jobs.size(), 0);
-    for (size_t i = 0; i < jobs.size(); ++i) {
-      Job *job = &jobs[i];
-      nodes.push_back(std::make_unique<
-                      tbb::flow::continue_node<tbb::flow::continue_msg>>(
-          g, [&, job](const tbb::flow::continue_msg &) {
-            {
-              std::lock_guard<std::mutex> lock(errorMutex);
-              if (!firstError.empty())
-                return;
-            }
-            Module::takeHalideError();
-            auto t0 = std::chrono::steady_clock::now();
-            auto elapsed = [&] {
-              job->seconds = std::chrono::duration<double>(
-                                 std::chrono::steady_clock::now() - t0)
-                                 .count();
-            };
-            try {
-              if (job->mode == Mode::Copy) {
-                // Δ over an exact (dense fallback) output: that output.
-                Tensor &from = job->tensors.at(0);
-                Tensor &to = job->tensors.at(job->kernel->inputs.size());
-                halide_buffer_t *src = from.halideBuffer();
-                if (from.bytes() != to.bytes() ||
-                    (src->device && (src->flags & halide_buffer_flag_device_dirty) &&
-                     module_->copyToHost(src) != 0))
-                  throw std::runtime_error("kernel '" + job->kernel->name +
-                                           "': cannot copy " + from.shapeString() +
-                                           " into " + to.shapeString());
-                std::memcpy(to.raw(), from.raw(), to.bytes());
-                to.halideBuffer()->flags |= halide_buffer_flag_host_dirty;
-              }
-              if (job->mode == Mode::Skip || job->mode == Mode::Copy ||
-                  (options.before && options.before(*job->kernel, job->tensors))) {
-                elapsed();
-                return;
-              }
-              if (!job->variant) {
-                cacheWrite(*job->kernel, job->tensors.at(0), job->tensors.at(1));
-                elapsed();
-                return;
-              }
-            } catch (const std::exception &ex) {
-              std::lock_guard<std::mutex> lock(errorMutex);
-              if (firstError.empty())
-                firstError = ex.what();
-              return;
-            }
-            // GPU modules: an input with no device copy yet (an entry input
-            // on its first use, or what a host kernel such as a selection
-            // wrote) is valid on the host; Halide copies it over. Later runs
-            // on the same Tensor reuse the device copy.
-            // (job->args may hold a scalar, or skip inputs a fallback
-            // does not read; the tensors are inputs then outputs.)
-            for (size_t a = 0; a < job->kernel->inputs.size(); ++a) {
-              halide_buffer_t *buf = job->tensors[a].halideBuffer();
-              if (!buf->device)
-                buf->flags |= halide_buffer_flag_host_dirty;
-            }
-            int rc = job->variant->argv(job->args.data());
-            // GPU kernels run asynchronously: wait, so that the timing (and
-            // any device error) belongs to this kernel.
-            if (rc == 0 && module_->gpu() && !job->kernel->outputs.empty())
-              rc = module_->deviceSync(
-                  job->tensors.at(job->kernel->inputs.size()).halideBuffer());
-            elapsed();
-            if (rc != 0) {
-              std::string msg = Module::takeHalideError();
-              std::lock_guard<std::mutex> lock(errorMutex);
-              if (firstError.empty())
-                firstError = "kernel '" + job->kernel->name + "' (" +
-                             job->kernel->loc + ") failed: " +
-                             (msg.empty() ? "Halide error " + std::to_string(rc)
-                                          : msg);
-              return;
-            }
-            if (options.after) {
-              try {
-                options.after(*job->kernel, job->tensors);
-              } catch (const std::exception &ex) {
-                std::lock_guard<std::mutex> lock(errorMutex);
-                if (firstError.empty())
-                  firstError = ex.what();
-              }
-            }
-          }));
-      std::set<size_t> preds;
-      for (const std::string &in : jobs[i].kernel->inputs) {
-        auto it = producer.find(in);
-        if (it != producer.end())
-          preds.insert(it->second);
-      }
-      for (size_t p : preds)
-        tbb::flow::make_edge(*nodes[p], *nodes[i]);
-      inDegree[i] = int(preds.size());
-      for (const std::string &out : jobs[i].kernel->outputs)
-        producer[out] = i;
+  auto runJob = [&](size_t i) {
+    Job *job = &jobs[i];
+    {
+      std::lock_guard<std::mutex> lock(errorMutex);
+      if (!firstError.empty())
+        return;
     }
-    for (size_t i = 0; i < jobs.size(); ++i)
-      if (inDegree[i] == 0)
-        nodes[i]->try_put(tbb::flow::continue_msg());
-    g.wait_for_all();
+    Module::takeHalideError();
+    auto t0 = std::chrono::steady_clock::now();
+    auto elapsed = [&] {
+      job->seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+              .count();
+    };
+    try {
+      if (job->mode == Mode::Copy) {
+        // Δ over an exact (dense fallback) output: that output.
+        Tensor &from = job->tensors.at(size_t(job->kernel->argIndex(Arg::Sparse)));
+        Tensor &to = job->tensors.at(size_t(job->kernel->argIndex(Arg::Out)));
+        halide_buffer_t *src = from.halideBuffer();
+        if (from.bytes() != to.bytes() ||
+            (src->device && (src->flags & halide_buffer_flag_device_dirty) &&
+             module_->copyToHost(src) != 0))
+          throw std::runtime_error("kernel '" + job->kernel->name +
+                                   "': cannot copy " + from.shapeString() +
+                                   " into " + to.shapeString());
+        std::memcpy(to.raw(), from.raw(), to.bytes());
+        to.halideBuffer()->flags |= halide_buffer_flag_host_dirty;
+      }
+      if (job->mode == Mode::Skip || job->mode == Mode::Copy ||
+          (options.before && options.before(*job->kernel, job->tensors))) {
+        elapsed();
+        return;
+      }
+      if (!job->variant) {
+        cacheWrite(*job->kernel,
+                   job->tensors.at(size_t(job->kernel->argIndex(Arg::NewRows))),
+                   job->tensors.at(size_t(job->kernel->argIndex(Arg::Cache))));
+        elapsed();
+        return;
+      }
+    } catch (const std::exception &ex) {
+      std::lock_guard<std::mutex> lock(errorMutex);
+      if (firstError.empty())
+        firstError = ex.what();
+      return;
+    }
+    // GPU modules: an input with no device copy yet (an entry input on its
+    // first use, or what a host kernel such as a selection wrote) is valid
+    // on the host; Halide copies it over. Later runs on the same Tensor
+    // reuse the device copy. (job->args may hold a scalar, or skip inputs a
+    // fallback does not read; the tensors are inputs then outputs.)
+    for (size_t a = 0; a < job->kernel->inputs.size(); ++a) {
+      halide_buffer_t *buf = job->tensors[a].halideBuffer();
+      if (!buf->device)
+        buf->flags |= halide_buffer_flag_host_dirty;
+    }
+    int rc = job->argv(job->args.data());
+    // GPU kernels run asynchronously: wait, so that the timing (and any
+    // device error) belongs to this kernel.
+    if (rc == 0 && module_->gpu() && !job->kernel->outputs.empty())
+      rc = module_->deviceSync(
+          job->tensors.at(job->kernel->inputs.size()).halideBuffer());
+    elapsed();
+    if (rc != 0) {
+      std::string msg = Module::takeHalideError();
+      std::lock_guard<std::mutex> lock(errorMutex);
+      if (firstError.empty())
+        firstError = "kernel '" + job->kernel->name + "' (" +
+                     job->kernel->loc + ") failed: " +
+                     (msg.empty() ? "Halide error " + std::to_string(rc) : msg);
+      return;
+    }
+    if (options.after) {
+      try {
+        options.after(*job->kernel, job->tensors);
+      } catch (const std::exception &ex) {
+        std::lock_guard<std::mutex> lock(errorMutex);
+        if (firstError.empty())
+          firstError = ex.what();
+      }
+    }
+  };
+  impl_->arena.execute([&] {
+    // The entry's graph, built on its first run; a concurrent run of the
+    // same entry builds its own.
+    std::unique_lock<std::mutex> lock(state.busy, std::try_to_lock);
+    std::unique_ptr<FlowGraph> own;
+    FlowGraph *graph = nullptr;
+    if (lock.owns_lock()) {
+      if (!state.graph)
+        state.graph = std::make_unique<FlowGraph>(e);
+      graph = state.graph.get();
+    } else {
+      own = std::make_unique<FlowGraph>(e);
+      graph = own.get();
+    }
+    graph->body = runJob;
+    graph->run();
+    graph->body = nullptr;
   });
   if (!firstError.empty())
     throw std::runtime_error(firstError);
@@ -453,7 +488,7 @@ Executor::run(const std::string &entryName,
            : j.variant ? (j.mode == Mode::Fallback ? "dense fallback: " : "") +
                              j.variant->symbol
                        : std::string("runtime"),
-           j.kernel->kind, j.seconds});
+           manifest::toString(j.kernel->kind), j.seconds});
 
   // GPU modules leave results on the device; bring back what is returned.
   auto toHost = [&](const TensorSpec &spec, const char *what) -> Tensor & {

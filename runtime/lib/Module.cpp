@@ -5,11 +5,11 @@
 #include "HalideParallelRuntime.h"
 
 #include "HalideRuntime.h"
-#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <dlfcn.h>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 
 namespace deltaflow::rt {
@@ -34,46 +34,6 @@ std::string manifestPathFor(const std::string &so) {
   return base + ".manifest.json";
 }
 
-template <typename T>
-T field(const nlohmann::json &j, const char *key, const std::string &where) {
-  if (!j.is_object() || !j.contains(key))
-    throw std::runtime_error(where + ": missing field '" + key + "'");
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception &) {
-    throw std::runtime_error(where + ": field '" + key + "' has the wrong type");
-  }
-}
-
-TensorSpec parseTensor(const nlohmann::json &j, const std::string &where) {
-  TensorSpec t;
-  t.name = field<std::string>(j, "name", where);
-  std::string w = where + " tensor '" + t.name + "'";
-  t.dtype = field<std::string>(j, "dtype", w);
-  if (DType parsed; !parseDtypeName(t.dtype, parsed))
-    throw std::runtime_error(w + ": unsupported dtype '" + t.dtype + "'");
-  for (const auto &d : field<nlohmann::json>(j, "shape", w)) {
-    DimSpec ds;
-    if (d.is_number_integer())
-      ds.size = d.get<int64_t>();
-    else if (d.is_object()) {
-      ds.like = field<std::string>(d, "like", w);
-      ds.dim = field<int>(d, "dim", w);
-      if (d.contains("div")) {
-        ds.div = field<int64_t>(d, "div", w);
-        ds.add = field<int64_t>(d, "add", w);
-        if (ds.div < 1 || ds.add < 0)
-          throw std::runtime_error(w + ": bad derived dimension " + d.dump());
-      }
-    } else
-      throw std::runtime_error(w + ": bad shape entry " + d.dump());
-    t.shape.push_back(ds);
-  }
-  if (j.contains("role"))
-    t.role = field<std::string>(j, "role", w);
-  return t;
-}
-
 template <typename Fn> Fn lookup(void *handle, const std::string &sym) {
   dlerror();
   void *p = dlsym(handle, sym.c_str());
@@ -81,19 +41,6 @@ template <typename Fn> Fn lookup(void *handle, const std::string &sym) {
 }
 
 } // namespace
-
-const TensorSpec *EntryInfo::findInput(const std::string &n) const {
-  for (const TensorSpec &t : inputs)
-    if (t.name == n)
-      return &t;
-  return nullptr;
-}
-const TensorSpec *EntryInfo::findOutput(const std::string &n) const {
-  for (const TensorSpec &t : outputs)
-    if (t.name == n)
-      return &t;
-  return nullptr;
-}
 
 namespace {
 /// Halide's GPU runtimes open "libcuda.so" / "libOpenCL.so", which driver
@@ -126,27 +73,20 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
   m->path_ = soPath;
   std::string manifestPath = manifestPathFor(soPath);
 
-  nlohmann::json j;
+  manifest::ModuleSpec spec;
   {
     std::ifstream in(manifestPath);
     if (!in)
       throw std::runtime_error(manifestPath + ": cannot open the module "
                                "manifest (expected next to " + soPath + ")");
-    try {
-      j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error &e) {
-      throw std::runtime_error(manifestPath + ": malformed JSON: " + e.what());
-    }
+    std::string text(std::istreambuf_iterator<char>(in), {});
+    spec = manifest::fromJson(text, manifestPath);
   }
-  if (field<std::string>(j, "format", manifestPath) != "deltaflow-module")
-    throw std::runtime_error(manifestPath + ": not a deltaflow module manifest");
-  if (field<int>(j, "version", manifestPath) != 1)
-    throw std::runtime_error(manifestPath + ": unsupported manifest version");
-  m->target_ = field<std::string>(j, "target", manifestPath);
+  m->target_ = spec.target;
   // A module for another architecture: say so, rather than dlopen's ELF
   // complaint.
-  if (j.contains("halide_target") && j["halide_target"].is_string()) {
-    std::string ht = j["halide_target"].get<std::string>();
+  if (!spec.halideTarget.empty()) {
+    const std::string &ht = spec.halideTarget;
 #if defined(__aarch64__)
     const char *mine = "arm-64", *myName = "arm64";
 #elif defined(__x86_64__)
@@ -185,10 +125,10 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
     setLoad(&loadLibraryWithSoname);
   m->deviceSync_ = lookup<BufferFn>(m->handle_, "halide_device_sync");
   m->copyToHost_ = lookup<BufferFn>(m->handle_, "halide_copy_to_host");
-  m->gpu_ = j.contains("gpu") && j["gpu"].is_boolean() && j["gpu"].get<bool>();
+  m->gpu_ = spec.gpu;
   if (m->gpu_) {
     // Fail early and in one line on a machine without the GPU driver.
-    std::string ht = j.value("halide_target", std::string());
+    const std::string &ht = spec.halideTarget;
     bool opencl = ht.find("opencl") != std::string::npos;
     m->opencl_ = opencl;
     if (!loadLibraryWithSoname(opencl ? "libOpenCL.so" : "libcuda.so"))
@@ -203,90 +143,41 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
       reuse(nullptr, true);
   }
 
-  for (const auto &ej : field<nlohmann::json>(j, "entries", manifestPath)) {
+  // Each variant's symbol must exist and take the arguments the manifest
+  // lists: inputs (q, k, v only for a dense fallback), outputs, and the
+  // prompt_rows_after scalar.
+  for (manifest::EntrySpec &es : spec.entries) {
     EntryInfo e;
-    e.name = field<std::string>(ej, "name", manifestPath);
+    static_cast<manifest::EntrySpec &>(e) = std::move(es);
     std::string where = manifestPath + ": entry '" + e.name + "'";
-    for (const auto &t : field<nlohmann::json>(ej, "inputs", where))
-      e.inputs.push_back(parseTensor(t, where));
-    for (const auto &t : field<nlohmann::json>(ej, "outputs", where))
-      e.outputs.push_back(parseTensor(t, where));
-    for (const auto &t : field<nlohmann::json>(ej, "temporaries", where))
-      e.temporaries.push_back(parseTensor(t, where));
-    if (ej.contains("value_buffers"))
-      for (const auto &t : field<nlohmann::json>(ej, "value_buffers", where))
-        e.valueBuffers.push_back(parseTensor(t, where));
-    for (const auto &kj : field<nlohmann::json>(ej, "kernels", where)) {
-      KernelInfo k;
-      k.name = field<std::string>(kj, "name", where);
+    for (const KernelInfo &k : e.kernels) {
       std::string kw = where + " kernel '" + k.name + "'";
-      k.kind = field<std::string>(kj, "kind", kw);
-      k.loc = field<std::string>(kj, "loc", kw);
-      k.inputs = field<std::vector<std::string>>(kj, "inputs", kw);
-      k.outputs = field<std::vector<std::string>>(kj, "outputs", kw);
-      if (kj.contains("deps"))
-        for (size_t d : field<std::vector<size_t>>(kj, "deps", kw)) {
-          if (d >= e.kernels.size())
-            throw std::runtime_error(kw + ": depends on kernel " +
-                                     std::to_string(d) +
-                                     ", which does not precede it");
-          k.deps.push_back(d);
-        }
-      if (kj.contains("rows")) {
-        const auto &rj = kj["rows"];
-        k.rowsBuffer = field<std::string>(rj, "buffer", kw);
-        k.rowsDim = field<int>(rj, "dim", kw);
-      }
-      if (k.kind == "cache_write") {
-        if (k.inputs.size() != 1 || k.outputs.size() != 1)
-          throw std::runtime_error(kw + ": cache_write needs one input and "
-                                        "one output");
-        e.kernels.push_back(std::move(k));
-        continue;
-      }
-      k.takesPromptRowsAfter = kj.contains("prompt_rows_after") &&
-                               field<bool>(kj, "prompt_rows_after", kw);
-      // Each variant's symbol must exist and take `nargs` arguments.
-      auto parseVariants = [&](const nlohmann::json &list, size_t nargs) {
+      auto bind = [&](const std::vector<manifest::Variant> &list, size_t nargs) {
         std::vector<KernelVariant> out;
-        for (const auto &vj : list) {
-          KernelVariant v;
-          v.symbol = field<std::string>(vj, "symbol", kw);
-          if (vj.contains("max_rows"))
-            v.maxRows = field<int64_t>(vj, "max_rows", kw);
-          v.argv = lookup<ArgvFn>(m->handle_, v.symbol + "_argv");
+        for (const manifest::Variant &v : list) {
+          KernelVariant b;
+          b.argv = lookup<ArgvFn>(m->handle_, v.symbol + "_argv");
           using MetaFn = const halide_filter_metadata_t *(*)();
           auto meta = lookup<MetaFn>(m->handle_, v.symbol + "_metadata");
-          if (!v.argv || !meta)
+          if (!b.argv || !meta)
             throw std::runtime_error(kw + ": symbol '" + v.symbol +
                                      "_argv' not found in " + soPath);
-          v.metadata = meta();
-          if (size_t(v.metadata->num_arguments) != nargs)
+          b.metadata = meta();
+          if (size_t(b.metadata->num_arguments) != nargs)
             throw std::runtime_error(kw + ": '" + v.symbol + "' takes " +
-                                     std::to_string(v.metadata->num_arguments) +
+                                     std::to_string(b.metadata->num_arguments) +
                                      " arguments, manifest lists " +
                                      std::to_string(nargs));
-          out.push_back(v);
+          out.push_back(b);
         }
         return out;
       };
-      k.variants = parseVariants(field<nlohmann::json>(kj, "variants", kw),
-                                 k.inputs.size() + k.outputs.size() +
-                                     (k.takesPromptRowsAfter ? 1 : 0));
-      if (kj.contains("dense_fallback")) {
-        const auto &fj = kj["dense_fallback"];
-        if (k.kind != "sparse_attention" || k.inputs.size() < 3)
-          throw std::runtime_error(kw + ": only sparse_attention kernels have "
-                                        "a dense fallback");
-        k.denseFallbackMaxKeys = field<int64_t>(fj, "max_keys", kw);
-        k.denseFallback = parseVariants(field<nlohmann::json>(fj, "variants", kw),
-                                        3 + k.outputs.size());
-        if (k.denseFallback.empty())
-          throw std::runtime_error(kw + ": dense_fallback has no variants");
-      }
-      if (k.variants.empty())
-        throw std::runtime_error(kw + ": no variants");
-      e.kernels.push_back(std::move(k));
+      EntryInfo::Bound bound;
+      bound.variants = bind(k.variants, k.inputs.size() + k.outputs.size() +
+                                            (k.promptRowsAfter ? 1 : 0));
+      if (k.denseFallback)
+        bound.denseFallback = bind(k.denseFallback->variants, 3 + k.outputs.size());
+      e.bound.push_back(std::move(bound));
     }
     m->entries_.push_back(std::move(e));
   }

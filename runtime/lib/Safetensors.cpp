@@ -55,21 +55,6 @@ std::string shapeString(const std::vector<int64_t> &shape) {
   return os.str();
 }
 
-/// Static dimensions as numbers, dynamic and derived ones as "?".
-std::string specShapeString(const std::vector<DimSpec> &shape) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    os << (i ? ", " : "");
-    if (shape[i].size >= 0 && shape[i].like.empty())
-      os << shape[i].size;
-    else
-      os << "?";
-  }
-  os << "]";
-  return os.str();
-}
-
 /// Closes a file descriptor on every path out of open().
 struct Fd {
   int fd = -1;
@@ -283,11 +268,7 @@ void SafetensorsFile::validate(const std::vector<TensorSpec> &expected,
       throw std::runtime_error(where + ": missing tensor '" + spec.name +
                                "' (expected by " + context + ")");
     const Entry &e = it->second;
-    DType want;
-    if (!parseDtypeName(spec.dtype, want))
-      throw std::runtime_error(where + ": " + context + " expects tensor '" +
-                               spec.name + "' of unknown dtype '" + spec.dtype +
-                               "'");
+    DType want = spec.dtype;
     if (want != e.dtype)
       throw std::runtime_error(where + ": tensor '" + spec.name + "' is " +
                                stName(e.dtype) + " (" + dtypeName(e.dtype) +
@@ -303,7 +284,7 @@ void SafetensorsFile::validate(const std::vector<TensorSpec> &expected,
       throw std::runtime_error(where + ": tensor '" + spec.name +
                                "' has shape " + shapeString(e.shape) + " but " +
                                context + " expects " +
-                               specShapeString(spec.shape));
+                               spec.shapeString());
   }
 }
 

@@ -15,14 +15,6 @@ namespace {
 
 const char *kEntries[] = {"prefill", "decode"};
 
-std::string dims(const std::vector<DimSpec> &shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") +
-         (shape[i].size >= 0 ? std::to_string(shape[i].size) : std::string("?"));
-  return s + "]";
-}
-
 } // namespace
 
 std::shared_ptr<Model> Model::load(const std::string &soPath,
@@ -45,7 +37,7 @@ std::shared_ptr<Model> Model::load(const std::string &soPath,
     const EntryInfo &e = m->module_->entry(name);
     std::vector<TensorSpec> expected;
     for (const TensorSpec &t : e.inputs)
-      if (t.role == "weight")
+      if (t.role == Role::Weight)
         expected.push_back(t);
     m->file_->validate(expected, soPath + " entry '" + name + "'");
     for (const TensorSpec &t : expected)
@@ -82,18 +74,18 @@ Session::Session(std::shared_ptr<Model> model, SessionOptions options)
                              std::to_string(opts_.capacity));
   for (const char *name : kEntries)
     for (const TensorSpec &t : model_->module().entry(name).inputs) {
-      if (t.role != "kv_cache" || caches_.count(t.name))
+      if (t.role != Role::KvCache || caches_.count(t.name))
         continue;
       if (t.shape.size() != 4 || t.shape[0].size < 0 || t.shape[1].size < 0 ||
           t.shape[3].size < 0 || t.shape[2].size >= 0 ||
-          (t.dtype != "float32" && t.dtype != "float16"))
+          t.dtype == DType::Int32)
         throw std::runtime_error("entry '" + std::string(name) + "' KV cache '" +
                                  t.name + "' must be float32 or float16 "
-                                 "[B, H, ?, D], is " + t.dtype + " " +
-                                 dims(t.shape));
+                                 "[B, H, ?, D], is " + dtypeName(t.dtype) + " " +
+                                 t.shapeString());
       // The cache holds K/V in the module's dtype: f16 KV storage halves
       // the bytes every attention step reads.
-      DType dtype = t.dtype == "float16" ? DType::Float16 : DType::Float32;
+      DType dtype = t.dtype;
       std::vector<int64_t> shape = {t.shape[0].size, t.shape[1].size,
                                     opts_.capacity, t.shape[3].size};
       size_t bytes = size_t(shape[0] * shape[1] * shape[2] * shape[3]) *
@@ -163,11 +155,11 @@ Tensor Session::step(const std::string &entryName,
   std::map<std::string, Tensor> inputs;
   for (const TensorSpec &t : e.inputs) {
     std::string where = "entry '" + entryName + "' input '" + t.name + "'";
-    if (t.role == "weight") {
+    if (t.role == Role::Weight) {
       inputs[t.name] = model_->weights().at(t.name);
-    } else if (t.role == "kv_cache") {
+    } else if (t.role == Role::KvCache) {
       inputs[t.name] = caches_.at(t.name)->full.narrow(2, pos_ + n);
-    } else if (t.role == "tokens" || t.role == "positions") {
+    } else if (t.role == Role::Tokens || t.role == Role::Positions) {
       std::vector<int64_t> shape;
       int64_t staticCount = 1;
       for (const DimSpec &d : t.shape)
@@ -176,13 +168,13 @@ Tensor Session::step(const std::string &entryName,
         shape.push_back(d.size >= 0 ? d.size : n / staticCount);
       Tensor x(shape, DType::Int32);
       if (x.numel() != n)
-        throw std::runtime_error(where + " has shape " + dims(t.shape) +
+        throw std::runtime_error(where + " has shape " + t.shapeString() +
                                  ", which cannot hold " + std::to_string(n) +
                                  " tokens");
       for (int64_t i = 0; i < n; ++i)
-        x.i32()[i] = t.role == "tokens" ? tokens[size_t(i)] : int32_t(pos_ + i);
+        x.i32()[i] = t.role == Role::Tokens ? tokens[size_t(i)] : int32_t(pos_ + i);
       inputs[t.name] = x;
-    } else if (t.role == "last_row") {
+    } else if (t.role == Role::LastRow) {
       std::vector<int64_t> shape;
       for (const DimSpec &d : t.shape)
         shape.push_back(d.size >= 0 ? d.size : 1);
@@ -190,7 +182,7 @@ Tensor Session::step(const std::string &entryName,
       std::fill(x.i32(), x.i32() + x.numel(), int32_t(n - 1));
       inputs[t.name] = x;
     } else {
-      throw std::runtime_error(where + " has role '" + t.role +
+      throw std::runtime_error(where + " has role '" + manifest::toString(t.roleOrInput()) +
                                "', which a session cannot feed");
     }
   }
@@ -204,8 +196,8 @@ Tensor Session::step(const std::string &entryName,
       shapes[name] = t.shape();
     stats->valueBytes = 0;
     for (const TensorSpec &v : e.valueBuffers) {
-      size_t el = 4;
-      for (int64_t d : Executor::shapeOf(v, shapes))
+      size_t el = dtypeSize(v.dtype);
+      for (int64_t d : manifest::resolveShape(v, shapes))
         el *= size_t(d);
       stats->valueBytes += el;
     }
@@ -216,10 +208,10 @@ Tensor Session::step(const std::string &entryName,
     // The selection cache: per select kernel (one per layer), reuse the
     // previous indices while the query stays close to the cached one.
     ro.before = [&](const KernelInfo &k, std::vector<Tensor> &bufs) {
-      if (k.kind != "select")
+      if (k.kind != KernelKind::Select)
         return false;
-      const Tensor &q = bufs.at(0);
-      Tensor &out = bufs.at(2);
+      const Tensor &q = bufs.at(size_t(k.argIndex(Arg::Query)));
+      Tensor &out = bufs.at(size_t(k.argIndex(Arg::Indices)));
       std::lock_guard<std::mutex> lock(selMutex_);
       auto it = selections_.find(k.name);
       bool hit = false;
@@ -244,9 +236,10 @@ Tensor Session::step(const std::string &entryName,
       return hit;
     };
     ro.after = [&](const KernelInfo &k, std::vector<Tensor> &bufs) {
-      if (k.kind != "select")
+      if (k.kind != KernelKind::Select)
         return;
-      const Tensor &q = bufs.at(0), &out = bufs.at(2);
+      const Tensor &q = bufs.at(size_t(k.argIndex(Arg::Query))),
+                   &out = bufs.at(size_t(k.argIndex(Arg::Indices)));
       if (!q.dense())
         return;
       Selection s;

@@ -14,27 +14,6 @@
 
 namespace deltaflow::rt {
 
-const char *dtypeName(DType t) {
-  switch (t) {
-  case DType::Float32:
-    return "float32";
-  case DType::Float16:
-    return "float16";
-  case DType::Int32:
-    return "int32";
-  }
-  return "?";
-}
-bool parseDtypeName(const std::string &name, DType &out) {
-  for (DType t : {DType::Float32, DType::Float16, DType::Int32})
-    if (name == dtypeName(t)) {
-      out = t;
-      return true;
-    }
-  return false;
-}
-size_t dtypeSize(DType t) { return t == DType::Float16 ? 2 : 4; }
-
 Tensor::Tensor(std::vector<int64_t> shape, DType dtype)
     : shape_(std::move(shape)), dtype_(dtype) {
   for (int64_t d : shape_)

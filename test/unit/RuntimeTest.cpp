@@ -42,7 +42,7 @@ bool bitwiseEqual(const rt::Tensor &a, const rt::Tensor &b) {
 TEST(Runtime, ListsEntriesFromManifest) {
   auto m = variants();
   ASSERT_EQ(m->entries().size(), 5u);
-  EXPECT_EQ(m->entry("gqa4_d64_f16kv_lse").inputs[1].dtype, "float16");
+  EXPECT_EQ(m->entry("gqa4_d64_f16kv_lse").inputs[1].dtype, rt::DType::Float16);
   const rt::EntryInfo &e = m->entry("gqa8_d64_offset_lse");
   ASSERT_EQ(e.outputs.size(), 2u);
   EXPECT_EQ(e.outputs[1].name, "lse");
@@ -228,8 +228,9 @@ TEST_F(ManifestTest, MissingSymbol) {
   std::string err = loadWith(
       R"({"format": "deltaflow-module", "version": 1, "target": "host",
           "entries": [{"name": "e", "inputs": [], "outputs": [], "temporaries": [],
-          "kernels": [{"name": "k", "kind": "attention", "loc": "x", "inputs": [],
-          "outputs": [], "variants": [{"symbol": "no_such_kernel"}]}]}]})");
+          "kernels": [{"name": "k", "kind": "graph", "loc": "x", "inputs": [],
+          "outputs": [], "params": {"ops": "add"},
+          "variants": [{"symbol": "no_such_kernel"}]}]}]})");
   EXPECT_NE(err.find("symbol 'no_such_kernel_argv' not found"), std::string::npos)
       << err;
 }

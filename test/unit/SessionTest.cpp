@@ -94,7 +94,7 @@ TEST(Session, LoadsTheFixtures) {
   // The sparse module selects tokens in decode.
   bool select = false;
   for (const rt::KernelInfo &k : sparse()->module().entry("decode").kernels)
-    select |= k.kind == "select";
+    select |= k.kind == rt::KernelKind::Select;
   EXPECT_TRUE(select) << "tiny_llama_ts decode has no select kernel";
 }
 

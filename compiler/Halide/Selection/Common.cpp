@@ -258,8 +258,8 @@ SelectionBuild buildSelection(const SelectSpec &spec,
   SelectionBuild sb;
   sb.spec = spec;
   sb.target = target;
-  if (spec.kDtype == "float16")
-    sb.k = Halide::ImageParam(Halide::Float(16), 4, "k");
+  if (spec.kDtype != DType::Float32)
+    sb.k = Halide::ImageParam(halideType(spec.kDtype), 4, "k");
   policy->buildKernel(sb);
   if (!sb.indices.defined())
     throw std::runtime_error("selection policy '" + spec.policy +

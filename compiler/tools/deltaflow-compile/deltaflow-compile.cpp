@@ -30,7 +30,7 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include "deltaflow/Runtime/BufferPlan.h"
+#include "deltaflow/Common/KernelGraph.h"
 
 #include <algorithm>
 #include <map>
@@ -90,56 +90,49 @@ static cl::list<std::string> pluginHelp(cl::cat(category),
 /// the buffer plan puts the temporaries when every dynamic dimension is `n`.
 static int printPlan(const deltaflow::compiler::ModuleDesc &desc, int64_t n) {
   using namespace deltaflow::compiler;
+  namespace manifest = ::deltaflow::manifest;
   if (n < 1) {
     llvm::errs() << "deltaflow-compile: error: --plan-size must be >= 1\n";
     return 1;
   }
-  auto bytesOf = [&](const TensorDesc &t) {
-    size_t b = t.dtype == "float16" ? 2 : 4;
-    for (const DimDesc &d : t.shape)
-      b *= size_t(d.size >= 0 ? d.size : (n + d.div - 1) / d.div + d.add);
-    return b;
-  };
+  auto bytesOf = [&](const TensorSpec &t) { return manifest::bytesAt(t, n); };
   auto mib = [](size_t b) { return double(b) / (1 << 20); };
   for (const EntryDesc &e : desc.entries) {
     llvm::outs() << "entry " << e.name << " (dynamic dimensions = " << n << ")\n";
-    for (const TensorDesc &t : e.inputs) {
-      std::string shape;
-      for (const DimDesc &d : t.shape)
-        shape += (shape.empty() ? "" : ", ") +
-                 (d.size >= 0 ? std::to_string(d.size) : std::string("?"));
-      llvm::outs() << "  input " << t.name << ": " << t.dtype << "[" << shape
-                   << "]" << (t.role.empty() || t.role == "input"
-                                  ? std::string()
-                                  : " (" + t.role + ")")
+    for (const TensorSpec &t : e.inputs)
+      llvm::outs() << "  input " << t.name << ": " << manifest::toString(t.dtype)
+                   << t.shapeString()
+                   << (t.roleOrInput() == Role::Input
+                           ? std::string()
+                           : std::string(" (") + manifest::toString(*t.role) + ")")
                    << "\n";
-    }
-    std::vector<deltaflow::rt::PlanKernel> kernels;
+    std::vector<deltaflow::PlanKernel> kernels;
     std::map<std::string, size_t> temps;
-    for (const TensorDesc &t : e.temporaries)
+    for (const TensorSpec &t : e.temporaries)
       temps[t.name] = bytesOf(t);
     for (size_t i = 0; i < e.kernels.size(); ++i) {
       const KernelDesc &k = e.kernels[i];
       std::string deps, ops = k.graph.opsSummary();
       for (size_t d : k.deps)
         deps += (deps.empty() ? "" : ",") + std::to_string(d);
-      std::string kv = k.attention.kvDtype != "float32"
-                           ? "kv " + k.attention.kvDtype + "  "
-                       : k.select.kDtype != "float32"
-                           ? "k " + k.select.kDtype + "  "
-                           : "";
-      llvm::outs() << llvm::format("  k%-3zu %-16s after [%s]  ", i, k.kind.c_str(),
-                                   deps.c_str())
+      std::string kv =
+          k.attention.kvDtype != DType::Float32
+              ? std::string("kv ") + manifest::toString(k.attention.kvDtype) + "  "
+          : k.select.kDtype != DType::Float32
+              ? std::string("k ") + manifest::toString(k.select.kDtype) + "  "
+              : "";
+      llvm::outs() << llvm::format("  k%-3zu %-16s after [%s]  ", i,
+                                   manifest::toString(k.kind), deps.c_str())
                    << (ops.empty() ? "" : ops + "  ") << kv << k.loc << "\n";
-      kernels.push_back({k.inputs, k.outputs});
+      kernels.push_back({k.inputs, k.outputs, k.deps});
     }
-    deltaflow::rt::BufferPlan plan = deltaflow::rt::planBuffers(kernels, temps);
-    for (const TensorDesc &t : e.temporaries)
+    deltaflow::BufferPlan plan = deltaflow::planBuffers(kernels, temps);
+    for (const TensorSpec &t : e.temporaries)
       llvm::outs() << llvm::format("  %-22s %10.2f MiB at offset %10.2f MiB\n",
                                    t.name.c_str(), mib(temps[t.name]),
                                    mib(plan.offset[t.name]));
     size_t values = 0;
-    for (const TensorDesc &t : e.valueBuffers)
+    for (const TensorSpec &t : e.valueBuffers)
       values += bytesOf(t);
     llvm::outs() << llvm::format(
         "  peak: planned temporaries %.2f MiB; one buffer per kernel output "

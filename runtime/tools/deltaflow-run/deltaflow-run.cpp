@@ -85,11 +85,7 @@ std::pair<std::string, std::string> splitBinding(const std::string &opt,
 }
 
 std::string describe(const TensorSpec &t) {
-  std::string s = t.name + ": " + t.dtype + "[";
-  for (size_t i = 0; i < t.shape.size(); ++i)
-    s += (i ? ", " : "") +
-         (t.shape[i].size >= 0 ? std::to_string(t.shape[i].size) : "?");
-  return s + "]";
+  return t.name + ": " + dtypeName(t.dtype) + t.shapeString();
 }
 
 } // namespace
@@ -198,7 +194,7 @@ int main(int argc, char **argv) {
         throw std::runtime_error("input '" + name + "' bound twice");
       Tensor t = readNpy(file);
       // f16 inputs of f32 tensors are widened; anything else must match.
-      if (entry.findInput(name)->dtype == "float32" &&
+      if (entry.findInput(name)->dtype == DType::Float32 &&
           t.dtype() == DType::Float16)
         t = t.toFloat32();
       inputs[name] = t;

@@ -8,6 +8,7 @@
 #ifndef DELTAFLOW_COMPILER_ATTENTIONPIPELINE_H
 #define DELTAFLOW_COMPILER_ATTENTIONPIPELINE_H
 
+#include "deltaflow/Compiler/HalideCommon.h"
 #include "deltaflow/Compiler/KernelSpec.h"
 
 #include "Halide.h"
@@ -148,8 +149,6 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
                                       const PrefillTiles &tiles,
                                       const PrefillForm &form = {});
 DeltaPipeline buildDeltaCorrect(int64_t stride);
-/// Rows after the strided ones in attn.dense_rows: s - 1 + max(128, s).
-int64_t deltaTailRows(int64_t stride);
 /// With `sparse`: one query row over the slots of attn.sparse_attention.
 DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
                                     const DecodeTiles &tiles,

@@ -9,6 +9,7 @@
 #ifndef DELTAFLOW_COMPILER_GRAPHPIPELINE_H
 #define DELTAFLOW_COMPILER_GRAPHPIPELINE_H
 
+#include "deltaflow/Compiler/HalideCommon.h"
 #include "deltaflow/Compiler/KernelSpec.h"
 
 #include "Halide.h"

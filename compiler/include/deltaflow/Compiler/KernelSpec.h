@@ -9,6 +9,8 @@
 #ifndef DELTAFLOW_COMPILER_KERNELSPEC_H
 #define DELTAFLOW_COMPILER_KERNELSPEC_H
 
+#include "deltaflow/Common/Manifest.h"
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -17,55 +19,29 @@
 
 namespace deltaflow::compiler {
 
+// The manifest's types (deltaflow/Common/Manifest.h): what the compiler
+// writes is what the runtime reads.
+using manifest::Dim;
+using manifest::DType;
+using manifest::KernelKind;
+using manifest::Role;
+using manifest::TensorSpec;
+
 /// Static parameters of one attention kernel; sequence lengths and batch are
 /// read from the buffers at run time.
-struct AttentionSpec {
-  int64_t hq = 0, hkv = 0, d = 0, dv = 0;
-  double scale = 0;
-  bool causal = false;
-  std::optional<int64_t> offset; ///< nullopt: queries are the last Nq keys
-  bool withLse = false;
-  /// Element type of K and V as stored ("float32" or "float16"); queries,
-  /// outputs and accumulation stay float32.
-  std::string kvDtype = "float32";
-};
+using AttentionSpec = manifest::AttentionParams;
 
 /// Sparse attention over sinks, a selection and the local window
-/// (attn.sparse_attention): `base` holds heads, dims, scale and offset, and
-/// is always causal.
-struct SparseSpec {
-  int64_t sinks = 0, window = 0, chunk = 1;
-  int64_t slots = 0;    ///< index slots per chunk; 0: no selection input
-  int64_t selHeads = 1; ///< 1 (shared) or Hkv
+/// (attn.sparse_attention): the kernel's AttentionSpec holds heads, dims,
+/// scale and offset, and is always causal.
+struct SparseSpec : manifest::SparsePattern {
+  int64_t selHeads = 1; ///< index head sets: 1 (shared) or Hkv
 };
 
-/// A selection (attn.select) under a named policy.
-struct SelectSpec {
-  std::string policy;
-  std::map<std::string, double> params;
+/// A selection (attn.select) under a named policy, with the head shape the
+/// kernel is built for.
+struct SelectSpec : manifest::SelectParams {
   int64_t hq = 0, hkv = 0, d = 0;
-  int64_t sinks = 0, window = 0, chunk = 1, slots = 0;
-  bool perKvHead = false;
-  std::optional<int64_t> offset;
-  std::string kDtype = "float32"; ///< K as stored: "float32" or "float16"
-};
-
-/// A dimension is static, or `ceil(dim / div) + add` of a dimension of an
-/// entry input.
-struct DimDesc {
-  int64_t size = -1;      ///< -1: dynamic
-  std::string fromInput;  ///< entry input providing a dynamic size
-  int fromDim = -1;
-  int64_t div = 1, add = 0;
-};
-
-struct TensorDesc {
-  std::string name;
-  std::string dtype = "float32";
-  std::vector<DimDesc> shape;
-  /// Entry inputs: weight | tokens | positions | last_row | kv_cache | input
-  /// (from the argument's `deltaflow.role`); how a session feeds it.
-  std::string role;
 };
 
 /// One op of a fused graph kernel (TOSA tensor math). Shapes are listed
@@ -78,7 +54,7 @@ struct GraphNode {
   std::string op;
   std::vector<int> operands;   ///< earlier node indices
   std::vector<int64_t> shape;  ///< result shape
-  std::string dtype = "float32";
+  DType dtype = DType::Float32;
   std::vector<int64_t> ints;   ///< perms, slice start, axis, input index
   std::vector<double> values;  ///< const data (one value: splat), clamp bounds
 };
@@ -98,11 +74,11 @@ struct GraphSpec {
   }
 };
 
+/// A kernel as the compiler builds it: the manifest's description plus
+/// what only code generation needs (graph nodes, selection head shapes).
 struct KernelDesc {
   std::string name;   ///< unique in the module; symbols derive from it
-  /// attention | select | sparse_attention | dense_rows | delta_correct |
-  /// graph (fused TOSA ops) | cache_write (done by the runtime, in place)
-  std::string kind;
+  KernelKind kind = KernelKind::Graph;
   std::string loc;    ///< source location of the op, for messages
   AttentionSpec attention; ///< attention, sparse_attention, dense_rows, delta_correct
   SparseSpec sparse;       ///< sparse_attention
@@ -112,15 +88,34 @@ struct KernelDesc {
   std::vector<std::string> inputs;  ///< buffer names (entry inputs or temps)
   std::vector<std::string> outputs; ///< buffer names (entry outputs or temps)
   std::vector<size_t> deps; ///< earlier kernels whose outputs it reads
+
+  /// The manifest's description of this kernel, without variants (the
+  /// emitter adds them as it compiles).
+  manifest::KernelSpec manifestSpec() const {
+    manifest::KernelSpec m;
+    m.name = name;
+    m.kind = kind;
+    m.loc = loc;
+    m.inputs = inputs;
+    m.outputs = outputs;
+    m.attention = attention;
+    m.sparse = sparse;
+    m.select = select;
+    m.stride = stride;
+    if (kind == KernelKind::Graph)
+      m.ops = graph.opsSummary();
+    m.deps = deps;
+    return m;
+  }
 };
 
 struct EntryDesc {
   std::string name;
-  std::vector<TensorDesc> inputs, outputs, temporaries;
+  std::vector<TensorSpec> inputs, outputs, temporaries;
   std::vector<KernelDesc> kernels; ///< in a valid execution order
   /// Every SSA value of the function as one buffer each (before fusion and
   /// planning): the baseline the buffer plan is measured against.
-  std::vector<TensorDesc> valueBuffers;
+  std::vector<TensorSpec> valueBuffers;
 };
 
 struct ModuleDesc {

@@ -12,6 +12,7 @@
 #define DELTAFLOW_COMPILER_SELECTIONKERNEL_H
 
 #include "deltaflow/Compiler/Float16.h"
+#include "deltaflow/Compiler/HalideCommon.h"
 #include "deltaflow/Compiler/KernelSpec.h"
 
 #include "Halide.h"
@@ -39,13 +40,13 @@ struct SelectionBuild {
   // Inline, so that plug-ins use them without linking deltaflow's compiler.
   /// Position of the first query of chunk `chunk`.
   Halide::Expr chunkStart(const Halide::Expr &chunk) const {
-    Halide::Expr first = spec.offset ? Halide::Expr(int(*spec.offset)) : nk() - nq();
-    return first + chunk * int(spec.chunk);
+    return geometry::chunkStart(
+        geometry::firstQueryPosition(nq(), nk(), spec.offset), chunk, spec.chunk);
   }
   /// Candidates of a chunk are keys [sinks, sinks + candidateCount(c)).
   Halide::Expr candidateCount(const Halide::Expr &chunk) const {
-    Halide::Expr end = Halide::min(chunkStart(chunk) - int(spec.window), nk());
-    return Halide::max(end - int(spec.sinks), 0);
+    return geometry::candidateCount(chunkStart(chunk), nk(), spec.sinks,
+                                    spec.window);
   }
   /// Largest candidate count of any chunk (an RDom extent).
   Halide::Expr maxCandidates() const {
@@ -53,8 +54,8 @@ struct SelectionBuild {
   }
   /// A policy parameter; `fallback` if absent.
   double param(const std::string &name, double fallback = 0) const {
-    auto it = spec.params.find(name);
-    return it == spec.params.end() ? fallback : it->second;
+    auto it = spec.knobs.find(name);
+    return it == spec.knobs.end() ? fallback : it->second;
   }
 };
 

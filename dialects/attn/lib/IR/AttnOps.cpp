@@ -1,6 +1,7 @@
 //===- AttnOps.cpp - attn op verifiers and type inference -----------------===//
 
 #include "deltaflow/Dialect/Attn/IR/AttnOps.h"
+#include "deltaflow/Common/SparseGeometry.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
@@ -345,7 +346,7 @@ double SparseAttentionOp::getEffectiveScale() {
 //===----------------------------------------------------------------------===//
 
 int64_t DenseRowsOp::tailRows(int64_t stride) {
-  return stride - 1 + std::max<int64_t>(128, stride);
+  return ::deltaflow::geometry::deltaExtraRows(stride);
 }
 
 LogicalResult DenseRowsOp::inferReturnTypes(

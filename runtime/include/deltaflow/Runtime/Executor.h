@@ -51,7 +51,10 @@ struct RunOptions {
 
 /// Executes entries of one module. Owns one oneTBB task arena; every kernel
 /// and every Halide parallel loop inside it runs there, so there is exactly
-/// one thread pool.
+/// one thread pool. Each entry's flow graph is built once, from the
+/// manifest's `deps`, on the entry's first run; later runs (every decode
+/// token) reuse it. Runs may come from several threads: one that finds the
+/// entry's graph busy builds its own for that run.
 class Executor {
 public:
   /// `threads` <= 0: the arena's default (honours tbb::global_control).
@@ -75,12 +78,6 @@ public:
   std::map<std::string, Tensor> run(const std::string &entry,
                                     const std::map<std::string, Tensor> &inputs,
                                     RunOptions &options);
-
-  /// Sizes every tensor of `specs` from the given input shapes (the
-  /// manifest's derived dimensions).
-  static std::vector<int64_t>
-  shapeOf(const TensorSpec &spec,
-          const std::map<std::string, std::vector<int64_t>> &inputShapes);
 
   int concurrency() const;
   const Module &module() const { return *module_; }

@@ -2,6 +2,8 @@
 #ifndef DELTAFLOW_RUNTIME_MODULE_H
 #define DELTAFLOW_RUNTIME_MODULE_H
 
+#include "deltaflow/Common/Manifest.h"
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -12,62 +14,31 @@ struct halide_buffer_t;
 
 namespace deltaflow::rt {
 
-/// A dimension: static size, dynamic (-1), or "ceil(dimension `dim` of entry
-/// input `like` / div) + add".
-struct DimSpec {
-  int64_t size = -1;
-  std::string like;
-  int dim = -1;
-  int64_t div = 1, add = 0;
-};
-
-struct TensorSpec {
-  std::string name;
-  std::string dtype;
-  std::vector<DimSpec> shape;
-  /// Entry inputs: weight | tokens | positions | last_row | kv_cache | input.
-  std::string role = "input";
-};
+// The manifest's types are the compiler's (deltaflow/Common/Manifest.h).
+using DimSpec = manifest::Dim;
+using TensorSpec = manifest::TensorSpec;
+using KernelInfo = manifest::KernelSpec;
+using manifest::Arg;
+using manifest::KernelKind;
+using manifest::Role;
 
 using ArgvFn = int (*)(void **);
 
+/// A variant's function, resolved in the loaded library (the manifest's
+/// Variant with the same index has its symbol and max rows).
 struct KernelVariant {
-  std::string symbol;
-  int64_t maxRows = -1; ///< -1: any number of query rows
   ArgvFn argv = nullptr;
   const halide_filter_metadata_t *metadata = nullptr;
 };
 
-struct KernelInfo {
-  std::string name, kind, loc;
-  std::vector<std::string> inputs, outputs;
-  std::vector<KernelVariant> variants; ///< none for runtime kernels (cache_write)
-  std::vector<size_t> deps;            ///< kernels whose outputs it reads
-  /// The buffer dimension whose extent picks the variant (default: query
-  /// rows, dimension 2 of inputs[0]).
-  std::string rowsBuffer;
-  int rowsDim = 2;
-  /// dense_rows / delta_correct: the kernel takes an int32 scalar after its
-  /// inputs, the number of prompt rows after this call (0: the call ends the
-  /// prompt and computes the dense tail; an earlier chunk of a chunked
-  /// prompt has none): RunOptions::promptRowsAfter, DESIGN.md "Δ-correction".
-  bool takesPromptRowsAfter = false;
-  /// sparse_attention: dense attention variants over (q, k, v) that run
-  /// instead when the context fits the sparse pattern, i.e. when the keys
-  /// (dimension 2 of inputs[1]) number at most `denseFallbackMaxKeys`
-  /// (sinks + selection slots + window). -1: no fallback.
-  int64_t denseFallbackMaxKeys = -1;
-  std::vector<KernelVariant> denseFallback;
-};
-
-struct EntryInfo {
-  std::string name;
-  std::vector<TensorSpec> inputs, outputs, temporaries;
-  std::vector<KernelInfo> kernels;
-  /// Every SSA value as its own buffer: the baseline of the buffer plan.
-  std::vector<TensorSpec> valueBuffers;
-  const TensorSpec *findInput(const std::string &n) const;
-  const TensorSpec *findOutput(const std::string &n) const;
+/// An entry of the manifest with its kernels' functions.
+struct EntryInfo : manifest::EntrySpec {
+  /// Per kernel (parallel to `kernels`): the variants' functions, and the
+  /// dense fallback's. Empty for runtime kernels (cache_write).
+  struct Bound {
+    std::vector<KernelVariant> variants, denseFallback;
+  };
+  std::vector<Bound> bound;
 };
 
 /// A loaded `OUT.so` with its `OUT.manifest.json`. Loading checks that every

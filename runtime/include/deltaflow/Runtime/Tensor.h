@@ -2,6 +2,8 @@
 #ifndef DELTAFLOW_RUNTIME_TENSOR_H
 #define DELTAFLOW_RUNTIME_TENSOR_H
 
+#include "deltaflow/Common/Manifest.h"
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -12,13 +14,11 @@ struct halide_dimension_t;
 
 namespace deltaflow::rt {
 
-enum class DType { Float32, Float16, Int32 };
-
-const char *dtypeName(DType t);
-/// The inverse of dtypeName ("float32", "float16", "int32"), as manifests
-/// spell dtypes; false for anything else.
-bool parseDtypeName(const std::string &name, DType &out);
-size_t dtypeSize(DType t);
+/// The manifest's element types (deltaflow/Common/Manifest.h).
+using manifest::DType;
+/// "float32", "float16", "int32", as manifests and .npy errors spell them.
+inline const char *dtypeName(DType t) { return manifest::toString(t); }
+inline size_t dtypeSize(DType t) { return manifest::byteSize(t); }
 
 /// A dense, C-ordered (row-major) host tensor. Shapes are outermost first,
 /// as in NumPy; the Halide view reverses them (innermost first).

@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "deltaflow/Runtime/BufferPlan.h"
+#include "deltaflow/Common/KernelGraph.h"
 
 #include <gtest/gtest.h>
 
@@ -20,10 +20,19 @@ using namespace deltaflow;
 
 namespace {
 
-using Kernels = std::vector<rt::PlanKernel>;
+using Kernels = std::vector<PlanKernel>;
+
+/// planBuffers over the kernels' read-after-write dependencies (as the
+/// compiler writes them to the manifest's `deps`).
+BufferPlan plan(Kernels ks, const std::map<std::string, size_t> &temps) {
+  std::vector<std::vector<size_t>> deps = readAfterWriteDeps(ks);
+  for (size_t i = 0; i < ks.size(); ++i)
+    ks[i].deps = deps[i];
+  return planBuffers(ks, temps);
+}
 using Temps = std::map<std::string, size_t>;
 
-rt::PlanKernel K(std::vector<std::string> in, std::vector<std::string> out) {
+PlanKernel K(std::vector<std::string> in, std::vector<std::string> out) {
   return {std::move(in), std::move(out)};
 }
 
@@ -60,7 +69,7 @@ std::vector<std::vector<bool>> happensBefore(const Kernels &ks) {
 
 /// Checks every property of `plan`; returns the number of overlapping pairs
 /// of unordered temporaries (each also reported as a failure).
-int checkPlan(const Kernels &ks, const Temps &temps, const rt::BufferPlan &plan) {
+int checkPlan(const Kernels &ks, const Temps &temps, const BufferPlan &plan) {
   auto reach = happensBefore(ks);
   std::map<std::string, std::vector<size_t>> touch;
   for (size_t k = 0; k < ks.size(); ++k) {
@@ -113,7 +122,7 @@ int checkPlan(const Kernels &ks, const Temps &temps, const rt::BufferPlan &plan)
   return overlaps;
 }
 
-bool disjoint(const rt::BufferPlan &p, const Temps &t, const std::string &a,
+bool disjoint(const BufferPlan &p, const Temps &t, const std::string &a,
               const std::string &b) {
   size_t a0 = p.offset.at(a), b0 = p.offset.at(b);
   return a0 + t.at(a) <= b0 || b0 + t.at(b) <= a0;
@@ -124,7 +133,7 @@ TEST(BufferPlan, ChainReusesMemory) {
   Kernels ks = {K({"a"}, {"t1"}), K({"t1"}, {"t2"}), K({"t2"}, {"t3"}),
                 K({"t3"}, {"d"})};
   Temps temps = {{"t1", 1024}, {"t2", 1024}, {"t3", 1024}};
-  rt::BufferPlan p = rt::planBuffers(ks, temps);
+  BufferPlan p = plan(ks, temps);
   EXPECT_EQ(checkPlan(ks, temps, p), 0);
   EXPECT_EQ(p.separateBytes, 3072u);
   EXPECT_LT(p.arenaBytes, p.separateBytes);
@@ -146,7 +155,7 @@ TEST(BufferPlan, LongChainPingPongs) {
     temps[name(i)] = 4096;
   }
   ks.push_back(K({name(n - 1)}, {"y"}));
-  rt::BufferPlan p = rt::planBuffers(ks, temps);
+  BufferPlan p = plan(ks, temps);
   EXPECT_EQ(checkPlan(ks, temps, p), 0);
   EXPECT_EQ(p.arenaBytes, 2u * 4096);
 }
@@ -157,7 +166,7 @@ TEST(BufferPlan, ParallelBranchesDoNotShare) {
   Kernels ks = {K({"x"}, {"t0"}), K({"t0"}, {"t1"}), K({"t0"}, {"t2"}),
                 K({"t1", "t2"}, {"y"})};
   Temps temps = {{"t0", 512}, {"t1", 256}, {"t2", 256}};
-  rt::BufferPlan p = rt::planBuffers(ks, temps);
+  BufferPlan p = plan(ks, temps);
   EXPECT_EQ(checkPlan(ks, temps, p), 0);
   EXPECT_TRUE(disjoint(p, temps, "t1", "t2"));
   EXPECT_TRUE(disjoint(p, temps, "t0", "t1"));
@@ -171,7 +180,7 @@ TEST(BufferPlan, BranchesOfUnequalLength) {
   Kernels ks = {K({"x"}, {"t0"}), K({"t0"}, {"a1"}), K({"a1"}, {"a2"}),
                 K({"t0"}, {"b1"}), K({"a2", "b1"}, {"y"})};
   Temps temps = {{"t0", 64}, {"a1", 300}, {"a2", 200}, {"b1", 100}};
-  rt::BufferPlan p = rt::planBuffers(ks, temps);
+  BufferPlan p = plan(ks, temps);
   EXPECT_EQ(checkPlan(ks, temps, p), 0);
   EXPECT_TRUE(disjoint(p, temps, "a1", "b1"));
   EXPECT_TRUE(disjoint(p, temps, "a2", "b1"));
@@ -183,7 +192,7 @@ TEST(BufferPlan, AReaderStillRunningKeepsItsInputApart) {
   Kernels ks = {K({"x"}, {"t0"}), K({"t0"}, {"t1"}), K({"t0"}, {"t2"}),
                 K({"t1"}, {"t3"}), K({"t2", "t3"}, {"y"})};
   Temps temps = {{"t0", 1024}, {"t1", 64}, {"t2", 64}, {"t3", 1024}};
-  rt::BufferPlan p = rt::planBuffers(ks, temps);
+  BufferPlan p = plan(ks, temps);
   EXPECT_EQ(checkPlan(ks, temps, p), 0);
   EXPECT_TRUE(disjoint(p, temps, "t0", "t3"));
 }
@@ -196,7 +205,7 @@ TEST(BufferPlan, ReadAndWriteOfOneKernelDoNotAlias) {
       SCOPED_TRACE(std::to_string(s1) + " -> " + std::to_string(s2));
       Kernels ks = {K({"x"}, {"t1"}), K({"t1", "w"}, {"t2"}), K({"t2"}, {"y"})};
       Temps temps = {{"t1", s1}, {"t2", s2}};
-      rt::BufferPlan p = rt::planBuffers(ks, temps);
+      BufferPlan p = plan(ks, temps);
       EXPECT_EQ(checkPlan(ks, temps, p), 0);
       EXPECT_TRUE(disjoint(p, temps, "t1", "t2"));
     }
@@ -205,7 +214,7 @@ TEST(BufferPlan, ReadAndWriteOfOneKernelDoNotAlias) {
 TEST(BufferPlan, OutputsOfOneKernelDoNotAlias) {
   Kernels ks = {K({"x"}, {"t1", "t2"}), K({"t1"}, {"y"}), K({"t2"}, {"z"})};
   Temps temps = {{"t1", 256}, {"t2", 256}};
-  rt::BufferPlan p = rt::planBuffers(ks, temps);
+  BufferPlan p = plan(ks, temps);
   EXPECT_EQ(checkPlan(ks, temps, p), 0);
   EXPECT_TRUE(disjoint(p, temps, "t1", "t2"));
 }
@@ -216,7 +225,7 @@ TEST(BufferPlan, LateReaderExtendsLifetime) {
   Kernels ks = {K({"x"}, {"t0"}), K({"t0"}, {"t1"}), K({"t1"}, {"t2"}),
                 K({"t0", "t2"}, {"t3"}), K({"t3"}, {"y"})};
   Temps temps = {{"t0", 256}, {"t1", 256}, {"t2", 256}, {"t3", 256}};
-  rt::BufferPlan p = rt::planBuffers(ks, temps);
+  BufferPlan p = plan(ks, temps);
   EXPECT_EQ(checkPlan(ks, temps, p), 0);
   EXPECT_TRUE(disjoint(p, temps, "t0", "t1"));
   EXPECT_TRUE(disjoint(p, temps, "t0", "t2"));
@@ -227,7 +236,7 @@ TEST(BufferPlan, LateReaderExtendsLifetime) {
 TEST(BufferPlan, AlignmentAndOddSizes) {
   Kernels ks = {K({"x"}, {"a", "b", "c", "z"}), K({"a", "b", "c", "z"}, {"y"})};
   Temps temps = {{"a", 1}, {"b", 65}, {"c", 100}, {"z", 0}};
-  rt::BufferPlan p = rt::planBuffers(ks, temps);
+  BufferPlan p = plan(ks, temps);
   EXPECT_EQ(checkPlan(ks, temps, p), 0);
   EXPECT_EQ(p.separateBytes, 166u);
   for (const auto &[name, off] : p.offset)
@@ -239,19 +248,19 @@ TEST(BufferPlan, AlignmentAndOddSizes) {
 TEST(BufferPlan, UntouchedTemporaryKeptApart) {
   Kernels ks = {K({"x"}, {"t1"}), K({"t1"}, {"t2"}), K({"t2"}, {"y"})};
   Temps temps = {{"t1", 64}, {"t2", 64}, {"orphan", 64}};
-  rt::BufferPlan p = rt::planBuffers(ks, temps);
+  BufferPlan p = plan(ks, temps);
   EXPECT_EQ(checkPlan(ks, temps, p), 0);
   EXPECT_TRUE(disjoint(p, temps, "orphan", "t1"));
   EXPECT_TRUE(disjoint(p, temps, "orphan", "t2"));
 }
 
 TEST(BufferPlan, EmptyInputs) {
-  rt::BufferPlan p = rt::planBuffers({}, {});
+  BufferPlan p = plan({}, {});
   EXPECT_EQ(p.arenaBytes, 0u);
   EXPECT_EQ(p.separateBytes, 0u);
   EXPECT_TRUE(p.offset.empty());
   // Kernels without temporaries.
-  p = rt::planBuffers({K({"x"}, {"y"}), K({"y"}, {"z"})}, {});
+  p = plan({K({"x"}, {"y"}), K({"y"}, {"z"})}, {});
   EXPECT_EQ(p.arenaBytes, 0u);
 }
 
@@ -271,7 +280,7 @@ TEST(BufferPlan, RandomGraphsExhaustive) {
     Temps temps;
     std::vector<std::string> buffers = {"x", "w"};
     for (size_t k = 0; k < nk; ++k) {
-      rt::PlanKernel pk;
+      PlanKernel pk;
       size_t nin = pick(4);
       std::set<std::string> ins;
       for (size_t i = 0; i < nin; ++i)
@@ -288,9 +297,9 @@ TEST(BufferPlan, RandomGraphsExhaustive) {
       ks.push_back(std::move(pk));
     }
     SCOPED_TRACE("seed " + std::to_string(seed));
-    rt::BufferPlan p = rt::planBuffers(ks, temps);
+    BufferPlan p = plan(ks, temps);
     ASSERT_EQ(checkPlan(ks, temps, p), 0);
-    rt::BufferPlan again = rt::planBuffers(ks, temps);
+    BufferPlan again = plan(ks, temps);
     EXPECT_EQ(again.offset, p.offset);
     EXPECT_EQ(again.arenaBytes, p.arenaBytes);
     size_t rounded = 0;

@@ -1,33 +1,27 @@
-//===- BufferPlan.cpp - temporaries sharing memory by liveness ------------===//
+//===- KernelGraph.cpp - temporaries sharing memory by liveness -----------===//
 
-#include "deltaflow/Runtime/BufferPlan.h"
+#include "deltaflow/Common/KernelGraph.h"
 
 #include <algorithm>
 #include <cstdint>
 
-namespace deltaflow::rt {
+namespace deltaflow {
 
 BufferPlan planBuffers(const std::vector<PlanKernel> &kernels,
                        const std::map<std::string, size_t> &temporaries) {
   const size_t K = kernels.size();
   // before[i][j]: kernel i happens-before kernel j (transitive closure of
-  // the read-after-write dependencies; kernels are in execution order).
+  // the dependencies; kernels are in execution order).
   std::vector<std::vector<uint8_t>> before(K, std::vector<uint8_t>(K, 0));
-  std::map<std::string, size_t> producer;
-  for (size_t j = 0; j < K; ++j) {
-    for (const std::string &in : kernels[j].inputs) {
-      auto it = producer.find(in);
-      if (it == producer.end())
-        continue;
-      size_t i = it->second;
+  for (size_t j = 0; j < K; ++j)
+    for (size_t i : kernels[j].deps) {
+      if (i >= j)
+        continue; // not a valid order: no sharing through this edge
       before[i][j] = 1;
       for (size_t h = 0; h < i; ++h)
         if (before[h][i])
           before[h][j] = 1;
     }
-    for (const std::string &out : kernels[j].outputs)
-      producer[out] = j;
-  }
 
   struct Use {
     std::vector<size_t> touch, write;
@@ -88,4 +82,4 @@ BufferPlan planBuffers(const std::vector<PlanKernel> &kernels,
   return plan;
 }
 
-} // namespace deltaflow::rt
+} // namespace deltaflow
