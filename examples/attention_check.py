@@ -28,9 +28,26 @@
 """
 import argparse
 import os
+import re
 import sys
 
 import numpy as np
+
+# The Δ geometry's constant, read from its one definition (C++), so this
+# check cannot drift from the kernels: geometry::deltaTailRows in
+# common/include/deltaflow/Common/SparseGeometry.h.
+_GEOMETRY_H = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common",
+                           "include", "deltaflow", "Common", "SparseGeometry.h")
+
+
+def delta_tail_span(stride):
+    """max(kDeltaTailMinRows, stride): the rows of the Δ tail beyond nq % s."""
+    with open(_GEOMETRY_H) as f:
+        m = re.search(r"kDeltaTailMinRows = (\d+);", f.read())
+    if not m:
+        sys.exit(f"attention_check: error: no kDeltaTailMinRows in {_GEOMETRY_H}")
+    return max(int(m.group(1)), stride)
+
 
 HQ, HKV, D = 32, 8, 128
 
@@ -113,12 +130,13 @@ def check(args):
         # The tail is the prompt's last nq % s + max(128, s) rows; a call
         # that N more prompt rows follow (deltaflow-run --rows-after N) holds
         # only the part not among them (DESIGN.md, Δ-correction).
-        tail = min(nq, max(0, nq % s + max(128, s) - args.rows_after))
+        span = delta_tail_span(s)
+        tail = min(nq, max(0, nq % s + span - args.rows_after))
         rows = sorted(set(range(0, nq - tail, s)) | set(range(nq - tail, nq)))
         if tail == 0:
             # The would-be tail rows that are not strided stay sparse: a tail
             # computed anyway would make them exact.
-            last = [r for r in range(max(0, nq - max(128, s)), nq) if r % s]
+            last = [r for r in range(max(0, nq - span), nq) if r % s]
             terr = (np.linalg.norm(out[:, :, last] - ref[:, :, last]) /
                     np.linalg.norm(ref[:, :, last])) if last else 1.0
             print(f"last rows off the stride ({len(last)}): relative L2 vs "

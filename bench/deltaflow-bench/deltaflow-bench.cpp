@@ -50,6 +50,8 @@ suites:
   sparse  every sparsity policy with and without the Delta correction vs
           our dense kernel, on structured inputs: speed and fidelity
           (deltaflow-bench sparse --help)
+  overhead the executor's fixed cost per decode step of a small model,
+          next to its kernels' time (deltaflow-bench overhead --help)
 
 dense options:
   --module FILE.so     compiled examples/attention.mlir (default: the build's)
@@ -350,6 +352,8 @@ int runDense(int argc, char **argv) {
 
 } // namespace
 
+int runOverhead(int argc, char **argv); // Overhead.cpp
+
 int main(int argc, char **argv) {
   if (argc < 2 || std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help") {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
@@ -361,8 +365,10 @@ int main(int argc, char **argv) {
       return runDense(argc, argv);
     if (suite == "sparse")
       return runSparse(argc, argv);
+    if (suite == "overhead")
+      return runOverhead(argc, argv);
   } catch (const std::exception &e) {
     die(e.what());
   }
-  die("unknown suite '" + suite + "' (suites: dense, sparse)");
+  die("unknown suite '" + suite + "' (suites: dense, sparse, overhead)");
 }

@@ -9,6 +9,7 @@
 
 #include "deltaflow/Dialect/Attn/IR/AttnOps.h"
 #include "deltaflow/Transforms/Passes.h"
+#include "deltaflow/Common/SparseGeometry.h"
 #include "deltaflow/Transforms/SparsityPolicy.h"
 
 #include "mlir/IR/Builders.h"
@@ -117,7 +118,8 @@ struct AttnSparsifyPass
       auto qTy = op.getQuery().getType();
       auto kTy = op.getKey().getType();
       int64_t nk = kTy.getDimSize(2);
-      int64_t dense = nSinks + slots + nWindow;
+      int64_t dense = ::deltaflow::geometry::patternKeys(
+          {nSinks, nWindow, nChunk, slots});
       if (!ShapedType::isDynamic(nk) && nk <= dense) {
         op.emitRemark() << "attn-sparsify: left dense (context of " << nk
                         << " keys fits sinks + budget + window = " << dense
@@ -130,7 +132,7 @@ struct AttnSparsifyPass
         int64_t nq = qTy.getDimSize(2);
         int64_t chunks = ShapedType::isDynamic(nq)
                              ? ShapedType::kDynamic
-                             : (nq + nChunk - 1) / nChunk;
+                             : ::deltaflow::geometry::chunkCount(nq, nChunk);
         int64_t heads = pol->perKvHead ? kTy.getDimSize(1) : 1;
         auto idxTy = RankedTensorType::get(
             {qTy.getDimSize(0), heads, chunks, slots}, b.getI32Type());

@@ -12,6 +12,8 @@
 #include "Reference.h"
 
 #include <algorithm>
+#include "deltaflow/Common/SparseGeometry.h"
+
 #include <numeric>
 #include <set>
 
@@ -20,13 +22,17 @@ namespace deltaflow::test {
 struct Geometry {
   int64_t nq = 0, nk = 0, sinks = 0, window = 0, chunk = 1;
   int64_t offset = -1; ///< -1: Nk - Nq
-  int64_t first() const { return offset < 0 ? nk - nq : offset; }
-  int64_t chunks() const { return (nq + chunk - 1) / chunk; }
-  int64_t chunkStart(int64_t c) const { return first() + c * chunk; }
+  int64_t first() const {
+    return geometry::firstQueryPosition<int64_t>(
+        nq, nk, offset < 0 ? std::nullopt : std::optional<int64_t>(offset));
+  }
+  int64_t chunks() const { return geometry::chunkCount<int64_t>(nq, chunk); }
+  int64_t chunkStart(int64_t c) const {
+    return geometry::chunkStart<int64_t>(first(), c, chunk);
+  }
   /// Candidates are [sinks, sinks + candidates(c)).
   int64_t candidates(int64_t c) const {
-    return std::max<int64_t>(
-        0, std::min(chunkStart(c) - window, nk) - sinks);
+    return geometry::candidateCount<int64_t>(chunkStart(c), nk, sinks, window);
   }
 };
 
@@ -62,7 +68,7 @@ inline std::vector<int64_t> keptKeys(const Geometry &g, int64_t c) {
   int64_t s0 = g.chunkStart(c);
   for (int64_t j = 0; j < g.sinks && j < std::min(s0, g.nk); ++j)
     keys.push_back(j);
-  for (int64_t j = std::max(g.sinks, s0 - g.window); j < std::min(s0, g.nk); ++j)
+  for (int64_t j = geometry::windowBegin<int64_t>(s0, g.sinks, g.window); j < std::min(s0, g.nk); ++j)
     keys.push_back(j);
   return keys;
 }
@@ -180,7 +186,7 @@ inline std::vector<int64_t> sparseKeys(const Geometry &g, int64_t i,
   for (int32_t j : selected)
     if (j >= 0 && j <= pos)
       keys.insert(j);
-  for (int64_t j = std::max(g.sinks, s0 - g.window); j <= pos && j < g.nk; ++j)
+  for (int64_t j = geometry::windowBegin<int64_t>(s0, g.sinks, g.window); j <= pos && j < g.nk; ++j)
     keys.insert(j);
   return {keys.begin(), keys.end()};
 }
@@ -262,16 +268,16 @@ inline RefResult referenceCausal(const rt::Tensor &q, const rt::Tensor &k,
   });
 }
 
+/// Rows attn.dense_rows allocates beyond the strided ones.
 inline int64_t tailRows(int64_t stride) {
-  return stride - 1 + std::max<int64_t>(128, stride);
+  return geometry::deltaExtraRows(stride);
 }
 
 /// Dense tail rows of a call that `after` prompt rows follow: the tail is
 /// the prompt's last (nq mod s) + max(128, s) rows (DESIGN.md,
 /// "Δ-correction"), so a call far from the end has none.
 inline int64_t deltaTail(int64_t nq, int64_t stride, int64_t after = 0) {
-  return std::clamp<int64_t>(
-      nq % stride + std::max<int64_t>(128, stride) - after, 0, nq);
+  return geometry::deltaTailRows<int64_t>(nq, stride, after);
 }
 
 /// attn.dense_rows: rows 0, s, 2s, ..., then the last deltaTail rows, then
