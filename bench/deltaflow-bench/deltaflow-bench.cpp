@@ -69,8 +69,9 @@ dense options:
                        thread and minutes at 64K)
   --repeat N           timed runs per case; the minimum is reported (default 3)
   --sweep              instead of the table: compile examples/attention.mlir
-                       with each prefill tile (DELTAFLOW_PREFILL_TQ/BK/KEYS,
-                       DELTAFLOW_PV_ROWS) and time the whole causal prefill
+                       with each prefill tile (deltaflow-compile --tile
+                       prefill.query-tile, prefill.key-block,
+                       prefill.keys-per-tile, pv.rows) and time the prefill
                        at --sweep-n
   --sweep-n N          prefill length of the sweep (default 4096)
   --json FILE          also write the results as JSON
@@ -124,12 +125,12 @@ int runSweep(int threads, int64_t n, int repeat, const bench::MachinePeak &peak)
     std::string out = dir + "/tq" + std::to_string(t.tq) + "_bk" +
                       std::to_string(t.bk) + "_k" + std::to_string(t.keys) +
                       "_pv" + std::to_string(t.pvRows);
-    std::string cmd = "DELTAFLOW_PREFILL_TQ=" + std::to_string(t.tq) +
-                      " DELTAFLOW_PREFILL_BK=" + std::to_string(t.bk) +
-                      " DELTAFLOW_PREFILL_KEYS=" + std::to_string(t.keys) +
-                      " DELTAFLOW_PV_ROWS=" + std::to_string(t.pvRows) + " '" +
-                      DELTAFLOW_COMPILE_TOOL + "' '" + DELTAFLOW_ATTENTION_MLIR +
-                      "' -o '" + out + "' >/dev/null";
+    std::string cmd = std::string("'") + DELTAFLOW_COMPILE_TOOL + "' '" +
+                      DELTAFLOW_ATTENTION_MLIR + "' -o '" + out + "'" +
+                      " --tile prefill.query-tile=" + std::to_string(t.tq) +
+                      " --tile prefill.key-block=" + std::to_string(t.bk) +
+                      " --tile prefill.keys-per-tile=" + std::to_string(t.keys) +
+                      " --tile pv.rows=" + std::to_string(t.pvRows) + " >/dev/null";
     if (std::system(cmd.c_str()) != 0) {
       std::printf("%-4d %-5d %-5d %-7d %10s\n", t.tq, t.bk, t.keys, t.pvRows,
                   "compile failed");
@@ -146,9 +147,9 @@ int runSweep(int threads, int64_t n, int repeat, const bench::MachinePeak &peak)
     if (gf > best)
       best = gf, winner = t;
   }
-  std::printf("\nwinner: DELTAFLOW_PREFILL_TQ=%d DELTAFLOW_PREFILL_BK=%d "
-              "DELTAFLOW_PREFILL_KEYS=%d DELTAFLOW_PV_ROWS=%d (%.1f GFLOP/s); the "
-              "defaults live in compiler/schedules/x86.cpp\n",
+  std::printf("\nwinner: --tile prefill.query-tile=%d --tile prefill.key-block=%d "
+              "--tile prefill.keys-per-tile=%d --tile pv.rows=%d (%.1f GFLOP/s); "
+              "the defaults live in compiler/schedules/x86.cpp\n",
               winner.tq, winner.bk, winner.keys, winner.pvRows, best);
   return 0;
 }

@@ -11,6 +11,7 @@
 #include "deltaflow/Compiler/GraphPipeline.h"
 #include "deltaflow/Compiler/Schedule.h"
 #include "deltaflow/Compiler/SelectionKernel.h"
+#include "deltaflow/Compiler/Targets.h"
 
 #include "deltaflow/Common/SparseGeometry.h"
 
@@ -32,40 +33,6 @@ namespace {
 
 /// Decode variant is used up to this many query rows.
 constexpr int kDecodeMaxRows = 4;
-
-struct TargetInfo {
-  const char *name;
-  const char *halide; ///< nullptr: the host's own features
-  const char *linker; ///< links the shared library
-};
-const TargetInfo kTargets[] = {
-    {"host", nullptr, "c++"},
-    {"x86-64-avx2", "x86-64-linux-sse41-avx-f16c-fma-avx2", "c++"},
-    {"x86-64-avx512",
-     "x86-64-linux-sse41-avx-f16c-fma-avx2-avx512-avx512_skylake", "c++"},
-    // NEON is part of the base ARMv8-A target; dot-product and fp16
-    // arithmetic do not help fp32 attention.
-    {"arm64", "arm-64-linux", "aarch64-linux-gnu-g++"},
-    // Halide 14's newest CUDA capability; the driver JIT-compiles the PTX for
-    // newer GPUs (sm_90 on an H100). Host code is x86-64.
-    {"cuda", "x86-64-linux-sse41-avx-f16c-fma-avx2-cuda-cuda_capability_86", "c++"},
-    // The GPU schedules through OpenCL: CI runs them on the CPU with pocl to
-    // catch indexing and barrier bugs without a GPU.
-    {"opencl", "x86-64-linux-sse41-avx-f16c-fma-avx2-opencl", "c++"},
-};
-
-const TargetInfo &targetInfo(const std::string &name) {
-  for (const TargetInfo &t : kTargets)
-    if (name == t.name)
-      return t;
-  throw std::runtime_error("unknown --target '" + name + "' (known: " +
-                           knownTargets() + ")");
-}
-
-Halide::Target resolveTarget(const std::string &name) {
-  const TargetInfo &t = targetInfo(name);
-  return t.halide ? Halide::Target(t.halide) : Halide::get_host_target();
-}
 
 class PhaseTimer {
 public:
@@ -186,7 +153,7 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     schedulePrefill(prefill, spec, t);
     lowerAttention(prefill, k.name);
     variants = {{k.name, -1}};
-    if (form.kind == PrefillForm::Sparse && !t.has_gpu_feature()) {
+    if (form.kind == PrefillForm::Sparse && familyOf(t).sparseDecode) {
       // One query row (decode): split-K over the slots, as dense decode,
       // in equal chunks of at most the target's decode chunk (the slots'
       // count is static: sinks + selection + window + the row itself).
@@ -268,17 +235,11 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
 
 } // namespace
 
-std::string knownTargets() {
-  std::string s;
-  for (const TargetInfo &t : kTargets)
-    s += (s.empty() ? "" : ", ") + std::string(t.name);
-  return s;
-}
-
 void emitModule(const ModuleDesc &module, const EmitOptions &options) {
   try {
     PhaseTimer timer(options);
-    Halide::Target target = resolveTarget(options.targetName);
+    Halide::Target target = halideTargetOf(options.targetName);
+    TileOverrides tiles(target, options.tiles);
     // f16 K/V on OpenCL: Halide declares `half` in kernels only with cl_half
     // (the device must offer cl_khr_fp16). Other targets load f16 as is.
     if (target.has_feature(Halide::Target::OpenCL)) {
@@ -349,7 +310,7 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
         std::ifstream in(h);
         header += std::string(std::istreambuf_iterator<char>(in), {}) + "\n";
       }
-      runTool(std::string(targetInfo(options.targetName).linker) +
+      runTool(std::string(targetNamed(options.targetName).linker) +
                   " -r -nostdlib -o " + shellQuote(kobj.string()) + objs,
               tmp.path / "ld-r.log");
       std::ofstream(result(".h")) << header;
@@ -361,7 +322,7 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
         fs::copy_file(robj, result(".runtime.o"));
       } else {
         std::string so = result(".so");
-        runTool(std::string(targetInfo(options.targetName).linker) +
+        runTool(std::string(targetNamed(options.targetName).linker) +
                     " -shared -o " + shellQuote(so) + " " +
                     shellQuote(kobj.string()) + " " +
                     shellQuote(robj.string()) + " -ldl -lpthread -lm",

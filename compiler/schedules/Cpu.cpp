@@ -14,10 +14,28 @@
 //===----------------------------------------------------------------------===//
 
 #include "deltaflow/Compiler/Schedule.h"
+#include "deltaflow/Compiler/Targets.h"
 
 #include <string>
 
 namespace deltaflow::compiler {
+
+std::vector<TileParam> cpuTileParams(bool arm64) {
+  // Defaults: x86.cpp (AVX-512 / AVX2) and arm64.cpp (NEON).
+  auto d = [&](const char *x86, const char *arm) {
+    return std::string(" (default ") + (arm64 ? arm : x86) + ")";
+  };
+  return {
+      {"prefill.query-tile", "query rows per prefill tile" + d("16 with AVX-512, 8 with AVX2", "8"), 1, 256},
+      {"prefill.key-block", "keys per prefill block" + d("256", "256"), 1, 16384},
+      {"prefill.keys-per-tile", "keys per score register tile" + d("4 with AVX-512, 2 with AVX2", "2"), 1, 16},
+      {"pv.vectors", "value-dim vectors per P.V register tile" + d("2", "2"), 1, 16},
+      {"pv.rows", "query rows per P.V register tile" + d("4 with AVX-512, 2 with AVX2", "4"), 1, 64},
+      {"pv.heads", "heads per P.V register tile" + d("2", "2"), 1, 16},
+      {"decode.key-chunk", "keys per split-K decode chunk" + d("1024", "1024"), 1, 1 << 20},
+      {"matmul.tile-rows", "output rows per graph matmul register tile" + d("8 with AVX-512, 6 with AVX2", "6"), 1, 64},
+  };
+}
 
 void schedulePrefillCpu(PrefillPipeline &P, const AttentionSpec &spec,
                         const Halide::Target &t, const CpuRegisterTiles &rt) {
@@ -29,9 +47,9 @@ void schedulePrefillCpu(PrefillPipeline &P, const AttentionSpec &spec,
   const int keysPerTile = rt.keysPerTile;
   if (keysPerTile > P.tiles.keyBlock)
     throw std::runtime_error(
-        "DELTAFLOW_PREFILL_KEYS=" + std::to_string(keysPerTile) +
+        "--tile prefill.keys-per-tile=" + std::to_string(keysPerTile) +
         ": a register tile of that many keys exceeds the key block of " +
-        std::to_string(P.tiles.keyBlock) + " (DELTAFLOW_PREFILL_BK)");
+        std::to_string(P.tiles.keyBlock) + " (prefill.key-block)");
   Halide::Var tile("tile"), jo("jo"), ji("ji"), eo("eo"), ei("ei"), qo("qo"),
       qin("qin");
 
@@ -101,7 +119,7 @@ void schedulePrefillCpu(PrefillPipeline &P, const AttentionSpec &spec,
   const int eTile = std::min<int>(int(spec.dv), rt.pvVectors * ve);
   if (spec.dv % eTile != 0)
     throw std::runtime_error(
-        "DELTAFLOW_PV_VECTORS=" + std::to_string(rt.pvVectors) + ": a P.V tile of " +
+        "--tile pv.vectors=" + std::to_string(rt.pvVectors) + ": a P.V tile of " +
         std::to_string(eTile) + " value lanes does not divide the value dim " +
         std::to_string(spec.dv));
   const int qTile = std::min(rt.pvRows, Tq);

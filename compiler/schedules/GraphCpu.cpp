@@ -9,12 +9,13 @@
 // Matmul (decode, < rowBlock rows): tasks of smallW columns, A at root.
 // Reductions: one task per run of output elements, the reduced dimension
 // innermost. Elementwise: vectorised innermost, parallel outer.
-// Tile sizes per target: matmulTilesX86 / matmulTilesArm64 below.
+// Tile sizes per target: the family's matmulTiles hook (Targets.h).
 //
 //===----------------------------------------------------------------------===//
 
 #include "deltaflow/Compiler/GraphPipeline.h"
 #include "deltaflow/Compiler/Schedule.h"
+#include "deltaflow/Compiler/Targets.h"
 
 #include <cstdlib>
 #include <stdexcept>
@@ -24,34 +25,16 @@ namespace deltaflow::compiler {
 using Halide::TailStrategy;
 using Halide::Var;
 
-MatmulTiles matmulTilesX86(const Halide::Target &t) {
-  MatmulTiles m;
-  int vw = t.natural_vector_size<float>();
-  // AVX-512: 2 x 16 lanes x 8 rows = 16 accumulators of 32 registers;
-  // AVX2: 2 x 8 lanes x 6 rows = 12 of 16.
-  m.tileW = 2 * vw;
-  m.tileH = vw >= 16 ? 8 : 6;
-  m.rowBlock = vw >= 16 ? 64 : 60;
-  m.smallW = 4 * vw;
-  if (const char *s = std::getenv("DELTAFLOW_MATMUL_TH"); s && *s)
-    m.tileH = std::atoi(s);
-  return m;
-}
-
-MatmulTiles matmulTilesArm64(const Halide::Target &t) {
-  MatmulTiles m;
-  int vw = t.natural_vector_size<float>(); // 4 lanes, 32 NEON registers
-  m.tileW = 4 * vw;
-  m.tileH = 6;
-  m.rowBlock = 60;
-  m.smallW = 8 * vw;
-  return m;
-}
-
 namespace {
 
+/// The target family's matmul tiles (schedules/x86.cpp, arm64.cpp).
 MatmulTiles tilesFor(const Halide::Target &t) {
-  return t.arch == Halide::Target::ARM ? matmulTilesArm64(t) : matmulTilesX86(t);
+  const TargetFamily &f = familyOf(t);
+  if (!f.matmulTiles)
+    throw std::runtime_error("graph ops (TOSA) have no " + f.name +
+                             " schedule yet; compile model graphs for a CPU "
+                             "target");
+  return f.matmulTiles(t);
 }
 
 bool tiledMatmul(const GraphPipeline &p, const MatmulTiles &m) {
@@ -99,9 +82,6 @@ int graphSmallRowsLimit(const GraphPipeline &p, const Halide::Target &t) {
 }
 
 void scheduleGraph(GraphPipeline &p, const Halide::Target &t, bool smallRows) {
-  if (t.has_gpu_feature())
-    throw std::runtime_error("graph ops (TOSA) have no GPU schedule yet; "
-                             "compile model graphs for a CPU target");
   const int vw = t.natural_vector_size<float>();
   const int64_t inner = p.shape.empty() ? 1 : p.shape.back();
   MatmulTiles m = tilesFor(t);

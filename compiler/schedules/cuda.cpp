@@ -19,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "deltaflow/Compiler/Schedule.h"
+#include "deltaflow/Compiler/Targets.h"
 
 #include <optional>
 #include <stdexcept>
@@ -103,31 +104,31 @@ int gpuGroupSize(const AttentionSpec &spec) {
 }
 } // namespace
 
-PrefillTiles prefillTilesCuda(const Halide::Target &, const AttentionSpec &spec) {
+static PrefillTiles prefillTilesCuda(const Halide::Target &t, const AttentionSpec &spec) {
   PrefillTiles tiles;
   // 4 query rows x G heads per block (2 rows for G > 4), 64-key blocks: the
   // key tile (D x 65 words), scores and probabilities fit the 48 KiB of
   // shared memory a Halide 14 kernel may use.
   const int G = gpuGroupSize(spec);
-  tiles.queryTile = G <= 4 ? 4 : 2;
-  tiles.keyBlock = spec.d <= 128 ? 64 : 32;
+  tiles.queryTile = tile(t, "prefill.query-tile", G <= 4 ? 4 : 2);
+  tiles.keyBlock = tile(t, "prefill.key-block", spec.d <= 128 ? 64 : 32);
   tiles.skipUnusedRowTiles = false; // miscompiles on the GPU backends
   return tiles;
 }
 
-DecodeTiles decodeTilesCuda(const Halide::Target &, const AttentionSpec &spec) {
+static DecodeTiles decodeTilesCuda(const Halide::Target &t, const AttentionSpec &spec) {
   DecodeTiles tiles;
   // 1024 keys per block: 128 chunks x 8 KV heads at 128K. On the H100,
   // 128K keys: 0.48 ms at 1024, 0.50 at 512 (bench/gpu/tune.py); 2048 needs more
   // than 48 KiB of shared memory (scores and probabilities: 2 x C x G words;
   // lane partials: 33 x dotBlock x G words). G = 8 takes smaller blocks.
   const int G = gpuGroupSize(spec);
-  tiles.keyChunk = G <= 4 ? 1024 : 128;
-  tiles.dotBlock = G <= 4 ? 32 : 16;
+  tiles.keyChunk = tile(t, "decode.key-chunk", G <= 4 ? 1024 : 128);
+  tiles.dotBlock = tile(t, "decode.dot-block", G <= 4 ? 32 : 16);
   return tiles;
 }
 
-void schedulePrefillCuda(PrefillPipeline &P, const AttentionSpec &spec,
+static void schedulePrefillCuda(PrefillPipeline &P, const AttentionSpec &spec,
                          const Halide::Target &) {
   using Halide::RVar;
   using Halide::Var;
@@ -216,7 +217,7 @@ void schedulePrefillCuda(PrefillPipeline &P, const AttentionSpec &spec,
         .gpu_threads(ii);
 }
 
-void scheduleDecodeCuda(DecodePipeline &P, const AttentionSpec &spec,
+static void scheduleDecodeCuda(DecodePipeline &P, const AttentionSpec &spec,
                         const Halide::Target &) {
   using Halide::RVar;
   using Halide::Var;
@@ -340,9 +341,38 @@ void scheduleDecodeCuda(DecodePipeline &P, const AttentionSpec &spec,
   P.out.output_buffer().dim(0).set_bounds(0, int(spec.dv));
 }
 
-void scheduleDeltaCorrectCuda(DeltaPipeline &P, int64_t dv) {
+static void scheduleDeltaCorrectCuda(DeltaPipeline &P, int64_t dv) {
   P.out.gpu_blocks(P.i, P.h).gpu_threads(P.e);
   P.out.output_buffer().dim(0).set_bounds(0, int(dv));
+}
+
+void registerGpuTargets() {
+  TargetFamily f;
+  f.name = "gpu";
+  f.targets = {
+      // Halide 14's newest CUDA capability; the driver JIT-compiles the PTX
+      // for newer GPUs (sm_90 on an H100). Host code is x86-64.
+      {"cuda", "x86-64-linux-sse41-avx-f16c-fma-avx2-cuda-cuda_capability_86",
+       "c++", "NVIDIA GPUs through CUDA (fp32 SIMT kernels, Halide 14)"},
+      // The GPU schedules through OpenCL: CI runs them on the CPU with pocl
+      // to catch indexing and barrier bugs without a GPU.
+      {"opencl", "x86-64-linux-sse41-avx-f16c-fma-avx2-opencl", "c++",
+       "the GPU schedules through OpenCL (CI runs them on pocl)"}};
+  f.tiles = {
+      {"prefill.query-tile", "query rows per block (4 for G <= 4, else 2)", 1, 64},
+      {"prefill.key-block", "keys per shared-memory block (64 for D <= 128, else 32)", 1, 1024},
+      {"decode.key-chunk", "keys per split-K block (1024 for G <= 4, else 128)", 1, 1 << 20},
+      {"decode.dot-block", "keys per lane-dot block (32 for G <= 4, else 16)", 1, 1024}};
+  f.claims = [](const Halide::Target &t) { return t.has_gpu_feature(); };
+  f.prefillTiles = prefillTilesCuda;
+  f.decodeTiles = decodeTilesCuda;
+  f.schedulePrefill = schedulePrefillCuda;
+  f.scheduleDecode = scheduleDecodeCuda;
+  f.scheduleDelta = [](DeltaPipeline &p, int64_t dv, const Halide::Target &) {
+    scheduleDeltaCorrectCuda(p, dv);
+  };
+  f.sparseDecode = false; // sparse decode runs the prefill form (one row)
+  registerTargetFamily(std::move(f));
 }
 
 } // namespace deltaflow::compiler

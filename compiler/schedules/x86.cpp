@@ -1,15 +1,21 @@
-//===- x86.cpp - tile sizes of the x86-64 schedules (AVX2, AVX-512) -------===//
+//===- x86.cpp - the x86-64 targets (AVX2, AVX-512) -----------------------===//
 //
 // The schedules themselves are the CPU ones (Cpu.cpp); x86 picks the tile
-// sizes per vector width (below). Benchmarks may override them without
-// recompiling deltaflow (DELTAFLOW_PREFILL_TQ/BK/KEYS, DELTAFLOW_PV_*,
-// DELTAFLOW_DECODE_CHUNK); a bad value is a one-line error.
+// sizes per vector width (below). deltaflow-compile --tile NAME=VALUE
+// overrides them (deltaflow-bench dense --sweep does), within the bounds of
+// cpuTileParams().
 //
 //===----------------------------------------------------------------------===//
 
+#include "deltaflow/Compiler/GraphPipeline.h"
 #include "deltaflow/Compiler/Schedule.h"
+#include "deltaflow/Compiler/Targets.h"
 
 namespace deltaflow::compiler {
+
+namespace {
+bool avx512(const Halide::Target &t) { return t.natural_vector_size<float>() >= 16; }
+} // namespace
 
 // Defaults from `deltaflow-bench dense --sweep` (whole causal prefill,
 // Llama-3-8B heads, 2 threads):
@@ -19,30 +25,61 @@ namespace deltaflow::compiler {
 //    keys and 2 vectors x 2 rows x 2 heads (8 accumulators each). The
 //    AVX-512 tiles need 16 accumulators and spill here: 2864 ms at 4K
 //    against 1720-1850 ms.
-PrefillTiles prefillTilesX86(const Halide::Target &t, const AttentionSpec &) {
-  PrefillTiles tiles;
-  const bool avx512 = t.natural_vector_size<float>() >= 16;
-  tiles.queryTile = tileOverride("DELTAFLOW_PREFILL_TQ", avx512 ? 16 : 8, 1, 256);
-  tiles.bitWidenF16 = true;
-  tiles.keyBlock = tileOverride("DELTAFLOW_PREFILL_BK", 256, 1, 16384);
-  return tiles;
-}
-
-DecodeTiles decodeTilesX86(const Halide::Target &, const AttentionSpec &) {
-  DecodeTiles tiles;
-  tiles.keyChunk = tileOverride("DELTAFLOW_DECODE_CHUNK", 1024, 1, 1 << 20);
-  tiles.bitWidenF16 = true;
-  return tiles;
-}
-
-CpuRegisterTiles registerTilesX86(const Halide::Target &t) {
-  CpuRegisterTiles rt;
-  const bool avx512 = t.natural_vector_size<float>() >= 16;
-  rt.keysPerTile = tileOverride("DELTAFLOW_PREFILL_KEYS", avx512 ? 4 : 2, 1, 16);
-  rt.pvVectors = tileOverride("DELTAFLOW_PV_VECTORS", 2, 1, 16);
-  rt.pvRows = tileOverride("DELTAFLOW_PV_ROWS", avx512 ? 4 : 2, 1, 64);
-  rt.pvHeads = tileOverride("DELTAFLOW_PV_HEADS", 2, 1, 16);
-  return rt;
+void registerX86Targets() {
+  TargetFamily f;
+  f.name = "x86-64";
+  f.targets = {
+      {"x86-64-avx2", "x86-64-linux-sse41-avx-f16c-fma-avx2", "c++",
+       "x86-64 with AVX2, FMA and F16C (Haswell, Zen 1-3)"},
+      {"x86-64-avx512",
+       "x86-64-linux-sse41-avx-f16c-fma-avx2-avx512-avx512_skylake", "c++",
+       "x86-64 with AVX-512 (Skylake-X, Zen 4/5)"}};
+  f.tiles = cpuTileParams(/*arm64=*/false);
+  f.claims = [](const Halide::Target &t) {
+    return t.arch == Halide::Target::X86 && !t.has_gpu_feature();
+  };
+  f.prefillTiles = [](const Halide::Target &t, const AttentionSpec &) {
+    PrefillTiles tiles;
+    tiles.queryTile = tile(t, "prefill.query-tile", avx512(t) ? 16 : 8);
+    tiles.keyBlock = tile(t, "prefill.key-block", 256);
+    tiles.bitWidenF16 = true;
+    return tiles;
+  };
+  f.decodeTiles = [](const Halide::Target &t, const AttentionSpec &) {
+    DecodeTiles tiles;
+    tiles.keyChunk = tile(t, "decode.key-chunk", 1024);
+    tiles.bitWidenF16 = true;
+    return tiles;
+  };
+  auto registers = [](const Halide::Target &t) {
+    CpuRegisterTiles rt;
+    rt.keysPerTile = tile(t, "prefill.keys-per-tile", avx512(t) ? 4 : 2);
+    rt.pvVectors = tile(t, "pv.vectors", 2);
+    rt.pvRows = tile(t, "pv.rows", avx512(t) ? 4 : 2);
+    rt.pvHeads = tile(t, "pv.heads", 2);
+    return rt;
+  };
+  f.schedulePrefill = [registers](PrefillPipeline &p, const AttentionSpec &spec,
+                                  const Halide::Target &t) {
+    schedulePrefillCpu(p, spec, t, registers(t));
+  };
+  f.scheduleDecode = [registers](DecodePipeline &p, const AttentionSpec &spec,
+                                 const Halide::Target &t) {
+    scheduleDecodeCpu(p, spec, t, registers(t));
+  };
+  f.scheduleDelta = scheduleDeltaCorrectCpu;
+  f.matmulTiles = [](const Halide::Target &t) {
+    MatmulTiles m;
+    int vw = t.natural_vector_size<float>();
+    // AVX-512: 2 x 16 lanes x 8 rows = 16 accumulators of 32 registers;
+    // AVX2: 2 x 8 lanes x 6 rows = 12 of 16.
+    m.tileW = 2 * vw;
+    m.tileH = tile(t, "matmul.tile-rows", vw >= 16 ? 8 : 6);
+    m.rowBlock = vw >= 16 ? 64 : 60;
+    m.smallW = 4 * vw;
+    return m;
+  };
+  registerTargetFamily(std::move(f));
 }
 
 } // namespace deltaflow::compiler

@@ -1,6 +1,6 @@
 //===- deltaflow-compile.cpp - .mlir graph -> native .so ------------------===//
 //
-//   deltaflow-compile FILE.mlir -o OUT [--target=host|x86-64-avx2|x86-64-avx512|arm64|cuda|opencl]
+//   deltaflow-compile FILE.mlir -o OUT [--target=NAME] [--tile NAME=VALUE ...]
 //                     [--sparsity="policy=... budget=..."] [--delta="stride=64"]
 //                     [--load-pass-plugin=lib.so] [--emit=so|object|mlir|halide-stmt]
 //                     [--timing]
@@ -48,8 +48,12 @@ static cl::opt<std::string>
             cl::value_desc("OUT"), cl::Required);
 static cl::opt<std::string>
     target(cl::cat(category), "target",
-           cl::desc("Target: host (default), x86-64-avx2, x86-64-avx512, arm64, cuda, opencl"),
+           cl::desc("Target (default host); the list is below"),
            cl::init("host"));
+static cl::list<std::string> tiles(cl::cat(category), "tile",
+    cl::desc("Override a tile size of the target's schedule, NAME=VALUE "
+             "(repeatable; the names and bounds are below)"),
+    cl::value_desc("NAME=VALUE"));
 enum class Emit { So, Object, Mlir, HalideStmt, Plan };
 static cl::opt<Emit> emit(cl::cat(category), 
     "emit", cl::desc("What to write"), cl::init(Emit::So),
@@ -158,6 +162,9 @@ int main(int argc, char **argv) {
   std::string policies;
   for (const std::string &name : ::deltaflow::sparsity::policyNames())
     policies += (policies.empty() ? "" : ", ") + name;
+  // The target table, for --help (it lists what --target and --tile take).
+  static std::string targetHelp = "\n" + deltaflow::compiler::targetHelp();
+  static cl::extrahelp targetHelpText(targetHelp);
   cl::ParseCommandLineOptions(
       argc, argv,
       "deltaflow-compile: ahead-of-time compile an .mlir graph into a shared "
@@ -248,6 +255,15 @@ int main(int argc, char **argv) {
   deltaflow::compiler::EmitOptions options;
   options.outBase = base;
   options.targetName = target;
+  try {
+    for (const std::string &t : tiles) {
+      auto [name, value] = deltaflow::compiler::parseTileAssignment(t);
+      options.tiles[name] = value;
+    }
+  } catch (const std::exception &e) {
+    llvm::errs() << "deltaflow-compile: error: " << e.what() << "\n";
+    return 1;
+  }
   options.kind = emit == Emit::Object ? deltaflow::compiler::EmitKind::Object
                  : emit == Emit::HalideStmt
                      ? deltaflow::compiler::EmitKind::HalideStmt

@@ -45,8 +45,6 @@ struct MatmulTiles {
   int rowBlock = 64; ///< rows sharing one B panel; also the parallel grain
   int smallW = 64;  ///< columns per task when rows < rowBlock (decode)
 };
-MatmulTiles matmulTilesX86(const Halide::Target &t);
-MatmulTiles matmulTilesArm64(const Halide::Target &t);
 
 /// THE SCHEDULE for graph kernels. `smallRows`: the variant for fewer than
 /// rowBlock output rows (decode); otherwise at least rowBlock rows.

@@ -11,6 +11,8 @@
 #include "deltaflow/Compiler/KernelSpec.h"
 
 #include <functional>
+#include <map>
+#include <utility>
 #include <string>
 
 namespace deltaflow::compiler {
@@ -21,15 +23,22 @@ struct EmitOptions {
   std::string outBase;    ///< OUT: writes OUT.so, OUT.h, OUT.manifest.json
   std::string targetName; ///< host | x86-64-avx2 | x86-64-avx512 | ...
   EmitKind kind = EmitKind::SharedLibrary;
+  /// --tile overrides (name -> value), checked against the target's table.
+  std::map<std::string, int> tiles;
   /// Called with (phase, seconds) when set; used by --timing.
   std::function<void(const std::string &, double)> onPhase;
 };
 
 /// The deltaflow target names this build can compile for, comma-separated.
-std::string knownTargets();
-
 /// Throws std::runtime_error with a one-line message on failure; leaves no
 /// partial output file behind.
+/// "host, x86-64-avx2, ..." and the --help text listing every target with
+/// its tiles, from the target table (Targets.h; no Halide types here).
+std::string targetNames();
+std::string targetHelp();
+/// Parses a --tile argument "NAME=VALUE"; throws one line on a bad form.
+std::pair<std::string, int> parseTileAssignment(const std::string &s);
+
 void emitModule(const ModuleDesc &module, const EmitOptions &options);
 
 } // namespace deltaflow::compiler

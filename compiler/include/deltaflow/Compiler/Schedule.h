@@ -19,7 +19,8 @@ struct UnsupportedShape : std::runtime_error {
 PrefillTiles choosePrefillTiles(const Halide::Target &t, const AttentionSpec &spec);
 DecodeTiles chooseDecodeTiles(const Halide::Target &t, const AttentionSpec &spec);
 
-/// THE SCHEDULE: dispatches to the target's own file (schedules/x86.cpp, ...).
+/// THE SCHEDULE: dispatches through the target table (Targets.h) to the
+/// family's own file (schedules/x86.cpp, arm64.cpp, cuda.cpp).
 void schedulePrefill(PrefillPipeline &p, const AttentionSpec &spec,
                      const Halide::Target &t);
 void scheduleDecode(DecodePipeline &p, const AttentionSpec &spec,
@@ -44,17 +45,8 @@ void schedulePrefillCpu(PrefillPipeline &p, const AttentionSpec &spec,
 void scheduleDecodeCpu(DecodePipeline &p, const AttentionSpec &spec,
                        const Halide::Target &t, const CpuRegisterTiles &rt);
 
-// Per-target sizes: schedules/x86.cpp, schedules/arm64.cpp.
-PrefillTiles prefillTilesX86(const Halide::Target &t, const AttentionSpec &spec);
-DecodeTiles decodeTilesX86(const Halide::Target &t, const AttentionSpec &spec);
-CpuRegisterTiles registerTilesX86(const Halide::Target &t);
-PrefillTiles prefillTilesCuda(const Halide::Target &t, const AttentionSpec &spec);
-DecodeTiles decodeTilesCuda(const Halide::Target &t, const AttentionSpec &spec);
-void schedulePrefillCuda(PrefillPipeline &p, const AttentionSpec &spec,
-                         const Halide::Target &t);
-void scheduleDecodeCuda(DecodePipeline &p, const AttentionSpec &spec,
-                        const Halide::Target &t);
-void scheduleDeltaCorrectCuda(DeltaPipeline &p, int64_t dv);
+/// Δ's combination on CPU targets (elementwise, vectorised over Dv).
+void scheduleDeltaCorrectCpu(DeltaPipeline &p, int64_t dv, const Halide::Target &t);
 
 /// GPU building blocks (schedules/cuda.cpp), shared with the selections.
 /// `dot(key, head, ...) += q(rd, head) * k(rd, key)` over a block of keys
@@ -70,16 +62,6 @@ void scheduleGpuLaneDots(Halide::Func dot, Halide::RVar rd, Halide::Var key,
 void scheduleGpuLaneReduce(Halide::Func f, Halide::RVar r,
                            const Halide::LoopLevel &at, Halide::Var head,
                            std::optional<Halide::Var> row = std::nullopt);
-PrefillTiles prefillTilesArm64(const Halide::Target &t, const AttentionSpec &spec);
-DecodeTiles decodeTilesArm64(const Halide::Target &t, const AttentionSpec &spec);
-CpuRegisterTiles registerTilesArm64(const Halide::Target &t);
-
-/// Tile size override from environment variable `name` (benchmarks' tile
-/// sweeps set them; deltaflow-bench dense --sweep), else `fallback`. Throws
-/// one line naming the variable and its value unless it is an integer in
-/// [lo, hi].
-int tileOverride(const char *name, int fallback, int lo, int hi);
-
 /// Largest power of two <= natural vector width that divides n.
 int vectorWidthFor(const Halide::Target &t, int64_t n);
 
