@@ -252,25 +252,9 @@ struct EntryBuilder {
       return failure();
     namespace sp = ::deltaflow::sparsity;
     SelectSpec sel;
-    if (auto plugin = dyn_cast<attn::PluginPolicyAttr>(op.getPolicy())) {
-      sel.policy = plugin.getName().str();
-      for (NamedAttribute a : plugin.getParams()) {
-        if (auto i = dyn_cast<IntegerAttr>(a.getValue()))
-          sel.knobs[a.getName().str()] = double(i.getInt());
-        else if (auto f = dyn_cast<FloatAttr>(a.getValue()))
-          sel.knobs[a.getName().str()] = f.getValueAsDouble();
-      }
-    } else {
-      for (const std::string &name : sp::policyNames()) {
-        sp::Policy *p = sp::findPolicy(name);
-        if (p->fromAttr)
-          if (std::optional<sp::Params> ps = p->fromAttr(op.getPolicy())) {
-            sel.policy = name;
-            sel.knobs = *ps;
-            break;
-          }
-      }
-    }
+    auto policyAttr = cast<attn::SelectionPolicyAttrInterface>(op.getPolicy());
+    sel.policy = policyAttr.getPolicyName();
+    sel.knobs = policyAttr.getKnobs();
     sp::Policy *policy = sp::findPolicy(sel.policy);
     if (!policy)
       return op.emitOpError() << "policy '" << sel.policy
@@ -284,15 +268,15 @@ struct EntryBuilder {
     sel.window = op.getWindow();
     sel.chunk = op.getChunk();
     sel.slots = idxTy.getDimSize(3);
-    sel.perKvHead = policy->perKvHead;
+    sel.perKvHead = policyAttr.isPerKvHead();
     sel.offset = op.getOffset();
     sel.kDtype = spec.kvDtype;
     int64_t heads = sel.perKvHead ? spec.hkv : 1;
-    if (idxTy.getDimSize(1) != heads || sel.slots != policy->slots(sel.knobs))
+    if (idxTy.getDimSize(1) != heads || sel.slots != policyAttr.getSlots())
       return op.emitOpError()
              << "result type " << idxTy << " does not match policy '"
              << sel.policy << "' (" << heads << " head sets of "
-             << policy->slots(sel.knobs) << " slots)";
+             << policyAttr.getSlots() << " slots)";
     KernelDesc k = newKernel(op, KernelKind::Select, {op.getQuery(), op.getKey()});
     k.select = sel;
     const std::vector<Dim> &qd = dimsOf[op.getQuery()];

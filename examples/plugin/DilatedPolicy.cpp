@@ -2,9 +2,11 @@
 //
 // `dilated`: besides the sinks and the local window, each query chunk sees
 // every `dilation`-th candidate counting back from the window, `budget` of
-// them. The whole policy is this file: its options and checks for the pass,
-// and its selection kernel (a Halide algorithm and schedule) for the
-// compiler. Load it into any deltaflow tool:
+// them. The whole policy is this file: its parameters with their bounds for
+// the pass, and its selection kernel (a Halide algorithm and schedule) for
+// the compiler; an in-tree policy is the same file under policies/ plus a
+// line in policies/Builtin.cpp (policies/Strided.cpp). Load it into any
+// deltaflow tool:
 //
 //   deltaflow-opt    --load-pass-plugin=libDeltaflowDilatedPolicy.so \
 //                    --attn-sparsify="policy=dilated budget=1024 param=dilation:4"
@@ -23,16 +25,6 @@ namespace sp = deltaflow::sparsity;
 using deltaflow::compiler::SelectionBuild;
 
 namespace {
-
-std::string check(const sp::Params &ps) {
-  for (const char *name : {"budget", "dilation", "chunk"})
-    if (!ps.count(name) || ps.at(name) < 1 || ps.at(name) != int64_t(ps.at(name)))
-      return std::string(name) + " must be a positive integer";
-  for (const char *name : {"sinks", "window"})
-    if (!ps.count(name) || ps.at(name) < 0)
-      return std::string(name) + " must be >= 0";
-  return "";
-}
 
 /// indices(t, c) = the candidate `dilation * (budget - 1 - t)` before the
 /// window of chunk c, or -1 before the first candidate; ascending in t.
@@ -54,8 +46,11 @@ void registerDilated() {
   sp::Policy p;
   p.name = "dilated";
   p.summary = "dilated: every dilation-th key before the window (plug-in)";
-  p.knobs = {"budget", "dilation", "sinks", "window", "chunk"};
-  p.check = check;
+  // Bounds are checked by the registry (checkParams), in the pass and in
+  // the #attn.policy attribute's verifier.
+  p.params = sp::commonParams();
+  p.params.push_back({"budget", 1, double(int64_t(1) << 24)});
+  p.params.push_back({"dilation", 1, double(int64_t(1) << 20)});
   p.slots = [](const sp::Params &ps) { return sp::paramInt(ps, "budget"); };
   p.buildKernel = buildKernel;
   // A duplicate name is recorded by the registry and reported by the tool.

@@ -7,6 +7,7 @@
 #include "deltaflow/Transforms/SparsityPolicy.h"
 
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 
@@ -67,6 +68,48 @@ std::vector<std::string> takeRegistrationErrors() {
   std::vector<std::string> errors;
   errors.swap(r.errors);
   return errors;
+}
+
+std::vector<ParamSpec> commonParams() {
+  return {{"sinks", 0, double(int64_t(1) << 24)},
+          {"window", 0, double(int64_t(1) << 24)},
+          {"chunk", 1, double(int64_t(1) << 20)}};
+}
+
+namespace {
+std::string number(double v) {
+  char buf[32];
+  if (v == std::floor(v) && std::fabs(v) < 1e15)
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  else
+    std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+} // namespace
+
+std::string checkParams(const Policy *policy, const Params &params) {
+  std::vector<ParamSpec> specs = policy ? policy->params : commonParams();
+  for (const ParamSpec &p : specs) {
+    auto it = params.find(p.name);
+    if (it == params.end())
+      return "missing parameter '" + p.name + "'";
+    double v = it->second;
+    bool inRange = (p.loOpen ? v > p.lo : v >= p.lo) && v <= p.hi;
+    if (p.integer && (v != std::floor(v) || !inRange))
+      return p.name + " must be an integer in [" + number(p.lo) + ", " +
+             number(p.hi) + "], got " + number(v);
+    if (!inRange)
+      return p.name + " must be in " + (p.loOpen ? "(" : "[") + number(p.lo) +
+             ", " + number(p.hi) + "], got " + number(v);
+  }
+  return policy && policy->check ? policy->check(params) : "";
+}
+
+std::string paramNames(const Policy &policy) {
+  std::string s;
+  for (const ParamSpec &p : policy.params)
+    s += (s.empty() ? "" : ", ") + p.name;
+  return s;
 }
 
 int64_t paramInt(const Params &params, const std::string &name) {

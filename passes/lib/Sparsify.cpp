@@ -84,22 +84,21 @@ struct AttnSparsifyPass
     sp::Params all;
     if (failed(collectParams(module, all)))
       return signalPassFailure();
-    // The policy sees its own knobs, the common three, and every param=.
+    // The policy sees its declared parameters and every param=.
     sp::Params params;
     for (const auto &[name, value] : all)
-      if (llvm::is_contained(pol->knobs, name) || name == "sinks" ||
-          name == "window" || name == "chunk" ||
+      if (llvm::any_of(pol->params,
+                       [&, n = name](const sp::ParamSpec &ps) { return ps.name == n; }) ||
           llvm::any_of(extra, [&, n = name](const std::string &kv) {
             return StringRef(kv).split(':').first == n;
           }))
         params[name] = value;
-    if (pol->check) {
-      std::string why = pol->check(params);
-      if (!why.empty()) {
-        emitError(module.getLoc())
-            << "attn-sparsify{policy=" << policy << "}: " << why;
-        return signalPassFailure();
-      }
+    // Bounds and constraints: the registry's one check (checkParams).
+    std::string why = sp::checkParams(pol, params);
+    if (!why.empty()) {
+      emitError(module.getLoc())
+          << "attn-sparsify{policy=" << policy << "}: " << why;
+      return signalPassFailure();
     }
     int64_t slots = pol->selects ? pol->slots(params) : 0;
     int64_t nSinks = sp::paramInt(params, "sinks"),

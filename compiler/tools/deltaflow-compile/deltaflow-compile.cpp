@@ -154,7 +154,6 @@ int main(int argc, char **argv) {
     llvm::errs() << "deltaflow-compile: error: " << pluginError << "\n";
     return 1;
   }
-  deltaflow::compiler::attachBuiltinSelectionKernels();
   mlir::deltaflow::registerDeltaflowPasses();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();

@@ -2,6 +2,7 @@
 
 #include "deltaflow/Dialect/Attn/IR/AttnOps.h"
 #include "deltaflow/Common/SparseGeometry.h"
+#include "deltaflow/Transforms/SparsityPolicy.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Diagnostics.h"
@@ -151,55 +152,115 @@ int64_t AttentionOp::getGroupSize() {
 // Policy attributes
 //===----------------------------------------------------------------------===//
 
+#include "deltaflow/Dialect/Attn/IR/AttnAttrInterfaces.cpp.inc"
+
 namespace {
 using EmitFn = function_ref<InFlightDiagnostic()>;
+namespace sp = ::deltaflow::sparsity;
 
-LogicalResult checkCommon(EmitFn emitError, int64_t sinks, int64_t window,
-                          int64_t chunk) {
-  if (sinks < 0)
-    return emitError() << "sinks must be >= 0, got " << sinks;
-  if (window < 0)
-    return emitError() << "window must be >= 0, got " << window;
-  if (chunk <= 0)
-    return emitError() << "chunk must be > 0, got " << chunk;
+/// The one check of a policy's parameters: the registry's bounds
+/// (checkParams). A policy that is not registered (a plug-in not loaded)
+/// gets the bounds every policy shares.
+LogicalResult verifyKnobs(EmitFn emitError, const std::string &policy,
+                          const sp::Params &knobs) {
+  std::string why = sp::checkParams(sp::findPolicy(policy), knobs);
+  if (!why.empty())
+    return emitError() << "policy '" << policy << "': " << why;
   return success();
+}
+
+sp::Params tokenSelectKnobs(int64_t budget, int64_t sinks, int64_t window,
+                            int64_t chunk) {
+  return {{"budget", double(budget)}, {"sinks", double(sinks)},
+          {"window", double(window)}, {"chunk", double(chunk)}};
+}
+sp::Params adaptiveKnobs(const APFloat &p, int64_t minBudget,
+                         int64_t maxBudget, int64_t sinks, int64_t window,
+                         int64_t chunk) {
+  return {{"p", p.convertToDouble()},       {"min-budget", double(minBudget)},
+          {"max-budget", double(maxBudget)}, {"sinks", double(sinks)},
+          {"window", double(window)},       {"chunk", double(chunk)}};
+}
+sp::Params blockTopKKnobs(int64_t budget, int64_t page, int64_t sinks,
+                          int64_t window, int64_t chunk) {
+  return {{"budget", double(budget)}, {"page", double(page)},
+          {"sinks", double(sinks)},   {"window", double(window)},
+          {"chunk", double(chunk)}};
+}
+sp::Params dictionaryKnobs(DictionaryAttr params) {
+  sp::Params knobs;
+  if (params)
+    for (NamedAttribute a : params) {
+      if (auto i = dyn_cast<IntegerAttr>(a.getValue()))
+        knobs[a.getName().str()] = double(i.getInt());
+      else if (auto f = dyn_cast<FloatAttr>(a.getValue()))
+        knobs[a.getName().str()] = f.getValueAsDouble();
+    }
+  return knobs;
 }
 } // namespace
 
+// The interface's questions, answered from the knobs and the registry.
+int64_t SelectionPolicyAttrInterface::getSinks() {
+  return sp::paramInt(getKnobs(), "sinks");
+}
+int64_t SelectionPolicyAttrInterface::getWindow() {
+  return sp::paramInt(getKnobs(), "window");
+}
+int64_t SelectionPolicyAttrInterface::getChunk() {
+  return sp::paramInt(getKnobs(), "chunk");
+}
+int64_t SelectionPolicyAttrInterface::getSlots() {
+  sp::Policy *p = sp::findPolicy(getPolicyName());
+  return p && p->slots ? p->slots(getKnobs()) : -1;
+}
+bool SelectionPolicyAttrInterface::isPerKvHead() {
+  sp::Policy *p = sp::findPolicy(getPolicyName());
+  return p && p->perKvHead;
+}
+
+std::string TokenSelectAttr::getPolicyName() const { return "token-select"; }
+std::map<std::string, double> TokenSelectAttr::getKnobs() const {
+  return tokenSelectKnobs(getBudget(), getSinks(), getWindow(), getChunk());
+}
 LogicalResult TokenSelectAttr::verify(EmitFn emitError, int64_t budget,
                                       int64_t sinks, int64_t window,
                                       int64_t chunk) {
-  if (budget <= 0)
-    return emitError() << "token_select budget must be > 0, got " << budget;
-  return checkCommon(emitError, sinks, window, chunk);
+  return verifyKnobs(emitError, "token-select",
+                     tokenSelectKnobs(budget, sinks, window, chunk));
 }
 
-LogicalResult AdaptiveAttr::verify(EmitFn emitError, APFloat pAttr,
+std::string AdaptiveAttr::getPolicyName() const { return "adaptive"; }
+std::map<std::string, double> AdaptiveAttr::getKnobs() const {
+  return adaptiveKnobs(getP(), getMinBudget(), getMaxBudget(), getSinks(),
+                       getWindow(), getChunk());
+}
+LogicalResult AdaptiveAttr::verify(EmitFn emitError, APFloat p,
                                    int64_t minBudget, int64_t maxBudget,
                                    int64_t sinks, int64_t window,
                                    int64_t chunk) {
-  double p = pAttr.convertToDouble();
-  if (!(p > 0.0 && p <= 1.0))
-    return emitError() << "adaptive p must be in (0, 1], got " << p;
-  if (minBudget <= 0)
-    return emitError() << "adaptive min_budget must be > 0, got " << minBudget;
-  if (maxBudget < minBudget)
-    return emitError() << "adaptive max_budget (" << maxBudget
-                       << ") must be >= min_budget (" << minBudget << ")";
-  return checkCommon(emitError, sinks, window, chunk);
+  return verifyKnobs(emitError, "adaptive",
+                     adaptiveKnobs(p, minBudget, maxBudget, sinks, window, chunk));
 }
 
+std::string BlockTopKAttr::getPolicyName() const { return "block-topk"; }
+std::map<std::string, double> BlockTopKAttr::getKnobs() const {
+  return blockTopKKnobs(getBudget(), getPage(), getSinks(), getWindow(),
+                        getChunk());
+}
 LogicalResult BlockTopKAttr::verify(EmitFn emitError, int64_t budget,
                                     int64_t page, int64_t sinks,
                                     int64_t window, int64_t chunk) {
-  if (page <= 0)
-    return emitError() << "block_topk page must be > 0, got " << page;
-  if (budget < page)
-    return emitError() << "block_topk budget (" << budget
-                       << ") must hold at least one page of " << page;
-  return checkCommon(emitError, sinks, window, chunk);
+  return verifyKnobs(emitError, "block-topk",
+                     blockTopKKnobs(budget, page, sinks, window, chunk));
 }
 
+std::string PluginPolicyAttr::getPolicyName() const {
+  return getName().getValue().str();
+}
+std::map<std::string, double> PluginPolicyAttr::getKnobs() const {
+  return dictionaryKnobs(getParams());
+}
 LogicalResult PluginPolicyAttr::verify(EmitFn emitError, StringAttr name,
                                        DictionaryAttr params) {
   if (!name || name.getValue().empty())
@@ -208,9 +269,7 @@ LogicalResult PluginPolicyAttr::verify(EmitFn emitError, StringAttr name,
     if (!params || !params.getAs<IntegerAttr>(key))
       return emitError() << "policy '" << name.getValue()
                          << "' needs an integer '" << key << "' parameter";
-  return checkCommon(emitError, params.getAs<IntegerAttr>("sinks").getInt(),
-                     params.getAs<IntegerAttr>("window").getInt(),
-                     params.getAs<IntegerAttr>("chunk").getInt());
+  return verifyKnobs(emitError, name.getValue().str(), dictionaryKnobs(params));
 }
 
 //===----------------------------------------------------------------------===//
@@ -218,32 +277,22 @@ LogicalResult PluginPolicyAttr::verify(EmitFn emitError, StringAttr name,
 //===----------------------------------------------------------------------===//
 
 namespace {
-template <typename Fn> auto visitPolicy(Attribute policy, Fn fn) {
-  if (auto a = dyn_cast<TokenSelectAttr>(policy))
-    return fn(a.getSinks(), a.getWindow(), a.getChunk());
-  if (auto a = dyn_cast<AdaptiveAttr>(policy))
-    return fn(a.getSinks(), a.getWindow(), a.getChunk());
-  if (auto a = dyn_cast<BlockTopKAttr>(policy))
-    return fn(a.getSinks(), a.getWindow(), a.getChunk());
-  auto a = cast<PluginPolicyAttr>(policy);
-  return fn(a.getParams().getAs<IntegerAttr>("sinks").getInt(),
-            a.getParams().getAs<IntegerAttr>("window").getInt(),
-            a.getParams().getAs<IntegerAttr>("chunk").getInt());
-}
-
 int64_t ceilDivOrDynamic(int64_t n, int64_t d) {
   return ShapedType::isDynamic(n) ? ShapedType::kDynamic : (n + d - 1) / d;
+}
+SelectionPolicyAttrInterface policyOf(SelectOp op) {
+  return cast<SelectionPolicyAttrInterface>(op.getPolicy());
 }
 } // namespace
 
 int64_t SelectOp::getSinks() {
-  return visitPolicy(getPolicy(), [](int64_t s, int64_t, int64_t) { return s; });
+  return policyOf(*this).getSinks();
 }
 int64_t SelectOp::getWindow() {
-  return visitPolicy(getPolicy(), [](int64_t, int64_t w, int64_t) { return w; });
+  return policyOf(*this).getWindow();
 }
 int64_t SelectOp::getChunk() {
-  return visitPolicy(getPolicy(), [](int64_t, int64_t, int64_t c) { return c; });
+  return policyOf(*this).getChunk();
 }
 
 LogicalResult SelectOp::verify() {

@@ -1,7 +1,7 @@
 // RUN: deltaflow-opt %s -split-input-file -verify-diagnostics
 
 func.func @budget(%q: tensor<1x8x?x64xf32>, %k: tensor<1x2x?x64xf32>) {
-  // expected-error @+1 {{token_select budget must be > 0, got 0}}
+  // expected-error @+1 {{policy 'token-select': budget must be an integer in [1, 16777216], got 0}}
   %i = attn.select %q, %k policy(#attn.token_select<budget = 0, sinks = 4, window = 16, chunk = 32>) : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32> -> tensor<1x1x?x1xi32>
   return
 }
@@ -9,7 +9,7 @@ func.func @budget(%q: tensor<1x8x?x64xf32>, %k: tensor<1x2x?x64xf32>) {
 // -----
 
 func.func @sinks(%q: tensor<1x8x?x64xf32>, %k: tensor<1x2x?x64xf32>) {
-  // expected-error @+1 {{sinks must be >= 0, got -1}}
+  // expected-error @+1 {{policy 'token-select': sinks must be an integer in [0, 16777216], got -1}}
   %i = attn.select %q, %k policy(#attn.token_select<budget = 8, sinks = -1, window = 16, chunk = 32>) : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32> -> tensor<1x1x?x8xi32>
   return
 }
@@ -17,7 +17,7 @@ func.func @sinks(%q: tensor<1x8x?x64xf32>, %k: tensor<1x2x?x64xf32>) {
 // -----
 
 func.func @p(%q: tensor<1x8x?x64xf32>, %k: tensor<1x2x?x64xf32>) {
-  // expected-error @+1 {{adaptive p must be in (0, 1], got 1.5}}
+  // expected-error @+1 {{policy 'adaptive': p must be in (0, 1], got 1.5}}
   %i = attn.select %q, %k policy(#attn.adaptive<p = 1.5, min_budget = 8, max_budget = 64, sinks = 4, window = 16, chunk = 32>) : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32> -> tensor<1x2x?x64xi32>
   return
 }
@@ -25,7 +25,7 @@ func.func @p(%q: tensor<1x8x?x64xf32>, %k: tensor<1x2x?x64xf32>) {
 // -----
 
 func.func @minmax(%q: tensor<1x8x?x64xf32>, %k: tensor<1x2x?x64xf32>) {
-  // expected-error @+1 {{adaptive max_budget (4) must be >= min_budget (8)}}
+  // expected-error @+1 {{policy 'adaptive': max-budget (4) must be >= min-budget (8)}}
   %i = attn.select %q, %k policy(#attn.adaptive<p = 0.9, min_budget = 8, max_budget = 4, sinks = 4, window = 16, chunk = 32>) : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32> -> tensor<1x2x?x4xi32>
   return
 }
@@ -33,7 +33,7 @@ func.func @minmax(%q: tensor<1x8x?x64xf32>, %k: tensor<1x2x?x64xf32>) {
 // -----
 
 func.func @page(%q: tensor<1x8x?x64xf32>, %k: tensor<1x2x?x64xf32>) {
-  // expected-error @+1 {{block_topk budget (8) must hold at least one page of 16}}
+  // expected-error @+1 {{policy 'block-topk': budget (8) must hold at least one page of 16}}
   %i = attn.select %q, %k policy(#attn.block_topk<budget = 8, page = 16, sinks = 4, window = 16, chunk = 32>) : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32> -> tensor<1x2x?x8xi32>
   return
 }
@@ -133,5 +133,15 @@ func.func @delta_stride(%q: tensor<1x8x?x64xf32>, %k: tensor<1x2x?x64xf32>, %v: 
 func.func @cache_write_f16_rows_into_f32(%c: tensor<1x2x?x64xf32>, %n: tensor<1x2x3x64xf16>) {
   // expected-error @+1 {{cannot write 'f16' rows into a 'f32' cache (same type, or f32 rows into an f16 cache)}}
   %r = attn.cache_write %c, %n : tensor<1x2x?x64xf32>, tensor<1x2x3x64xf16>
+  return
+}
+
+// -----
+
+// In-tree policies without an attribute of their own are checked by the
+// same registry bounds as the typed ones.
+func.func @strided_params(%q: tensor<1x8x?x64xf32>, %k: tensor<1x2x?x64xf32>) {
+  // expected-error @+1 {{policy 'strided': stride must be an integer in [1, 1048576], got 0}}
+  %i = attn.select %q, %k policy(#attn.policy<"strided", {budget = 8 : i64, chunk = 32 : i64, stride = 0 : i64, sinks = 4 : i64, window = 16 : i64}>) : tensor<1x8x?x64xf32>, tensor<1x2x?x64xf32> -> tensor<1x1x?x8xi32>
   return
 }

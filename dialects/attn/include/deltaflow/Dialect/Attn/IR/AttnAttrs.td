@@ -11,6 +11,7 @@
 #define DELTAFLOW_DIALECT_ATTN_IR_ATTNATTRS_TD
 
 include "deltaflow/Dialect/Attn/IR/AttnBase.td"
+include "deltaflow/Dialect/Attn/IR/AttnInterfaces.td"
 
 /// A plain double, written as a float literal (`p = 0.95`).
 def Attn_F64Param : AttrOrTypeParameter<"::llvm::APFloat", "a float"> {
@@ -28,7 +29,8 @@ def Attn_F64Param : AttrOrTypeParameter<"::llvm::APFloat", "a float"> {
   let comparator = "$_lhs.bitwiseIsEqual($_rhs)";
 }
 
-def Attn_TokenSelectAttr : Attn_Attr<"TokenSelect", "token_select"> {
+def Attn_TokenSelectAttr : Attn_Attr<"TokenSelect", "token_select",
+    [DeclareAttrInterfaceMethods<Attn_SelectionPolicyAttrInterface>]> {
   let summary = "TokenSelect: per-head Q.K scores, soft vote, shared top-k";
   let description = [{
     Candidates are keys `[sinks, s0 - window)` where `s0` is the position of
@@ -47,7 +49,8 @@ def Attn_TokenSelectAttr : Attn_Attr<"TokenSelect", "token_select"> {
   let genVerifyDecl = 1;
 }
 
-def Attn_AdaptiveAttr : Attn_Attr<"Adaptive", "adaptive"> {
+def Attn_AdaptiveAttr : Attn_Attr<"Adaptive", "adaptive",
+    [DeclareAttrInterfaceMethods<Attn_SelectionPolicyAttrInterface>]> {
   let summary = "adaptive top-p selection per KV-head group";
   let description = [{
     Same scores as TokenSelect. Per (KV head, chunk), the estimated mass of a
@@ -65,7 +68,8 @@ def Attn_AdaptiveAttr : Attn_Attr<"Adaptive", "adaptive"> {
   let genVerifyDecl = 1;
 }
 
-def Attn_BlockTopKAttr : Attn_Attr<"BlockTopK", "block_topk"> {
+def Attn_BlockTopKAttr : Attn_Attr<"BlockTopK", "block_topk",
+    [DeclareAttrInterfaceMethods<Attn_SelectionPolicyAttrInterface>]> {
   let summary = "Quest-style page selection with min/max key summaries";
   let description = [{
     Candidates `[sinks, s0 - window)` are cut into pages of `page` keys. A
@@ -81,7 +85,8 @@ def Attn_BlockTopKAttr : Attn_Attr<"BlockTopK", "block_topk"> {
   let genVerifyDecl = 1;
 }
 
-def Attn_PluginPolicyAttr : Attn_Attr<"PluginPolicy", "policy"> {
+def Attn_PluginPolicyAttr : Attn_Attr<"PluginPolicy", "policy",
+    [DeclareAttrInterfaceMethods<Attn_SelectionPolicyAttrInterface>]> {
   let summary = "a selection policy registered by a plug-in";
   let description = [{
     ```mlir

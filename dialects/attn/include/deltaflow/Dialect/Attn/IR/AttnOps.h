@@ -10,6 +10,10 @@
 
 #include "deltaflow/Dialect/Attn/IR/AttnDialect.h"
 
+#include <map>
+#include <string>
+
+#include "deltaflow/Dialect/Attn/IR/AttnAttrInterfaces.h.inc"
 #define GET_ATTRDEF_CLASSES
 #include "deltaflow/Dialect/Attn/IR/AttnAttrs.h.inc"
 

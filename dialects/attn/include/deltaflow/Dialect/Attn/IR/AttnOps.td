@@ -73,8 +73,14 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure, InferTypeOpAdaptor]> {
 // Sparse attention: selection, attention over the selection, Delta correction
 //===----------------------------------------------------------------------===//
 
-def Attn_AnyPolicyAttr : AnyAttrOf<[Attn_TokenSelectAttr, Attn_AdaptiveAttr,
-                                     Attn_BlockTopKAttr, Attn_PluginPolicyAttr]>;
+/// Any attribute implementing SelectionPolicyAttrInterface (AttnAttrs.td).
+def Attn_AnyPolicyAttr : Attr<
+    CPred<"::llvm::isa<::mlir::deltaflow::attn::SelectionPolicyAttrInterface>($_self)">,
+    "sparsity policy attribute"> {
+  let storageType = "::mlir::Attribute";
+  let returnType = "::mlir::Attribute";
+  let convertFromStorage = "$_self";
+}
 
 def Attn_SelectOp : Attn_Op<"select", [Pure]> {
   let summary = "choose key indices per query chunk under a policy";

@@ -1,22 +1,25 @@
-//===- BlockTopK.cpp - Quest-style page selection kernel ------------------===//
+//===- BlockTopK.cpp - Quest-style block top-k ----------------------------===//
 //
-// Candidates [sinks, sinks + n) are cut into pages of `page` keys with
-// element-wise min/max key summaries (computed once per call over all pages;
-// a page's summary covers its keys even past a chunk's candidate end).
-// score(page, g) = sum_{h in g} sum_d max(qbar_hd min_d, qbar_hd max_d);
-// the budget/page best pages per KV head are kept and expanded to keys.
+// Block top-k (Quest, Tang et al., 2024): candidates [sinks, sinks + n) are
+// cut into pages of `page` keys with element-wise min/max key summaries
+// (computed once per call over all pages). score(page, g) = sum_{h in g}
+// sum_d max(qbar_hd min_d, qbar_hd max_d); the budget/page best pages per
+// KV head are kept and expanded to keys.
+// Attribute: #attn.block_topk<budget, page, sinks, window, chunk>.
 //
 //===----------------------------------------------------------------------===//
 
-#include "deltaflow/Compiler/Schedule.h"
-#include "Selection.h"
+#include "Policies.h"
 
-namespace deltaflow::compiler {
+namespace deltaflow::sparsity {
 
+using namespace compiler;
 using Halide::Expr;
 using Halide::Func;
 using Halide::RDom;
 using Halide::Var;
+
+namespace {
 
 void buildBlockTopKKernel(SelectionBuild &sb) {
   const int G = sb.groupSize();
@@ -86,4 +89,34 @@ void buildBlockTopKKernel(SelectionBuild &sb) {
   scheduleTopK(tk, Halide::LoopLevel(sb.indices, task));
 }
 
-} // namespace deltaflow::compiler
+} // namespace
+
+Policy blockTopKPolicy() {
+  Policy p;
+  p.name = "block-topk";
+  p.summary = "block top-k (Quest): best budget/page pages per KV head";
+  p.params = commonParams();
+  p.params.push_back({"page", 1, 4096});
+  p.params.push_back({"budget", 1, double(int64_t(1) << 24)});
+  p.check = [](const Params &ps) -> std::string {
+    if (paramInt(ps, "budget") < paramInt(ps, "page"))
+      return "budget (" + std::to_string(paramInt(ps, "budget")) +
+             ") must hold at least one page of " +
+             std::to_string(paramInt(ps, "page"));
+    return "";
+  };
+  p.perKvHead = true;
+  p.slots = [](const Params &ps) {
+    int64_t page = paramInt(ps, "page");
+    return paramInt(ps, "budget") / page * page;
+  };
+  p.toAttr = [](mlir::MLIRContext *ctx, const Params &ps) -> mlir::Attribute {
+    return mlir::deltaflow::attn::BlockTopKAttr::get(
+        ctx, paramInt(ps, "budget"), paramInt(ps, "page"),
+        paramInt(ps, "sinks"), paramInt(ps, "window"), paramInt(ps, "chunk"));
+  };
+  p.buildKernel = buildBlockTopKKernel;
+  return p;
+}
+
+} // namespace deltaflow::sparsity

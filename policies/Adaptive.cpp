@@ -1,23 +1,26 @@
-//===- Adaptive.cpp - adaptive top-p selection kernel ---------------------===//
+//===- Adaptive.cpp - adaptive top-p per KV-head group --------------------===//
 //
-// Per (KV head, chunk): mass(j) = mean over the group's heads of the
-// softmax of s_h / sqrt(D) over the candidates and the keys kept anyway
-// (sinks, window); n_p = the size of the smallest set of candidates that
-// brings the mass of everything kept to p (exact: a mass threshold, then the
-// ties it needs); the selection is the top-clamp(n_p, min_budget,
-// max_budget) candidates by mass.
+// Adaptive top-p (Twilight-style): per (KV head, chunk), mass(j) = mean over
+// the group's heads of the softmax of s_h / sqrt(D) over the candidates and
+// the keys kept anyway (sinks, window); n_p = the size of the smallest set
+// of candidates that brings the mass of everything kept to p (exact: a mass
+// threshold, then the ties it needs); the selection is the
+// top-clamp(n_p, min-budget, max-budget) candidates by mass.
+// Attribute: #attn.adaptive<p, min_budget, max_budget, sinks, window, chunk>.
 //
 //===----------------------------------------------------------------------===//
 
-#include "deltaflow/Compiler/Schedule.h"
-#include "Selection.h"
+#include "Policies.h"
 
-namespace deltaflow::compiler {
+namespace deltaflow::sparsity {
 
+using namespace compiler;
 using Halide::Expr;
 using Halide::Func;
 using Halide::RDom;
 using Halide::Var;
+
+namespace {
 
 void buildAdaptiveKernel(SelectionBuild &sb) {
   CandidateScores cs = candidateScores(sb);
@@ -73,4 +76,33 @@ void buildAdaptiveKernel(SelectionBuild &sb) {
   scheduleTopK(tk, perTask);
 }
 
-} // namespace deltaflow::compiler
+} // namespace
+
+Policy adaptivePolicy() {
+  Policy p;
+  p.name = "adaptive";
+  p.summary = "adaptive top-p: smallest set reaching mass p per KV-head group";
+  p.params = commonParams();
+  p.params.push_back({"p", 0, 1, /*integer=*/false, /*loOpen=*/true});
+  p.params.push_back({"min-budget", 1, double(int64_t(1) << 24)});
+  p.params.push_back({"max-budget", 1, double(int64_t(1) << 24)});
+  p.check = [](const Params &ps) -> std::string {
+    if (paramInt(ps, "max-budget") < paramInt(ps, "min-budget"))
+      return "max-budget (" + std::to_string(paramInt(ps, "max-budget")) +
+             ") must be >= min-budget (" +
+             std::to_string(paramInt(ps, "min-budget")) + ")";
+    return "";
+  };
+  p.perKvHead = true;
+  p.slots = [](const Params &ps) { return paramInt(ps, "max-budget"); };
+  p.toAttr = [](mlir::MLIRContext *ctx, const Params &ps) -> mlir::Attribute {
+    return mlir::deltaflow::attn::AdaptiveAttr::get(
+        ctx, llvm::APFloat(ps.at("p")), paramInt(ps, "min-budget"),
+        paramInt(ps, "max-budget"), paramInt(ps, "sinks"),
+        paramInt(ps, "window"), paramInt(ps, "chunk"));
+  };
+  p.buildKernel = buildAdaptiveKernel;
+  return p;
+}
+
+} // namespace deltaflow::sparsity

@@ -1,8 +1,9 @@
-//===- Window.cpp - window + sinks (StreamingLLM) -------------------------===//
+//===- Window.cpp - window + sinks ----------------------------------------===//
 //
-// Selects nothing: attn.sparse_attention without indices sees the first
-// `sinks` keys and a per-query sliding window, `p - j <= window`
-// (FlashAttention's window_size=(window, 0)); `chunk` does not change it.
+// window + sinks (StreamingLLM): every query sees the first `sinks` keys and
+// the keys within `window` positions before it (FlashAttention's
+// window_size=(window, 0)). Nothing is selected, so no kernel: the sparse
+// attention kernel reads the pattern from sinks and window alone.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,9 +15,8 @@ Policy windowPolicy() {
   Policy p;
   p.name = "window";
   p.summary = "window + sinks: the first `sinks` keys and the local window";
-  p.knobs = {"sinks", "window", "chunk"};
+  p.params = commonParams();
   p.selects = false;
-  p.check = checkCommonParams;
   p.slots = [](const Params &) { return int64_t(0); };
   return p;
 }
