@@ -129,7 +129,7 @@ def check(args):
         nq = out.shape[2]
         # The tail is the prompt's last nq % s + max(128, s) rows; a call
         # that N more prompt rows follow (deltaflow-run --rows-after N) holds
-        # only the part not among them (DESIGN.md, Δ-correction).
+        # only the part not among them (docs/design.md, Δ-correction).
         span = delta_tail_span(s)
         tail = min(nq, max(0, nq % s + span - args.rows_after))
         rows = sorted(set(range(0, nq - tail, s)) | set(range(nq - tail, nq)))

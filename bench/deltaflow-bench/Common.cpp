@@ -48,6 +48,21 @@ int64_t positiveOption(int &i, int argc, char **argv) {
   return parseList(name, optionValue(i, argc, argv)).at(0);
 }
 
+void helpOrUnknown(const std::string &arg, const char *usage) {
+  if (arg == "-h" || arg == "--help") {
+    std::fputs(usage, stdout);
+    std::exit(0);
+  }
+  die("unknown option '" + arg + "'");
+}
+
+void requireChunkContexts(const std::string &opt, const std::vector<int64_t> &ns) {
+  for (int64_t n : ns)
+    if (n < 512)
+      die(opt + ": N must be at least the 512-query chunk, got " +
+          std::to_string(n));
+}
+
 double timeMin(int repeat, const std::function<void()> &fn) {
   double best = 1e300;
   for (int r = 0; r < repeat; ++r) {

@@ -20,6 +20,11 @@ std::vector<int64_t> parseList(const std::string &opt, const std::string &s);
 std::string optionValue(int &i, int argc, char **argv);
 /// The first of a positive integer option's values (parseList).
 int64_t positiveOption(int &i, int argc, char **argv);
+/// The options every suite ends with: -h/--help prints `usage` and exits 0;
+/// anything else is an unknown option (dies).
+[[noreturn]] void helpOrUnknown(const std::string &arg, const char *usage);
+/// Dies naming `opt` unless every context length holds one 512-query chunk.
+void requireChunkContexts(const std::string &opt, const std::vector<int64_t> &ns);
 /// Minimum wall time of `repeat` calls, in seconds.
 double timeMin(int repeat, const std::function<void()> &fn);
 /// ||a - b|| / ||b||.

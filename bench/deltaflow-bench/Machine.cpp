@@ -7,8 +7,6 @@
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -22,35 +20,37 @@ double seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// 16 independent accumulator chains hide the FMA latency.
-__attribute__((target("avx512f"))) float fmaLoop512(long iters) {
-  __m512 acc[16];
-  for (int i = 0; i < 16; ++i)
-    acc[i] = _mm512_set1_ps(float(i));
-  __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+/// `Chains` independent accumulator chains of `V` (a GCC vector of floats)
+/// hide the FMA latency; inlined into a function compiled for the ISA, so
+/// `acc * a + b` becomes one fused multiply-add per vector.
+template <typename V, int Chains>
+__attribute__((always_inline)) inline float fmaChains(long iters) {
+  V acc[Chains];
+  for (int i = 0; i < Chains; ++i)
+    for (int l = 0; l < int(sizeof(V) / sizeof(float)); ++l)
+      acc[i][l] = float(i);
+  V a = acc[0] * 0.0f + 0.999999f, b = acc[0] * 0.0f + 1e-7f;
   for (long it = 0; it < iters; ++it)
-    for (int i = 0; i < 16; ++i)
-      acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-  __m512 s = acc[0];
-  for (int i = 1; i < 16; ++i)
-    s = _mm512_add_ps(s, acc[i]);
-  return _mm512_reduce_add_ps(s);
+    for (int i = 0; i < Chains; ++i)
+      acc[i] = acc[i] * a + b;
+  V s = acc[0];
+  for (int i = 1; i < Chains; ++i)
+    s += acc[i];
+  float sum = 0;
+  for (int l = 0; l < int(sizeof(V) / sizeof(float)); ++l)
+    sum += s[l];
+  return sum;
 }
 
+typedef float V16 __attribute__((vector_size(64)));
+typedef float V8 __attribute__((vector_size(32)));
+
+// 16 chains of 16 lanes (AVX-512), 12 of 8 (AVX2: 16 registers).
+__attribute__((target("avx512f,fma"))) float fmaLoop512(long iters) {
+  return fmaChains<V16, 16>(iters);
+}
 __attribute__((target("avx2,fma"))) float fmaLoop256(long iters) {
-  __m256 acc[12];
-  for (int i = 0; i < 12; ++i)
-    acc[i] = _mm256_set1_ps(float(i));
-  __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-  for (long it = 0; it < iters; ++it)
-    for (int i = 0; i < 12; ++i)
-      acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-  float out[8];
-  __m256 s = acc[0];
-  for (int i = 1; i < 12; ++i)
-    s = _mm256_add_ps(s, acc[i]);
-  _mm256_storeu_ps(out, s);
-  return out[0] + out[7];
+  return fmaChains<V8, 12>(iters);
 }
 
 } // namespace

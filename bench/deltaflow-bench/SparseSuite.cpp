@@ -374,16 +374,11 @@ int runSparse(int argc, char **argv) {
       jsonPath = value();
     else if (a == "--svg")
       svgPath = value();
-    else if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    } else
-      die("unknown option '" + a + "'");
+    else
+      helpOrUnknown(a, kUsage);
   }
-  for (int64_t n : contexts)
-    if (n < kChunk)
-      die("--contexts: N must be at least the 512-query chunk, got " +
-          std::to_string(n));
+  static_assert(kChunk == 512, "requireChunkContexts checks 512-query chunks");
+  requireChunkContexts("--contexts", contexts);
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
   std::vector<Variant> variants;
   for (const Variant &v : allVariants())

@@ -187,16 +187,10 @@ int runDense(int argc, char **argv) {
       sweepN = positiveOption(i, argc, argv);
     else if (a == "--json")
       jsonPath = value();
-    else if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    } else
-      die("unknown option '" + a + "'");
+    else
+      helpOrUnknown(a, kUsage);
   }
-  for (int64_t n : chunks)
-    if (n < 512)
-      die("--chunk: N must be at least the 512-query chunk, got " +
-          std::to_string(n));
+  requireChunkContexts("--chunk", chunks);
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
 
   std::fprintf(stderr, "[bench] measuring this machine (%d threads)...\n", threads);

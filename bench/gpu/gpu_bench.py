@@ -212,7 +212,7 @@ def main():
             q, k, v = rnd(1, HQ, n, D), rnd(1, HKV, n, D), rnd(1, HKV, n, D)
             ms, out, _ = ours("window", q, k, v, work, reps=3)
 
-            def mask(b, h, qi, ki):  # window + sinks, per query (DESIGN.md)
+            def mask(b, h, qi, ki):  # window + sinks, per query (docs/design.md)
                 return (ki <= qi) & ((ki < 128) | (qi - ki <= 2048))
             bm = create_block_mask(mask, None, None, n, n)
             flex = torch.compile(flex_attention)

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <iterator>
 #include <tuple>
 
 namespace deltaflow::manifest {
@@ -43,32 +44,20 @@ std::optional<KernelKind> parseKernelKind(const std::string &s) {
 }
 
 const ArgLayout &kernelArgs(KernelKind k) {
-  static const ArgLayout attention{{Arg::Query, Arg::Key, Arg::Value},
-                                   {Arg::Out, Arg::Lse}};
-  static const ArgLayout sparse{{Arg::Query, Arg::Key, Arg::Value, Arg::Indices},
-                                {Arg::Out, Arg::Lse}};
-  static const ArgLayout select{{Arg::Query, Arg::Key}, {Arg::Indices}};
-  static const ArgLayout rows{{Arg::Query, Arg::Key, Arg::Value}, {Arg::Rows}};
-  static const ArgLayout delta{{Arg::Sparse, Arg::Rows}, {Arg::Out}};
-  static const ArgLayout cache{{Arg::NewRows}, {Arg::Cache}};
-  static const ArgLayout none{};
-  switch (k) {
-  case KernelKind::Attention:
-    return attention;
-  case KernelKind::SparseAttention:
-    return sparse;
-  case KernelKind::Select:
-    return select;
-  case KernelKind::DenseRows:
-    return rows;
-  case KernelKind::DeltaCorrect:
-    return delta;
-  case KernelKind::CacheWrite:
-    return cache;
-  case KernelKind::Graph:
-    break;
-  }
-  return none;
+  // Indexed by KernelKind: attention, select, sparse_attention, dense_rows,
+  // delta_correct, graph (no fixed layout), cache_write.
+  static const ArgLayout layouts[] = {
+      {{Arg::Query, Arg::Key, Arg::Value}, {Arg::Out, Arg::Lse}},
+      {{Arg::Query, Arg::Key}, {Arg::Indices}},
+      {{Arg::Query, Arg::Key, Arg::Value, Arg::Indices}, {Arg::Out, Arg::Lse}},
+      {{Arg::Query, Arg::Key, Arg::Value}, {Arg::Rows}},
+      {{Arg::Sparse, Arg::Rows}, {Arg::Out}},
+      {},
+      {{Arg::NewRows}, {Arg::Cache}},
+  };
+  static_assert(std::size(layouts) == std::size(kKindNames),
+                "one argument layout per kernel kind");
+  return layouts[size_t(k)];
 }
 
 // --- Dimensions and tensors ------------------------------------------------

@@ -85,7 +85,7 @@ std::vector<Halide::Argument> PrefillPipeline::arguments() const {
 namespace {
 /// The rows of the Delta correction for `nq` query rows: `strided` rows
 /// 0, s, 2s, ..., and the `tail`. The tail belongs to the prompt, not to
-/// each chunk (DESIGN.md, "Δ-correction"): it is the prompt's last
+/// each chunk (docs/design.md, "Δ-correction"): it is the prompt's last
 /// nq mod s + max(128, s) rows, of which this call holds those not among
 /// the `after` rows that follow it. The call that ends the prompt (after =
 /// 0) has min(nq, nq mod s + max(128, s)); a call far from the end, none.

@@ -21,6 +21,59 @@ using Halide::Var;
 
 namespace {
 
+/// THE TABLE of TOSA elementwise ops: name, operand count, and the Halide
+/// expression of one element (`t`: the result type; `n`: the node, for
+/// attributes such as clamp's bounds). Adding an elementwise op is one row;
+/// the MLIR side asks graphElementwiseArity() whether an op is here.
+struct ElementwiseOp {
+  const char *name;
+  int arity;
+  Expr (*lower)(const GraphNode &n, Halide::Type t, const std::vector<Expr> &a);
+};
+const ElementwiseOp kElementwise[] = {
+    {"add", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return a[0] + a[1]; }},
+    {"sub", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return a[0] - a[1]; }},
+    {"mul", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return a[0] * a[1]; }},
+    {"maximum", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::max(a[0], a[1]); }},
+    {"minimum", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::min(a[0], a[1]); }},
+    {"pow", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::pow(a[0], a[1]); }},
+    {"exp", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::exp(a[0]); }},
+    {"log", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::log(a[0]); }},
+    {"rsqrt", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return 1.0f / Halide::sqrt(a[0]); }},
+    {"reciprocal", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return 1.0f / a[0]; }},
+    {"sigmoid", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return 1.0f / (1.0f + Halide::exp(-a[0])); }},
+    {"tanh", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::tanh(a[0]); }},
+    {"negate", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return -a[0]; }},
+    {"abs", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::abs(a[0]); }},
+    {"sin", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::sin(a[0]); }},
+    {"cos", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::cos(a[0]); }},
+    {"clamp", 1, [](const GraphNode &n, Halide::Type t, const std::vector<Expr> &a) {
+       return Halide::clamp(a[0], Halide::cast(t, Expr(n.values.at(0))),
+                            Halide::cast(t, Expr(n.values.at(1))));
+     }},
+    {"cast", 1, [](const GraphNode &, Halide::Type t, const std::vector<Expr> &a) {
+       if (t.is_int() && a[0].type().is_float()) // TOSA rounds to nearest
+         return Halide::cast(t, Halide::round(a[0]));
+       return Halide::cast(t, a[0]);
+     }},
+};
+
+const ElementwiseOp *findElementwise(const std::string &name) {
+  for (const ElementwiseOp &row : kElementwise)
+    if (name == row.name)
+      return &row;
+  return nullptr;
+}
+
+} // namespace
+
+int graphElementwiseArity(const std::string &tosaName) {
+  const ElementwiseOp *row = findElementwise(tosaName);
+  return row ? row->arity : -1;
+}
+
+namespace {
+
 Halide::Type typeOf(DType dtype) {
   return halideType(dtype);
 }
@@ -59,35 +112,16 @@ struct Builder {
   }
 
   Expr elementwise(const GraphNode &n, const std::vector<Expr> &idx) {
-    auto arg = [&](int k) { return operandAt(n.operands.at(k), n.shape, idx); };
-    Halide::Type t = typeOf(n.dtype);
-    const std::string &op = n.op;
-    if (op == "add") return arg(0) + arg(1);
-    if (op == "sub") return arg(0) - arg(1);
-    if (op == "mul") return arg(0) * arg(1);
-    if (op == "maximum") return Halide::max(arg(0), arg(1));
-    if (op == "minimum") return Halide::min(arg(0), arg(1));
-    if (op == "pow") return Halide::pow(arg(0), arg(1));
-    if (op == "exp") return Halide::exp(arg(0));
-    if (op == "log") return Halide::log(arg(0));
-    if (op == "rsqrt") return 1.0f / Halide::sqrt(arg(0));
-    if (op == "reciprocal") return 1.0f / arg(0);
-    if (op == "sigmoid") return 1.0f / (1.0f + Halide::exp(-arg(0)));
-    if (op == "tanh") return Halide::tanh(arg(0));
-    if (op == "negate") return -arg(0);
-    if (op == "abs") return Halide::abs(arg(0));
-    if (op == "sin") return Halide::sin(arg(0));
-    if (op == "cos") return Halide::cos(arg(0));
-    if (op == "clamp")
-      return Halide::clamp(arg(0), Halide::cast(t, Expr(n.values.at(0))),
-                           Halide::cast(t, Expr(n.values.at(1))));
-    if (op == "cast") {
-      Expr x = arg(0);
-      if (t.is_int() && x.type().is_float()) // TOSA rounds to nearest
-        return Halide::cast(t, Halide::round(x));
-      return Halide::cast(t, x);
-    }
-    fail("no elementwise lowering for '" + op + "'");
+    const ElementwiseOp *row = findElementwise(n.op);
+    if (!row)
+      fail("no elementwise lowering for '" + n.op + "'");
+    if (int(n.operands.size()) != row->arity)
+      fail("'" + n.op + "' takes " + std::to_string(row->arity) +
+           " operands, got " + std::to_string(n.operands.size()));
+    std::vector<Expr> args;
+    for (int k = 0; k < row->arity; ++k)
+      args.push_back(operandAt(n.operands[size_t(k)], n.shape, idx));
+    return row->lower(n, typeOf(n.dtype), args);
   }
 
   Expr constant(const GraphNode &n, const std::vector<Expr> &idx) {

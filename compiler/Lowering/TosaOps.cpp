@@ -25,12 +25,9 @@ StringRef shortName(Operation *op) {
   return op->getName().getStringRef().drop_front(strlen("tosa."));
 }
 
+/// The elementwise table (GraphPipeline.cpp) decides: one row per op.
 bool isElementwiseName(StringRef n) {
-  return llvm::StringSwitch<bool>(n)
-      .Cases("add", "sub", "mul", "maximum", "minimum", "pow", true)
-      .Cases("exp", "rsqrt", "reciprocal", "sigmoid", "tanh", "negate", true)
-      .Cases("sin", "cos", "clamp", "cast", "abs", "log", true)
-      .Default(false);
+  return ::deltaflow::compiler::graphElementwiseArity(n.str()) >= 0;
 }
 
 Dim fixed(int64_t n) {

@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "deltaflow/Compiler/GraphPipeline.h"
 #include "deltaflow/Compiler/Schedule.h"
 #include "deltaflow/Compiler/Targets.h"
 
@@ -20,6 +21,7 @@
 
 namespace deltaflow::compiler {
 
+namespace {
 std::vector<TileParam> cpuTileParams(bool arm64) {
   // Defaults: x86.cpp (AVX-512 / AVX2) and arm64.cpp (NEON).
   auto d = [&](const char *x86, const char *arm) {
@@ -35,6 +37,52 @@ std::vector<TileParam> cpuTileParams(bool arm64) {
       {"decode.key-chunk", "keys per split-K decode chunk" + d("1024", "1024"), 1, 1 << 20},
       {"matmul.tile-rows", "output rows per graph matmul register tile" + d("8 with AVX-512, 6 with AVX2", "6"), 1, 64},
   };
+}
+} // namespace
+
+TargetFamily cpuTargetFamily(const CpuTileDefaults &defaults) {
+  TargetFamily f;
+  f.tiles = cpuTileParams(defaults.arm64);
+  f.prefillTiles = [defaults](const Halide::Target &t, const AttentionSpec &) {
+    PrefillTiles tiles;
+    tiles.queryTile = tile(t, "prefill.query-tile", defaults.queryTile(t));
+    tiles.keyBlock = tile(t, "prefill.key-block", 256);
+    tiles.bitWidenF16 = true;
+    return tiles;
+  };
+  f.decodeTiles = [](const Halide::Target &t, const AttentionSpec &) {
+    DecodeTiles tiles;
+    tiles.keyChunk = tile(t, "decode.key-chunk", 1024);
+    tiles.bitWidenF16 = true;
+    return tiles;
+  };
+  auto registers = [defaults](const Halide::Target &t) {
+    CpuRegisterTiles rt;
+    rt.keysPerTile = tile(t, "prefill.keys-per-tile", defaults.keysPerTile(t));
+    rt.pvVectors = tile(t, "pv.vectors", 2);
+    rt.pvRows = tile(t, "pv.rows", defaults.pvRows(t));
+    rt.pvHeads = tile(t, "pv.heads", 2);
+    return rt;
+  };
+  f.schedulePrefill = [registers](PrefillPipeline &p, const AttentionSpec &spec,
+                                  const Halide::Target &t) {
+    schedulePrefillCpu(p, spec, t, registers(t));
+  };
+  f.scheduleDecode = [registers](DecodePipeline &p, const AttentionSpec &spec,
+                                 const Halide::Target &t) {
+    scheduleDecodeCpu(p, spec, t, registers(t));
+  };
+  f.scheduleDelta = scheduleDeltaCorrectCpu;
+  f.matmulTiles = [defaults](const Halide::Target &t) {
+    MatmulTiles m;
+    const int vw = t.natural_vector_size<float>();
+    m.tileW = defaults.matmulTileWVectors * vw;
+    m.tileH = tile(t, "matmul.tile-rows", defaults.matmulTileRows(t));
+    m.rowBlock = defaults.matmulRowBlock(t);
+    m.smallW = defaults.matmulSmallWVectors * vw;
+    return m;
+  };
+  return f;
 }
 
 void schedulePrefillCpu(PrefillPipeline &P, const AttentionSpec &spec,

@@ -4,8 +4,9 @@
 // every `dilation`-th candidate counting back from the window, `budget` of
 // them. The whole policy is this file: its parameters with their bounds for
 // the pass, and its selection kernel (a Halide algorithm and schedule) for
-// the compiler; an in-tree policy is the same file under policies/ plus a
-// line in policies/Builtin.cpp (policies/Strided.cpp). Load it into any
+// the compiler; an in-tree policy is the same file under
+// passes/lib/Policies/ plus a line in its Builtin.cpp (Strided.cpp there).
+// Load it into any
 // deltaflow tool:
 //
 //   deltaflow-opt    --load-pass-plugin=libDeltaflowDilatedPolicy.so \

@@ -76,6 +76,12 @@ std::vector<ParamSpec> commonParams() {
           {"chunk", 1, double(int64_t(1) << 20)}};
 }
 
+std::vector<ParamSpec> withCommonParams(std::vector<ParamSpec> own) {
+  std::vector<ParamSpec> all = commonParams();
+  all.insert(all.end(), own.begin(), own.end());
+  return all;
+}
+
 namespace {
 std::string number(double v) {
   char buf[32];

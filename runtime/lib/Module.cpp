@@ -54,6 +54,18 @@ void *loadLibraryWithSoname(const char *name) {
 }
 } // namespace
 
+namespace {
+/// Two entry points of a GPU driver library (nullptr where it or they are
+/// missing).
+template <typename A, typename B>
+std::pair<A, B> driverSymbols(const char *library, const char *a, const char *b) {
+  void *h = loadLibraryWithSoname(library);
+  if (!h)
+    return {nullptr, nullptr};
+  return {lookup<A>(h, a), lookup<B>(h, b)};
+}
+} // namespace
+
 int Module::copyToHost(halide_buffer_t *buf) const {
   return copyToHost_ && buf->device ? copyToHost_(nullptr, buf) : 0;
 }
@@ -198,9 +210,8 @@ int Module::gpuDeviceCount() const {
     using GetPlatforms = int32_t (*)(uint32_t, void **, uint32_t *);
     using GetDevices = int32_t (*)(void *, uint64_t, uint32_t, void **,
                                    uint32_t *);
-    void *cl = loadLibraryWithSoname("libOpenCL.so");
-    auto getPlatforms = cl ? lookup<GetPlatforms>(cl, "clGetPlatformIDs") : nullptr;
-    auto getDevices = cl ? lookup<GetDevices>(cl, "clGetDeviceIDs") : nullptr;
+    auto [getPlatforms, getDevices] = driverSymbols<GetPlatforms, GetDevices>(
+        "libOpenCL.so", "clGetPlatformIDs", "clGetDeviceIDs");
     if (!getPlatforms || !getDevices)
       throw std::runtime_error(path_ + ": cannot query OpenCL devices "
                                "(clGetPlatformIDs not found)");
@@ -228,9 +239,8 @@ int Module::gpuDeviceCount() const {
   }
   using Init = int (*)(unsigned);
   using GetCount = int (*)(int *);
-  void *cuda = loadLibraryWithSoname("libcuda.so");
-  auto init = cuda ? lookup<Init>(cuda, "cuInit") : nullptr;
-  auto getCount = cuda ? lookup<GetCount>(cuda, "cuDeviceGetCount") : nullptr;
+  auto [init, getCount] = driverSymbols<Init, GetCount>("libcuda.so", "cuInit",
+                                                       "cuDeviceGetCount");
   if (!init || !getCount)
     throw std::runtime_error(path_ + ": a GPU module, and this machine has no "
                              "CUDA driver (libcuda.so.1 not found)");

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <stdexcept>
 #include <unistd.h>
@@ -12,6 +13,10 @@
 namespace deltaflow::rt {
 
 namespace {
+
+/// NumPy's little-endian descr of each DType (float32, float16, int32).
+const char *const kDescr[] = {"<f4", "<f2", "<i4"};
+
 [[noreturn]] void fail(const std::string &path, const std::string &msg) {
   throw std::runtime_error(path + ": " + msg);
 }
@@ -49,13 +54,12 @@ Tensor readNpy(const std::string &path) {
   if (!std::regex_search(header, m, std::regex("'descr'\\s*:\\s*'([^']*)'")))
     fail(path, "header has no 'descr'");
   std::string descr = m[1];
-  DType dtype;
-  if (descr == "<f4")
-    dtype = DType::Float32;
-  else if (descr == "<f2")
-    dtype = DType::Float16;
-  else if (descr == "<i4")
-    dtype = DType::Int32;
+  DType dtype = DType::Float32;
+  size_t known = 0;
+  while (known < std::size(kDescr) && descr != kDescr[known])
+    ++known;
+  if (known < std::size(kDescr))
+    dtype = DType(known);
   else
     fail(path, "dtype '" + descr +
                    "' is not supported (expected float32 '<f4', float16 '<f2' or int32 '<i4')");
@@ -102,7 +106,7 @@ void writeNpy(const std::string &path, const Tensor &src, DType as) {
     shape.resize(shape.size() - 1);
   shape += ")";
   std::string header = std::string("{'descr': '") +
-                       (as == DType::Float32 ? "<f4" : as == DType::Int32 ? "<i4" : "<f2") +
+                       kDescr[size_t(as)] +
                        "', 'fortran_order': False, 'shape': " + shape + ", }";
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <sys/mman.h>
@@ -22,37 +23,18 @@ namespace {
 /// The reference implementation refuses larger headers too.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
-const char *stName(DType t) {
-  switch (t) {
-  case DType::Float32:
-    return "F32";
-  case DType::Float16:
-    return "F16";
-  case DType::Int32:
-    return "I32";
-  }
-  return "?";
-}
+/// safetensors dtype names, indexed by DType (float32, float16, int32).
+const char *const kStNames[] = {"F32", "F16", "I32"};
+
+const char *stName(DType t) { return kStNames[size_t(t)]; }
 
 bool parseStDtype(const std::string &s, DType &out) {
-  if (s == "F32")
-    out = DType::Float32;
-  else if (s == "F16")
-    out = DType::Float16;
-  else if (s == "I32")
-    out = DType::Int32;
-  else
-    return false;
-  return true;
-}
-
-std::string shapeString(const std::vector<int64_t> &shape) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    os << (i ? ", " : "") << shape[i];
-  os << "]";
-  return os.str();
+  for (size_t i = 0; i < std::size(kStNames); ++i)
+    if (s == kStNames[i]) {
+      out = DType(i);
+      return true;
+    }
+  return false;
 }
 
 /// Closes a file descriptor on every path out of open().
@@ -282,7 +264,7 @@ void SafetensorsFile::validate(const std::vector<TensorSpec> &expected,
     }
     if (!ok)
       throw std::runtime_error(where + ": tensor '" + spec.name +
-                               "' has shape " + shapeString(e.shape) + " but " +
+                               "' has shape " + rt::shapeString(e.shape) + " but " +
                                context + " expects " +
                                spec.shapeString());
   }

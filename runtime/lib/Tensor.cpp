@@ -58,22 +58,18 @@ int64_t Tensor::numel() const {
   return n;
 }
 
-float *Tensor::f32() {
-  if (dtype_ != DType::Float32)
-    throw std::runtime_error("tensor is not float32");
-  return reinterpret_cast<float *>(data_.get());
+void *Tensor::typedData(DType want) const {
+  if (dtype_ != want)
+    throw std::runtime_error(std::string("tensor is not ") + dtypeName(want));
+  return data_.get();
 }
+float *Tensor::f32() { return static_cast<float *>(typedData(DType::Float32)); }
 const float *Tensor::f32() const {
-  return const_cast<Tensor *>(this)->f32();
+  return static_cast<const float *>(typedData(DType::Float32));
 }
-
-int32_t *Tensor::i32() {
-  if (dtype_ != DType::Int32)
-    throw std::runtime_error("tensor is not int32");
-  return reinterpret_cast<int32_t *>(data_.get());
-}
+int32_t *Tensor::i32() { return static_cast<int32_t *>(typedData(DType::Int32)); }
 const int32_t *Tensor::i32() const {
-  return const_cast<Tensor *>(this)->i32();
+  return static_cast<const int32_t *>(typedData(DType::Int32));
 }
 
 Tensor Tensor::toFloat32() const {
@@ -170,14 +166,16 @@ Tensor Tensor::narrow(int dim, int64_t length) const {
   return t;
 }
 
-std::string Tensor::shapeString() const {
+std::string shapeString(const std::vector<int64_t> &shape) {
   std::ostringstream os;
   os << "[";
-  for (size_t i = 0; i < shape_.size(); ++i)
-    os << (i ? ", " : "") << shape_[i];
+  for (size_t i = 0; i < shape.size(); ++i)
+    os << (i ? ", " : "") << shape[i];
   os << "]";
   return os.str();
 }
+
+std::string Tensor::shapeString() const { return rt::shapeString(shape_); }
 
 Tensor randomNormal(std::vector<int64_t> shape, uint64_t seed) {
   Tensor t(std::move(shape));

@@ -274,7 +274,7 @@ TEST_P(SparseKernel, SparseAttentionTakesHandWrittenIndices) {
 }
 
 TEST_P(SparseKernel, WindowAndSinksSlidePerQueryWhateverTheChunk) {
-  // DESIGN.md's convention: row at position p sees j iff j <= p and
+  // docs/design.md's convention: row at position p sees j iff j <= p and
   // (j < sinks or p - j <= window); the chunk does not change it.
   struct Case {
     const char *entry;

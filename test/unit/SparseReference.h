@@ -1,6 +1,6 @@
 //===- SparseReference.h - float64 references for sparse attention -*- C++ -*-===//
 //
-// Straight from DESIGN.md's definitions, in double precision, one query row
+// Straight from docs/design.md's definitions, in double precision, one query row
 // at a time: chunk geometry, TokenSelect's soft vote, adaptive masses,
 // Quest page scores, exact attention over an explicit key set, the strided
 // dense rows and the Delta combination.
@@ -274,7 +274,7 @@ inline int64_t tailRows(int64_t stride) {
 }
 
 /// Dense tail rows of a call that `after` prompt rows follow: the tail is
-/// the prompt's last (nq mod s) + max(128, s) rows (DESIGN.md,
+/// the prompt's last (nq mod s) + max(128, s) rows (docs/design.md,
 /// "Δ-correction"), so a call far from the end has none.
 inline int64_t deltaTail(int64_t nq, int64_t stride, int64_t after = 0) {
   return geometry::deltaTailRows<int64_t>(nq, stride, after);
@@ -294,7 +294,7 @@ inline std::vector<int64_t> denseRowMap(int64_t nq, int64_t stride,
   return rows;
 }
 
-/// Delta Attention combination, from DESIGN.md.
+/// Delta Attention combination, from docs/design.md.
 inline std::vector<double> referenceDelta(const rt::Tensor &sparse,
                                           const rt::Tensor &rows,
                                           int64_t stride, int64_t after = 0) {

@@ -393,6 +393,21 @@ void scheduleOverCandidates(Func f, const Var &j,
       .vectorize(ji, vj);
 }
 
+void indicesFromTopK(SelectionBuild &sb, const TopK &tk) {
+  Expr slot = tk.idx(sb.t, sb.c, sb.hs, sb.b);
+  sb.indices(sb.t, sb.c, sb.hs, sb.b) =
+      Halide::select(slot >= 0, slot + int(sb.spec.sinks), -1);
+}
+
+Halide::LoopLevel indicesPerTask(SelectionBuild &sb) {
+  Var task("task");
+  sb.indices.compute_root()
+      .fuse(sb.c, sb.hs, task)
+      .fuse(task, sb.b, task)
+      .parallel(task);
+  return Halide::LoopLevel(sb.indices, task);
+}
+
 SelectionBuild buildSelection(const SelectSpec &spec,
                               const Halide::Target &target) {
   sparsity::Policy *policy = sparsity::findPolicy(spec.policy);

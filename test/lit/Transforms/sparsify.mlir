@@ -2,7 +2,7 @@
 // RUN: deltaflow-opt %s --attn-sparsify="policy=token-select budget=64 sinks=4 window=16 chunk=32" | FileCheck %s --check-prefix=TS
 // RUN: deltaflow-opt %s --attn-sparsify="policy=adaptive p=0.9 min-budget=8 max-budget=96 sinks=4 window=16 chunk=32" | FileCheck %s --check-prefix=AD
 // RUN: deltaflow-opt %s --attn-sparsify="policy=block-topk budget=70 page=16 sinks=4 window=16 chunk=32" | FileCheck %s --check-prefix=BT
-// The default policy is token-select with DESIGN.md's defaults.
+// The default policy is token-select with docs/design.md's defaults.
 // RUN: deltaflow-opt %s --attn-sparsify | FileCheck %s --check-prefix=DEF
 // As a pipeline, composed with the correction and canonicalisation.
 // RUN: deltaflow-opt %s --pass-pipeline="builtin.module(attn-sparsify{policy=token-select budget=64 sinks=4 window=16 chunk=32},attn-delta-correct{stride=16},canonicalize)" | FileCheck %s --check-prefix=PIPE

@@ -182,7 +182,7 @@ struct KernelSpec {
   std::vector<Variant> variants; ///< none for cache_write
   std::optional<RowsSelector> rows;
   /// dense_rows / delta_correct: an int32 scalar follows the inputs, the
-  /// number of prompt rows after this call (DESIGN.md "Δ-correction").
+  /// number of prompt rows after this call (docs/design.md "Δ-correction").
   bool promptRowsAfter = false;
   /// sparse_attention: dense variants over (q, k, v) for contexts that fit
   /// the pattern.

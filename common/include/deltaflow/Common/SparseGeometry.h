@@ -7,7 +7,7 @@
 // deltaflow/Compiler/HalideGeometry.h); Python helpers read the same numbers
 // through `deltaflow-compile --print-geometry` (examples/attention_check.py).
 //
-// Sources: DESIGN.md "Δ-correction" (the tail rule) and "Sparse attention"
+// Sources: docs/design.md "Δ-correction" (the tail rule) and "Sparse attention"
 // (sinks ∪ selection ∪ window, anchored at the chunk start); FlashAttention's
 // window_size=(W, 0) for the sliding window.
 //

@@ -84,7 +84,7 @@ struct PrefillPipeline : AttentionIO {
   Halide::ImageParam indices{Halide::Int(32), 4, "indices"};
   /// StridedRows: how many prompt rows follow this call (0: the call ends
   /// the prompt). The dense tail is the prompt's last rows, so a call far
-  /// from the end has none (DESIGN.md, "Δ-correction"). Passed after the
+  /// from the end has none (docs/design.md, "Δ-correction"). Passed after the
   /// inputs.
   Halide::Param<int32_t> promptRowsAfter{"prompt_rows_after", 0};
   Halide::Func kidx{"kidx"}; ///< (jj, kb, qt, hk, b) key of a slot (Sparse)

@@ -59,6 +59,11 @@ struct GraphNode {
   std::vector<double> values;  ///< const data (one value: splat), clamp bounds
 };
 
+/// The operand count of a TOSA elementwise op the graph lowering computes
+/// ("add", "exp", ... without "tosa."), or -1 if it has no row in the
+/// table (compiler/Halide/GraphPipeline.cpp, kElementwise).
+int graphElementwiseArity(const std::string &tosaName);
+
 /// A fused kernel: the last node is its result. Matmuls and reductions are
 /// its anchor (at most one); elementwise and layout ops around it inline.
 struct GraphSpec {

@@ -103,6 +103,13 @@ TopK topK(const Halide::Func &key, const Halide::Expr &n,
 void scheduleTopK(TopK &tk, const Halide::LoopLevel &at);
 void scheduleThreshold(Threshold &th, const Halide::LoopLevel &at);
 
+/// indices(t, c, hs, b) = the top-k's candidate in slot t as a key (sinks +
+/// candidate), -1 in unused slots.
+void indicesFromTopK(SelectionBuild &sb, const TopK &tk);
+/// Schedules `sb.indices` as one parallel task per (chunk, head set, batch)
+/// and returns that task's loop level (for the per-chunk stages).
+Halide::LoopLevel indicesPerTask(SelectionBuild &sb);
+
 /// Order-preserving uint32 key of a float (larger float -> larger key).
 Halide::Expr orderedKey(const Halide::Expr &f);
 

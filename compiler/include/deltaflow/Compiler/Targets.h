@@ -99,9 +99,18 @@ private:
   std::map<std::string, int> values_;
 };
 
-/// The tiles of the CPU schedules (schedules/Cpu.cpp), which x86-64 and
-/// arm64 share.
-std::vector<TileParam> cpuTileParams(bool arm64);
+/// What an x86-64 or arm64 family chooses; the CPU schedules (Cpu.cpp) do
+/// the rest. Each function gives a tile's default for a Halide target.
+struct CpuTileDefaults {
+  bool arm64 = false; ///< for --help's description of the defaults
+  std::function<int(const Halide::Target &)> queryTile, keysPerTile, pvRows,
+      matmulTileRows, matmulRowBlock; ///< matmulRowBlock: rows per B panel
+  int matmulTileWVectors = 2; ///< graph matmul register tile width, vectors
+  int matmulSmallWVectors = 4; ///< columns per decode task, vectors
+};
+/// A CPU family over the shared CPU schedules with these defaults; the
+/// caller sets name, targets and claims.
+TargetFamily cpuTargetFamily(const CpuTileDefaults &defaults);
 
 
 } // namespace deltaflow::compiler

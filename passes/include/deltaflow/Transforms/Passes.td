@@ -63,7 +63,7 @@ def AttnDeltaCorrect : Pass<"attn-delta-correct", "::mlir::ModuleOp"> {
     exact attention for every `stride`-th query row and the tail
     (`attn.dense_rows`) and shifts the sparse rows by the difference
     (`attn.delta_correct`). The tail is the prompt's last rows: only the
-    runtime call that ends the prompt computes it (DESIGN.md). Composes with
+    runtime call that ends the prompt computes it (docs/design.md). Composes with
     any selection policy. Single-query attention (static Nq = 1, decode) is
     skipped with a remark: each decode step ends the context, so its one row
     is a tail row, which the correction would compute densely.

@@ -5,8 +5,9 @@
 // policy up here by name, and the dialect's policy attributes
 // (SelectionPolicyAttrInterface) answer sinks, window, chunk, slots and the
 // per-head form from it. A policy is one C++ file with its parameters, its
-// checks and its Halide kernel: in tree under policies/ plus one line in
-// policies/Builtin.cpp, or out of tree as a pass plug-in (examples/plugin/).
+// checks and its Halide kernel: in tree under passes/lib/Policies/ plus one
+// line in its Builtin.cpp, or out of tree as a pass plug-in
+// (examples/plugin/).
 //
 // This header is plain C++ (no MLIR, no Halide definitions), and the
 // registry lives in its own shared library, so a plug-in loaded into any
@@ -48,6 +49,10 @@ struct ParamSpec {
 /// sinks in [0, 2^24], window in [0, 2^24], chunk in [1, 2^20]: every policy
 /// has them.
 std::vector<ParamSpec> commonParams();
+/// commonParams() followed by a policy's own parameters.
+std::vector<ParamSpec> withCommonParams(std::vector<ParamSpec> own);
+/// The largest budget a policy accepts (2^24 keys).
+inline constexpr double kMaxBudget = double(int64_t(1) << 24);
 
 struct Policy {
   std::string name;

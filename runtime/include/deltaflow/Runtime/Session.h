@@ -70,7 +70,7 @@ public:
   /// `promptRowsAfter`: the prompt's rows still to come after these (0 for
   /// the call that ends the prompt), so that Δ-correction computes its
   /// dense tail once, for the prompt's last rows, which the first generated
-  /// token reads (DESIGN.md, "Δ-correction").
+  /// token reads (docs/design.md, "Δ-correction").
   Tensor prefill(const std::vector<int32_t> &tokens, int64_t start,
                  StepStats *stats = nullptr, int64_t promptRowsAfter = 0);
   /// One token at the session's position (after a prefill).

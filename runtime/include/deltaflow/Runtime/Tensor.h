@@ -14,6 +14,9 @@ struct halide_dimension_t;
 
 namespace deltaflow::rt {
 
+/// "[1, 32, 7, 128]".
+std::string shapeString(const std::vector<int64_t> &shape);
+
 /// The manifest's element types (deltaflow/Common/Manifest.h).
 using manifest::DType;
 /// "float32", "float16", "int32", as manifests and .npy errors spell them.
@@ -66,6 +69,8 @@ public:
   std::string shapeString() const;
 
 private:
+  /// The data, after checking the dtype (throws "tensor is not ...").
+  void *typedData(DType want) const;
   void initBuffer();
   void makeBuffer();
   bool dense_ = true;

@@ -4,7 +4,7 @@
   raise_check.py gen DIR        writes DIR/{q,k,v}.npy, float32 [4, 16, 8]
   raise_check.py check DIR OUT [SINKS WINDOW]
       compares OUT with float64 causal attention; with SINKS and WINDOW, with
-      window + sinks attention in DESIGN.md's convention: row i sees key j
+      window + sinks attention in docs/design.md's convention: row i sees key j
       iff j <= i and (j < SINKS or i - j <= WINDOW)
 """
 import os

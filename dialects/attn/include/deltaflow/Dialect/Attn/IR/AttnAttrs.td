@@ -1,7 +1,7 @@
 //===- AttnAttrs.td - selection policy attributes ----------*- tablegen -*-===//
 //
 // One attribute kind per sparsity policy. Each carries exactly the knobs of
-// its method (DESIGN.md, "The methods it implements") and verifies them.
+// its method (docs/design.md, "The methods it implements") and verifies them.
 // `#attn.policy` holds policies registered by plug-ins: a name and a
 // dictionary of integer or float parameters.
 //

@@ -167,7 +167,7 @@ def Attn_DenseRowsOp : Attn_Op<"dense_rows", [Pure, InferTypeOpAdaptor]> {
     `tail = min(Nq, (Nq mod stride) + max(128, stride))` rows, which the
     first generated token reads. A call that does not end the prompt (a
     session's earlier prefill chunk) has no tail, so its cost is
-    `ceil(Nq / stride)` dense rows (Delta Attention; DESIGN.md). The
+    `ceil(Nq / stride)` dense rows (Delta Attention; docs/design.md). The
     runtime says which call is final; a call with no such information is
     final. The result `[B, Hq, ceil(Nq / stride) + T, Dv]` reserves
     `T = stride - 1 + max(128, stride)` rows, the largest tail, so its size

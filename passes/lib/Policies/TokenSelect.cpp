@@ -11,14 +11,28 @@
 
 namespace deltaflow::sparsity {
 
-using namespace compiler;
-using Halide::Expr;
-using Halide::Func;
-using Halide::RDom;
-using Halide::Var;
+namespace {
+void buildTokenSelectKernel(SelectionBuild &sb);
+} // namespace
+
+Policy tokenSelectPolicy() {
+  Policy p;
+  p.name = "token-select";
+  p.summary = "TokenSelect: per-head scores, soft vote, shared top-k per chunk";
+  p.params = withCommonParams({{"budget", 1, kMaxBudget}});
+  p.slots = [](const Params &ps) { return paramInt(ps, "budget"); };
+  p.toAttr = [](mlir::MLIRContext *ctx, const Params &ps) -> mlir::Attribute {
+    return mlir::deltaflow::attn::TokenSelectAttr::get(
+        ctx, paramInt(ps, "budget"), paramInt(ps, "sinks"),
+        paramInt(ps, "window"), paramInt(ps, "chunk"));
+  };
+  p.buildKernel = buildTokenSelectKernel;
+  return p;
+}
 
 namespace {
 
+/// Defined after the policy it serves.
 void buildTokenSelectKernel(SelectionBuild &sb) {
   CandidateScores cs = candidateScores(sb);
   HeadSoftmax sm = headSoftmax(sb, cs);
@@ -35,36 +49,16 @@ void buildTokenSelectKernel(SelectionBuild &sb) {
 
   TopK tk = topK(key, sb.candidateCount(c), Expr(int(sb.param("budget"))),
                  int(sb.spec.slots), sb.maxCandidates(), {c, hs, b}, "ts");
-  sb.indices(sb.t, c, hs, b) =
-      Halide::select(tk.idx(sb.t, c, hs, b) >= 0,
-                     tk.idx(sb.t, c, hs, b) + int(sb.spec.sinks), -1);
+  indicesFromTopK(sb, tk);
 
   // Schedule: scores, statistics and the vote are parallel root stages; the
   // top-k runs per (chunk, batch).
   scheduleCandidateScores(cs, sb);
   scheduleHeadSoftmax(sm, cs, sb);
   scheduleOverCandidates(vote, j, {rh.x, rh.y}, sb.target);
-  Var task("task");
-  sb.indices.compute_root().fuse(c, hs, task).fuse(task, b, task).parallel(task);
-  scheduleTopK(tk, Halide::LoopLevel(sb.indices, task));
+  scheduleTopK(tk, indicesPerTask(sb));
 }
 
 } // namespace
-
-Policy tokenSelectPolicy() {
-  Policy p;
-  p.name = "token-select";
-  p.summary = "TokenSelect: per-head scores, soft vote, shared top-k per chunk";
-  p.params = commonParams();
-  p.params.push_back({"budget", 1, double(int64_t(1) << 24)});
-  p.slots = [](const Params &ps) { return paramInt(ps, "budget"); };
-  p.toAttr = [](mlir::MLIRContext *ctx, const Params &ps) -> mlir::Attribute {
-    return mlir::deltaflow::attn::TokenSelectAttr::get(
-        ctx, paramInt(ps, "budget"), paramInt(ps, "sinks"),
-        paramInt(ps, "window"), paramInt(ps, "chunk"));
-  };
-  p.buildKernel = buildTokenSelectKernel;
-  return p;
-}
 
 } // namespace deltaflow::sparsity

@@ -14,12 +14,6 @@
 
 namespace deltaflow::sparsity {
 
-using namespace compiler;
-using Halide::Expr;
-using Halide::Func;
-using Halide::RDom;
-using Halide::Var;
-
 namespace {
 
 void buildAdaptiveKernel(SelectionBuild &sb) {
@@ -60,16 +54,12 @@ void buildAdaptiveKernel(SelectionBuild &sb) {
 
   TopK tk = topK(key, n, budget(c, hs, b), int(sb.spec.slots),
                  sb.maxCandidates(), {c, hs, b}, "ad");
-  sb.indices(sb.t, c, hs, b) =
-      Halide::select(tk.idx(sb.t, c, hs, b) >= 0,
-                     tk.idx(sb.t, c, hs, b) + int(sb.spec.sinks), -1);
+  indicesFromTopK(sb, tk);
 
   scheduleCandidateScores(cs, sb);
   scheduleHeadSoftmax(sm, cs, sb);
   scheduleOverCandidates(mass, j, {rg}, sb.target);
-  Var task("task");
-  sb.indices.compute_root().fuse(c, hs, task).fuse(task, b, task).parallel(task);
-  Halide::LoopLevel perTask(sb.indices, task);
+  Halide::LoopLevel perTask = indicesPerTask(sb);
   target.compute_at(perTask);
   scheduleThreshold(th, perTask);
   budget.compute_at(perTask);
@@ -82,10 +72,9 @@ Policy adaptivePolicy() {
   Policy p;
   p.name = "adaptive";
   p.summary = "adaptive top-p: smallest set reaching mass p per KV-head group";
-  p.params = commonParams();
-  p.params.push_back({"p", 0, 1, /*integer=*/false, /*loOpen=*/true});
-  p.params.push_back({"min-budget", 1, double(int64_t(1) << 24)});
-  p.params.push_back({"max-budget", 1, double(int64_t(1) << 24)});
+  p.params = withCommonParams({{"p", 0, 1, /*integer=*/false, /*loOpen=*/true},
+                               {"min-budget", 1, kMaxBudget},
+                               {"max-budget", 1, kMaxBudget}});
   p.check = [](const Params &ps) -> std::string {
     if (paramInt(ps, "max-budget") < paramInt(ps, "min-budget"))
       return "max-budget (" + std::to_string(paramInt(ps, "max-budget")) +

@@ -13,12 +13,6 @@
 
 namespace deltaflow::sparsity {
 
-using namespace compiler;
-using Halide::Expr;
-using Halide::Func;
-using Halide::RDom;
-using Halide::Var;
-
 namespace {
 
 void buildBlockTopKKernel(SelectionBuild &sb) {
@@ -84,9 +78,7 @@ void buildBlockTopKKernel(SelectionBuild &sb) {
       .reorder(rdg.x, rdg.y, pi, po, hk)
       .fuse(po, hk, tile)
       .parallel(tile);
-  Var task("task");
-  sb.indices.compute_root().fuse(c, hs, task).fuse(task, b, task).parallel(task);
-  scheduleTopK(tk, Halide::LoopLevel(sb.indices, task));
+  scheduleTopK(tk, indicesPerTask(sb));
 }
 
 } // namespace
@@ -95,9 +87,7 @@ Policy blockTopKPolicy() {
   Policy p;
   p.name = "block-topk";
   p.summary = "block top-k (Quest): best budget/page pages per KV head";
-  p.params = commonParams();
-  p.params.push_back({"page", 1, 4096});
-  p.params.push_back({"budget", 1, double(int64_t(1) << 24)});
+  p.params = withCommonParams({{"page", 1, 4096}, {"budget", 1, kMaxBudget}});
   p.check = [](const Params &ps) -> std::string {
     if (paramInt(ps, "budget") < paramInt(ps, "page"))
       return "budget (" + std::to_string(paramInt(ps, "budget")) +

@@ -16,6 +16,13 @@
 
 namespace deltaflow::sparsity {
 
+// The kernels' vocabulary (Halide) and helpers (SelectionKernel.h).
+using namespace compiler;
+using Halide::Expr;
+using Halide::Func;
+using Halide::RDom;
+using Halide::Var;
+
 Policy windowPolicy();      // Window.cpp
 Policy tokenSelectPolicy(); // TokenSelect.cpp
 Policy adaptivePolicy();    // Adaptive.cpp

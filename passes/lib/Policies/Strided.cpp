@@ -41,9 +41,8 @@ Policy stridedPolicy() {
   Policy p;
   p.name = "strided";
   p.summary = "strided: every stride-th key before the window, budget of them";
-  p.params = commonParams();
-  p.params.push_back({"budget", 1, double(int64_t(1) << 24)});
-  p.params.push_back({"stride", 1, double(int64_t(1) << 20)});
+  p.params = withCommonParams({{"budget", 1, kMaxBudget},
+                               {"stride", 1, double(int64_t(1) << 20)}});
   p.slots = [](const Params &ps) { return paramInt(ps, "budget"); };
   p.buildKernel = buildStridedKernel;
   return p;
