@@ -29,6 +29,8 @@ compare)
     if [[ ! -f "$build/$f" ]]; then echo "missing now: $f"; bad=1
     elif ! cmp -s "$dir/$f" "$build/$f"; then echo "differs: $f"; diff -u "$dir/$f" "$build/$f" | head -40; bad=1; fi
   done < <(cd "$dir" && find . -name '*.manifest.json' | sed 's|^\./||' | sort)
+  # Manifests the snapshot does not have (new tests) are listed, not judged.
+  while read -r f; do [[ -f "$dir/$f" ]] || echo "new since the snapshot: $f"; done < <(list)
   if [[ $bad == 0 ]]; then echo "check-manifests: $n manifests byte-identical"; else exit 1; fi ;;
 *) echo "check-manifests: error: unknown mode '$mode' (snapshot or compare)" >&2; exit 2 ;;
 esac

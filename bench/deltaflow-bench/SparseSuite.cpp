@@ -218,7 +218,7 @@ RunResult runModule(rt::Executor &exec, const std::map<std::string, rt::Tensor> 
         r.kernelSeconds[k.kind] += k.seconds;
       for (const auto &kernel : exec.module().entry("attention").kernels)
         if (kernel.kind == rt::KernelKind::Select)
-          r.indices = temps.at(kernel.outputs.at(0));
+          r.indices = temps.at(kernel.buffer(rt::Arg::Indices));
     }
   }
   return r;

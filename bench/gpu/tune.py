@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Tile sweep on the device: runs several CUDA modules of the same graph
-(built with different tiles, e.g. DELTAFLOW_TUNE_DECODE_CHUNK) on one shape
+(built with different tiles, e.g. deltaflow-compile --target=cuda
+--tile decode.key-chunk=256) on one shape
 and prints time, bandwidth or FLOP rate, and the error against PyTorch.
 
   python3 bench/gpu/tune.py --modules dec128,dec256 --nq 1 --nk 131072

@@ -351,6 +351,9 @@ T field(const json &j, const char *key, const std::string &where) {
     ok = v.is_number_integer();
   else if constexpr (std::is_floating_point_v<T>)
     ok = v.is_number();
+  if constexpr (std::is_same_v<T, std::vector<size_t>>)
+    for (const json &e : v)
+      ok = ok && e.is_number_unsigned();
   if (ok)
     try {
       return v.get<T>();
@@ -522,6 +525,14 @@ KernelSpec parseKernel(const json &kj, const std::string &where,
     const json &rj = kj.at("rows");
     k.rows = RowsSelector{field<std::string>(rj, "buffer", kw),
                           field<int>(rj, "dim", kw)};
+    bool own = false;
+    for (const auto *list : {&k.inputs, &k.outputs})
+      for (const std::string &b : *list)
+        own |= b == k.rows->buffer;
+    if (!own || k.rows->dim < 0)
+      fail(kw, "rows must name one of the kernel's buffers and a dimension "
+               ">= 0, got '" + k.rows->buffer + "' dim " +
+                   std::to_string(k.rows->dim));
   }
   if (k.kind == KernelKind::CacheWrite) {
     if (k.inputs.size() != 1 || k.outputs.size() != 1)

@@ -1,7 +1,8 @@
 //===- Cpu.cpp - attention schedules shared by the CPU targets ------------===//
 //
 // x86-64 (schedules/x86.cpp) and arm64 (schedules/arm64.cpp) use these
-// schedules with their own tile and register-tile sizes (CpuTiles).
+// schedules with their own tile and register-tile sizes (CpuTileDefaults,
+// through cpuTargetFamily below).
 //
 // Prefill: one parallel task per (query tile, KV head, batch); inside it the
 // key blocks are merged online. Register tiles: scores are vectorised over
@@ -15,6 +16,7 @@
 
 #include "deltaflow/Compiler/GraphPipeline.h"
 #include "deltaflow/Compiler/Schedule.h"
+#include "deltaflow/Compiler/SelectionKernel.h"
 #include "deltaflow/Compiler/Targets.h"
 
 #include <string>
@@ -37,6 +39,77 @@ std::vector<TileParam> cpuTileParams(bool arm64) {
       {"decode.key-chunk", "keys per split-K decode chunk" + d("1024", "1024"), 1, 1 << 20},
       {"matmul.tile-rows", "output rows per graph matmul register tile" + d("8 with AVX-512, 6 with AVX2", "6"), 1, 64},
   };
+}
+} // namespace
+
+// --- The selection kernels' shared stages on CPUs ---------------------------
+namespace {
+using Halide::Func;
+using Halide::Var;
+
+void scheduleCandidateScoresCpu(CandidateScores &cs, const SelectionBuild &sb) {
+  const int G = sb.groupSize();
+  const int vd = vectorWidthFor(sb.target, sb.spec.d);
+  Var tile("tile"), u("u");
+  cs.qbar.compute_root().parallel(cs.qbar.args()[1]);
+  // One task per (block of keys, KV head, chunk); each K row is loaded once
+  // for the G heads of its group.
+  cs.scores.compute_root()
+      .bound(cs.g, 0, G)
+      .split(cs.j, cs.jb, cs.ji, cs.block, Halide::TailStrategy::GuardWithIf)
+      .reorder(cs.g, cs.ji, cs.jb, cs.hk, cs.c, cs.b)
+      .fuse(cs.jb, cs.hk, tile)
+      .parallel(tile)
+      .unroll(cs.g);
+  // The block's dots at once (as the decode q.k, schedules/Cpu.cpp): per
+  // key, vd lanes of partial dots for the G heads, then one sum per head.
+  cs.dot.compute_at(cs.scores, tile).reorder(cs.g, cs.j).unroll(cs.g);
+  Halide::RVar rdo("rdo"), rdi("rdi");
+  Halide::RVar rd(cs.rd.x);
+  cs.dot.update().reorder(cs.g, rd, cs.j);
+  Func lanes = cs.dot.update().split(rd, rdo, rdi, vd).rfactor(rdi, u);
+  lanes.compute_at(cs.dot, cs.j)
+      .reorder_storage(u, cs.g, cs.j)
+      .vectorize(u)
+      .unroll(cs.g);
+  lanes.update().reorder(u, cs.g, rdo).vectorize(u).unroll(cs.g);
+  cs.dot.update().atomic().vectorize(rdi).unroll(cs.g);
+}
+
+void scheduleHeadSoftmaxCpu(HeadSoftmax &hs, CandidateScores &cs,
+                            const SelectionBuild &) {
+  Var gh("gh");
+  for (Func *f : {&hs.max, &hs.sum}) {
+    f->compute_root().fuse(cs.g, cs.hk, gh).parallel(gh);
+    for (int u = 0; u < f->num_update_definitions(); ++u)
+      f->update(u).fuse(cs.g, cs.hk, gh).parallel(gh);
+  }
+  if (hs.keptScore.defined()) {
+    hs.keptScore.compute_root().parallel(cs.hk);
+    hs.keptScore.update().parallel(cs.hk);
+    hs.keptSum.compute_root().fuse(cs.g, cs.hk, gh).parallel(gh);
+    hs.keptSum.update().fuse(cs.g, cs.hk, gh).parallel(gh);
+    hs.keptShare.compute_root();
+  }
+}
+
+void scheduleOverCandidatesCpu(Func f, const Var &j,
+                               const std::vector<Halide::RVar> &rvars,
+                               const Halide::Target &t) {
+  Var jo("jo"), ji("ji");
+  const int vj = t.natural_vector_size<float>();
+  f.compute_root()
+      .split(j, jo, ji, 1024, Halide::TailStrategy::GuardWithIf)
+      .parallel(jo)
+      .vectorize(ji, vj);
+  std::vector<Halide::VarOrRVar> order = {ji};
+  order.insert(order.end(), rvars.begin(), rvars.end());
+  order.push_back(jo);
+  f.update()
+      .split(j, jo, ji, 1024, Halide::TailStrategy::GuardWithIf)
+      .reorder(order)
+      .parallel(jo)
+      .vectorize(ji, vj);
 }
 } // namespace
 
@@ -73,6 +146,8 @@ TargetFamily cpuTargetFamily(const CpuTileDefaults &defaults) {
     scheduleDecodeCpu(p, spec, t, registers(t));
   };
   f.scheduleDelta = scheduleDeltaCorrectCpu;
+  f.selection = {scheduleCandidateScoresCpu, scheduleHeadSoftmaxCpu,
+                 scheduleOverCandidatesCpu};
   f.matmulTiles = [defaults](const Halide::Target &t) {
     MatmulTiles m;
     const int vw = t.natural_vector_size<float>();

@@ -4,6 +4,7 @@
 #include "deltaflow/Compiler/ModuleEmitter.h"
 
 #include <cerrno>
+#include <deque>
 #include <cstdlib>
 #include <mutex>
 #include <stdexcept>
@@ -16,8 +17,9 @@ void registerArm64Targets(); // schedules/arm64.cpp
 void registerGpuTargets();   // schedules/cuda.cpp
 
 namespace {
-std::vector<TargetFamily> &table() {
-  static std::vector<TargetFamily> families;
+/// A deque: references to registered families stay valid.
+std::deque<TargetFamily> &table() {
+  static std::deque<TargetFamily> families;
   return families;
 }
 std::once_flag builtinsOnce;
@@ -41,7 +43,7 @@ void registerTargetFamily(TargetFamily family) {
   table().push_back(std::move(family));
 }
 
-const std::vector<TargetFamily> &targetFamilies() {
+const std::deque<TargetFamily> &targetFamilies() {
   registerBuiltinTargets();
   return table();
 }
@@ -76,11 +78,19 @@ const TargetFamily &familyOf(const Halide::Target &t) {
   for (const TargetFamily &f : targetFamilies())
     if (f.claims(t))
       return f;
+  std::string families;
+  for (const TargetFamily &f : targetFamilies())
+    families += (families.empty() ? "" : ", ") + f.name;
   throw std::runtime_error("no schedule for target '" + t.to_string() +
-                           "' (families: x86-64, arm64, gpu)");
+                           "' (families: " + families + ")");
 }
 
 std::string targetNames() { return knownTargets(); }
+
+void checkTargetOptions(const std::string &target,
+                        const std::map<std::string, int> &tiles) {
+  TileOverrides check(halideTargetOf(target), tiles);
+}
 
 std::string targetHelp() {
   std::string s = "Targets (--target=NAME), from the target table:\n";

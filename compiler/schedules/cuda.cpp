@@ -19,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "deltaflow/Compiler/Schedule.h"
+#include "deltaflow/Compiler/SelectionKernel.h"
 #include "deltaflow/Compiler/Targets.h"
 
 #include <optional>
@@ -346,6 +347,84 @@ static void scheduleDeltaCorrectCuda(DeltaPipeline &P, int64_t dv) {
   P.out.output_buffer().dim(0).set_bounds(0, int(dv));
 }
 
+// --- The selection kernels' shared stages on GPUs ---------------------------
+namespace {
+using Halide::Func;
+using Halide::Var;
+
+/// GPU targets: the scores are the one stage that reads K, so they run on
+/// the device and only the scores ([candidates, G, Hkv] per chunk) travel
+/// to the host stages, not K. Same shape as the CUDA decode q.k: one block
+/// per 32 keys and KV head; 32 head-dim lanes per key row (coalesced), G
+/// partial dots per lane in registers, summed through shared memory padded
+/// to 33 words per row.
+void scheduleCandidateScoresGpu(CandidateScores &cs, const SelectionBuild &sb) {
+  using Halide::RVar;
+  const int G = sb.groupSize();
+  const int keys = 32;
+  Var h = cs.qbar.args()[1], c = cs.qbar.args()[2], d = cs.qbar.args()[0];
+  cs.qbar.compute_root().gpu_blocks(h, c).gpu_threads(d);
+  cs.scores.compute_root()
+      .bound(cs.g, 0, G)
+      .split(cs.j, cs.jb, cs.ji, keys, Halide::TailStrategy::GuardWithIf)
+      .reorder(cs.g, cs.ji, cs.jb, cs.hk, cs.c, cs.b)
+      .gpu_blocks(cs.jb, cs.hk, cs.c)
+      .gpu_threads(cs.ji)
+      .unroll(cs.g);
+  cs.dot.compute_at(cs.scores, cs.ji).unroll(cs.g);
+  scheduleGpuLaneDots(cs.dot, RVar(cs.rd.x), cs.j, cs.g,
+                      Halide::LoopLevel(cs.scores, cs.jb));
+}
+
+void scheduleHeadSoftmaxGpu(HeadSoftmax &hs, CandidateScores &cs,
+                            const SelectionBuild &) {
+  // The scores are on the device: each head's max and sum over the
+  // candidates there too, by 1024 threads per (head, chunk) that stride
+  // over the candidates (coalesced), then one thread per head.
+  for (Func *f : {&hs.max, &hs.sum}) {
+    Halide::RVar ro("ro"), ri("ri");
+    Var w("w");
+    Halide::RVar r(hs.candidates.x);
+    Func partial = f->update(0)
+                       .split(r, ro, ri, 1024, Halide::TailStrategy::GuardWithIf)
+                       .rfactor(ri, w);
+    partial.compute_root()
+        .reorder(w, cs.g, cs.hk, cs.c)
+        .gpu_blocks(cs.g, cs.hk, cs.c)
+        .gpu_threads(w);
+    partial.update()
+        .reorder(ro, w, cs.g, cs.hk, cs.c)
+        .gpu_blocks(cs.g, cs.hk, cs.c)
+        .gpu_threads(w);
+    f->compute_root().gpu_blocks(cs.g, cs.hk, cs.c);
+    for (int u = 0; u < f->num_update_definitions(); ++u)
+      f->update(u).gpu_blocks(cs.g, cs.hk, cs.c);
+  }
+  if (hs.keptScore.defined()) { // small: one thread per kept key
+    hs.keptScore.compute_root().gpu_blocks(cs.hk, cs.c).gpu_threads(hs.keptScore.args()[0]);
+    hs.keptScore.update().gpu_blocks(cs.hk, cs.c).gpu_threads(hs.keptScore.args()[0]);
+    hs.keptSum.compute_root().gpu_blocks(cs.g, cs.hk, cs.c);
+    hs.keptSum.update().gpu_blocks(cs.g, cs.hk, cs.c);
+    hs.keptShare.compute_root();
+  }
+}
+
+/// One thread per candidate, its sum in registers.
+void scheduleOverCandidatesGpu(Func f, const Var &j,
+                               const std::vector<Halide::RVar> &,
+                               const Halide::Target &) {
+  Var jo("jo"), ji("ji");
+  f.compute_root()
+      .split(j, jo, ji, 256, Halide::TailStrategy::GuardWithIf)
+      .gpu_blocks(jo)
+      .gpu_threads(ji);
+  f.update()
+      .split(j, jo, ji, 256, Halide::TailStrategy::GuardWithIf)
+      .gpu_blocks(jo)
+      .gpu_threads(ji);
+}
+} // namespace
+
 void registerGpuTargets() {
   TargetFamily f;
   f.name = "gpu";
@@ -371,7 +450,10 @@ void registerGpuTargets() {
   f.scheduleDelta = [](DeltaPipeline &p, int64_t dv, const Halide::Target &) {
     scheduleDeltaCorrectCuda(p, dv);
   };
+  f.selection = {scheduleCandidateScoresGpu, scheduleHeadSoftmaxGpu,
+                 scheduleOverCandidatesGpu};
   f.sparseDecode = false; // sparse decode runs the prefill form (one row)
+  f.bitWidenF16 = false;  // GPUs convert f16 natively
   registerTargetFamily(std::move(f));
 }
 

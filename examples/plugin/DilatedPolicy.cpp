@@ -27,15 +27,18 @@ using deltaflow::compiler::SelectionBuild;
 
 namespace {
 
-/// indices(t, c) = the candidate `dilation * (budget - 1 - t)` before the
-/// window of chunk c, or -1 before the first candidate; ascending in t.
+/// indices(t, c): the candidates `dilation` apart counting back from the
+/// last one before chunk c's window, `used` of them (at most `budget`), in
+/// ascending order, then -1 (selections are compacted: SelectionKernel.h).
 void buildKernel(SelectionBuild &sb) {
   const int budget = int(sb.param("budget"));
   const int dilation = int(sb.param("dilation", 1));
-  Halide::Expr back = (budget - 1 - sb.t) * dilation;
-  Halide::Expr cand = sb.candidateCount(sb.c) - 1 - back;
+  Halide::Expr n = sb.candidateCount(sb.c);
+  Halide::Expr used =
+      Halide::clamp(Halide::select(n > 0, (n - 1) / dilation + 1, 0), 0, budget);
+  Halide::Expr cand = n - 1 - (used - 1 - sb.t) * dilation;
   sb.indices(sb.t, sb.c, sb.hs, sb.b) =
-      Halide::select(cand >= 0, int(sb.spec.sinks) + cand, -1);
+      Halide::select(sb.t < used, int(sb.spec.sinks) + cand, -1);
   // Schedule: one vectorised row of slots per chunk.
   sb.indices.compute_root()
       .vectorize(sb.t, sb.target.natural_vector_size<int32_t>(),

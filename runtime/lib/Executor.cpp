@@ -243,7 +243,9 @@ Executor::run(const std::string &entryName,
     plan = state.plan;
   }
   options.separateBytes = plan.separateBytes;
-  if (options.planBuffers && !e.temporaries.empty()) {
+  // Temporaries returned to the caller get their own memory: in the arena a
+  // later kernel may reuse theirs.
+  if (options.planBuffers && !temporaries && !e.temporaries.empty()) {
     options.arenaBytes = plan.arenaBytes;
     auto arena = std::make_shared<Tensor>(
         std::vector<int64_t>{int64_t((plan.arenaBytes + 3) / 4)});
@@ -421,6 +423,11 @@ Executor::run(const std::string &entryName,
       if (firstError.empty())
         firstError = ex.what();
       return;
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(errorMutex);
+      if (firstError.empty())
+        firstError = "kernel '" + job->kernel->name + "': unknown exception";
+      return;
     }
     // GPU modules: an input with no device copy yet (an entry input on its
     // first use, or what a host kernel such as a selection wrote) is valid
@@ -455,6 +462,10 @@ Executor::run(const std::string &entryName,
         std::lock_guard<std::mutex> lock(errorMutex);
         if (firstError.empty())
           firstError = ex.what();
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(errorMutex);
+        if (firstError.empty())
+          firstError = "kernel '" + job->kernel->name + "': unknown exception";
       }
     }
   };
@@ -473,7 +484,16 @@ Executor::run(const std::string &entryName,
       graph = own.get();
     }
     graph->body = runJob;
-    graph->run();
+    try {
+      graph->run();
+    } catch (...) {
+      // A graph that unwound may hold partial predecessor counts: never
+      // reuse it.
+      graph->body = nullptr;
+      if (!own)
+        state.graph.reset();
+      throw;
+    }
     graph->body = nullptr;
   });
   if (!firstError.empty())

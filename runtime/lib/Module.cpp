@@ -1,11 +1,13 @@
 //===- Module.cpp - load OUT.so + OUT.manifest.json -----------------------===//
 
 #include "deltaflow/Runtime/Module.h"
+#include "deltaflow/Common/KernelGraph.h"
 #include "deltaflow/Runtime/Tensor.h"
 #include "HalideParallelRuntime.h"
 
 #include "HalideRuntime.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <dlfcn.h>
 #include <fstream>
@@ -162,6 +164,16 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
     EntryInfo e;
     static_cast<manifest::EntrySpec &>(e) = std::move(es);
     std::string where = manifestPath + ": entry '" + e.name + "'";
+    // The executor orders kernels by `deps` alone: they must include every
+    // read-after-write dependency (common/KernelGraph.h).
+    std::vector<std::vector<size_t>> needed = readAfterWriteDeps(e.kernels);
+    for (size_t i = 0; i < e.kernels.size(); ++i)
+      for (size_t d : needed[i])
+        if (std::find(e.kernels[i].deps.begin(), e.kernels[i].deps.end(), d) ==
+            e.kernels[i].deps.end())
+          throw std::runtime_error(where + " kernel '" + e.kernels[i].name +
+                                   "': reads what kernel " + std::to_string(d) +
+                                   " writes, but deps omit it");
     for (const KernelInfo &k : e.kernels) {
       std::string kw = where + " kernel '" + k.name + "'";
       auto bind = [&](const std::vector<manifest::Variant> &list, size_t nargs) {
@@ -188,7 +200,9 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
       bound.variants = bind(k.variants, k.inputs.size() + k.outputs.size() +
                                             (k.promptRowsAfter ? 1 : 0));
       if (k.denseFallback)
-        bound.denseFallback = bind(k.denseFallback->variants, 3 + k.outputs.size());
+        bound.denseFallback = bind(k.denseFallback->variants,
+                                   size_t(k.argIndex(Arg::Value)) + 1 +
+                                       k.outputs.size());
       e.bound.push_back(std::move(bound));
     }
     m->entries_.push_back(std::move(e));

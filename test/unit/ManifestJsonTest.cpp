@@ -124,8 +124,11 @@ struct Gen {
       break;
     case KernelKind::Graph:
       k.ops = "matmul add " + name("op");
-      if (coin())
-        k.rows = RowsSelector{name("b"), int(num(0, 3))};
+      if (coin()) {
+        if (k.outputs.empty())
+          k.outputs.push_back(name("b"));
+        k.rows = RowsSelector{k.outputs[0], int(num(0, 3))};
+      }
       break;
     case KernelKind::CacheWrite:
       k.inputs = {name("rows")};
@@ -240,6 +243,16 @@ TEST(ManifestJson, LocatedErrors) {
       "kernels": [{"name": "k", "kind": "graph", "loc": "x", "inputs": [], "outputs": [],
       "params": {"ops": "add"}, "variants": []}]}]})"),
             "m.json: entry 'e' kernel 'k': no variants");
+  EXPECT_EQ(errorOf(head + R"({"name": "e", "inputs": [], "outputs": [], "temporaries": [],
+      "kernels": [{"name": "k", "kind": "graph", "loc": "x", "inputs": [], "outputs": ["o"],
+      "params": {"ops": "add"}, "variants": [{"symbol": "s"}], "rows": {"buffer": "o", "dim": -1}}]}]})"),
+            "m.json: entry 'e' kernel 'k': rows must name one of the kernel's buffers and a dimension >= 0, got 'o' dim -1");
+  EXPECT_EQ(errorOf(head + R"({"name": "e", "inputs": [], "outputs": [], "temporaries": [],
+      "kernels": [{"name": "a", "kind": "graph", "loc": "x", "inputs": [], "outputs": ["t"],
+      "params": {"ops": "add"}, "variants": [{"symbol": "s"}]},
+      {"name": "k", "kind": "graph", "loc": "x", "inputs": ["t"], "outputs": [],
+      "params": {"ops": "add"}, "variants": [{"symbol": "s"}], "deps": [0.5]}]}]})"),
+            "m.json: entry 'e' kernel 'k': field 'deps' has the wrong type");
 }
 
 TEST(ManifestJson, ArgumentLayoutsByKind) {

@@ -235,6 +235,22 @@ TEST_F(ManifestTest, MissingSymbol) {
       << err;
 }
 
+TEST_F(ManifestTest, DepsMustCoverWhatKernelsRead) {
+  // The executor orders kernels by `deps` alone: a manifest whose deps omit
+  // a read-after-write edge is refused at load, before any symbol lookup.
+  std::string err = loadWith(
+      R"({"format": "deltaflow-module", "version": 1, "target": "host",
+          "entries": [{"name": "e", "inputs": [], "outputs": [], "temporaries": [],
+          "kernels": [{"name": "a", "kind": "graph", "loc": "x", "inputs": [],
+          "outputs": ["t"], "params": {"ops": "add"}, "variants": [{"symbol": "s"}]},
+          {"name": "b", "kind": "graph", "loc": "x", "inputs": ["t"],
+          "outputs": [], "params": {"ops": "add"}, "variants": [{"symbol": "s"}],
+          "deps": []}]}]})");
+  EXPECT_NE(err.find("kernel 'b': reads what kernel 0 writes, but deps omit it"),
+            std::string::npos)
+      << err;
+}
+
 TEST_F(ManifestTest, BadDerivedDimension) {
   std::string err = loadWith(
       R"({"format": "deltaflow-module", "version": 1, "target": "host",

@@ -10,6 +10,7 @@
 
 #include "deltaflow/Compiler/Schedule.h"
 #include "deltaflow/Compiler/SelectionKernel.h"
+#include "deltaflow/Compiler/Targets.h"
 #include "deltaflow/Transforms/SparsityPolicy.h"
 
 #include <cmath>
@@ -55,61 +56,9 @@ CandidateScores candidateScores(SelectionBuild &sb) {
   return cs;
 }
 
-namespace {
-/// GPU targets: the scores are the one stage that reads K, so they run on
-/// the device and only the scores ([candidates, G, Hkv] per chunk) travel
-/// to the host stages, not K. Same shape as the CUDA decode q.k: one block
-/// per 32 keys and KV head; 32 head-dim lanes per key row (coalesced), G
-/// partial dots per lane in registers, summed through shared memory padded
-/// to 33 words per row.
-void scheduleCandidateScoresGpu(CandidateScores &cs, const SelectionBuild &sb) {
-  using Halide::RVar;
-  const int G = sb.groupSize();
-  const int keys = 32;
-  Var h = cs.qbar.args()[1], c = cs.qbar.args()[2], d = cs.qbar.args()[0];
-  cs.qbar.compute_root().gpu_blocks(h, c).gpu_threads(d);
-  cs.scores.compute_root()
-      .bound(cs.g, 0, G)
-      .split(cs.j, cs.jb, cs.ji, keys, Halide::TailStrategy::GuardWithIf)
-      .reorder(cs.g, cs.ji, cs.jb, cs.hk, cs.c, cs.b)
-      .gpu_blocks(cs.jb, cs.hk, cs.c)
-      .gpu_threads(cs.ji)
-      .unroll(cs.g);
-  cs.dot.compute_at(cs.scores, cs.ji).unroll(cs.g);
-  scheduleGpuLaneDots(cs.dot, RVar(cs.rd.x), cs.j, cs.g,
-                      Halide::LoopLevel(cs.scores, cs.jb));
-}
-} // namespace
 
 void scheduleCandidateScores(CandidateScores &cs, const SelectionBuild &sb) {
-  if (sb.target.has_gpu_feature())
-    return scheduleCandidateScoresGpu(cs, sb);
-  const int G = sb.groupSize();
-  const int vd = vectorWidthFor(sb.target, sb.spec.d);
-  Var tile("tile"), u("u");
-  cs.qbar.compute_root().parallel(cs.qbar.args()[1]);
-  // One task per (block of keys, KV head, chunk); each K row is loaded once
-  // for the G heads of its group.
-  cs.scores.compute_root()
-      .bound(cs.g, 0, G)
-      .split(cs.j, cs.jb, cs.ji, cs.block, Halide::TailStrategy::GuardWithIf)
-      .reorder(cs.g, cs.ji, cs.jb, cs.hk, cs.c, cs.b)
-      .fuse(cs.jb, cs.hk, tile)
-      .parallel(tile)
-      .unroll(cs.g);
-  // The block's dots at once (as the decode q.k, schedules/Cpu.cpp): per
-  // key, vd lanes of partial dots for the G heads, then one sum per head.
-  cs.dot.compute_at(cs.scores, tile).reorder(cs.g, cs.j).unroll(cs.g);
-  Halide::RVar rdo("rdo"), rdi("rdi");
-  Halide::RVar rd(cs.rd.x);
-  cs.dot.update().reorder(cs.g, rd, cs.j);
-  Func lanes = cs.dot.update().split(rd, rdo, rdi, vd).rfactor(rdi, u);
-  lanes.compute_at(cs.dot, cs.j)
-      .reorder_storage(u, cs.g, cs.j)
-      .vectorize(u)
-      .unroll(cs.g);
-  lanes.update().reorder(u, cs.g, rdo).vectorize(u).unroll(cs.g);
-  cs.dot.update().atomic().vectorize(rdi).unroll(cs.g);
+  familyOf(sb.target).selection.scores(cs, sb);
 }
 
 Expr orderedKey(const Expr &f) {
@@ -316,81 +265,13 @@ HeadSoftmax headSoftmax(SelectionBuild &sb, CandidateScores &cs,
 
 void scheduleHeadSoftmax(HeadSoftmax &hs, CandidateScores &cs,
                          const SelectionBuild &sb) {
-  Var gh("gh");
-  if (sb.target.has_gpu_feature()) {
-    // The scores are on the device: each head's max and sum over the
-    // candidates there too, by 1024 threads per (head, chunk) that stride
-    // over the candidates (coalesced), then one thread per head.
-    for (Func *f : {&hs.max, &hs.sum}) {
-      Halide::RVar ro("ro"), ri("ri");
-      Var w("w");
-      Halide::RVar r(hs.candidates.x);
-      Func partial = f->update(0)
-                         .split(r, ro, ri, 1024, Halide::TailStrategy::GuardWithIf)
-                         .rfactor(ri, w);
-      partial.compute_root()
-          .reorder(w, cs.g, cs.hk, cs.c)
-          .gpu_blocks(cs.g, cs.hk, cs.c)
-          .gpu_threads(w);
-      partial.update()
-          .reorder(ro, w, cs.g, cs.hk, cs.c)
-          .gpu_blocks(cs.g, cs.hk, cs.c)
-          .gpu_threads(w);
-      f->compute_root().gpu_blocks(cs.g, cs.hk, cs.c);
-      for (int u = 0; u < f->num_update_definitions(); ++u)
-        f->update(u).gpu_blocks(cs.g, cs.hk, cs.c);
-    }
-    if (hs.keptScore.defined()) { // small: one thread per kept key
-      hs.keptScore.compute_root().gpu_blocks(cs.hk, cs.c).gpu_threads(hs.keptScore.args()[0]);
-      hs.keptScore.update().gpu_blocks(cs.hk, cs.c).gpu_threads(hs.keptScore.args()[0]);
-      hs.keptSum.compute_root().gpu_blocks(cs.g, cs.hk, cs.c);
-      hs.keptSum.update().gpu_blocks(cs.g, cs.hk, cs.c);
-      hs.keptShare.compute_root();
-    }
-    return;
-  }
-  for (Func *f : {&hs.max, &hs.sum}) {
-    f->compute_root().fuse(cs.g, cs.hk, gh).parallel(gh);
-    for (int u = 0; u < f->num_update_definitions(); ++u)
-      f->update(u).fuse(cs.g, cs.hk, gh).parallel(gh);
-  }
-  if (hs.keptScore.defined()) {
-    hs.keptScore.compute_root().parallel(cs.hk);
-    hs.keptScore.update().parallel(cs.hk);
-    hs.keptSum.compute_root().fuse(cs.g, cs.hk, gh).parallel(gh);
-    hs.keptSum.update().fuse(cs.g, cs.hk, gh).parallel(gh);
-    hs.keptShare.compute_root();
-  }
+  familyOf(sb.target).selection.headSoftmax(hs, cs, sb);
 }
 
 void scheduleOverCandidates(Func f, const Var &j,
                             const std::vector<Halide::RVar> &rvars,
                             const Halide::Target &t) {
-  Var jo("jo"), ji("ji");
-  if (t.has_gpu_feature()) { // one thread per candidate, its sum in registers
-    f.compute_root()
-        .split(j, jo, ji, 256, Halide::TailStrategy::GuardWithIf)
-        .gpu_blocks(jo)
-        .gpu_threads(ji);
-    f.update()
-        .split(j, jo, ji, 256, Halide::TailStrategy::GuardWithIf)
-        .gpu_blocks(jo)
-        .gpu_threads(ji);
-    return;
-  }
-  const int vj = t.natural_vector_size<float>();
-  f.compute_root()
-      .split(j, jo, ji, 1024, Halide::TailStrategy::GuardWithIf)
-      .parallel(jo)
-      .vectorize(ji, vj);
-  std::vector<Halide::VarOrRVar> order = {ji};
-  order.insert(order.end(), rvars.begin(), rvars.end());
-  order.push_back(jo);
-  f.update()
-      .split(j, jo, ji, 1024, Halide::TailStrategy::GuardWithIf)
-      .reorder(order)
-      .parallel(jo)
-      .vectorize(ji, vj);
+  familyOf(t).selection.overCandidates(f, j, rvars, t);
 }
 
 void indicesFromTopK(SelectionBuild &sb, const TopK &tk) {
@@ -420,6 +301,7 @@ SelectionBuild buildSelection(const SelectSpec &spec,
   SelectionBuild sb;
   sb.spec = spec;
   sb.target = target;
+  sb.bitWidenF16 = familyOf(target).bitWidenF16;
   if (spec.kDtype != DType::Float32)
     sb.k = Halide::ImageParam(halideType(spec.kDtype), 4, "k");
   policy->buildKernel(sb);

@@ -172,6 +172,19 @@ int main(int argc, char **argv) {
           "\nExample:\n  deltaflow-compile examples/attention.mlir -o build/ts "
           "--sparsity=\"policy=token-select budget=2048\" --delta=\"stride=64\"\n");
 
+  // --target and --tile are checked first, whatever --emit asks for.
+  std::map<std::string, int> tileOverrides;
+  try {
+    for (const std::string &t : tiles) {
+      auto [name, value] = deltaflow::compiler::parseTileAssignment(t);
+      tileOverrides[name] = value;
+    }
+    deltaflow::compiler::checkTargetOptions(target, tileOverrides);
+  } catch (const std::exception &e) {
+    llvm::errs() << "deltaflow-compile: error: " << e.what() << "\n";
+    return 1;
+  }
+
   auto start = std::chrono::steady_clock::now();
   auto last = start;
   auto phase = [&](const std::string &what, double seconds) {
@@ -254,15 +267,7 @@ int main(int argc, char **argv) {
   deltaflow::compiler::EmitOptions options;
   options.outBase = base;
   options.targetName = target;
-  try {
-    for (const std::string &t : tiles) {
-      auto [name, value] = deltaflow::compiler::parseTileAssignment(t);
-      options.tiles[name] = value;
-    }
-  } catch (const std::exception &e) {
-    llvm::errs() << "deltaflow-compile: error: " << e.what() << "\n";
-    return 1;
-  }
+  options.tiles = tileOverrides;
   options.kind = emit == Emit::Object ? deltaflow::compiler::EmitKind::Object
                  : emit == Emit::HalideStmt
                      ? deltaflow::compiler::EmitKind::HalideStmt

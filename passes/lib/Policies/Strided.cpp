@@ -18,16 +18,18 @@ namespace deltaflow::sparsity {
 namespace {
 
 /// indices(t, c): with `last` the largest key m * stride - 1 among chunk c's
-/// candidates [sinks, sinks + n), slot t holds last - (budget - 1 - t) *
-/// stride, or -1 where that falls before the candidates; ascending in t.
+/// candidates [sinks, sinks + n), the `used` most recent such keys in
+/// ascending order, then -1 (selections are compacted, SelectionKernel.h).
 void buildStridedKernel(compiler::SelectionBuild &sb) {
   const int budget = int(sb.param("budget"));
   const int stride = int(sb.param("stride"));
   const int sinks = int(sb.spec.sinks);
   Halide::Expr end = sinks + sb.candidateCount(sb.c); // one past the last
   Halide::Expr last = (end / stride) * stride - 1;
-  Halide::Expr key = last - (budget - 1 - sb.t) * stride;
-  sb.indices(sb.t, sb.c, sb.hs, sb.b) = Halide::select(key >= sinks, key, -1);
+  Halide::Expr used = Halide::clamp(
+      Halide::select(last >= sinks, (last - sinks) / stride + 1, 0), 0, budget);
+  Halide::Expr key = last - (used - 1 - sb.t) * stride;
+  sb.indices(sb.t, sb.c, sb.hs, sb.b) = Halide::select(sb.t < used, key, -1);
   // Schedule: one vectorised row of slots per chunk.
   sb.indices.compute_root()
       .vectorize(sb.t, sb.target.natural_vector_size<int32_t>(),

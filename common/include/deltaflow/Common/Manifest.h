@@ -4,7 +4,7 @@
 // compiler (which writes it next to OUT.so) and the runtime (which reads
 // it). Plain C++17: no MLIR, Halide or TBB. The JSON text in both
 // directions is in Manifest.cpp; `fromJson(toJson(m)) == m` for every
-// manifest (test/unit/ManifestTest.cpp checks it over random manifests).
+// manifest (test/unit/ManifestJsonTest.cpp checks it over random manifests).
 //
 // Layout of the JSON (format "deltaflow-module", version 1):
 //   module  {format, version, target, halide_target, gpu, library, entries}

@@ -4,12 +4,12 @@
 // computes densely, written once for integers (the dialect, the pass, the
 // runtime, the tests) and for Halide expressions (the kernels). Plain C++:
 // a Halide build specialises `Arith<Halide::Expr>` (compiler/include/
-// deltaflow/Compiler/HalideGeometry.h); Python helpers read the same numbers
-// through `deltaflow-compile --print-geometry` (examples/attention_check.py).
+// deltaflow/Compiler/HalideCommon.h). examples/attention_check.py reads
+// kDeltaTailMinRows from this file.
 //
-// Sources: docs/design.md "Δ-correction" (the tail rule) and "Sparse attention"
-// (sinks ∪ selection ∪ window, anchored at the chunk start); FlashAttention's
-// window_size=(W, 0) for the sliding window.
+// Sources: docs/design.md, "The methods it implements": Δ-correction (the
+// tail rule) and TokenSelect (sinks ∪ selection ∪ window, anchored at the
+// chunk start); FlashAttention's window_size=(W, 0) for the sliding window.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DELTAFLOW_COMMON_SPARSEGEOMETRY_H

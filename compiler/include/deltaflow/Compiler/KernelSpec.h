@@ -47,10 +47,9 @@ struct SelectSpec : manifest::SelectParams {
 /// One op of a fused graph kernel (TOSA tensor math). Shapes are listed
 /// outermost first, as in MLIR; -1 is dynamic (sized by the output buffer).
 struct GraphNode {
-  /// input | const | add | sub | mul | maximum | minimum | pow | exp | rsqrt |
-  /// reciprocal | sigmoid | tanh | negate | sin | cos | clamp | cast |
-  /// matmul | reduce_sum | reduce_max | reshape | transpose | slice | concat |
-  /// gather
+  /// input | const | an elementwise op of kElementwise (GraphPipeline.cpp:
+  /// add, exp, clamp, cast, ...) | matmul | reduce_sum | reduce_max |
+  /// reshape | transpose | slice | concat | gather
   std::string op;
   std::vector<int> operands;   ///< earlier node indices
   std::vector<int64_t> shape;  ///< result shape

@@ -29,16 +29,21 @@ struct EmitOptions {
   std::function<void(const std::string &, double)> onPhase;
 };
 
-/// The deltaflow target names this build can compile for, comma-separated.
-/// Throws std::runtime_error with a one-line message on failure; leaves no
-/// partial output file behind.
 /// "host, x86-64-avx2, ..." and the --help text listing every target with
 /// its tiles, from the target table (Targets.h; no Halide types here).
 std::string targetNames();
 std::string targetHelp();
+/// Checks --target and the --tile overrides against the target table before
+/// anything is compiled (also for --emit=mlir and plan); throws one line.
+void checkTargetOptions(const std::string &target,
+                        const std::map<std::string, int> &tiles);
 /// Parses a --tile argument "NAME=VALUE"; throws one line on a bad form.
 std::pair<std::string, int> parseTileAssignment(const std::string &s);
 
+/// Compiles every kernel for options.targetName and writes OUT.so, OUT.h and
+/// OUT.manifest.json (or what options.kind asks for). Throws
+/// std::runtime_error with a one-line message on failure; leaves no partial
+/// output file behind.
 void emitModule(const ModuleDesc &module, const EmitOptions &options);
 
 } // namespace deltaflow::compiler

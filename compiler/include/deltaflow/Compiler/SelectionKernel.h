@@ -22,17 +22,22 @@ namespace deltaflow::compiler {
 struct SelectionBuild {
   SelectSpec spec;
   Halide::Target target;
+  /// Widen f16 K with the integer form (the target family's choice).
+  bool bitWidenF16 = true;
   Halide::ImageParam q{Halide::Float(32), 4, "q"}; ///< (d, i, h, b)
   /// (d, j, hk, b); its element type is spec.kDtype (f32 or f16, set by
   /// buildSelection): read it through key(), which casts to float.
   Halide::ImageParam k{Halide::Float(32), 4, "k"};
   Halide::Var t{"t"}, c{"c"}, hs{"hs"}, b{"b"};
-  Halide::Func indices{"indices"}; ///< (t, c, hs, b) -> int32, policy-defined
+  /// (t, c, hs, b) -> int32: chunk c's selected keys, compacted: the
+  /// selected keys in ascending order in the first slots, then -1. The
+  /// sparse attention kernel skips key blocks that start at a -1 slot.
+  Halide::Func indices{"indices"};
 
   /// K as float32, whatever its stored type.
   Halide::Expr key(const Halide::Expr &d, const Halide::Expr &j,
                    const Halide::Expr &hk, const Halide::Expr &b) const {
-    return widenToF32(k(d, j, hk, b), !target.has_gpu_feature());
+    return widenToF32(k(d, j, hk, b), bitWidenF16);
   }
   Halide::Expr nq() const { return q.dim(1).extent(); }
   Halide::Expr nk() const { return k.dim(1).extent(); }

@@ -18,6 +18,7 @@
 #include "deltaflow/Compiler/AttentionPipeline.h"
 #include "deltaflow/Compiler/ModuleEmitter.h"
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <string>
@@ -27,6 +28,20 @@ namespace deltaflow::compiler {
 
 struct CpuRegisterTiles;
 struct MatmulTiles;
+struct CandidateScores;
+struct HeadSoftmax;
+struct SelectionBuild;
+
+/// How the stages every selection kernel shares are scheduled
+/// (compiler/include/deltaflow/Compiler/SelectionKernel.h).
+struct SelectionSchedules {
+  std::function<void(CandidateScores &, const SelectionBuild &)> scores;
+  std::function<void(HeadSoftmax &, CandidateScores &, const SelectionBuild &)>
+      headSoftmax;
+  std::function<void(Halide::Func, const Halide::Var &,
+                     const std::vector<Halide::RVar> &, const Halide::Target &)>
+      overCandidates;
+};
 
 /// One tile size of a target family.
 struct TileParam {
@@ -60,8 +75,12 @@ struct TargetFamily {
   std::function<void(DeltaPipeline &, int64_t dv, const Halide::Target &)> scheduleDelta;
   /// Graph (TOSA) matmul tiles; unset: the family has no graph schedule.
   std::function<MatmulTiles(const Halide::Target &)> matmulTiles;
+  /// The selection kernels' shared stages.
+  SelectionSchedules selection;
   /// Whether sparse attention gets a one-row (decode) variant.
   bool sparseDecode = true;
+  /// Widen stored f16 with the integer form (Float16.h) rather than a cast.
+  bool bitWidenF16 = true;
 };
 
 /// Adds a family and its names; throws on a duplicate name.
@@ -69,7 +88,7 @@ void registerTargetFamily(TargetFamily family);
 /// The built-in families, one line each (compiler/schedules/Targets.cpp).
 void registerBuiltinTargets();
 /// Every family, in registration order (registers the built-ins first).
-const std::vector<TargetFamily> &targetFamilies();
+const std::deque<TargetFamily> &targetFamilies();
 /// The name's entry; throws "unknown --target 'x' (known: ...)".
 const TargetName &targetNamed(const std::string &name);
 /// The Halide target of a --target name.

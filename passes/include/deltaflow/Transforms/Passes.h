@@ -28,8 +28,9 @@ void registerDeltaflowDialects(DialectRegistry &registry);
 /// a one-line `error` on the first failure or duplicate policy name.
 bool loadPluginArguments(int &argc, char **argv, std::string &error);
 
-/// Adds window, token-select, adaptive and block-topk to the policy registry
-/// (SparsityPolicy.h). Idempotent; the sparsify pass calls it too.
+/// Adds the in-tree policies (passes/lib/Policies/Builtin.cpp: window,
+/// token-select, adaptive, block-topk, strided) to the policy registry
+/// (SparsityPolicy.h). Idempotent; the tools and the sparsify pass call it.
 void registerBuiltinSparsityPolicies();
 
 } // namespace deltaflow

@@ -4,6 +4,7 @@
 
 #include "deltaflow/Common/Manifest.h"
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -86,7 +87,7 @@ private:
   using BufferFn = int (*)(void *, halide_buffer_t *);
   BufferFn copyToHost_ = nullptr, deviceSync_ = nullptr;
   bool gpu_ = false, opencl_ = false;
-  mutable bool ran_ = false; ///< set by the Executor's first run
+  mutable std::atomic<bool> ran_{false}; ///< set by the Executor's first run
   int device_ = -1;
   friend class Executor;
   std::vector<EntryInfo> entries_;
