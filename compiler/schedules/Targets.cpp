@@ -85,8 +85,6 @@ const TargetFamily &familyOf(const Halide::Target &t) {
                            "' (families: " + families + ")");
 }
 
-std::string targetNames() { return knownTargets(); }
-
 void checkTargetOptions(const std::string &target,
                         const std::map<std::string, int> &tiles) {
   TileOverrides check(halideTargetOf(target), tiles);

@@ -111,13 +111,6 @@ std::string checkParams(const Policy *policy, const Params &params) {
   return policy && policy->check ? policy->check(params) : "";
 }
 
-std::string paramNames(const Policy &policy) {
-  std::string s;
-  for (const ParamSpec &p : policy.params)
-    s += (s.empty() ? "" : ", ") + p.name;
-  return s;
-}
-
 int64_t paramInt(const Params &params, const std::string &name) {
   auto it = params.find(name);
   return it == params.end() ? 0 : int64_t(std::llround(it->second));

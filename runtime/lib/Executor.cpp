@@ -55,9 +55,10 @@ struct EntryState {
   std::unique_ptr<FlowGraph> graph;
   std::vector<PlanKernel> planKernels;
   std::map<std::string, size_t> producerOf;
-  /// The last buffer plan and the temporaries' sizes it was made for.
+  /// The last buffer plan and the temporaries' sizes it was made for
+  /// (shared: a run keeps its plan while another replaces it).
   std::map<std::string, size_t> planSizes;
-  BufferPlan plan;
+  std::shared_ptr<const BufferPlan> plan;
 };
 } // namespace
 
@@ -233,15 +234,17 @@ Executor::run(const std::string &entryName,
       n *= d;
     tempBytes[spec.name] = size_t(n) * dtypeSize(spec.dtype);
   }
-  BufferPlan plan;
+  std::shared_ptr<const BufferPlan> planned;
   {
     std::lock_guard<std::mutex> lock(impl_->statesMutex);
-    if (state.planSizes != tempBytes || state.plan.offset.size() != tempBytes.size()) {
-      state.plan = planBuffers(state.planKernels, tempBytes);
+    if (!state.plan || state.planSizes != tempBytes) {
+      state.plan = std::make_shared<const BufferPlan>(
+          planBuffers(state.planKernels, tempBytes));
       state.planSizes = tempBytes;
     }
-    plan = state.plan;
+    planned = state.plan;
   }
+  const BufferPlan &plan = *planned;
   options.separateBytes = plan.separateBytes;
   // Temporaries returned to the caller get their own memory: in the arena a
   // later kernel may reuse theirs.
@@ -377,6 +380,21 @@ Executor::run(const std::string &entryName,
   module_->ran_ = true; // the GPU context (if any) is made on this device
   std::mutex errorMutex;
   std::string firstError;
+  auto fail = [&](const std::string &msg) {
+    std::lock_guard<std::mutex> lock(errorMutex);
+    if (firstError.empty())
+      firstError = msg;
+  };
+  /// Inside a catch block: records the exception in flight.
+  auto failWithCurrentException = [&](const KernelInfo &k) {
+    try {
+      throw;
+    } catch (const std::exception &ex) {
+      fail(ex.what());
+    } catch (...) {
+      fail("kernel '" + k.name + "': unknown exception");
+    }
+  };
   auto runJob = [&](size_t i) {
     Job *job = &jobs[i];
     {
@@ -418,15 +436,8 @@ Executor::run(const std::string &entryName,
         elapsed();
         return;
       }
-    } catch (const std::exception &ex) {
-      std::lock_guard<std::mutex> lock(errorMutex);
-      if (firstError.empty())
-        firstError = ex.what();
-      return;
     } catch (...) {
-      std::lock_guard<std::mutex> lock(errorMutex);
-      if (firstError.empty())
-        firstError = "kernel '" + job->kernel->name + "': unknown exception";
+      failWithCurrentException(*job->kernel);
       return;
     }
     // GPU modules: an input with no device copy yet (an entry input on its
@@ -448,24 +459,16 @@ Executor::run(const std::string &entryName,
     elapsed();
     if (rc != 0) {
       std::string msg = Module::takeHalideError();
-      std::lock_guard<std::mutex> lock(errorMutex);
-      if (firstError.empty())
-        firstError = "kernel '" + job->kernel->name + "' (" +
-                     job->kernel->loc + ") failed: " +
-                     (msg.empty() ? "Halide error " + std::to_string(rc) : msg);
+      fail("kernel '" + job->kernel->name + "' (" + job->kernel->loc +
+           ") failed: " +
+           (msg.empty() ? "Halide error " + std::to_string(rc) : msg));
       return;
     }
     if (options.after) {
       try {
         options.after(*job->kernel, job->tensors);
-      } catch (const std::exception &ex) {
-        std::lock_guard<std::mutex> lock(errorMutex);
-        if (firstError.empty())
-          firstError = ex.what();
       } catch (...) {
-        std::lock_guard<std::mutex> lock(errorMutex);
-        if (firstError.empty())
-          firstError = "kernel '" + job->kernel->name + "': unknown exception";
+        failWithCurrentException(*job->kernel);
       }
     }
   };

@@ -83,7 +83,6 @@ struct Dim {
   static Dim fixed(int64_t n);
   static Dim of(const std::string &input, int dimension);
   bool isStatic() const { return size >= 0; }
-  bool isDerived() const { return size < 0 && !like.empty(); }
   /// The size when the source dimension has `n` elements (static: size).
   int64_t resolve(int64_t n) const;
   /// ceil(this / div) + add, or nullopt where that is not expressible

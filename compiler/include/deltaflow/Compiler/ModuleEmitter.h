@@ -29,9 +29,8 @@ struct EmitOptions {
   std::function<void(const std::string &, double)> onPhase;
 };
 
-/// "host, x86-64-avx2, ..." and the --help text listing every target with
-/// its tiles, from the target table (Targets.h; no Halide types here).
-std::string targetNames();
+/// The --help text listing every target with its tiles, from the target
+/// table (Targets.h; no Halide types here).
 std::string targetHelp();
 /// Checks --target and the --tile overrides against the target table before
 /// anything is compiled (also for --emit=mlir and plan); throws one line.

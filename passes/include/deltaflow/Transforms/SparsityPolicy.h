@@ -94,8 +94,6 @@ int64_t paramInt(const Params &params, const std::string &name);
 /// bounds and `policy.check` passes, else a one-line reason naming the
 /// parameter. A null policy checks commonParams() only.
 std::string checkParams(const Policy *policy, const Params &params);
-/// The declared parameters' names, for messages ("budget, sinks, ...").
-std::string paramNames(const Policy &policy);
 
 } // namespace deltaflow::sparsity
 
