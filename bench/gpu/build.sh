@@ -6,6 +6,7 @@
 #   inputs q float32 [1,32,N,128], k and v float16 [1,8,N,128]; output out
 #   float32), the x86-64 deltaflow-run and the oneTBB it links.
 # On the device: bash bench/gpu/run.sh   (prints the table, writes $OUT/gpu.json)
+#                bash bench/gpu/run.sh tensorcore [args]   (bf16/f16 tensor cores)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ./scripts/build.sh >/dev/null
@@ -16,6 +17,16 @@ compile dense
 ./build/bin/deltaflow-compile examples/attention_f16kv.mlir --target=cuda -o "$out/dense-f16"
 compile window --sparsity="policy=window sinks=128 window=2048 chunk=512"
 compile token-select --sparsity="policy=token-select budget=2048 sinks=128 window=512 chunk=512"
+# Tensor-core attention (bf16/f16): every case of tensorcore_cases.py as a
+# module and as bare PTX (for bench/gpu/tensorcore.py --via=direct).
+python3 bench/gpu/tensorcore_cases.py "$out/tc"
+for m in "$out"/tc/*.mlir; do
+  tiles=$(cat "${m%.mlir}.tiles" 2>/dev/null || true)
+  # shellcheck disable=SC2086  # the tile flags are separate words
+  ./build/bin/deltaflow-compile "$m" --target=cuda -o "${m%.mlir}" $tiles
+  # shellcheck disable=SC2086
+  ./build/bin/deltaflow-compile "$m" --target=cuda --emit=ptx -o "${m%.mlir}" $tiles
+done
 cp build/bin/deltaflow-run "$out/"
 for lib in libtbb.so.12 libtbbmalloc.so.2; do
   cp -L "/usr/lib/x86_64-linux-gnu/$lib" "$out/lib/"

@@ -4,4 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export LD_LIBRARY_PATH="$PWD/bench/gpu/out/lib:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+if [ "${1:-}" = tensorcore ]; then
+  shift
+  PYTHONUNBUFFERED=1 exec python3 bench/gpu/tensorcore.py --out "${OUT:-/tmp}" "$@"
+fi
 PYTHONUNBUFFERED=1 python3 bench/gpu/gpu_bench.py --out "${OUT:-/tmp}" "$@"

@@ -21,7 +21,7 @@ std::optional<E> parseName(const char *const (&names)[N], const std::string &s) 
       return E(i);
   return std::nullopt;
 }
-const char *const kDTypeNames[] = {"float32", "float16", "int32"};
+const char *const kDTypeNames[] = {"float32", "float16", "int32", "bfloat16"};
 const char *const kRoleNames[] = {"input",     "weight",   "tokens",
                                   "positions", "last_row", "kv_cache"};
 const char *const kKindNames[] = {"attention",  "select",        "sparse_attention",
@@ -33,7 +33,9 @@ const char *toString(DType t) { return nameOf(kDTypeNames, t); }
 std::optional<DType> parseDType(const std::string &s) {
   return parseName<DType>(kDTypeNames, s);
 }
-size_t byteSize(DType t) { return t == DType::Float16 ? 2 : 4; }
+size_t byteSize(DType t) {
+  return t == DType::Float16 || t == DType::BFloat16 ? 2 : 4;
+}
 const char *toString(Role r) { return nameOf(kRoleNames, r); }
 std::optional<Role> parseRole(const std::string &s) {
   return parseName<Role>(kRoleNames, s);
@@ -134,9 +136,10 @@ size_t bytesAt(const TensorSpec &t, int64_t n) {
 // --- Kernels, entries, modules ---------------------------------------------
 
 bool AttentionParams::operator==(const AttentionParams &o) const {
-  return std::tie(hq, hkv, d, dv, scale, causal, offset, withLse, kvDtype) ==
+  return std::tie(hq, hkv, d, dv, scale, causal, offset, withLse, kvDtype,
+                  dtype) ==
          std::tie(o.hq, o.hkv, o.d, o.dv, o.scale, o.causal, o.offset,
-                  o.withLse, o.kvDtype);
+                  o.withLse, o.kvDtype, o.dtype);
 }
 bool SelectParams::operator==(const SelectParams &o) const {
   return std::tie(policy, slots, sinks, window, chunk, perKvHead, knobs,
@@ -228,6 +231,12 @@ ojson variantsJson(const std::vector<Variant> &vs) {
     ojson j = {{"symbol", v.symbol}};
     if (v.maxRows >= 0)
       j["max_rows"] = v.maxRows;
+    if (v.ptx)
+      j["ptx"] = {{"function", v.ptx->function},
+                  {"threads", v.ptx->threads},
+                  {"shared_bytes", v.ptx->sharedBytes},
+                  {"rows_per_block", v.ptx->rowsPerBlock},
+                  {"compute_capability", v.ptx->computeCapability}};
     a.push_back(j);
   }
   return a;
@@ -240,6 +249,8 @@ ojson attentionJson(const AttentionParams &a) {
   if (a.offset)
     j["offset"] = *a.offset;
   j["kv_dtype"] = toString(a.kvDtype);
+  if (a.dtype != DType::Float32)
+    j["dtype"] = toString(a.dtype);
   return j;
 }
 
@@ -426,6 +437,20 @@ std::vector<Variant> parseVariants(const json &list, const std::string &where) {
     Variant v;
     v.symbol = field<std::string>(vj, "symbol", where);
     v.maxRows = optionalField<int64_t>(vj, "max_rows", where).value_or(-1);
+    if (vj.contains("ptx")) {
+      const json &pj = vj.at("ptx");
+      std::string pw = where + " variant '" + v.symbol + "' ptx";
+      PtxLaunch l;
+      l.function = field<std::string>(pj, "function", pw);
+      l.threads = int(field<int64_t>(pj, "threads", pw));
+      l.sharedBytes = field<int64_t>(pj, "shared_bytes", pw);
+      l.rowsPerBlock = field<int64_t>(pj, "rows_per_block", pw);
+      l.computeCapability = int(field<int64_t>(pj, "compute_capability", pw));
+      if (l.threads < 1 || l.threads > 1024 || l.sharedBytes < 0 ||
+          l.rowsPerBlock < 1 || l.computeCapability < 10)
+        fail(pw, "launch shape out of range");
+      v.ptx = l;
+    }
     out.push_back(v);
   }
   return out;
@@ -442,6 +467,8 @@ AttentionParams parseAttention(const json &p, const std::string &w) {
   a.withLse = field<bool>(p, "lse", w);
   a.offset = optionalField<int64_t>(p, "offset", w);
   a.kvDtype = dtypeField(p, "kv_dtype", w);
+  if (p.contains("dtype"))
+    a.dtype = dtypeField(p, "dtype", w);
   return a;
 }
 

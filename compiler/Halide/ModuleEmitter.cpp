@@ -89,7 +89,24 @@ void runTool(const std::string &cmd, const fs::path &log) {
 struct CompiledKernel {
   std::vector<Halide::Module> modules;
   manifest::KernelSpec manifest;
+  /// PTX kernels to embed: (data symbol, PTX text).
+  std::vector<std::pair<std::string, std::string>> ptx;
 };
+
+/// The symbol under which a PTX kernel's text is embedded in the library.
+std::string ptxSymbol(const std::string &kernel) { return kernel + "_ptx"; }
+
+/// An assembler file that embeds `ptxPath` as the NUL-terminated data
+/// symbol `symbol` (read-only data, visible to dlsym).
+std::string embedAsm(const std::string &symbol, const fs::path &ptxPath) {
+  std::string path = ptxPath.string(), quoted;
+  for (char c : path)
+    quoted += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+  return "  .section .rodata\n  .globl " + symbol + "\n  .type " + symbol +
+         ", @object\n  .balign 16\n" + symbol + ":\n  .incbin \"" + quoted +
+         "\"\n  .byte 0\n  .size " + symbol + ", .-" + symbol +
+         "\n  .section .note.GNU-stack,\"\",@progbits\n";
+}
 
 /// Builds, schedules and lowers the variants of one kernel.
 CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
@@ -131,6 +148,21 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
 
   switch (k.kind) {
   case KernelKind::Attention:
+    if (k.tensorCore) {
+      // Tensor cores: one PTX kernel for every number of rows.
+      const PtxKernel &p = *k.tensorCore;
+      manifest::PtxLaunch launch{p.function, p.threads, p.sharedBytes,
+                                 p.rowsPerBlock, p.computeCapability};
+      variants = {{ptxSymbol(k.name), -1, launch}};
+      ck.ptx.emplace_back(ptxSymbol(k.name), p.ptx);
+      break;
+    }
+    if (spec.dtype != DType::Float32)
+      throw UnsupportedShape(
+          std::string("attention with a ") + manifest::toString(spec.dtype) +
+          " query compiles only for --target=cuda (tensor cores); on this "
+          "target write the query, key and value as f32 (or f16 K/V with an "
+          "f32 query)");
     variants = denseAttentionVariants(k.name);
     break;
   case KernelKind::SparseAttention:
@@ -258,6 +290,7 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
         c = '_';
 
     std::vector<Halide::Module> kernels;
+    std::vector<std::pair<std::string, std::string>> ptxKernels;
     manifest::ModuleSpec manifest;
     for (const EntryDesc &entry : module.entries) {
       manifest::EntrySpec me;
@@ -274,12 +307,13 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
           throw std::runtime_error(k.loc + ": " + e.what());
         }
         kernels.insert(kernels.end(), ck.modules.begin(), ck.modules.end());
+        ptxKernels.insert(ptxKernels.end(), ck.ptx.begin(), ck.ptx.end());
         me.kernels.push_back(std::move(ck.manifest));
         timer.done("halide: build + lower " + k.name);
       }
       manifest.entries.push_back(std::move(me));
     }
-    if (kernels.empty())
+    if (kernels.empty() && ptxKernels.empty())
       throw std::runtime_error("nothing to compile: the module has no entry "
                                "with a kernel");
     TempDir tmp(outBase);
@@ -291,6 +325,9 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
     };
 
     if (options.kind == EmitKind::HalideStmt) {
+      if (kernels.empty())
+        throw std::runtime_error("--emit=halide-stmt: every kernel of this "
+                                 "module is a PTX kernel (see --emit=ptx)");
       Halide::link_modules(moduleName, kernels)
           .compile({{Halide::OutputFileType::stmt, result(".stmt")}});
       timer.done("halide: stmt");
@@ -309,6 +346,22 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
         objs += " " + shellQuote(o.string());
         std::ifstream in(h);
         header += std::string(std::istreambuf_iterator<char>(in), {}) + "\n";
+      }
+      // PTX kernels: their text as read-only data symbols.
+      for (size_t i = 0; i < ptxKernels.size(); ++i) {
+        const auto &[symbol, text] = ptxKernels[i];
+        fs::path ptx = tmp.path / ("p" + std::to_string(i) + ".ptx");
+        fs::path s = tmp.path / ("p" + std::to_string(i) + ".s");
+        fs::path o = tmp.path / ("p" + std::to_string(i) + ".o");
+        std::ofstream(ptx, std::ios::binary) << text;
+        std::ofstream(s) << embedAsm(symbol, ptx);
+        runTool(std::string(targetNamed(options.targetName).linker) + " -c -o " +
+                    shellQuote(o.string()) + " " + shellQuote(s.string()),
+                tmp.path / "as.log");
+        objs += " " + shellQuote(o.string());
+        header += "/* " + symbol + ": PTX text of a tensor-core kernel, "
+                  "launched by the deltaflow runtime */\nextern const char " +
+                  symbol + "[];\n";
       }
       runTool(std::string(targetNamed(options.targetName).linker) +
                   " -r -nostdlib -o " + shellQuote(kobj.string()) + objs,

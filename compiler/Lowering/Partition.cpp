@@ -62,23 +62,23 @@ struct EntryBuilder {
   llvm::DenseMap<Value, std::vector<Dim>> dimsOf;
   int kernelCount = 0;
 
-  /// f32 tensors everywhere; f16 also where `allowF16` (K/V operands of
-  /// the attention ops and the arguments that feed them).
+  /// f32 tensors everywhere; f16 and bf16 also where `allow16` (the
+  /// operands of the attention ops and the arguments that feed them).
   LogicalResult checkTensor(Location loc, Type type, const Twine &what,
-                            bool allowF16 = false) {
+                            bool allow16 = false) {
     auto t = dyn_cast<RankedTensorType>(type);
     if (!t)
       return emitError(loc) << what << " must be a ranked tensor, got " << type;
-    if (allowF16 && t.getElementType().isF16())
+    if (allow16 && (t.getElementType().isF16() || t.getElementType().isBF16()))
       return success();
     if (!t.getElementType().isF32())
       return emitError(loc) << what << " has element type "
                             << t.getElementType()
-                            << (allowF16 ? "; the lowering supports f32 or "
-                                           "f16 (K/V storage) tensors here"
-                                         : "; the lowering supports f32 "
-                                           "tensors here (f16 only as K/V "
-                                           "of attention)");
+                            << (allow16 ? "; the lowering supports f32, f16 "
+                                          "or bf16 tensors here"
+                                        : "; the lowering supports f32 "
+                                          "tensors here (f16 and bf16 only "
+                                          "as operands of attention)");
     return success();
   }
 
@@ -86,6 +86,7 @@ struct EntryBuilder {
     Type e = cast<RankedTensorType>(type).getElementType();
     return e.isSignlessInteger(32) ? DType::Int32
            : e.isF16()             ? DType::Float16
+           : e.isBF16()            ? DType::BFloat16
                                    : DType::Float32;
   }
 
@@ -94,10 +95,11 @@ struct EntryBuilder {
   LogicalResult rejectF16(Operation *op, ValueRange values, const Twine &what) {
     for (Value v : values)
       if (auto t = dyn_cast<RankedTensorType>(v.getType()))
-        if (t.getElementType().isF16())
+        if (t.getElementType().isF16() || t.getElementType().isBF16())
           return op->emitOpError()
-                 << what << " reads an f16 tensor; f16 is supported only as "
-                            "the key/value operands of attention";
+                 << what << " reads a " << t.getElementType()
+                 << " tensor; 16-bit floats are supported only as operands "
+                    "of attention";
     return success();
   }
 
@@ -108,7 +110,7 @@ struct EntryBuilder {
     bool isIndex = argTy && argTy.getElementType().isSignlessInteger(32);
     if (!isIndex && failed(checkTensor(arg.getLoc(), arg.getType(),
                                        "argument '" + name + "'",
-                                       /*allowF16=*/true)))
+                                       /*allow16=*/true)))
       return failure();
     TensorSpec t{name, dtypeOf(arg.getType()), {}, Role::Input};
     if (DictionaryAttr attrs = fn.getArgAttrDict(idx))
@@ -144,9 +146,11 @@ struct EntryBuilder {
     return success();
   }
 
-  /// Checks q/k/v and fills the static head counts and dims of `spec`.
+  /// Checks q/k/v and fills the static head counts, dims and types of
+  /// `spec`. A 16-bit query (tensor-core attention) only where `query16`,
+  /// with K and V of the same type.
   LogicalResult attentionOperands(Operation *op, Value q, Value k, Value v,
-                                  AttentionSpec &spec) {
+                                  AttentionSpec &spec, bool query16 = false) {
     for (auto [val, what] : {std::pair<Value, const char *>{q, "query"},
                              {k, "key"},
                              {v, "value"}}) {
@@ -155,7 +159,7 @@ struct EntryBuilder {
                                     "function argument or a kernel";
       if (failed(checkTensor(op->getLoc(), val.getType(),
                              Twine(op->getName().getStringRef()) + " " + what,
-                             /*allowF16=*/val != q)))
+                             /*allow16=*/val != q || query16)))
         return failure();
     }
     auto qTy = cast<RankedTensorType>(q.getType());
@@ -165,6 +169,15 @@ struct EntryBuilder {
       return op->emitOpError() << "key and value must have the same element "
                                   "type to be compiled";
     spec.kvDtype = dtypeOf(kTy);
+    spec.dtype = dtypeOf(qTy);
+    if (spec.dtype != DType::Float32 && spec.kvDtype != spec.dtype)
+      return op->emitOpError()
+             << "has a " << qTy.getElementType() << " query with "
+             << kTy.getElementType()
+             << " key/value; a 16-bit query needs key and value of its type";
+    if (spec.kvDtype == DType::BFloat16 && spec.dtype == DType::Float32)
+      return op->emitOpError() << "has bf16 key/value with an f32 query; "
+                                  "narrow K/V storage is f16";
     spec.hq = qTy.getDimSize(1);
     spec.hkv = kTy.getDimSize(1);
     spec.d = qTy.getDimSize(3);
@@ -201,12 +214,8 @@ struct EntryBuilder {
       bufferOf[res] = buf;
       dimsOf[res] = resultDims[idx];
       k.outputs.push_back(buf);
-      bool isInt = cast<RankedTensorType>(res.getType())
-                       .getElementType()
-                       .isSignlessInteger(32);
-      entry.temporaries.push_back(
-          TensorSpec{buf, isInt ? DType::Int32 : DType::Float32,
-                     resultDims[idx], std::nullopt});
+      entry.temporaries.push_back(TensorSpec{buf, dtypeOf(res.getType()),
+                                             resultDims[idx], std::nullopt});
     }
     entry.kernels.push_back(std::move(k));
     return success();
@@ -233,7 +242,7 @@ struct EntryBuilder {
   LogicalResult addAttention(attn::AttentionOp op) {
     AttentionSpec spec;
     if (failed(attentionOperands(op, op.getQuery(), op.getKey(),
-                                 op.getValue(), spec)))
+                                 op.getValue(), spec, /*query16=*/true)))
       return failure();
     spec.scale = op.getEffectiveScale();
     spec.causal = op.getCausal();
@@ -289,7 +298,7 @@ struct EntryBuilder {
   template <typename OpT>
   LogicalResult causalSpec(OpT op, AttentionSpec &spec) {
     if (failed(attentionOperands(op, op.getQuery(), op.getKey(),
-                                 op.getValue(), spec)))
+                                 op.getValue(), spec, /*query16=*/true)))
       return failure();
     spec.scale = op.getEffectiveScale();
     spec.causal = true;
@@ -496,9 +505,7 @@ struct EntryBuilder {
         continue;
       entry.valueBuffers.push_back(
           TensorSpec{"v" + std::to_string(entry.valueBuffers.size()),
-                     t.getElementType().isSignlessInteger(32) ? DType::Int32
-                                                              : DType::Float32,
-                     dimsOf[r], std::nullopt});
+                     dtypeOf(t), dimsOf[r], std::nullopt});
     }
   }
 

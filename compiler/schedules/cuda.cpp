@@ -432,7 +432,8 @@ void registerGpuTargets() {
       // Halide 14's newest CUDA capability; the driver JIT-compiles the PTX
       // for newer GPUs (sm_90 on an H100). Host code is x86-64.
       {"cuda", "x86-64-linux-sse41-avx-f16c-fma-avx2-cuda-cuda_capability_86",
-       "c++", "NVIDIA GPUs through CUDA (fp32 SIMT kernels, Halide 14)"},
+       "c++", "NVIDIA GPUs through CUDA: bf16/f16 attention on tensor cores "
+       "(MLIR NVGPU -> PTX, sm_80+), fp32 kernels from Halide 14"},
       // The GPU schedules through OpenCL: CI runs them on the CPU with pocl
       // to catch indexing and barrier bugs without a GPU.
       {"opencl", "x86-64-linux-sse41-avx-f16c-fma-avx2-opencl", "c++",
@@ -441,7 +442,10 @@ void registerGpuTargets() {
       {"prefill.query-tile", "query rows per block (4 for G <= 4, else 2)", 1, 64},
       {"prefill.key-block", "keys per shared-memory block (64 for D <= 128, else 32)", 1, 1024},
       {"decode.key-chunk", "keys per split-K block (1024 for G <= 4, else 128)", 1, 1 << 20},
-      {"decode.dot-block", "keys per lane-dot block (32 for G <= 4, else 16)", 1, 1024}};
+      {"decode.dot-block", "keys per lane-dot block (32 for G <= 4, else 16)", 1, 1024},
+      // bf16/f16 attention (compiler/TensorCore): not Halide schedules.
+      {"tensorcore.warps", "bf16/f16 attention: warps per block, 16 query rows each (4)", 1, 8},
+      {"tensorcore.key-tile", "bf16/f16 attention: keys per K/V tile, a multiple of 16 (64 for D <= 128, else 32)", 16, 256}};
   f.claims = [](const Halide::Target &t) { return t.has_gpu_feature(); };
   f.prefillTiles = prefillTilesCuda;
   f.decodeTiles = decodeTilesCuda;

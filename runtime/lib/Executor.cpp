@@ -1,6 +1,7 @@
 //===- Executor.cpp - kernels as a tbb::flow::graph -----------------------===//
 
 #include "deltaflow/Runtime/Executor.h"
+#include "PtxLauncher.h"
 
 #include "HalideRuntime.h"
 
@@ -142,9 +143,10 @@ namespace {
 void poison(Tensor &t) {
   if (t.dtype() == DType::Int32)
     std::fill(t.i32(), t.i32() + t.numel(), std::numeric_limits<int32_t>::min());
-  else if (t.dtype() == DType::Float16)
+  else if (t.dtype() == DType::Float16 || t.dtype() == DType::BFloat16)
     std::fill(static_cast<uint16_t *>(t.raw()),
-              static_cast<uint16_t *>(t.raw()) + t.numel(), uint16_t(0x7e00));
+              static_cast<uint16_t *>(t.raw()) + t.numel(),
+              uint16_t(t.dtype() == DType::Float16 ? 0x7e00 : 0x7fc0));
   else
     std::fill(t.f32(), t.f32() + t.numel(),
               std::numeric_limits<float>::quiet_NaN());
@@ -327,6 +329,7 @@ Executor::run(const std::string &entryName,
     const KernelInfo *kernel;
     const manifest::Variant *variant = nullptr;
     ArgvFn argv = nullptr;
+    PtxKernel *ptx = nullptr; ///< set: a tensor-core kernel (no argv)
     std::vector<void *> args;
     std::vector<Tensor> tensors; ///< inputs then outputs
     double seconds = 0;
@@ -369,6 +372,7 @@ Executor::run(const std::string &entryName,
       if (variants[v].maxRows < 0 || rows <= variants[v].maxRows) {
         job.variant = &variants[v];
         job.argv = bound[v].argv;
+        job.ptx = bound[v].ptx.get();
         break;
       }
     if (!job.variant)
@@ -450,7 +454,17 @@ Executor::run(const std::string &entryName,
       if (!buf->device)
         buf->flags |= halide_buffer_flag_host_dirty;
     }
-    int rc = job->argv(job->args.data());
+    int rc = 0;
+    if (job->ptx) {
+      try {
+        job->ptx->launch(*job->kernel, job->tensors);
+      } catch (...) {
+        failWithCurrentException(*job->kernel);
+        return;
+      }
+    } else {
+      rc = job->argv(job->args.data());
+    }
     // GPU kernels run asynchronously: wait, so that the timing (and any
     // device error) belongs to this kernel.
     if (rc == 0 && module_->gpu() && !job->kernel->outputs.empty())
@@ -509,7 +523,8 @@ Executor::run(const std::string &entryName,
            j.mode == Mode::Skip   ? std::string("skipped (dense fallback)")
            : j.mode == Mode::Copy ? std::string("copy (dense fallback)")
            : j.variant ? (j.mode == Mode::Fallback ? "dense fallback: " : "") +
-                             j.variant->symbol
+                             j.variant->symbol +
+                             (j.ptx ? " [tensor cores, PTX]" : "")
                        : std::string("runtime"),
            manifest::toString(j.kernel->kind), j.seconds});
 

@@ -4,6 +4,7 @@
 #include "deltaflow/Common/KernelGraph.h"
 #include "deltaflow/Runtime/Tensor.h"
 #include "HalideParallelRuntime.h"
+#include "PtxLauncher.h"
 
 #include "HalideRuntime.h"
 
@@ -145,12 +146,25 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
     const std::string &ht = spec.halideTarget;
     bool opencl = ht.find("opencl") != std::string::npos;
     m->opencl_ = opencl;
+    // Tensor-core (PTX) kernels say which GPUs they need.
+    int needCc = 0;
+    for (const manifest::EntrySpec &e : spec.entries)
+      for (const manifest::KernelSpec &k : e.kernels)
+        for (const manifest::Variant &v : k.variants)
+          if (v.ptx)
+            needCc = std::max(needCc, v.ptx->computeCapability);
+    std::string need =
+        needCc ? " (it needs an NVIDIA GPU of compute capability " +
+                     std::to_string(needCc / 10) + "." +
+                     std::to_string(needCc % 10) + " or newer)"
+               : std::string();
     if (!loadLibraryWithSoname(opencl ? "libOpenCL.so" : "libcuda.so"))
       throw std::runtime_error(
           soPath + (opencl ? ": an OpenCL module, and this machine has no "
                              "OpenCL loader (libOpenCL.so.1 not found)"
-                           : ": a GPU module, and this machine has no CUDA "
-                             "driver (libcuda.so.1 not found)"));
+                           : ": a GPU module" + need +
+                                 ", and this machine has no CUDA driver "
+                                 "(libcuda.so.1 not found)"));
     // Keep device buffers for reuse between runs: cuMemAlloc is slow.
     if (auto reuse = lookup<int (*)(void *, bool)>(m->handle_,
                                                    "halide_reuse_device_allocations"))
@@ -180,6 +194,27 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
         std::vector<KernelVariant> out;
         for (const manifest::Variant &v : list) {
           KernelVariant b;
+          if (v.ptx) {
+            // A PTX kernel: its text is a data symbol of the library.
+            const char *text = lookup<const char *>(m->handle_, v.symbol);
+            if (!text)
+              throw std::runtime_error(kw + ": PTX symbol '" + v.symbol +
+                                       "' not found in " + soPath);
+            if (k.kind != KernelKind::Attention ||
+                k.inputs.size() + k.outputs.size() != nargs)
+              throw std::runtime_error(kw + ": a PTX variant of a " +
+                                       manifest::toString(k.kind) +
+                                       " kernel is not supported");
+            HalideCudaRuntime h;
+            h.copyToDevice = lookup<decltype(h.copyToDevice)>(m->handle_, "halide_copy_to_device");
+            h.deviceMalloc = lookup<decltype(h.deviceMalloc)>(m->handle_, "halide_device_malloc");
+            h.deviceInterface = lookup<decltype(h.deviceInterface)>(m->handle_, "halide_cuda_device_interface");
+            h.acquireContext = lookup<decltype(h.acquireContext)>(m->handle_, "halide_cuda_acquire_context");
+            h.releaseContext = lookup<decltype(h.releaseContext)>(m->handle_, "halide_cuda_release_context");
+            b.ptx = std::make_shared<PtxKernel>(*v.ptx, text, h, "kernel '" + k.name + "' (" + k.loc + ")");
+            out.push_back(std::move(b));
+            continue;
+          }
           b.argv = lookup<ArgvFn>(m->handle_, v.symbol + "_argv");
           using MetaFn = const halide_filter_metadata_t *(*)();
           auto meta = lookup<MetaFn>(m->handle_, v.symbol + "_metadata");

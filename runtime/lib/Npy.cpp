@@ -94,6 +94,8 @@ void writeNpy(const std::string &path, const Tensor &src, DType as) {
   // Integer tensors (selected indices) are written as they are.
   if (src.dtype() == DType::Int32)
     as = DType::Int32;
+  if (as == DType::BFloat16) // NumPy has no bfloat16; float32 is exact
+    as = DType::Float32;
   Tensor t = as == DType::Int32     ? src
              : as == DType::Float32 ? src.toFloat32()
                                     : src.toFloat16();

@@ -83,14 +83,46 @@ Tensor Tensor::toFloat32() const {
   }
   auto *src = reinterpret_cast<const uint16_t *>(data_.get());
   float *dst = t.f32();
+  bool bf16 = dtype_ == DType::BFloat16;
   for (int64_t i = 0, n = numel(); i < n; ++i)
-    dst[i] = halfToFloat(src[i]);
+    dst[i] = bf16 ? bfloat16ToFloat(src[i]) : halfToFloat(src[i]);
   return t;
+}
+
+Tensor Tensor::toBFloat16() const {
+  if (dtype_ == DType::BFloat16)
+    return *this;
+  Tensor f = toFloat32();
+  Tensor t(shape_, DType::BFloat16);
+  const float *src = f.f32();
+  auto *dst = reinterpret_cast<uint16_t *>(t.raw());
+  for (int64_t i = 0, n = numel(); i < n; ++i)
+    dst[i] = floatToBFloat16(src[i]);
+  return t;
+}
+
+Tensor Tensor::to(DType dtype) const {
+  switch (dtype) {
+  case DType::Float32:
+    return toFloat32();
+  case DType::Float16:
+    return toFloat16();
+  case DType::BFloat16:
+    return toBFloat16();
+  case DType::Int32:
+    if (dtype_ != DType::Int32)
+      throw std::runtime_error(std::string("cannot convert ") +
+                               dtypeName(dtype_) + " to int32");
+    return *this;
+  }
+  return *this;
 }
 
 Tensor Tensor::toFloat16() const {
   if (dtype_ == DType::Float16)
     return *this;
+  if (dtype_ == DType::BFloat16)
+    return toFloat32().toFloat16();
   Tensor t(shape_, DType::Float16);
   const float *src = f32();
   auto *dst = reinterpret_cast<uint16_t *>(t.raw());
@@ -142,6 +174,7 @@ void Tensor::makeBuffer() {
   buffer_->host = data_.get();
   buffer_->type = dtype_ == DType::Float32   ? halide_type_t(halide_type_float, 32)
                   : dtype_ == DType::Float16 ? halide_type_t(halide_type_float, 16)
+                  : dtype_ == DType::BFloat16 ? halide_type_t(halide_type_bfloat, 16)
                                              : halide_type_t(halide_type_int, 32);
   buffer_->dimensions = rank();
   buffer_->dim = dims_->data();
@@ -233,6 +266,23 @@ uint16_t floatToHalf(float f) {
   if (rest > 0x1000 || (rest == 0x1000 && (h & 1)))
     ++h;
   return sign | uint16_t(h);
+}
+
+float bfloat16ToFloat(uint16_t b) {
+  uint32_t bits = uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t floatToBFloat16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffff) > 0x7f800000) // NaN: keep it a quiet NaN
+    return uint16_t((x >> 16) | 0x40);
+  // Round to nearest even on the 16 dropped bits (overflow goes to inf).
+  x += 0x7fff + ((x >> 16) & 1);
+  return uint16_t(x >> 16);
 }
 
 } // namespace deltaflow::rt

@@ -43,6 +43,13 @@ if qemu and os.path.exists(arm64_run) and shutil.which("aarch64-linux-gnu-g++"):
     config.substitutions.append(
         ("%qemu", qemu + " -L /usr/aarch64-linux-gnu -E LD_LIBRARY_PATH=/usr/lib/aarch64-linux-gnu"))
 
+# ptxas (a CUDA toolkit's; CI has none): register and spill reports of the
+# generated PTX.
+ptxas = shutil.which("ptxas") or ("/usr/local/cuda/bin/ptxas" if os.path.exists("/usr/local/cuda/bin/ptxas") else None)
+if ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
+
 # GPU modules are only run where the CUDA driver is present.
 import ctypes
 try:

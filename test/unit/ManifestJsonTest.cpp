@@ -53,7 +53,7 @@ struct Gen {
   TensorSpec tensor(const std::vector<std::string> &inputs, bool withRole) {
     TensorSpec t;
     t.name = name("t");
-    t.dtype = DType(num(0, 2));
+    t.dtype = DType(num(0, 3));
     for (int64_t i = num(0, 4); i > 0; --i)
       t.shape.push_back(dim(inputs));
     if (withRole)
@@ -62,8 +62,12 @@ struct Gen {
   }
   std::vector<Variant> variants(int64_t n) {
     std::vector<Variant> v;
-    for (int64_t i = 0; i < n; ++i)
-      v.push_back({name("sym"), coin() ? num(1, 64) : -1});
+    for (int64_t i = 0; i < n; ++i) {
+      v.push_back({name("sym"), coin() ? num(1, 64) : -1, std::nullopt});
+      if (coin())
+        v.back().ptx = PtxLaunch{name("fn"), int(num(1, 1024)), num(0, 1 << 18),
+                                 num(1, 256), int(num(50, 120))};
+    }
     return v;
   }
   AttentionParams attention() {
@@ -78,6 +82,8 @@ struct Gen {
     if (coin())
       a.offset = num(0, 1 << 20);
     a.kvDtype = coin() ? DType::Float16 : DType::Float32;
+    if (coin())
+      a.dtype = coin() ? DType::BFloat16 : DType::Float16;
     return a;
   }
   /// A kernel as the compiler writes it: only its kind's parameters.
@@ -222,9 +228,9 @@ TEST(ManifestJson, LocatedErrors) {
             "m.json: unsupported manifest version");
   EXPECT_EQ(errorOf(R"({"format": "deltaflow-module", "version": "1"})"),
             "m.json: field 'version' has the wrong type");
-  EXPECT_EQ(errorOf(head + R"({"name": "e", "inputs": [{"name": "q", "dtype": "bfloat16", "shape": []}],
+  EXPECT_EQ(errorOf(head + R"({"name": "e", "inputs": [{"name": "q", "dtype": "float64", "shape": []}],
       "outputs": [], "temporaries": [], "kernels": []}]})"),
-            "m.json: entry 'e' tensor 'q': unsupported dtype 'bfloat16'");
+            "m.json: entry 'e' tensor 'q': unsupported dtype 'float64'");
   EXPECT_EQ(errorOf(head + R"({"name": "e", "inputs": [{"name": "q", "dtype": "float32", "shape": [], "role": "bias"}],
       "outputs": [], "temporaries": [], "kernels": []}]})"),
             "m.json: entry 'e' tensor 'q': unknown role 'bias'");

@@ -13,6 +13,7 @@
 #include "deltaflow/Compiler/ModuleEmitter.h"
 #include "deltaflow/Compiler/Partition.h"
 #include "deltaflow/Compiler/SelectionKernel.h"
+#include "deltaflow/Compiler/TensorCore.h"
 #include "deltaflow/Transforms/Passes.h"
 #include "deltaflow/Transforms/SparsityPolicy.h"
 
@@ -54,7 +55,7 @@ static cl::list<std::string> tiles(cl::cat(category), "tile",
     cl::desc("Override a tile size of the target's schedule, NAME=VALUE "
              "(repeatable; the names and bounds are below)"),
     cl::value_desc("NAME=VALUE"));
-enum class Emit { So, Object, Mlir, HalideStmt, Plan };
+enum class Emit { So, Object, Mlir, HalideStmt, Plan, Ptx, GpuMlir };
 static cl::opt<Emit> emit(cl::cat(category), 
     "emit", cl::desc("What to write"), cl::init(Emit::So),
     cl::values(
@@ -66,7 +67,13 @@ static cl::opt<Emit> emit(cl::cat(category),
                    "Halide's lowered statements of every kernel"),
         clEnumValN(Emit::Plan, "plan",
                    "print the kernels, their dependencies and the buffer "
-                   "plan with its peak memory (no files)")));
+                   "plan with its peak memory (no files)"),
+        clEnumValN(Emit::Ptx, "ptx",
+                   "--target=cuda: the PTX of the tensor-core kernels "
+                   "(OUT.ptx)"),
+        clEnumValN(Emit::GpuMlir, "gpu-mlir",
+                   "--target=cuda: the tensor-core kernels as MLIR gpu + "
+                   "nvgpu + nvvm, before lowering (OUT.gpu.mlir)")));
 static cl::opt<int64_t> planSize(cl::cat(category), "plan-size",
     cl::desc("--emit=plan: the size of every dynamic dimension (tokens)"),
     cl::init(4096));
@@ -144,6 +151,60 @@ static int printPlan(const deltaflow::compiler::ModuleDesc &desc, int64_t n) {
         mib(plan.arenaBytes), mib(plan.separateBytes), mib(values),
         values ? 100.0 * (1.0 - double(plan.arenaBytes) / double(values)) : 0.0);
   }
+  return 0;
+}
+
+/// --target=cuda: builds the tensor-core kernel of every attention with a
+/// bf16/f16 query (compiler/TensorCore). Reports a located error and
+/// returns false for a shape it does not cover.
+static bool buildTensorCoreKernels(deltaflow::compiler::ModuleDesc &desc,
+                                   const std::map<std::string, int> &tiles) {
+  using namespace deltaflow::compiler;
+  if (desc.target != "cuda")
+    return true;
+  for (EntryDesc &e : desc.entries)
+    for (KernelDesc &k : e.kernels) {
+      if (k.kind != KernelKind::Attention ||
+          k.attention.dtype == DType::Float32)
+        continue;
+      TensorCoreTile tile;
+      tile.keyTile = k.attention.d <= 128 ? 64 : 32;
+      if (auto it = tiles.find("tensorcore.warps"); it != tiles.end())
+        tile.warps = it->second;
+      if (auto it = tiles.find("tensorcore.key-tile"); it != tiles.end())
+        tile.keyTile = it->second;
+      try {
+        k.tensorCore = buildTensorCoreAttention(k.attention, tile, k.name);
+      } catch (const std::exception &ex) {
+        llvm::errs() << k.loc << ": error: " << ex.what() << "\n";
+        return false;
+      }
+    }
+  return true;
+}
+
+/// --emit=ptx / gpu-mlir: writes every tensor-core kernel's PTX or MLIR.
+static int writeTensorCoreKernels(const deltaflow::compiler::ModuleDesc &desc,
+                                  const std::string &path, bool mlir) {
+  std::string text;
+  for (const auto &e : desc.entries)
+    for (const auto &k : e.kernels)
+      if (k.tensorCore)
+        text += (mlir ? k.tensorCore->mlir : k.tensorCore->ptx) + "\n";
+  if (text.empty()) {
+    llvm::errs() << "deltaflow-compile: error: no tensor-core kernel to emit: "
+                    "they are built for attention with a bf16 or f16 query "
+                    "under --target=cuda\n";
+    return 1;
+  }
+  std::string error;
+  auto out = mlir::openOutputFile(path, &error);
+  if (!out) {
+    llvm::errs() << "deltaflow-compile: error: " << error << "\n";
+    return 1;
+  }
+  out->os() << text;
+  out->keep();
   return 0;
 }
 
@@ -263,6 +324,12 @@ int main(int argc, char **argv) {
   tick("partition into kernels");
   if (emit == Emit::Plan)
     return printPlan(*desc, planSize);
+  if (!buildTensorCoreKernels(*desc, tileOverrides))
+    return 1;
+  tick("tensor-core kernels (MLIR NVGPU -> PTX)");
+  if (emit == Emit::Ptx || emit == Emit::GpuMlir)
+    return writeTensorCoreKernels(*desc, base + (emit == Emit::Ptx ? ".ptx" : ".gpu.mlir"),
+                                  emit == Emit::GpuMlir);
 
   deltaflow::compiler::EmitOptions options;
   options.outBase = base;

@@ -36,7 +36,11 @@ const char *kUsage = R"(usage: deltaflow-run MODULE.so [options]
 Runs an entry of a module compiled by deltaflow-compile. Inputs and outputs
 are NumPy .npy files. A float32 input accepts float32, or float16 widened
 on load; a float16 input (f16 K/V storage) needs a float16 file: float32 is
-not narrowed. --list shows each input's dtype.
+not narrowed. NumPy has no bfloat16: a bfloat16 input (tensor-core
+attention on --target=cuda) takes a float32 file, rounded to nearest even on
+load (exact for values that are bfloat16 already, e.g. torch's
+x.bfloat16().float()), and bfloat16 outputs are written as float32 (exact).
+--list shows each input's dtype.
 
 options:
   --entry=NAME            entry to run (default: the module's only entry)
@@ -193,10 +197,13 @@ int main(int argc, char **argv) {
       if (inputs.count(name))
         throw std::runtime_error("input '" + name + "' bound twice");
       Tensor t = readNpy(file);
-      // f16 inputs of f32 tensors are widened; anything else must match.
-      if (entry.findInput(name)->dtype == DType::Float32 &&
-          t.dtype() == DType::Float16)
+      // f16 inputs of f32 tensors are widened; f32 inputs of bf16 tensors
+      // are rounded (NumPy has no bf16); anything else must match.
+      DType want = entry.findInput(name)->dtype;
+      if (want == DType::Float32 && t.dtype() == DType::Float16)
         t = t.toFloat32();
+      else if (want == DType::BFloat16 && t.dtype() == DType::Float32)
+        t = t.toBFloat16();
       inputs[name] = t;
     }
 

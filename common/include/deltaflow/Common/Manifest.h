@@ -29,8 +29,10 @@
 
 namespace deltaflow::manifest {
 
-/// Element types of manifest tensors ("float32", "float16", "int32").
-enum class DType { Float32, Float16, Int32 };
+/// Element types of manifest tensors ("float32", "float16", "int32",
+/// "bfloat16"). bfloat16 is the upper half of an IEEE float32 (Google
+/// Brain's format, as torch.bfloat16).
+enum class DType { Float32, Float16, Int32, BFloat16 };
 const char *toString(DType t);
 std::optional<DType> parseDType(const std::string &name);
 size_t byteSize(DType t);
@@ -106,11 +108,29 @@ struct TensorSpec {
 
 /// One compiled function of a kernel; the runtime takes the first whose
 /// maxRows admits the run's rows.
+/// A variant that is a PTX kernel launched through the CUDA driver instead
+/// of a Halide pipeline. The PTX text is the NUL-terminated data symbol
+/// `Variant::symbol` in the module's library; its kernel ABI is
+/// compiler/include/deltaflow/Compiler/TensorCore.h's ("attention-v1").
+struct PtxLaunch {
+  std::string function;       ///< the .entry name inside the PTX
+  int threads = 0;            ///< block size (x)
+  int64_t sharedBytes = 0;    ///< dynamic shared memory per block
+  int64_t rowsPerBlock = 0;   ///< query rows per block: grid x = ceil(Nq / this)
+  int computeCapability = 0;  ///< needed: major * 10 + minor (80 = sm_80)
+  bool operator==(const PtxLaunch &o) const {
+    return function == o.function && threads == o.threads &&
+           sharedBytes == o.sharedBytes && rowsPerBlock == o.rowsPerBlock &&
+           computeCapability == o.computeCapability;
+  }
+};
+
 struct Variant {
   std::string symbol;
   int64_t maxRows = -1; ///< -1: any number of rows
+  std::optional<PtxLaunch> ptx; ///< set: a PTX kernel (tensor cores)
   bool operator==(const Variant &o) const {
-    return symbol == o.symbol && maxRows == o.maxRows;
+    return symbol == o.symbol && maxRows == o.maxRows && ptx == o.ptx;
   }
 };
 
@@ -123,8 +143,11 @@ struct AttentionParams {
   bool causal = false;
   std::optional<int64_t> offset; ///< nullopt: queries are the last Nq keys
   bool withLse = false;
-  /// K and V as stored; queries, outputs and accumulation stay float32.
+  /// K and V as stored.
   DType kvDtype = DType::Float32;
+  /// Q and the output as stored (bfloat16 / float16: tensor-core kernels,
+  /// with float32 accumulation and LSE). float32 otherwise.
+  DType dtype = DType::Float32;
   bool operator==(const AttentionParams &o) const;
 };
 

@@ -41,6 +41,8 @@ inline Halide::Type halideType(manifest::DType t) {
     return Halide::Float(16);
   case manifest::DType::Int32:
     return Halide::Int(32);
+  case manifest::DType::BFloat16:
+    return Halide::BFloat(16);
   case manifest::DType::Float32:
     break;
   }

@@ -10,6 +10,7 @@
 #define DELTAFLOW_COMPILER_KERNELSPEC_H
 
 #include "deltaflow/Common/Manifest.h"
+#include "deltaflow/Compiler/TensorCore.h"
 
 #include <cstdint>
 #include <map>
@@ -92,6 +93,9 @@ struct KernelDesc {
   std::vector<std::string> inputs;  ///< buffer names (entry inputs or temps)
   std::vector<std::string> outputs; ///< buffer names (entry outputs or temps)
   std::vector<size_t> deps; ///< earlier kernels whose outputs it reads
+  /// attention with a bf16/f16 query on a CUDA target: the tensor-core
+  /// kernel (built by the MLIR half), used instead of Halide's.
+  std::optional<PtxKernel> tensorCore;
 
   /// The manifest's description of this kernel, without variants (the
   /// emitter adds them as it compiles).

@@ -98,9 +98,13 @@ LogicalResult inferAttentionResults(std::optional<Location> location,
           elemTy)))
     return failure();
   results.push_back(RankedTensorType::get(shape, elemTy));
+  // The log-sum-exp stays f32 for 16-bit queries (as FlashAttention's).
+  Type lseTy = elemTy.getIntOrFloatBitWidth() < 32
+                   ? Type(Float32Type::get(elemTy.getContext()))
+                   : elemTy;
   if (adaptor.getLse())
     results.push_back(
-        RankedTensorType::get(ArrayRef<int64_t>(shape).take_front(3), elemTy));
+        RankedTensorType::get(ArrayRef<int64_t>(shape).take_front(3), lseTy));
   return success();
 }
 } // namespace

@@ -25,11 +25,15 @@ using manifest::Role;
 
 using ArgvFn = int (*)(void **);
 
+class PtxKernel; // runtime/lib/PtxLauncher.h
+
 /// A variant's function, resolved in the loaded library (the manifest's
-/// Variant with the same index has its symbol and max rows).
+/// Variant with the same index has its symbol and max rows): a Halide
+/// pipeline (argv, metadata) or a PTX kernel launched through the driver.
 struct KernelVariant {
   ArgvFn argv = nullptr;
   const halide_filter_metadata_t *metadata = nullptr;
+  std::shared_ptr<PtxKernel> ptx;
 };
 
 /// An entry of the manifest with its kernels' functions.

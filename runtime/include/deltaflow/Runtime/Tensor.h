@@ -56,6 +56,11 @@ public:
   Tensor toFloat32() const;
   /// A float16 copy with round-to-nearest-even.
   Tensor toFloat16() const;
+  /// A bfloat16 copy with round-to-nearest-even (as torch's .bfloat16()).
+  Tensor toBFloat16() const;
+  /// A copy in `dtype` (float types round to nearest even; int32 only to
+  /// and from itself or float32).
+  Tensor to(DType dtype) const;
 
   /// A view of the first `length` entries along `dim`, sharing the data and
   /// keeping the strides (a KV-cache view). Such a view is not dense:
@@ -87,6 +92,10 @@ Tensor randomNormal(std::vector<int64_t> shape, uint64_t seed);
 
 float halfToFloat(uint16_t h);
 uint16_t floatToHalf(float f);
+/// bfloat16 <-> float32: bf16 is the upper half of the float32 bits; the
+/// narrowing rounds to nearest even and keeps NaN a (quiet) NaN.
+float bfloat16ToFloat(uint16_t b);
+uint16_t floatToBFloat16(float f);
 
 } // namespace deltaflow::rt
 

@@ -14,9 +14,11 @@ func.func @plain(%q: tensor<1x32x?x128xf32>, %k: tensor<1x8x?x128xf32>, %v: tens
 
 // CHECK-LABEL: func.func @all_attributes
 // CHECK: %{{.+}}, %{{.+}} = attn.attention %{{.+}}, %{{.+}}, %{{.+}} scale(1.250000e-01) causal offset(16) lse : tensor<2x8x?x64xf16>, tensor<2x2x?x64xf16>, tensor<2x2x?x32xf16>
-func.func @all_attributes(%q: tensor<2x8x?x64xf16>, %k: tensor<2x2x?x64xf16>, %v: tensor<2x2x?x32xf16>) -> (tensor<2x8x?x32xf16>, tensor<2x8x?xf16>) {
+// The LSE of a 16-bit query is f32 (as FlashAttention's).
+// CHECK: return %{{.+}}, %{{.+}} : tensor<2x8x?x32xf16>, tensor<2x8x?xf32>
+func.func @all_attributes(%q: tensor<2x8x?x64xf16>, %k: tensor<2x2x?x64xf16>, %v: tensor<2x2x?x32xf16>) -> (tensor<2x8x?x32xf16>, tensor<2x8x?xf32>) {
   %o, %lse = attn.attention %q, %k, %v scale(0.125) causal offset(16) lse : tensor<2x8x?x64xf16>, tensor<2x2x?x64xf16>, tensor<2x2x?x32xf16>
-  return %o, %lse : tensor<2x8x?x32xf16>, tensor<2x8x?xf16>
+  return %o, %lse : tensor<2x8x?x32xf16>, tensor<2x8x?xf32>
 }
 
 // f16 K/V storage with f32 queries: the result has the query's type.

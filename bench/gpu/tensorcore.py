@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""Tensor-core attention (compiler/TensorCore) on the device: correctness
+against float64 PyTorch, then speed against SDPA flash and cuDNN in the same
+run. Device side of bench/gpu/build.sh (which compiles the cases of
+tensorcore_cases.py into bench/gpu/out/tc/).
+
+Two ways to run a case:
+  direct  - the PTX (OUT.ptx) is loaded with cuModuleLoadData and launched
+            with cuLaunchKernel on PyTorch's tensors, packed as the kernel
+            ABI says (compiler/include/deltaflow/Compiler/TensorCore.h);
+  run     - deltaflow-run on the compiled module (.npy in and out), the
+            path users take: checks the runtime's launcher and I/O.
+
+Every check draws fresh random inputs, poisons the output with NaN first,
+and compares every element against float64 attention.
+"""
+import argparse
+import ctypes
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TC = os.path.join(HERE, "out", "tc")
+DT = {"bf16": torch.bfloat16, "f16": torch.float16}
+
+
+class Driver:
+    """The few CUDA driver calls a PTX launch needs, on PyTorch's context."""
+
+    def __init__(self):
+        torch.zeros(1, device="cuda")  # primary context current on this thread
+        self.cu = ctypes.CDLL("libcuda.so.1")
+
+    def check(self, rc, what):
+        if rc != 0:
+            s = ctypes.c_char_p()
+            self.cu.cuGetErrorString(rc, ctypes.byref(s))
+            raise RuntimeError(f"{what}: CUDA error {rc} ({s.value.decode() if s.value else '?'})")
+
+    def load(self, ptx, function, shared):
+        mod, fn = ctypes.c_void_p(), ctypes.c_void_p()
+        self.check(self.cu.cuModuleLoadData(ctypes.byref(mod), ptx.encode() + b"\0"), "cuModuleLoadData")
+        self.check(self.cu.cuModuleGetFunction(ctypes.byref(fn), mod, function.encode()), "cuModuleGetFunction")
+        self.check(self.cu.cuFuncSetAttribute(fn, 8, ctypes.c_int(shared)), "cuFuncSetAttribute")
+        return fn
+
+    def launch(self, fn, grid, threads, shared, tensors, scalars):
+        vals = []
+        for t in tensors:  # memref descriptor {alloc, aligned, offset, size, stride}
+            vals += [t.data_ptr(), t.data_ptr(), 0, t.numel(), 1]
+        vals += list(scalars)
+        cvals = [ctypes.c_uint64(v) for v in vals]
+        params = (ctypes.c_void_p * len(cvals))(*[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p) for v in cvals])
+        stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+        self.check(self.cu.cuLaunchKernel(fn, *[ctypes.c_uint(g) for g in grid],
+                                          ctypes.c_uint(threads), ctypes.c_uint(1), ctypes.c_uint(1),
+                                          ctypes.c_uint(shared), stream, params, None), "cuLaunchKernel")
+
+
+def load_case(name):
+    with open(os.path.join(TC, "cases.json")) as f:
+        case = json.load(f)[name]
+    with open(os.path.join(TC, name + ".manifest.json")) as f:
+        man = json.load(f)
+    k = man["entries"][0]["kernels"][0]
+    var = k["variants"][0]
+    case["launch"] = var["ptx"]
+    case["scale"] = k["params"]["scale"]
+    with open(os.path.join(TC, name + ".ptx")) as f:
+        case["ptx"] = f.read()
+    return case
+
+
+def reference(q, k, v, scale, causal):
+    """float64 attention and its natural-log LSE; queries are the last Nq
+    positions of the Nk keys."""
+    g = q.shape[1] // k.shape[1]
+    qd, kd, vd = q.double(), k.double().repeat_interleave(g, 1), v.double().repeat_interleave(g, 1)
+    s = torch.matmul(qd, kd.transpose(-1, -2)) * scale
+    if causal:
+        nq, nk = q.shape[2], k.shape[2]
+        i = torch.arange(nq, device=q.device)[:, None] + (nk - nq)
+        j = torch.arange(nk, device=q.device)[None, :]
+        s = s.masked_fill(j > i, float("-inf"))
+    lse = torch.logsumexp(s, -1)
+    return torch.matmul(torch.softmax(s, -1), vd), lse
+
+
+def rel_l2(a, b):
+    a, b = a.double(), b.double()
+    return ((a - b).norm() / b.norm()).item()
+
+
+def sdpa_bf16_error(q, k, v, causal, ref):
+    """The error of PyTorch's own bf16/f16 SDPA on the same inputs: the
+    yardstick for what 16-bit inputs imply."""
+    g = q.shape[1] // k.shape[1]
+    kk, vv = k.repeat_interleave(g, 1), v.repeat_interleave(g, 1)
+    if causal and q.shape[2] != k.shape[2]:
+        from torch.nn.attention.bias import causal_lower_right
+        out = F.scaled_dot_product_attention(q, kk, vv, attn_mask=causal_lower_right(q.shape[2], k.shape[2]))
+    else:
+        out = F.scaled_dot_product_attention(q, kk, vv, is_causal=causal)
+    return rel_l2(out, ref)
+
+
+def run_direct(drv, case, fn, q, k, v):
+    b, hq, nq, d = q.shape
+    out = torch.full_like(q, float("nan"))
+    lse = torch.full((b, hq, nq), float("nan"), device="cuda") if case["lse"] else None
+    L = case["launch"]
+    grid = (math.ceil(nq / L["rows_per_block"]), hq, b)
+    tensors = [q, k, v, out] + ([lse] if lse is not None else [])
+    drv.launch(fn, grid, L["threads"], L["shared_bytes"], tensors, [nq, k.shape[2]])
+    torch.cuda.synchronize()
+    return out, lse
+
+
+def run_module(name, case, q, k, v, work):
+    """deltaflow-run on .npy files: f16 inputs as float16 .npy; bf16 inputs
+    (NumPy has none) as float32 .npy of the exact bf16 values (deltaflow-run
+    rounds float32 to bf16, which is then exact). Outputs come back as
+    float32."""
+    for n, t in (("q", q), ("k", k), ("v", v)):
+        arr = t.cpu().numpy() if t.dtype == torch.float16 else t.float().cpu().numpy()
+        np.save(os.path.join(work, n + ".npy"), arr)
+    cmd = [os.path.join(HERE, "out", "deltaflow-run"), os.path.join(TC, name + ".so")]
+    for n in "qkv":
+        cmd += ["--input", f"{n}={work}/{n}.npy"]
+    cmd += ["--output", f"out={work}/out.npy"]
+    if case["lse"]:
+        cmd += ["--output", f"lse={work}/lse.npy"]
+    cmd += ["--profile"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError((r.stderr or r.stdout).strip())
+    out = torch.from_numpy(np.load(f"{work}/out.npy")).cuda()
+    lse = torch.from_numpy(np.load(f"{work}/lse.npy")).cuda() if case["lse"] else None
+    return out, lse, r.stdout
+
+
+LENGTHS = [(1, 1), (1, 1000), (37, 300), (300, 300), (129, 1100), (64, 64),
+           (65, 4097), (1000, 4097), (2048, 2048)]
+
+
+def check(drv, names, via, work, rows):
+    ok = True
+    gen = torch.Generator(device="cuda").manual_seed(1234)
+    for name in names:
+        case = load_case(name)
+        L = case["launch"]
+        fn = drv.load(case["ptx"], L["function"], L["shared_bytes"]) if via == "direct" else None
+        dt = DT[case["dtype"]]
+        for nq, nk in LENGTHS:
+            b, hq, hkv, d = case["batch"], case["hq"], case["hkv"], case["d"]
+            q = torch.randn(b, hq, nq, d, device="cuda", generator=gen).to(dt)
+            k = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
+            v = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
+            ref, ref_lse = reference(q, k, v, case["scale"], case["causal"])
+            if via == "direct":
+                out, lse = run_direct(drv, case, fn, q, k, v)
+                prof = ""
+            else:
+                out, lse, prof = run_module(name, case, q, k, v, work)
+            nan = int(torch.isnan(out.float()).sum())
+            err = rel_l2(out, ref)
+            yard = sdpa_bf16_error(q, k, v, case["causal"], ref)
+            lse_err = (ref_lse - lse.double()).abs().max().item() if lse is not None else 0.0
+            # Bound: P is rounded to the input type before P.V, as in
+            # FlashAttention; bf16 keeps 8 bits (2^-8 = 3.9e-3 per element),
+            # f16 11. Pass within 2x PyTorch's own 16-bit SDPA error on the
+            # same inputs, or 2^-8 (bf16) / 2^-11 (f16), whichever is larger.
+            bound = max(2 * yard, 2 ** -8 if case["dtype"] == "bf16" else 2 ** -11)
+            good = nan == 0 and err <= bound and lse_err <= 1e-3
+            ok &= good
+            tag = "ok " if good else "BAD"
+            print(f"{tag} {via:6s} {name:26s} Nq={nq:5d} Nk={nk:5d}  rel L2 {err:.2e} "
+                  f"(torch {case['dtype']} {yard:.2e}, bound {bound:.1e})  NaN {nan}"
+                  + (f"  lse max abs {lse_err:.1e}" if lse is not None else ""), flush=True)
+            if via == "run" and nq == 2048 and "tensor" not in prof:
+                print("   profile does not name the tensor-core kernel:\n" + prof)
+                ok = False
+            rows.append({"via": via, "case": name, "nq": nq, "nk": nk, "rel_l2": err,
+                         "torch_rel_l2": yard, "bound": bound, "nan": nan,
+                         "lse_max_abs": lse_err, "pass": good})
+    return ok
+
+
+def cuda_time(fn, reps):
+    fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(reps):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn()
+        e.record()
+        torch.cuda.synchronize()
+        ts.append(s.elapsed_time(e))
+    ts.sort()
+    return ts[len(ts) // 2]
+
+
+def bench(drv, names, lengths, rows):
+    """Causal prefill: each variant of `names` (same shapes, other tiles)
+    beside SDPA flash and cuDNN on the same inputs, and the bf16 matmul rate
+    of this run as the peak."""
+    cases = [load_case(n) for n in names]
+    fns = [drv.load(c["ptx"], c["launch"]["function"], c["launch"]["shared_bytes"]) for c in cases]
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    peak = 2 * 8192 ** 3 / cuda_time(lambda: a @ a, 10) / 1e9
+    print(f"bf16 matmul 8192^3: {peak:.0f} TFLOP/s (this run's peak)")
+    c0 = cases[0]
+    b, hq, hkv, d, dt = c0["batch"], c0["hq"], c0["hkv"], c0["d"], DT[c0["dtype"]]
+    for n in lengths:
+        q = torch.randn(b, hq, n, d, device="cuda", dtype=dt)
+        k = torch.randn(b, hkv, n, d, device="cuda", dtype=dt)
+        v = torch.randn(b, hkv, n, d, device="cuda", dtype=dt)
+        reps = 10 if n >= 16384 else 30
+        flops = 4 * b * hq * n * n * d / (2 if c0["causal"] else 1)
+        refs = {}
+        for rname, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
+            try:
+                def call():
+                    with sdpa_kernel([be]):
+                        return F.scaled_dot_product_attention(q, k, v, is_causal=c0["causal"], enable_gqa=True)
+                call()
+                refs[rname] = cuda_time(call, reps)
+            except Exception as e:
+                print(f"  ({rname}: {type(e).__name__}: {str(e)[:100]})")
+        print(f"N={n}: " + "  ".join(f"{r} {t:.3f} ms ({flops / t / 1e9:.0f} TFLOP/s)" for r, t in refs.items()))
+        for name, case, fn in zip(names, cases, fns):
+            L = case["launch"]
+            out = torch.empty_like(q)
+            lse = torch.empty(b, hq, n, device="cuda") if case["lse"] else None
+            grid = (math.ceil(n / L["rows_per_block"]), hq, b)
+            ts = [q, k, v, out] + ([lse] if lse is not None else [])
+            ms = cuda_time(lambda: drv.launch(fn, grid, L["threads"], L["shared_bytes"], ts, [n, n]), reps)
+            tf = flops / ms / 1e9
+            vs = "  ".join(f"ours/{r} {ms / t:.2f}x" for r, t in refs.items())
+            print(f"  {name:26s} {ms:8.3f} ms {tf:6.1f} TFLOP/s ({100 * tf / peak:4.1f}% of matmul)  {vs}", flush=True)
+            rows.append({"case": name, "tiles": case.get("tiles", {}), "n": n, "ours_ms": ms,
+                         "tflops": tf, "matmul_tflops": peak, "references_ms": refs})
+
+
+def run_bench(name, n, work, rows):
+    """The user's path: deltaflow-run --repeat on .npy files (the kernel
+    time is from --profile; the run time includes the host side)."""
+    case = load_case(name)
+    b, hq, hkv, d, dt = case["batch"], case["hq"], case["hkv"], case["d"], DT[case["dtype"]]
+    for nm, h in (("q", hq), ("k", hkv), ("v", hkv)):
+        t = torch.randn(b, h, n, d, dtype=dt)
+        np.save(os.path.join(work, nm + ".npy"),
+                t.numpy() if dt == torch.float16 else t.float().numpy())
+    cmd = [os.path.join(HERE, "out", "deltaflow-run"), os.path.join(TC, name + ".so"),
+           "--input", f"q={work}/q.npy", "--input", f"k={work}/k.npy", "--input", f"v={work}/v.npy",
+           "--output", f"out={work}/out.npy", "--repeat", "5", "--profile"]
+    print("$ " + " ".join(cmd), flush=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+    print(r.stdout + r.stderr)
+    m = re.search(r"min ([0-9.]+) ms", r.stdout)
+    k = re.search(r"kernel .*tensor cores.* ([0-9.]+) ms", r.stdout)
+    flops = 4 * b * hq * n * n * d / (2 if case["causal"] else 1)
+    if m and k:
+        kms = float(k.group(1))
+        print(f"deltaflow-run {name} N={n}: run min {float(m.group(1)):.3f} ms, kernel {kms:.3f} ms "
+              f"({flops / kms / 1e9:.1f} TFLOP/s)")
+        rows.append({"case": name, "n": n, "run_min_ms": float(m.group(1)), "kernel_ms": kms,
+                     "tflops": flops / kms / 1e9, "command": " ".join(cmd)})
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", default=os.environ.get("OUT", "/tmp"))
+    p.add_argument("--via", default="direct", help="direct,run")
+    p.add_argument("--cases", default="all")
+    p.add_argument("--bench", default="4096,16384,32768", help="causal prefill lengths ('' for none)")
+    p.add_argument("--bench-case", default="bf16-gqa4-d128-causal,sweep-w4-k32,sweep-w8-k64,sweep-w8-k32")
+    p.add_argument("--run-bench", default="32768", help="deltaflow-run lengths ('' for none)")
+    a = p.parse_args()
+    print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}", flush=True)
+    with open(os.path.join(TC, "cases.json")) as f:
+        names = list(json.load(f)) if a.cases == "all" else a.cases.split(",")
+    work = "/tmp/deltaflow-tc"
+    os.makedirs(work, exist_ok=True)
+    drv = Driver()
+    rows, ok = {"check": [], "bench": []}, True
+    for via in a.via.split(","):
+        ok &= check(drv, names, via, work, rows["check"])
+    if a.bench:
+        bench(drv, a.bench_case.split(","), [int(x) for x in a.bench.split(",")], rows["bench"])
+    rows["run"] = []
+    for n in [int(x) for x in a.run_bench.split(",") if x]:
+        run_bench(a.bench_case.split(",")[0], n, work, rows["run"])
+    with open(os.path.join(a.out, "tensorcore.json"), "w") as f:
+        json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, **rows}, f, indent=1)
+    print("all checks passed" if ok else "SOME CHECKS FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

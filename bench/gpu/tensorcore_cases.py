@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Writes the .mlir of every tensor-core attention case that
+bench/gpu/tensorcore.py checks on the device (head shapes and flags are static
+in a module; sequence lengths are dynamic).
+
+    python3 bench/gpu/tensorcore_cases.py OUTDIR   # writes OUTDIR/<case>.mlir
+                                                  # and OUTDIR/cases.json
+"""
+import json
+import os
+import sys
+
+# name: (dtype, batch, Hq, Hkv, D, causal, lse)
+CASES = {
+    "bf16-gqa4-d128-causal": ("bf16", 1, 32, 8, 128, True, False),
+    "f16-gqa4-d128-causal-lse": ("f16", 1, 32, 8, 128, True, True),
+    "bf16-mha-d64-lse": ("bf16", 2, 8, 8, 64, False, True),
+    "bf16-gqa8-d256-causal": ("bf16", 1, 16, 2, 256, True, False),
+    "bf16-gqa4-d128": ("bf16", 2, 4, 1, 128, False, False),
+    "f16-gqa1-d64-causal": ("f16", 1, 4, 4, 64, True, False),
+}
+
+# Tile sweep of the main case (--tile overrides): name -> (case, tiles).
+SWEEP = {
+    "sweep-w4-k32": ("bf16-gqa4-d128-causal", {"tensorcore.warps": 4, "tensorcore.key-tile": 32}),
+    "sweep-w8-k64": ("bf16-gqa4-d128-causal", {"tensorcore.warps": 8, "tensorcore.key-tile": 64}),
+    "sweep-w8-k32": ("bf16-gqa4-d128-causal", {"tensorcore.warps": 8, "tensorcore.key-tile": 32}),
+}
+
+
+def mlir(dtype, b, hq, hkv, d, causal, lse):
+    t = lambda h: f"tensor<{b}x{h}x?x{d}x{dtype}>"
+    res = [f"{t(hq)} {{deltaflow.name = \"out\"}}"]
+    rets = ["%out"]
+    types = [t(hq)]
+    if lse:
+        res.append(f"tensor<{b}x{hq}x?xf32> {{deltaflow.name = \"lse\"}}")
+        rets.append("%lse")
+        types.append(f"tensor<{b}x{hq}x?xf32>")
+    flags = (" causal" if causal else "") + (" lse" if lse else "")
+    return (f"func.func @attention(%q: {t(hq)} {{deltaflow.name = \"q\"}},\n"
+            f"                     %k: {t(hkv)} {{deltaflow.name = \"k\"}},\n"
+            f"                     %v: {t(hkv)} {{deltaflow.name = \"v\"}})\n"
+            f"    -> ({', '.join(res)}) {{\n"
+            f"  {', '.join(rets)} = attn.attention %q, %k, %v{flags}\n"
+            f"      : {t(hq)}, {t(hkv)}, {t(hkv)}\n"
+            f"  return {', '.join(rets)} : {', '.join(types)}\n}}\n")
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    for name, c in CASES.items():
+        with open(os.path.join(out, name + ".mlir"), "w") as f:
+            f.write(mlir(*c))
+    # The sweep's modules: the same .mlir, compiled with --tile overrides
+    # listed in OUT/NAME.tiles.
+    for name, (base, tiles) in SWEEP.items():
+        with open(os.path.join(out, name + ".mlir"), "w") as f:
+            f.write(mlir(*CASES[base]))
+        with open(os.path.join(out, name + ".tiles"), "w") as f:
+            f.write(" ".join(f"--tile {k}={v}" for k, v in tiles.items()))
+    keys = ("dtype", "batch", "hq", "hkv", "d", "causal", "lse")
+    cases = {n: dict(zip(keys, c)) for n, c in CASES.items()}
+    for name, (base, tiles) in SWEEP.items():
+        cases[name] = dict(cases[base], tiles=tiles, sweep=True)
+    with open(os.path.join(out, "cases.json"), "w") as f:
+        json.dump(cases, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,671 @@
+//===- AttentionTile.cpp - FlashAttention-2 on mma.sync, built in MLIR ----===//
+//
+// One CTA computes `warps * 16` query rows of one (batch, query head); each
+// warp owns 16 rows and keeps, in registers:
+//   - its Q tile as mma A fragments (loaded once with ldmatrix),
+//   - the output accumulator O (16 x D, f32) as m16n8 C fragments,
+//   - the running row max m and the per-lane partial row sum l.
+// K/V tiles of `keyTile` keys stream through shared memory, double-buffered
+// with cp.async (nvgpu.device_async_copy) and stored with an XOR swizzle
+// (16-byte chunk c of row r lands at chunk c ^ (r mod 8)) so that every
+// ldmatrix phase touches eight distinct bank groups.
+// Per K/V tile: S = Q K^T (mma, B from ldmatrix on K), mask (only in the
+// tiles that straddle the causal diagonal or the end of K), online softmax
+// on the C fragments (row max and sums across the 4 lanes of a row by
+// shuffles; exp2 with the scale folded in), P converted to bf16/f16 in
+// registers and used directly as the A operand of P V (B from
+// ldmatrix.trans on V): the C layout of m16n8k16 for two adjacent n-tiles
+// is exactly its A layout (PTX ISA, "Matrix Fragments for mma.m16n8k16").
+// Causal CTAs stop at their last diagonal tile and are scheduled longest
+// first.
+//
+// The mma itself is the NVVM intrinsic llvm.nvvm.mma.m16n8k16.row.col.*:
+// MLIR 19's nvgpu.mma.sync and nvvm.mma.sync reject bf16 operands (their
+// type deduction has no bf16 m16n8k16 case), so the kernel calls the
+// intrinsic through llvm.call_intrinsic. cp.async's zero-fill form is not
+// used either: MLIR 19 translates nvvm.cp.async's src-size operand to the
+// plain 16-byte intrinsic, dropping it; rows past the end are zeroed with
+// ordinary shared stores instead.
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltaflow/Compiler/TensorCore.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+
+using namespace mlir;
+namespace manifest = deltaflow::manifest;
+
+namespace deltaflow::compiler {
+
+namespace {
+
+constexpr int kMmaM = 16, kMmaN = 8, kMmaK = 16;
+
+int64_t sharedBytesOf(const manifest::AttentionParams &spec,
+                      const TensorCoreTile &tile) {
+  int64_t rows = int64_t(tile.warps) * kMmaM;
+  // Q tile + two K tiles + two V tiles, 2-byte elements.
+  return (rows + 4 * int64_t(tile.keyTile)) * spec.d * 2;
+}
+
+/// The kernel body, built op by op. Values named as in FlashAttention-2:
+/// S = Q K^T, P = exp(S - m), O = P V, m (row max), l (row sum).
+class AttentionTileBuilder {
+public:
+  AttentionTileBuilder(ImplicitLocOpBuilder &b,
+                       const manifest::AttentionParams &spec,
+                       const TensorCoreTile &tile)
+      : b(b), spec(spec), tile(tile), D(spec.d), BN(tile.keyTile),
+        BM(tile.warps * kMmaM), threads(tile.warps * 32) {
+    elem = spec.dtype == manifest::DType::BFloat16 ? Type(b.getBF16Type())
+                                                   : Type(b.getF16Type());
+    f32 = b.getF32Type();
+    i32 = b.getI32Type();
+  }
+
+  void build(gpu::GPUFuncOp fn);
+
+private:
+  ImplicitLocOpBuilder &b;
+  const manifest::AttentionParams &spec;
+  const TensorCoreTile &tile;
+  const int64_t D, BN, BM, threads;
+  Type elem, f32, i32;
+  Value smem; // memref<(BM + 4 BN) * D x elem, workgroup>
+  Value tid, lane, warp;
+
+  // --- scalar helpers (index arithmetic folds where operands are constant)
+  Value idx(int64_t v) { return b.create<arith::ConstantIndexOp>(v); }
+  Value f32c(double v) {
+    return b.create<arith::ConstantOp>(b.getF32FloatAttr(float(v)));
+  }
+  Value i32c(int32_t v) {
+    return b.create<arith::ConstantOp>(b.getI32IntegerAttr(v));
+  }
+  Value add(Value x, Value y) { return b.create<arith::AddIOp>(x, y); }
+  Value sub(Value x, Value y) { return b.create<arith::SubIOp>(x, y); }
+  Value mul(Value x, Value y) { return b.create<arith::MulIOp>(x, y); }
+  Value add(Value x, int64_t y) { return y ? add(x, idx(y)) : x; }
+  Value sub(Value x, int64_t y) { return y ? sub(x, idx(y)) : x; }
+  Value mul(Value x, int64_t y) { return y == 1 ? x : mul(x, idx(y)); }
+  Value div(Value x, int64_t y) { return b.create<arith::DivUIOp>(x, idx(y)); }
+  Value rem(Value x, int64_t y) { return b.create<arith::RemUIOp>(x, idx(y)); }
+  Value minu(Value x, Value y) { return b.create<arith::MinUIOp>(x, y); }
+  Value ult(Value x, Value y) {
+    return b.create<arith::CmpIOp>(arith::CmpIPredicate::ult, x, y);
+  }
+  Value ule(Value x, Value y) {
+    return b.create<arith::CmpIOp>(arith::CmpIPredicate::ule, x, y);
+  }
+  Value ceilDiv(Value x, int64_t y) { return div(add(x, y - 1), y); }
+  Value fadd(Value x, Value y) { return b.create<arith::AddFOp>(x, y); }
+  Value fmul(Value x, Value y) { return b.create<arith::MulFOp>(x, y); }
+  Value fsub(Value x, Value y) { return b.create<arith::SubFOp>(x, y); }
+  Value fmax(Value x, Value y) { return b.create<arith::MaximumFOp>(x, y); }
+  // ex2.approx / lg2.approx / fma.rn through NVVM and LLVM intrinsics:
+  // math.exp2 and math.log2 would become libdevice calls (__nv_exp2f),
+  // which need the CUDA toolkit's libdevice at compile time.
+  Value nvvmUnary(const char *intrinsic, Value x) {
+    return b.create<LLVM::CallIntrinsicOp>(TypeRange{f32}, intrinsic,
+                                           ValueRange{x})
+        .getResult(0);
+  }
+  Value exp2(Value x) { return nvvmUnary("llvm.nvvm.ex2.approx.f", x); }
+  Value log2(Value x) { return nvvmUnary("llvm.nvvm.lg2.approx.f", x); }
+  Value fma(Value x, Value y, Value z) {
+    return b.create<LLVM::FMAOp>(x, y, z);
+  }
+
+  /// Element offset, in a row-major tile of D columns, of the 8-element
+  /// chunk that holds (row, col): col's chunk XOR (row mod 8).
+  Value swizzled(Value row, Value col) {
+    Value chunk = b.create<arith::XOrIOp>(div(col, 8), rem(row, 8));
+    return add(mul(row, D), mul(chunk, 8));
+  }
+  int64_t qRegion() const { return 0; }
+  Value kRegion(Value stage) { return add(mul(stage, BN * D), BM * D); }
+  Value vRegion(Value stage) {
+    return add(mul(stage, BN * D), BM * D + 2 * BN * D);
+  }
+
+  /// Copies rows [row0, row0 + rows) of a [*, D] matrix starting at element
+  /// `base` of `src` into the swizzled tile at `region`; rows >= limit are
+  /// zero-filled. Each thread moves 16-byte chunks.
+  void loadTile(Value src, Value base, Value row0, Value limit, Value region,
+                int64_t rows) {
+    int64_t chunksPerRow = D / 8, total = rows * chunksPerRow;
+    for (int64_t i = 0; i < total / threads; ++i) {
+      Value c = add(tid, i * threads);
+      Value r = div(c, chunksPerRow), ch = rem(c, chunksPerRow);
+      Value dst = add(region, swizzled(r, mul(ch, 8)));
+      Value grow = add(row0, r);
+      auto ifOp = b.create<scf::IfOp>(ult(grow, limit), /*withElse=*/true);
+      {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+        Value from = add(base, add(mul(grow, D), mul(ch, 8)));
+        b.create<nvgpu::DeviceAsyncCopyOp>(
+            nvgpu::DeviceAsyncTokenType::get(b.getContext()), smem,
+            ValueRange{dst}, src, ValueRange{from}, b.getIndexAttr(8),
+            /*srcElements=*/Value(), /*bypassL1=*/b.getUnitAttr());
+        b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+        auto vecTy = VectorType::get({8}, elem);
+        Value zero = b.create<arith::ConstantOp>(
+            DenseElementsAttr::get(vecTy, b.getZeroAttr(elem)));
+        b.create<vector::StoreOp>(zero, smem, ValueRange{dst});
+      }
+    }
+  }
+
+  /// ldmatrix x4 (optionally .trans) at the lane's address: four b16x2
+  /// registers as i32.
+  std::array<Value, 4> ldmatrix4(Value offset, bool trans) {
+    auto ty = VectorType::get({4, 2}, elem);
+    Value frag = b.create<nvgpu::LdMatrixOp>(ty, smem, ValueRange{offset},
+                                             trans, 4u);
+    std::array<Value, 4> regs;
+    for (int i = 0; i < 4; ++i)
+      regs[i] = packed(b.create<vector::ExtractOp>(frag, ArrayRef<int64_t>{i}));
+    return regs;
+  }
+  /// A vector<2 x elem> as one 32-bit register.
+  Value packed(Value v2) {
+    Value v = b.create<vector::BitCastOp>(VectorType::get({1}, i32), v2);
+    return b.create<vector::ExtractOp>(v, ArrayRef<int64_t>{0});
+  }
+  /// Two f32 rounded to elem and packed (P's A fragments, the output).
+  Value pack2(Value x, Value y) {
+    Value v = b.create<vector::FromElementsOp>(VectorType::get({2}, f32),
+                                               ValueRange{x, y});
+    return packed(b.create<arith::TruncFOp>(VectorType::get({2}, elem), v));
+  }
+
+  /// D = A B + C for one m16n8k16 tile (row-major A, column-major B).
+  std::array<Value, 4> mma(const std::array<Value, 4> &a, Value b0, Value b1,
+                           const std::array<Value, 4> &c) {
+    bool bf16 = spec.dtype == manifest::DType::BFloat16;
+    SmallVector<Value> args;
+    auto operand = [&](Value r) {
+      // The f16 intrinsic takes <2 x half>; bf16 takes the packed i32.
+      if (bf16)
+        return r;
+      return Value(b.create<LLVM::BitcastOp>(VectorType::get({2}, elem), r));
+    };
+    for (Value r : a)
+      args.push_back(operand(r));
+    args.push_back(operand(b0));
+    args.push_back(operand(b1));
+    args.append(c.begin(), c.end());
+    auto structTy = LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                                     {f32, f32, f32, f32});
+    Value d = b.create<LLVM::CallIntrinsicOp>(
+                   TypeRange{structTy},
+                   bf16 ? "llvm.nvvm.mma.m16n8k16.row.col.bf16"
+                        : "llvm.nvvm.mma.m16n8k16.row.col.f32.f32",
+                   args)
+                  .getResult(0);
+    std::array<Value, 4> out;
+    for (int i = 0; i < 4; ++i)
+      out[i] = b.create<LLVM::ExtractValueOp>(d, ArrayRef<int64_t>{i});
+    return out;
+  }
+
+  Value shuffleXor(Value v, int offset) {
+    return b.create<gpu::ShuffleOp>(v, offset, 32, gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  }
+  Value quadMax(Value v) {
+    v = fmax(v, shuffleXor(v, 1));
+    return fmax(v, shuffleXor(v, 2));
+  }
+  Value quadSum(Value v) {
+    v = fadd(v, shuffleXor(v, 1));
+    return fadd(v, shuffleXor(v, 2));
+  }
+
+  struct Context {
+    Value q, k, v, out, lse, nq, nk;
+    Value qBase, kvBase, q0, offset, scaleLog2;
+    std::vector<std::array<Value, 4>> qFrag; // per 16-wide k-step of D
+  };
+
+  /// Loop-carried state: O (D/8 tiles x 4), m (2 rows), l (2 rows).
+  struct State {
+    std::vector<std::array<Value, 4>> o;
+    Value m[2], l[2];
+    SmallVector<Value> flat() const {
+      SmallVector<Value> v;
+      for (auto &t : o)
+        v.append(t.begin(), t.end());
+      v.append({m[0], m[1], l[0], l[1]});
+      return v;
+    }
+    static State unflat(ValueRange v, int64_t tiles) {
+      State s;
+      for (int64_t t = 0; t < tiles; ++t)
+        s.o.push_back({v[4 * t], v[4 * t + 1], v[4 * t + 2], v[4 * t + 3]});
+      s.m[0] = v[4 * tiles];
+      s.m[1] = v[4 * tiles + 1];
+      s.l[0] = v[4 * tiles + 2];
+      s.l[1] = v[4 * tiles + 3];
+      return s;
+    }
+  };
+
+  /// Q's A fragment for k-step kk: lane l addresses row (l mod 16) of the
+  /// warp's rows, column 16 kk + 8 (l / 16).
+  std::array<Value, 4> loadQ(int64_t kk) {
+    Value row = add(mul(warp, 16), rem(lane, 16));
+    Value col = add(mul(div(lane, 16), 8), kk * kMmaK);
+    return ldmatrix4(add(idx(qRegion()), swizzled(row, col)), /*trans=*/false);
+  }
+
+  void issueKvLoads(const Context &cx, Value t, Value nTiles) {
+    // Prefetch tile t into stage t mod 2 when t < nTiles; one commit group
+    // either way, so that wait_group counts stay uniform.
+    auto ifOp = b.create<scf::IfOp>(ult(t, nTiles), /*withElse=*/false);
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      Value stage = rem(t, 2), row0 = mul(t, BN);
+      loadTile(cx.k, cx.kvBase, row0, cx.nk, kRegion(stage), BN);
+      loadTile(cx.v, cx.kvBase, row0, cx.nk, vRegion(stage), BN);
+    }
+    b.create<NVVM::CpAsyncCommitGroupOp>();
+  }
+
+  /// One K/V tile: returns the new state.
+  State step(const Context &cx, Value t, Value nTiles, const State &in,
+             bool masked);
+};
+
+AttentionTileBuilder::State
+AttentionTileBuilder::step(const Context &cx, Value t, Value nTiles,
+                           const State &in, bool masked) {
+  issueKvLoads(cx, add(t, 1), nTiles);
+  b.create<NVVM::CpAsyncWaitGroupOp>(1u);
+  b.create<gpu::BarrierOp>();
+  Value stage = rem(t, 2);
+  Value kReg = kRegion(stage), vReg = vRegion(stage);
+  const int64_t nTilesS = BN / kMmaN, kSteps = D / kMmaK;
+  Value zero = f32c(0.0);
+
+  // S = Q K^T: ldmatrix x4 on K gives B for two n-tiles (16 keys) of one
+  // 16-wide k-step. Lane l addresses key (l mod 8) + 8 (l / 16) and column
+  // 8 ((l / 8) mod 2) of that block.
+  std::vector<std::array<Value, 4>> s(static_cast<size_t>(nTilesS),
+                                      {zero, zero, zero, zero});
+  Value kRow = add(rem(lane, 8), mul(div(lane, 16), 8));
+  Value kCol = mul(rem(div(lane, 8), 2), 8);
+  for (int64_t kk = 0; kk < kSteps; ++kk) {
+    // Q's fragments stay in registers for D <= 128; for D = 256 they would
+    // take 64 of the 255 registers, so they are reloaded from shared memory.
+    std::array<Value, 4> qa = cx.qFrag.empty() ? loadQ(kk) : cx.qFrag[kk];
+    for (int64_t np = 0; np < nTilesS / 2; ++np) {
+      auto r = ldmatrix4(add(kReg, swizzled(add(kRow, np * 16),
+                                            add(kCol, kk * kMmaK))),
+                         /*trans=*/false);
+      s[2 * np] = mma(qa, r[0], r[1], s[2 * np]);
+      s[2 * np + 1] = mma(qa, r[2], r[3], s[2 * np + 1]);
+    }
+  }
+
+  // Rows of this lane: r0 = warp row + lane / 4 and r0 + 8 (C fragment
+  // elements {0,1} and {2,3}); columns 2 (lane mod 4) + {0, 1}.
+  Value negInf = f32c(-INFINITY);
+  if (masked) {
+    Value row0 = add(add(cx.q0, mul(warp, 16)), div(lane, 4));
+    Value key0 = add(mul(t, BN), mul(rem(lane, 4), 2));
+    for (int64_t n = 0; n < nTilesS; ++n)
+      for (int e = 0; e < 4; ++e) {
+        Value key = add(key0, n * kMmaN + (e & 1));
+        Value ok = ult(key, cx.nk);
+        if (spec.causal) {
+          Value pos = add(add(row0, (e >> 1) * 8), cx.offset);
+          ok = b.create<arith::AndIOp>(ok, ule(key, pos));
+        }
+        s[size_t(n)][e] = b.create<arith::SelectOp>(ok, s[size_t(n)][e], negInf);
+      }
+  }
+
+  State out = in;
+  Value alpha[2], mScaled[2];
+  for (int h = 0; h < 2; ++h) {
+    Value mx = in.m[h];
+    for (int64_t n = 0; n < nTilesS; ++n)
+      mx = fmax(mx, fmax(s[size_t(n)][2 * h], s[size_t(n)][2 * h + 1]));
+    mx = quadMax(mx);
+    out.m[h] = mx;
+    // exp2((s - m) scale log2 e); a row with no key yet keeps m = -inf and
+    // uses 0 as its reference so that exp2 sees -inf, not NaN.
+    Value isInf = b.create<arith::CmpFOp>(arith::CmpFPredicate::OEQ, mx, negInf);
+    mScaled[h] = b.create<arith::SelectOp>(isInf, zero, fmul(mx, cx.scaleLog2));
+    alpha[h] = exp2(fsub(fmul(in.m[h], cx.scaleLog2), mScaled[h]));
+  }
+  // P, rounded to elem, as A fragments of P V (two n-tiles per 16 keys).
+  Value rowSum[2] = {zero, zero};
+  std::vector<std::array<Value, 4>> p(static_cast<size_t>(nTilesS));
+  for (int64_t n = 0; n < nTilesS; ++n)
+    for (int e = 0; e < 4; ++e) {
+      Value x = fma(s[size_t(n)][e], cx.scaleLog2,
+                    b.create<arith::NegFOp>(mScaled[e >> 1]));
+      p[size_t(n)][e] = exp2(x);
+      rowSum[e >> 1] = fadd(rowSum[e >> 1], p[size_t(n)][e]);
+    }
+  for (int h = 0; h < 2; ++h)
+    out.l[h] = fma(in.l[h], alpha[h], rowSum[h]);
+  for (auto &o : out.o)
+    for (int e = 0; e < 4; ++e)
+      o[e] = fmul(o[e], alpha[e >> 1]);
+
+  // O += P V: ldmatrix x4 .trans on V gives B for two 8-wide column tiles
+  // of one 16-key step. Lane l addresses key (l mod 8) + 8 ((l / 8) mod 2)
+  // and column 8 (l / 16).
+  Value vRow = add(rem(lane, 8), mul(rem(div(lane, 8), 2), 8));
+  Value vCol = mul(div(lane, 16), 8);
+  for (int64_t ks = 0; ks < BN / kMmaK; ++ks) {
+    const auto &lo = p[size_t(2 * ks)], &hi = p[size_t(2 * ks + 1)];
+    std::array<Value, 4> a = {pack2(lo[0], lo[1]), pack2(lo[2], lo[3]),
+                              pack2(hi[0], hi[1]), pack2(hi[2], hi[3])};
+    for (int64_t dp = 0; dp < D / 16; ++dp) {
+      auto r = ldmatrix4(add(vReg, swizzled(add(vRow, ks * kMmaK),
+                                            add(vCol, dp * 16))),
+                         /*trans=*/true);
+      out.o[size_t(2 * dp)] = mma(a, r[0], r[1], out.o[size_t(2 * dp)]);
+      out.o[size_t(2 * dp + 1)] = mma(a, r[2], r[3], out.o[size_t(2 * dp + 1)]);
+    }
+  }
+  // Every warp is done with this stage before the next prefetch reuses it.
+  b.create<gpu::BarrierOp>();
+  return out;
+}
+
+void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
+  Block &entry = fn.getBody().front();
+  b.setInsertionPointToStart(&entry);
+  Context cx;
+  unsigned a = 0;
+  cx.q = entry.getArgument(a++);
+  cx.k = entry.getArgument(a++);
+  cx.v = entry.getArgument(a++);
+  cx.out = entry.getArgument(a++);
+  if (spec.withLse)
+    cx.lse = entry.getArgument(a++);
+  cx.nq = entry.getArgument(a++);
+  cx.nk = entry.getArgument(a++);
+
+  tid = b.create<gpu::ThreadIdOp>(gpu::Dimension::x);
+  lane = rem(tid, 32);
+  warp = div(tid, 32);
+  // Longest causal CTAs first: block x counts query tiles from the end.
+  Value tiles = ceilDiv(cx.nq, BM);
+  Value qTile = sub(sub(tiles, 1), b.create<gpu::BlockIdOp>(gpu::Dimension::x));
+  Value head = b.create<gpu::BlockIdOp>(gpu::Dimension::y);
+  Value batch = b.create<gpu::BlockIdOp>(gpu::Dimension::z);
+  Value kvHead = div(head, spec.hq / spec.hkv);
+  cx.q0 = mul(qTile, BM);
+  cx.offset = spec.offset ? idx(*spec.offset) : sub(cx.nk, cx.nq);
+  cx.qBase = mul(mul(add(mul(batch, spec.hq), head), cx.nq), D);
+  cx.kvBase = mul(mul(add(mul(batch, spec.hkv), kvHead), cx.nk), D);
+  cx.scaleLog2 = f32c(spec.scale * M_LOG2E);
+
+  auto dyn = b.create<gpu::DynamicSharedMemoryOp>(MemRefType::get(
+      {ShapedType::kDynamic}, b.getI8Type(), AffineMap(),
+      gpu::AddressSpaceAttr::get(b.getContext(),
+                                 gpu::AddressSpace::Workgroup)));
+  auto smemTy = MemRefType::get(
+      {(BM + 4 * BN) * D}, elem, AffineMap(),
+      gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
+  smem = b.create<memref::ViewOp>(smemTy, dyn, idx(0), ValueRange{});
+
+  // Key tiles: all of K, or (causal) up to this CTA's last row; the first
+  // `nFull` need no mask (every key is below every row's diagonal and
+  // inside K).
+  Value nTiles = ceilDiv(cx.nk, BN);
+  Value nFull = div(cx.nk, BN);
+  if (spec.causal) {
+    Value lastRow = minu(add(cx.q0, BM), cx.nq);
+    nTiles = minu(nTiles, ceilDiv(add(cx.offset, lastRow), BN));
+    nFull = minu(nFull, div(add(add(cx.offset, cx.q0), 1), BN));
+  }
+  nFull = minu(nFull, nTiles);
+
+  // Prologue: Q and the first K/V tile in one group.
+  loadTile(cx.q, cx.qBase, cx.q0, cx.nq, idx(qRegion()), BM);
+  issueKvLoads(cx, idx(0), nTiles);
+  b.create<NVVM::CpAsyncWaitGroupOp>(0u);
+  b.create<gpu::BarrierOp>();
+  if (D <= 128)
+    for (int64_t kk = 0; kk < D / kMmaK; ++kk)
+      cx.qFrag.push_back(loadQ(kk));
+
+  Value zero = f32c(0.0), negInf = f32c(-INFINITY);
+  State init;
+  init.o.assign(size_t(D / kMmaN), {zero, zero, zero, zero});
+  init.m[0] = init.m[1] = negInf;
+  init.l[0] = init.l[1] = zero;
+  State st = init;
+  auto loop = [&](Value lo, Value hi, bool masked) {
+    auto forOp = b.create<scf::ForOp>(lo, hi, idx(1), st.flat());
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    State in = State::unflat(forOp.getRegionIterArgs(), D / kMmaN);
+    State next = step(cx, forOp.getInductionVar(), nTiles, in, masked);
+    b.create<scf::YieldOp>(next.flat());
+    return State::unflat(forOp.getResults(), D / kMmaN);
+  };
+  st = loop(idx(0), nFull, /*masked=*/false);
+  st = loop(nFull, nTiles, /*masked=*/true);
+
+  // Epilogue: full row sums, O / l, stores of the valid rows.
+  Value one = f32c(1.0);
+  Value row0 = add(add(cx.q0, mul(warp, 16)), div(lane, 4));
+  Value col = mul(rem(lane, 4), 2);
+  Value oBase = cx.qBase;
+  for (int h = 0; h < 2; ++h) {
+    Value l = quadSum(st.l[h]);
+    Value inv = b.create<arith::DivFOp>(one, l);
+    Value row = add(row0, h * 8);
+    auto ifOp = b.create<scf::IfOp>(ult(row, cx.nq), /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    Value rowOff = add(oBase, mul(row, D));
+    for (int64_t n = 0; n < D / kMmaN; ++n) {
+      Value x = fmul(st.o[size_t(n)][2 * h], inv);
+      Value y = fmul(st.o[size_t(n)][2 * h + 1], inv);
+      Value v = b.create<vector::FromElementsOp>(VectorType::get({2}, f32),
+                                                 ValueRange{x, y});
+      v = b.create<arith::TruncFOp>(VectorType::get({2}, elem), v);
+      b.create<vector::StoreOp>(v, cx.out,
+                                ValueRange{add(rowOff, add(col, n * kMmaN))});
+    }
+    if (spec.withLse) {
+      // lse = ln(sum exp(s scale)) = (m scale log2 e + log2 l) ln 2.
+      auto lane0 = b.create<scf::IfOp>(
+          b.create<arith::CmpIOp>(arith::CmpIPredicate::eq, rem(lane, 4), idx(0)),
+          /*withElse=*/false);
+      b.setInsertionPointToStart(&lane0.getThenRegion().front());
+      Value lse = fmul(fadd(fmul(st.m[h], cx.scaleLog2),
+                            log2(l)),
+                       f32c(M_LN2));
+      Value at = add(div(cx.qBase, D), row);
+      b.create<memref::StoreOp>(lse, cx.lse, ValueRange{at});
+    }
+  }
+  b.create<gpu::ReturnOp>();
+}
+
+void registerOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    registerConvertNVGPUToNVVMPass();
+    registerSCFToControlFlowPass();
+    registerConvertGpuOpsToNVVMOpsPass();
+    registerReconcileUnrealizedCastsPass();
+    registerGpuNVVMAttachTarget();
+    registerGpuModuleToBinaryPass();
+    registerCanonicalizerPass();
+    registerCSEPass();
+  });
+}
+
+} // namespace
+
+std::string tensorCoreUnsupported(const manifest::AttentionParams &spec,
+                                  const TensorCoreTile &tile) {
+  using manifest::DType;
+  if (spec.dtype != DType::BFloat16 && spec.dtype != DType::Float16)
+    return std::string("query type ") + manifest::toString(spec.dtype) +
+           " (the tensor-core kernel takes bfloat16 or float16)";
+  if (spec.kvDtype != spec.dtype)
+    return std::string("key/value type ") + manifest::toString(spec.kvDtype) +
+           " differs from the query's " + manifest::toString(spec.dtype);
+  if (spec.d != spec.dv)
+    return "value head dim " + std::to_string(spec.dv) +
+           " differs from the query's " + std::to_string(spec.d);
+  if (spec.d != 64 && spec.d != 128 && spec.d != 256)
+    return "head dim " + std::to_string(spec.d) + " (supported: 64, 128, 256)";
+  if (!(spec.scale > 0))
+    return "scale " + std::to_string(spec.scale) + " (must be > 0)";
+  if (tile.warps < 1 || tile.warps > 8)
+    return "tile warps " + std::to_string(tile.warps) + " (1 to 8)";
+  if (tile.keyTile % 16 != 0 || tile.keyTile < 16 || tile.keyTile > 256)
+    return "key tile " + std::to_string(tile.keyTile) +
+           " (a multiple of 16 from 16 to 256)";
+  if ((tile.keyTile * spec.d / 8) % (tile.warps * 32) != 0 ||
+      (tile.warps * 16 * spec.d / 8) % (tile.warps * 32) != 0)
+    return "key tile " + std::to_string(tile.keyTile) + " x head dim " +
+           std::to_string(spec.d) + " does not split into 16-byte copies over " +
+           std::to_string(tile.warps * 32) + " threads";
+  int64_t bytes = sharedBytesOf(spec, tile);
+  if (bytes > kTensorCoreMaxSharedBytes)
+    return "shared memory " + std::to_string(bytes) + " bytes per CTA (limit " +
+           std::to_string(kTensorCoreMaxSharedBytes) + ")";
+  return "";
+}
+
+PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
+                                   const TensorCoreTile &tile,
+                                   const std::string &function) {
+  if (std::string why = tensorCoreUnsupported(spec, tile); !why.empty())
+    throw std::runtime_error("no tensor-core attention kernel for " + why);
+  registerOnce();
+  DialectRegistry registry;
+  registry.insert<arith::ArithDialect, gpu::GPUDialect, LLVM::LLVMDialect,
+                  NVVM::NVVMDialect, math::MathDialect, memref::MemRefDialect,
+                  nvgpu::NVGPUDialect, scf::SCFDialect, vector::VectorDialect>();
+  registerAllExtensions(registry);
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerGPUDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  registerNVVMDialectTranslation(registry);
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(&ctx, [&](Diagnostic &d) {
+    if (d.getSeverity() == DiagnosticSeverity::Error)
+      diagnostics += (diagnostics.empty() ? "" : "; ") + d.str();
+    return success();
+  });
+
+  ImplicitLocOpBuilder b(FileLineColLoc::get(&ctx, "deltaflow-tensorcore", 0, 0),
+                         &ctx);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getLoc());
+  (*module)->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                     b.getUnitAttr());
+  b.setInsertionPointToStart(module->getBody());
+  auto gpuModule = b.create<gpu::GPUModuleOp>(function + "_module");
+  b.setInsertionPointToStart(gpuModule.getBody());
+
+  Type elem = spec.dtype == manifest::DType::BFloat16 ? Type(b.getBF16Type())
+                                                      : Type(b.getF16Type());
+  auto dynamic = [&](Type t) {
+    return MemRefType::get({ShapedType::kDynamic}, t);
+  };
+  SmallVector<Type> args = {dynamic(elem), dynamic(elem), dynamic(elem),
+                            dynamic(elem)};
+  if (spec.withLse)
+    args.push_back(dynamic(b.getF32Type()));
+  args.push_back(b.getIndexType()); // Nq
+  args.push_back(b.getIndexType()); // Nk
+  auto fn = b.create<gpu::GPUFuncOp>(function, b.getFunctionType(args, {}));
+  fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  int threads = tile.warps * 32;
+  fn->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({threads, 1, 1}));
+  AttentionTileBuilder(b, spec, tile).build(fn);
+
+  PtxKernel k;
+  k.function = function;
+  k.threads = threads;
+  k.rowsPerBlock = tile.warps * kMmaM;
+  k.sharedBytes = sharedBytesOf(spec, tile);
+  k.computeCapability = 80;
+  if (failed(verify(*module)))
+    throw std::runtime_error("tensor-core attention: generated IR does not "
+                             "verify: " + diagnostics);
+  {
+    llvm::raw_string_ostream os(k.mlir);
+    module->print(os);
+  }
+
+  PassManager pm(&ctx);
+  std::string pipeline =
+      "gpu.module(convert-nvgpu-to-nvvm,convert-scf-to-cf,"
+      "convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts),"
+      "nvvm-attach-target{chip=sm_80 O=3},gpu-module-to-binary{format=isa}";
+  std::string perr;
+  llvm::raw_string_ostream perrs(perr);
+  if (failed(parsePassPipeline(pipeline, pm, perrs)))
+    throw std::runtime_error("tensor-core attention: pass pipeline: " + perr);
+  if (failed(pm.run(*module)))
+    throw std::runtime_error("tensor-core attention: lowering to PTX failed: " +
+                             diagnostics);
+  if (std::getenv("DELTAFLOW_TC_DUMP"))
+    module->print(llvm::errs());
+  module->walk([&](gpu::BinaryOp bin) {
+    for (Attribute o : bin.getObjects())
+      if (auto obj = dyn_cast<gpu::ObjectAttr>(o))
+        k.ptx = obj.getObject().str();
+  });
+  while (!k.ptx.empty() && k.ptx.back() == '\0')
+    k.ptx.pop_back();
+  if (k.ptx.find(".entry " + function) == std::string::npos)
+    throw std::runtime_error("tensor-core attention: no PTX entry '" + function +
+                             "' after lowering (" +
+                             std::to_string(k.ptx.size()) + " bytes of PTX)");
+  return k;
+}
+
+} // namespace deltaflow::compiler

@@ -1,0 +1,70 @@
+//===- TensorCore.h - tensor-core attention kernels through MLIR NVGPU -*- C++ -*-===//
+//
+// GPU attention tiles that Halide cannot generate: FlashAttention-2's forward
+// pass (Dao, "FlashAttention-2", 2023, Algorithm 1) on the tensor cores'
+// `mma.sync.aligned.m16n8k16` (PTX ISA 8.x, "Warp-level matrix multiply-
+// accumulate"), written with MLIR's gpu + nvgpu + nvvm dialects and lowered
+// through LLVM's NVPTX back end to PTX. No MLIR or Halide type appears here:
+// the driver (an MLIR translation unit) calls it, the emitter (a Halide one)
+// embeds the result.
+//
+// Kernel ABI ("attention-v1"), which the runtime's launcher packs
+// (runtime/lib/PtxLauncher.cpp):
+//   parameters: q, k, v, out[, lse] as 1-D memref descriptors of their
+//     elements {allocated ptr, aligned ptr, offset 0, size, stride 1}
+//     (MLIR's default memref calling convention: 5 x 8 bytes each), then
+//     Nq and Nk as 64-bit integers;
+//   layouts: q [B, Hq, Nq, D], k and v [B, Hkv, Nk, D], out [B, Hq, Nq, D],
+//     lse [B, Hq, Nq] (natural log, float32), innermost last, dense;
+//   grid: (ceil(Nq / rowsPerBlock), Hq, B), block (threads, 1, 1), dynamic
+//     shared memory `sharedBytes`.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DELTAFLOW_COMPILER_TENSORCORE_H
+#define DELTAFLOW_COMPILER_TENSORCORE_H
+
+#include "deltaflow/Common/Manifest.h"
+
+#include <cstdint>
+#include <string>
+
+namespace deltaflow::compiler {
+
+/// The tile of the tensor-core attention kernel.
+struct TensorCoreTile {
+  int warps = 4;     ///< warps per CTA; each owns 16 query rows
+  int keyTile = 64;  ///< keys per K/V tile in shared memory (double-buffered)
+};
+
+/// A generated PTX kernel and its launch shape.
+struct PtxKernel {
+  std::string function;      ///< the .entry name in `ptx`
+  std::string ptx;           ///< PTX text (no trailing NUL)
+  std::string mlir;          ///< the gpu.module before lowering (for --emit)
+  int threads = 0;           ///< block size (x)
+  int64_t sharedBytes = 0;   ///< dynamic shared memory per CTA
+  int rowsPerBlock = 0;      ///< query rows per CTA (grid x = ceil(Nq/this))
+  int computeCapability = 80;///< needed by the PTX (major*10 + minor)
+};
+
+/// Largest dynamic shared memory per CTA on the oldest GPU the PTX targets
+/// (A100: 163 KB opt-in; H100/H200: 227 KB).
+constexpr int64_t kTensorCoreMaxSharedBytes = 163 * 1024;
+
+/// Why attention `spec` has no tensor-core kernel ("" when it has one).
+/// Covered: Q, K, V and the output all bf16 or all f16 (spec.dtype ==
+/// spec.kvDtype), head dims 64, 128 or 256 with Dv == D, scale > 0, and
+/// shared memory within kTensorCoreMaxSharedBytes.
+std::string tensorCoreUnsupported(const manifest::AttentionParams &spec,
+                                  const TensorCoreTile &tile);
+
+/// Builds, lowers and serialises the kernel (sm_80 PTX; Hopper runs it
+/// through the driver's JIT). Throws std::runtime_error with one line when
+/// tensorCoreUnsupported() says why, or when lowering fails.
+PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
+                                   const TensorCoreTile &tile,
+                                   const std::string &function);
+
+} // namespace deltaflow::compiler
+
+#endif // DELTAFLOW_COMPILER_TENSORCORE_H

@@ -1,0 +1,248 @@
+//===- PtxLauncher.cpp - launch a module's PTX kernels through the driver ---===//
+
+#include "PtxLauncher.h"
+#include "deltaflow/Runtime/Module.h"
+#include "deltaflow/Runtime/Tensor.h"
+
+#include "HalideRuntime.h"
+
+#include <dlfcn.h>
+#include <limits>
+#include <stdexcept>
+
+namespace deltaflow::rt {
+
+PtxLaunchPlan planAttentionLaunch(
+    const manifest::PtxLaunch &launch, const manifest::AttentionParams &spec,
+    const std::vector<std::vector<int64_t>> &shapes,
+    const std::vector<uint64_t> &devicePtrs) {
+  size_t buffers = spec.withLse ? 5 : 4;
+  if (shapes.size() != buffers || devicePtrs.size() != buffers)
+    throw std::runtime_error("tensor-core attention takes " +
+                             std::to_string(buffers) + " buffers, got " +
+                             std::to_string(shapes.size()));
+  for (size_t i = 0; i < 4; ++i)
+    if (shapes[i].size() != 4)
+      throw std::runtime_error("tensor-core attention: buffer " +
+                               std::to_string(i) + " is not of rank 4");
+  const std::vector<int64_t> &q = shapes[0], &k = shapes[1], &v = shapes[2];
+  int64_t batch = q[0], nq = q[2], nk = k[2];
+  if (k[2] != v[2])
+    throw std::runtime_error("key and value lengths differ (" +
+                             std::to_string(k[2]) + " vs " +
+                             std::to_string(v[2]) + ")");
+  if (nk < 1)
+    throw std::runtime_error("attention needs at least one key (Nk = 0)");
+  if (spec.causal && !spec.offset && nq > nk)
+    throw std::runtime_error(
+        "causal attention without an offset takes the queries as the last Nq "
+        "of the Nk keys, so Nq <= Nk; got Nq = " + std::to_string(nq) +
+        ", Nk = " + std::to_string(nk));
+  int64_t gx = (nq + launch.rowsPerBlock - 1) / launch.rowsPerBlock;
+  constexpr int64_t kMaxGridYZ = 65535;
+  if (spec.hq > kMaxGridYZ || batch > kMaxGridYZ ||
+      gx > std::numeric_limits<int32_t>::max())
+    throw std::runtime_error("grid (" + std::to_string(gx) + ", " +
+                             std::to_string(spec.hq) + ", " +
+                             std::to_string(batch) +
+                             ") exceeds the CUDA grid limits");
+  PtxLaunchPlan p;
+  p.grid = {unsigned(gx), unsigned(spec.hq), unsigned(batch)};
+  p.threads = unsigned(launch.threads);
+  p.sharedBytes = unsigned(launch.sharedBytes);
+  // MLIR's memref calling convention, rank 1: {allocated, aligned, offset,
+  // size, stride}.
+  for (size_t i = 0; i < buffers; ++i) {
+    int64_t n = 1;
+    for (int64_t d : shapes[i])
+      n *= d;
+    p.params.insert(p.params.end(),
+                    {devicePtrs[i], devicePtrs[i], 0, uint64_t(n), 1});
+  }
+  p.params.push_back(uint64_t(nq));
+  p.params.push_back(uint64_t(nk));
+  return p;
+}
+
+namespace {
+
+/// The CUDA driver entry points used here (cuda.h is not needed: the types
+/// are opaque handles and ints).
+struct Driver {
+  using CtxFn = int (*)(void *);
+  using CtxPopFn = int (*)(void **);
+  int (*moduleLoadData)(void **, const void *) = nullptr;
+  int (*moduleUnload)(void *) = nullptr;
+  int (*moduleGetFunction)(void **, void *, const char *) = nullptr;
+  int (*funcSetAttribute)(void *, int, int) = nullptr;
+  int (*launchKernel)(void *, unsigned, unsigned, unsigned, unsigned, unsigned,
+                      unsigned, unsigned, void *, void **, void **) = nullptr;
+  CtxFn ctxPush = nullptr;
+  CtxPopFn ctxPop = nullptr;
+  int (*ctxGetDevice)(int *) = nullptr;
+  int (*deviceGetAttribute)(int *, int, int) = nullptr;
+  int (*getErrorString)(int, const char **) = nullptr;
+
+  static const Driver &get() {
+    static Driver d = [] {
+      Driver d;
+      void *h = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_GLOBAL);
+      if (!h)
+        h = dlopen("libcuda.so", RTLD_LAZY | RTLD_GLOBAL);
+      if (!h)
+        return d;
+      auto sym = [&](auto &fn, const char *name) {
+        fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(h, name));
+      };
+      sym(d.moduleLoadData, "cuModuleLoadData");
+      sym(d.moduleUnload, "cuModuleUnload");
+      sym(d.moduleGetFunction, "cuModuleGetFunction");
+      sym(d.funcSetAttribute, "cuFuncSetAttribute");
+      sym(d.launchKernel, "cuLaunchKernel");
+      sym(d.ctxPush, "cuCtxPushCurrent_v2");
+      sym(d.ctxPop, "cuCtxPopCurrent_v2");
+      sym(d.ctxGetDevice, "cuCtxGetDevice");
+      sym(d.deviceGetAttribute, "cuDeviceGetAttribute");
+      sym(d.getErrorString, "cuGetErrorString");
+      return d;
+    }();
+    return d;
+  }
+  bool complete() const {
+    return moduleLoadData && moduleGetFunction && funcSetAttribute &&
+           launchKernel && ctxPush && ctxPop && ctxGetDevice &&
+           deviceGetAttribute;
+  }
+  std::string error(int rc) const {
+    const char *s = nullptr;
+    if (getErrorString)
+      getErrorString(rc, &s);
+    return "CUDA error " + std::to_string(rc) + (s ? std::string(" (") + s + ")" : "");
+  }
+};
+
+constexpr int kAttrMaxDynamicShared = 8;  // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+constexpr int kAttrCcMajor = 75;          // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR
+constexpr int kAttrCcMinor = 76;          // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR
+
+/// The module's Halide CUDA context, current on this thread while alive.
+class ContextScope {
+public:
+  ContextScope(const HalideCudaRuntime &h, const Driver &d, const std::string &where)
+      : h_(h), d_(d) {
+    void *ctx = nullptr;
+    if (h.acquireContext(nullptr, &ctx, true) != 0 || !ctx)
+      throw std::runtime_error(where + ": no CUDA context (" +
+                               Module::takeHalideError() + ")");
+    if (int rc = d.ctxPush(ctx); rc != 0) {
+      h.releaseContext(nullptr);
+      throw std::runtime_error(where + ": cuCtxPushCurrent: " + d.error(rc));
+    }
+  }
+  ~ContextScope() {
+    void *popped = nullptr;
+    d_.ctxPop(&popped);
+    h_.releaseContext(nullptr);
+  }
+
+private:
+  const HalideCudaRuntime &h_;
+  const Driver &d_;
+};
+
+} // namespace
+
+PtxKernel::PtxKernel(const manifest::PtxLaunch &launch, const char *ptx,
+                     HalideCudaRuntime halide, std::string where)
+    : launch_(launch), ptx_(ptx), halide_(halide), where_(std::move(where)) {
+  if (!halide_.copyToDevice || !halide_.deviceMalloc || !halide_.deviceInterface ||
+      !halide_.acquireContext || !halide_.releaseContext)
+    throw std::runtime_error(where_ + ": the module's Halide runtime has no "
+                             "CUDA entry points (was it compiled for "
+                             "--target=cuda?)");
+}
+
+PtxKernel::~PtxKernel() {
+  // The module's context may already be gone at exit; the driver frees the
+  // module with its context.
+}
+
+void PtxKernel::loadInContext() {
+  const Driver &d = Driver::get();
+  int dev = 0, major = 0, minor = 0;
+  if (d.ctxGetDevice(&dev) == 0 &&
+      d.deviceGetAttribute(&major, kAttrCcMajor, dev) == 0 &&
+      d.deviceGetAttribute(&minor, kAttrCcMinor, dev) == 0 &&
+      major * 10 + minor < launch_.computeCapability)
+    throw std::runtime_error(
+        where_ + ": needs a GPU of compute capability " +
+        std::to_string(launch_.computeCapability / 10) + "." +
+        std::to_string(launch_.computeCapability % 10) +
+        " or newer (tensor cores with bf16 mma.sync); CUDA device " +
+        std::to_string(dev) + " is " + std::to_string(major) + "." +
+        std::to_string(minor));
+  if (int rc = d.moduleLoadData(&module_, ptx_); rc != 0)
+    throw std::runtime_error(where_ + ": cuModuleLoadData (driver JIT of the "
+                             "PTX) failed: " + d.error(rc));
+  if (int rc = d.moduleGetFunction(&function_, module_, launch_.function.c_str());
+      rc != 0)
+    throw std::runtime_error(where_ + ": no function '" + launch_.function +
+                             "' in its PTX: " + d.error(rc));
+  if (int rc = d.funcSetAttribute(function_, kAttrMaxDynamicShared,
+                                  int(launch_.sharedBytes));
+      rc != 0)
+    throw std::runtime_error(where_ + ": " + std::to_string(launch_.sharedBytes) +
+                             " bytes of shared memory per block are more than "
+                             "this GPU allows: " + d.error(rc));
+}
+
+void PtxKernel::launch(const manifest::KernelSpec &kernel,
+                       std::vector<Tensor> &tensors) {
+  const Driver &d = Driver::get();
+  if (!d.complete())
+    throw std::runtime_error(where_ + ": the CUDA driver (libcuda.so.1) is "
+                             "missing or lacks the launch API");
+  auto *iface = static_cast<const halide_device_interface_t *>(halide_.deviceInterface());
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<uint64_t> ptrs;
+  size_t inputs = kernel.inputs.size();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    halide_buffer_t *buf = tensors[i].halideBuffer();
+    int rc = i < inputs ? halide_.copyToDevice(nullptr, buf, iface)
+                        : halide_.deviceMalloc(nullptr, buf, iface);
+    if (rc != 0)
+      throw std::runtime_error(where_ + ": cannot place " +
+                               (i < inputs ? kernel.inputs[i]
+                                           : kernel.outputs[i - inputs]) +
+                               " on the device: " + Module::takeHalideError());
+    shapes.push_back(tensors[i].shape());
+    ptrs.push_back(buf->device);
+  }
+  PtxLaunchPlan plan;
+  try {
+    plan = planAttentionLaunch(launch_, kernel.attention, shapes, ptrs);
+  } catch (const std::exception &e) {
+    throw std::runtime_error(where_ + ": " + e.what());
+  }
+  if (plan.grid[0] > 0) {
+    ContextScope scope(halide_, d, where_);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!function_)
+        loadInContext();
+    }
+    std::vector<void *> args;
+    for (uint64_t &p : plan.params)
+      args.push_back(&p);
+    // Stream 0, as the module's Halide kernels: launches are ordered.
+    if (int rc = d.launchKernel(function_, plan.grid[0], plan.grid[1],
+                                plan.grid[2], plan.threads, 1, 1,
+                                plan.sharedBytes, nullptr, args.data(), nullptr);
+        rc != 0)
+      throw std::runtime_error(where_ + ": cuLaunchKernel: " + d.error(rc));
+  }
+  for (size_t i = inputs; i < tensors.size(); ++i)
+    tensors[i].halideBuffer()->flags |= halide_buffer_flag_device_dirty;
+}
+
+} // namespace deltaflow::rt

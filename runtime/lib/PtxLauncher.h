@@ -1,0 +1,85 @@
+//===- PtxLauncher.h - launch a module's PTX kernels through the driver -*- C++ -*-===//
+//
+// A variant whose manifest entry has `ptx` is a kernel the compiler generated
+// through MLIR's NVGPU path (tensor-core attention, compiler/TensorCore). Its
+// PTX text is a data symbol of the module's library. The launcher loads it
+// into the CUDA context of the module's own Halide runtime (so that device
+// buffers are shared with the Halide kernels and copied by the same code),
+// and launches it with cuLaunchKernel. libcuda.so.1 is opened at run time.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DELTAFLOW_RUNTIME_PTXLAUNCHER_H
+#define DELTAFLOW_RUNTIME_PTXLAUNCHER_H
+
+#include "deltaflow/Common/Manifest.h"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+struct halide_buffer_t;
+
+namespace deltaflow::rt {
+
+class Tensor;
+
+/// What one launch of an "attention-v1" kernel passes (see
+/// compiler/include/deltaflow/Compiler/TensorCore.h): pure data, computed
+/// without a driver so that tests can check it.
+struct PtxLaunchPlan {
+  std::array<unsigned, 3> grid{0, 0, 0};
+  unsigned threads = 0;
+  unsigned sharedBytes = 0;
+  /// Every kernel parameter as 8 bytes, in order.
+  std::vector<uint64_t> params;
+};
+
+/// The launch of attention over q [B, Hq, Nq, D], k and v [B, Hkv, Nk, D]
+/// and the outputs, at device addresses `devicePtrs` (inputs then outputs,
+/// as the kernel's manifest lists them) with their shapes. Throws one line
+/// for shapes the kernel cannot take (no keys; causal with no offset and
+/// Nq > Nk; K and V of different lengths; a grid beyond the limits).
+/// Nq = 0 gives a plan with grid x = 0 (nothing to launch).
+PtxLaunchPlan planAttentionLaunch(
+    const manifest::PtxLaunch &launch, const manifest::AttentionParams &spec,
+    const std::vector<std::vector<int64_t>> &shapes,
+    const std::vector<uint64_t> &devicePtrs);
+
+/// The entry points of a module's Halide runtime the launcher uses.
+struct HalideCudaRuntime {
+  int (*copyToDevice)(void *, halide_buffer_t *, const void *) = nullptr;
+  int (*deviceMalloc)(void *, halide_buffer_t *, const void *) = nullptr;
+  const void *(*deviceInterface)() = nullptr;
+  int (*acquireContext)(void *, void **, bool) = nullptr;
+  int (*releaseContext)(void *) = nullptr;
+};
+
+/// One PTX kernel of a loaded module.
+class PtxKernel {
+public:
+  PtxKernel(const manifest::PtxLaunch &launch, const char *ptx,
+            HalideCudaRuntime halide, std::string where);
+  ~PtxKernel();
+  /// Copies the inputs to the device where their host copy is newer,
+  /// allocates the outputs there, and launches (asynchronously: the
+  /// executor's device sync waits). `tensors`: inputs then outputs.
+  /// Throws one line on failure.
+  void launch(const manifest::KernelSpec &kernel, std::vector<Tensor> &tensors);
+  const manifest::PtxLaunch &description() const { return launch_; }
+
+private:
+  void loadInContext(); // under mutex_, with the context current
+  manifest::PtxLaunch launch_;
+  const char *ptx_;
+  HalideCudaRuntime halide_;
+  std::string where_;
+  std::mutex mutex_;
+  void *module_ = nullptr, *function_ = nullptr;
+};
+
+} // namespace deltaflow::rt
+
+#endif // DELTAFLOW_RUNTIME_PTXLAUNCHER_H
