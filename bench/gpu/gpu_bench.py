@@ -21,23 +21,16 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import cuda_time as common_time  # noqa: E402
+
 HQ, HKV, D = 32, 8, 128
 PEAK_TFLOPS, PEAK_TBS = 67.0, 3.35
 OUT_DIR = os.path.join(os.path.dirname(__file__), "out")
 
 
 def cuda_time(fn, reps=5):
-    fn()
-    torch.cuda.synchronize()
-    best = 1e30
-    for _ in range(reps):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        torch.cuda.synchronize()
-        best = min(best, s.elapsed_time(e))
-    return best
+    return common_time(fn, reps, stat="min")
 
 
 def ours(module, q, k, v, work, reps=5, timeout=400, kv_half=False, extra=()):

@@ -29,6 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import cuda_time  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TC = os.path.join(HERE, "out", "tc")
 DT = {"bf16": torch.bfloat16, "f16": torch.float16}
@@ -81,15 +84,15 @@ def load_case(name):
     return case
 
 
-def reference(q, k, v, scale, causal):
-    """float64 attention and its natural-log LSE; queries are the last Nq
-    positions of the Nk keys."""
+def reference(q, k, v, scale, causal, offset=None):
+    """float64 attention and its natural-log LSE; query i sits at position
+    offset + i (offset: Nk - Nq unless the op gives one)."""
     g = q.shape[1] // k.shape[1]
     qd, kd, vd = q.double(), k.double().repeat_interleave(g, 1), v.double().repeat_interleave(g, 1)
     s = torch.matmul(qd, kd.transpose(-1, -2)) * scale
     if causal:
         nq, nk = q.shape[2], k.shape[2]
-        i = torch.arange(nq, device=q.device)[:, None] + (nk - nq)
+        i = torch.arange(nq, device=q.device)[:, None] + (nk - nq if offset is None else offset)
         j = torch.arange(nk, device=q.device)[None, :]
         s = s.masked_fill(j > i, float("-inf"))
     lse = torch.logsumexp(s, -1)
@@ -166,7 +169,7 @@ def check(drv, names, via, work, rows):
             q = torch.randn(b, hq, nq, d, device="cuda", generator=gen).to(dt)
             k = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
             v = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
-            ref, ref_lse = reference(q, k, v, case["scale"], case["causal"])
+            ref, ref_lse = reference(q, k, v, case["scale"], case["causal"], case.get("offset"))
             if via == "direct":
                 out, lse = run_direct(drv, case, fn, q, k, v)
                 prof = ""
@@ -174,7 +177,10 @@ def check(drv, names, via, work, rows):
                 out, lse, prof = run_module(name, case, q, k, v, work)
             nan = int(torch.isnan(out.float()).sum())
             err = rel_l2(out, ref)
-            yard = sdpa_bf16_error(q, k, v, case["causal"], ref)
+            if case.get("offset") is None:
+                yard = sdpa_bf16_error(q, k, v, case["causal"], ref)
+            else:  # SDPA has no offset: the float64 reference on 16-bit-rounded output
+                yard = rel_l2(ref.to(dt), ref)
             lse_err = (ref_lse - lse.double()).abs().max().item() if lse is not None else 0.0
             # Bound: P is rounded to the input type before P.V, as in
             # FlashAttention; bf16 keeps 8 bits (2^-8 = 3.9e-3 per element),
@@ -194,21 +200,6 @@ def check(drv, names, via, work, rows):
                          "torch_rel_l2": yard, "bound": bound, "nan": nan,
                          "lse_max_abs": lse_err, "pass": good})
     return ok
-
-
-def cuda_time(fn, reps):
-    fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        torch.cuda.synchronize()
-        ts.append(s.elapsed_time(e))
-    ts.sort()
-    return ts[len(ts) // 2]
 
 
 def bench(drv, names, lengths, rows):
@@ -285,7 +276,9 @@ def main():
     p.add_argument("--via", default="direct", help="direct,run")
     p.add_argument("--cases", default="all")
     p.add_argument("--bench", default="4096,16384,32768", help="causal prefill lengths ('' for none)")
-    p.add_argument("--bench-case", default="bf16-gqa4-d128-causal,sweep-w4-k32,sweep-w8-k64,sweep-w8-k32")
+    p.add_argument("--bench-case", default="bf16-gqa4-d128-causal,sweep-a64,sweep-w4-k64,sweep-w4-k32,sweep-w8-k32")
+    p.add_argument("--bench-d256", default="bf16-gqa8-d256-causal,sweep-w4-k64-d256",
+                   help="a second sweep (head dim 256) at the last --bench length")
     p.add_argument("--run-bench", default="32768", help="deltaflow-run lengths ('' for none)")
     a = p.parse_args()
     print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}", flush=True)
@@ -298,7 +291,10 @@ def main():
     for via in a.via.split(","):
         ok &= check(drv, names, via, work, rows["check"])
     if a.bench:
-        bench(drv, a.bench_case.split(","), [int(x) for x in a.bench.split(",")], rows["bench"])
+        lengths = [int(x) for x in a.bench.split(",")]
+        bench(drv, a.bench_case.split(","), lengths, rows["bench"])
+        if a.bench_d256:
+            bench(drv, a.bench_d256.split(","), lengths[-1:], rows["bench"])
     rows["run"] = []
     for n in [int(x) for x in a.run_bench.split(",") if x]:
         run_bench(a.bench_case.split(",")[0], n, work, rows["run"])

@@ -10,8 +10,9 @@ import json
 import os
 import sys
 
-# name: (dtype, batch, Hq, Hkv, D, causal, lse)
+# name: (dtype, batch, Hq, Hkv, D, causal, lse[, static offset])
 CASES = {
+    "bf16-gqa2-d64-causal-offset": ("bf16", 1, 4, 2, 64, True, True, 7),
     "bf16-gqa4-d128-causal": ("bf16", 1, 32, 8, 128, True, False),
     "f16-gqa4-d128-causal-lse": ("f16", 1, 32, 8, 128, True, True),
     "bf16-mha-d64-lse": ("bf16", 2, 8, 8, 64, False, True),
@@ -22,13 +23,15 @@ CASES = {
 
 # Tile sweep of the main case (--tile overrides): name -> (case, tiles).
 SWEEP = {
+    "sweep-a64": ("bf16-gqa4-d128-causal", {"tensorcore.address-bits": 64}),
+    "sweep-w4-k64": ("bf16-gqa4-d128-causal", {"tensorcore.warps": 4, "tensorcore.key-tile": 64}),
     "sweep-w4-k32": ("bf16-gqa4-d128-causal", {"tensorcore.warps": 4, "tensorcore.key-tile": 32}),
-    "sweep-w8-k64": ("bf16-gqa4-d128-causal", {"tensorcore.warps": 8, "tensorcore.key-tile": 64}),
     "sweep-w8-k32": ("bf16-gqa4-d128-causal", {"tensorcore.warps": 8, "tensorcore.key-tile": 32}),
+    "sweep-w4-k64-d256": ("bf16-gqa8-d256-causal", {"tensorcore.warps": 4, "tensorcore.key-tile": 64}),
 }
 
 
-def mlir(dtype, b, hq, hkv, d, causal, lse):
+def mlir(dtype, b, hq, hkv, d, causal, lse, offset=None):
     t = lambda h: f"tensor<{b}x{h}x?x{d}x{dtype}>"
     res = [f"{t(hq)} {{deltaflow.name = \"out\"}}"]
     rets = ["%out"]
@@ -37,7 +40,8 @@ def mlir(dtype, b, hq, hkv, d, causal, lse):
         res.append(f"tensor<{b}x{hq}x?xf32> {{deltaflow.name = \"lse\"}}")
         rets.append("%lse")
         types.append(f"tensor<{b}x{hq}x?xf32>")
-    flags = (" causal" if causal else "") + (" lse" if lse else "")
+    flags = ((" causal" if causal else "") +
+             (f" offset({offset})" if offset is not None else "") + (" lse" if lse else ""))
     return (f"func.func @attention(%q: {t(hq)} {{deltaflow.name = \"q\"}},\n"
             f"                     %k: {t(hkv)} {{deltaflow.name = \"k\"}},\n"
             f"                     %v: {t(hkv)} {{deltaflow.name = \"v\"}})\n"
@@ -60,7 +64,7 @@ def main():
             f.write(mlir(*CASES[base]))
         with open(os.path.join(out, name + ".tiles"), "w") as f:
             f.write(" ".join(f"--tile {k}={v}" for k, v in tiles.items()))
-    keys = ("dtype", "batch", "hq", "hkv", "d", "causal", "lse")
+    keys = ("dtype", "batch", "hq", "hkv", "d", "causal", "lse", "offset")
     cases = {n: dict(zip(keys, c)) for n, c in CASES.items()}
     for name, (base, tiles) in SWEEP.items():
         cases[name] = dict(cases[base], tiles=tiles, sweep=True)

@@ -442,13 +442,17 @@ std::vector<Variant> parseVariants(const json &list, const std::string &where) {
       std::string pw = where + " variant '" + v.symbol + "' ptx";
       PtxLaunch l;
       l.function = field<std::string>(pj, "function", pw);
-      l.threads = int(field<int64_t>(pj, "threads", pw));
+      // Range-checked as int64 before narrowing.
+      int64_t threads = field<int64_t>(pj, "threads", pw);
+      int64_t cc = field<int64_t>(pj, "compute_capability", pw);
       l.sharedBytes = field<int64_t>(pj, "shared_bytes", pw);
       l.rowsPerBlock = field<int64_t>(pj, "rows_per_block", pw);
-      l.computeCapability = int(field<int64_t>(pj, "compute_capability", pw));
-      if (l.threads < 1 || l.threads > 1024 || l.sharedBytes < 0 ||
-          l.rowsPerBlock < 1 || l.computeCapability < 10)
+      if (threads < 1 || threads > 1024 || l.sharedBytes < 0 ||
+          l.sharedBytes > (int64_t(1) << 20) || l.rowsPerBlock < 1 ||
+          l.rowsPerBlock > (int64_t(1) << 20) || cc < 10 || cc > 1000)
         fail(pw, "launch shape out of range");
+      l.threads = int(threads);
+      l.computeCapability = int(cc);
       v.ptx = l;
     }
     out.push_back(v);

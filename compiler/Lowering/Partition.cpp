@@ -151,6 +151,13 @@ struct EntryBuilder {
   /// with K and V of the same type.
   LogicalResult attentionOperands(Operation *op, Value q, Value k, Value v,
                                   AttentionSpec &spec, bool query16 = false) {
+    if (auto qt = dyn_cast<RankedTensorType>(q.getType()))
+      if (!query16 && (qt.getElementType().isF16() || qt.getElementType().isBF16()))
+        return op->emitOpError()
+               << "has a " << qt.getElementType()
+               << " query; 16-bit queries compile only for dense "
+                  "attn.attention (tensor cores, --target=cuda): selections, "
+                  "sparse attention and the Delta rows take f32 queries";
     for (auto [val, what] : {std::pair<Value, const char *>{q, "query"},
                              {k, "key"},
                              {v, "value"}}) {
@@ -298,7 +305,7 @@ struct EntryBuilder {
   template <typename OpT>
   LogicalResult causalSpec(OpT op, AttentionSpec &spec) {
     if (failed(attentionOperands(op, op.getQuery(), op.getKey(),
-                                 op.getValue(), spec, /*query16=*/true)))
+                                 op.getValue(), spec)))
       return failure();
     spec.scale = op.getEffectiveScale();
     spec.causal = true;

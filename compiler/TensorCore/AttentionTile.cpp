@@ -59,7 +59,6 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <mutex>
 #include <stdexcept>
 
@@ -152,6 +151,38 @@ private:
   Value swizzled(Value row, Value col) {
     Value chunk = b.create<arith::XOrIOp>(div(col, 8), rem(row, 8));
     return add(mul(row, D), mul(chunk, 8));
+  }
+  // --- ldmatrix addresses in 32-bit arithmetic --------------------------
+  // A lane reads row rowBase + R and column colBase + C of a swizzled tile,
+  // with R a multiple of 8 and C of 16 (fragment steps) and colBase 0 or 8:
+  // then (row mod 8) = (rowBase mod 8) and chunk (colBase + C) / 8 =
+  // colBase / 8 XOR C / 8, so the element offset is
+  //   rowBase D + R D + (sw XOR C),  sw = 8 ((colBase / 8) XOR (rowBase mod 8)),
+  // one xor and one add per fragment on top of a per-lane base.
+  struct LaneTile {
+    Value rowOffset; // rowBase * D (i32)
+    Value sw;        // 8 ((colBase / 8) XOR (rowBase mod 8)) (i32)
+  };
+  Value c32(int64_t v) { return b.create<arith::ConstantOp>(b.getI32IntegerAttr(int32_t(v))); }
+  Value i32of(Value index) { return b.create<arith::IndexCastUIOp>(i32, index); }
+  Value indexOf(Value v32) {
+    return b.create<arith::IndexCastUIOp>(b.getIndexType(), v32);
+  }
+  LaneTile laneTile(Value rowBase, Value colBase) {
+    Value r = i32of(rowBase), c = i32of(colBase);
+    Value chunk = b.create<arith::XOrIOp>(
+        b.create<arith::ShRUIOp>(c, c32(3)),
+        b.create<arith::AndIOp>(r, c32(7)));
+    return {b.create<arith::MulIOp>(r, c32(D)),
+            b.create<arith::ShLIOp>(chunk, c32(3))};
+  }
+  /// Element offset (index) of (rowBase + R, colBase + C) in the tile whose
+  /// first element is at `tileBase` (i32, a multiple of 8).
+  Value fragmentAt(Value tileBase, const LaneTile &lt, int64_t R, int64_t C) {
+    Value base = b.create<arith::AddIOp>(tileBase, lt.rowOffset);
+    Value col = b.create<arith::XOrIOp>(lt.sw, c32(C));
+    return indexOf(b.create<arith::AddIOp>(
+        b.create<arith::AddIOp>(base, c32(R * D)), col));
   }
   int64_t qRegion() const { return 0; }
   Value kRegion(Value stage) { return add(mul(stage, BN * D), BM * D); }
@@ -287,8 +318,13 @@ private:
   /// warp's rows, column 16 kk + 8 (l / 16).
   std::array<Value, 4> loadQ(int64_t kk) {
     Value row = add(mul(warp, 16), rem(lane, 16));
-    Value col = add(mul(div(lane, 16), 8), kk * kMmaK);
-    return ldmatrix4(add(idx(qRegion()), swizzled(row, col)), /*trans=*/false);
+    Value col = mul(div(lane, 16), 8);
+    if (tile.addressBits == 32)
+      return ldmatrix4(fragmentAt(c32(qRegion()), laneTile(row, col), 0,
+                                  kk * kMmaK),
+                       /*trans=*/false);
+    return ldmatrix4(add(idx(qRegion()), swizzled(row, add(col, kk * kMmaK))),
+                     /*trans=*/false);
   }
 
   void issueKvLoads(const Context &cx, Value t, Value nTiles) {
@@ -328,13 +364,21 @@ AttentionTileBuilder::step(const Context &cx, Value t, Value nTiles,
                                       {zero, zero, zero, zero});
   Value kRow = add(rem(lane, 8), mul(div(lane, 16), 8));
   Value kCol = mul(rem(div(lane, 8), 2), 8);
+  const bool narrow = tile.addressBits == 32;
+  LaneTile kLane, vLane;
+  Value kReg32, vReg32;
+  if (narrow) {
+    kLane = laneTile(kRow, kCol);
+    kReg32 = i32of(kReg);
+  }
   for (int64_t kk = 0; kk < kSteps; ++kk) {
     // Q's fragments stay in registers for D <= 128; for D = 256 they would
     // take 64 of the 255 registers, so they are reloaded from shared memory.
     std::array<Value, 4> qa = cx.qFrag.empty() ? loadQ(kk) : cx.qFrag[kk];
     for (int64_t np = 0; np < nTilesS / 2; ++np) {
-      auto r = ldmatrix4(add(kReg, swizzled(add(kRow, np * 16),
-                                            add(kCol, kk * kMmaK))),
+      auto r = ldmatrix4(narrow ? fragmentAt(kReg32, kLane, np * 16, kk * kMmaK)
+                                : add(kReg, swizzled(add(kRow, np * 16),
+                                                     add(kCol, kk * kMmaK))),
                          /*trans=*/false);
       s[2 * np] = mma(qa, r[0], r[1], s[2 * np]);
       s[2 * np + 1] = mma(qa, r[2], r[3], s[2 * np + 1]);
@@ -394,13 +438,18 @@ AttentionTileBuilder::step(const Context &cx, Value t, Value nTiles,
   // and column 8 (l / 16).
   Value vRow = add(rem(lane, 8), mul(rem(div(lane, 8), 2), 8));
   Value vCol = mul(div(lane, 16), 8);
+  if (narrow) {
+    vLane = laneTile(vRow, vCol);
+    vReg32 = i32of(vReg);
+  }
   for (int64_t ks = 0; ks < BN / kMmaK; ++ks) {
     const auto &lo = p[size_t(2 * ks)], &hi = p[size_t(2 * ks + 1)];
     std::array<Value, 4> a = {pack2(lo[0], lo[1]), pack2(lo[2], lo[3]),
                               pack2(hi[0], hi[1]), pack2(hi[2], hi[3])};
     for (int64_t dp = 0; dp < D / 16; ++dp) {
-      auto r = ldmatrix4(add(vReg, swizzled(add(vRow, ks * kMmaK),
-                                            add(vCol, dp * 16))),
+      auto r = ldmatrix4(narrow ? fragmentAt(vReg32, vLane, ks * kMmaK, dp * 16)
+                                : add(vReg, swizzled(add(vRow, ks * kMmaK),
+                                                     add(vCol, dp * 16))),
                          /*trans=*/true);
       out.o[size_t(2 * dp)] = mma(a, r[0], r[1], out.o[size_t(2 * dp)]);
       out.o[size_t(2 * dp + 1)] = mma(a, r[2], r[3], out.o[size_t(2 * dp + 1)]);
@@ -560,6 +609,8 @@ std::string tensorCoreUnsupported(const manifest::AttentionParams &spec,
     return "scale " + std::to_string(spec.scale) + " (must be > 0)";
   if (tile.warps < 1 || tile.warps > 8)
     return "tile warps " + std::to_string(tile.warps) + " (1 to 8)";
+  if (tile.addressBits != 32 && tile.addressBits != 64)
+    return "address bits " + std::to_string(tile.addressBits) + " (32 or 64)";
   if (tile.keyTile % 16 != 0 || tile.keyTile < 16 || tile.keyTile > 256)
     return "key tile " + std::to_string(tile.keyTile) +
            " (a multiple of 16 from 16 to 256)";
@@ -652,8 +703,6 @@ PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
   if (failed(pm.run(*module)))
     throw std::runtime_error("tensor-core attention: lowering to PTX failed: " +
                              diagnostics);
-  if (std::getenv("DELTAFLOW_TC_DUMP"))
-    module->print(llvm::errs());
   module->walk([&](gpu::BinaryOp bin) {
     for (Attribute o : bin.getObjects())
       if (auto obj = dyn_cast<gpu::ObjectAttr>(o))

@@ -444,8 +444,9 @@ void registerGpuTargets() {
       {"decode.key-chunk", "keys per split-K block (1024 for G <= 4, else 128)", 1, 1 << 20},
       {"decode.dot-block", "keys per lane-dot block (32 for G <= 4, else 16)", 1, 1024},
       // bf16/f16 attention (compiler/TensorCore): not Halide schedules.
-      {"tensorcore.warps", "bf16/f16 attention: warps per block, 16 query rows each (4)", 1, 8},
-      {"tensorcore.key-tile", "bf16/f16 attention: keys per K/V tile, a multiple of 16 (64 for D <= 128, else 32)", 16, 256}};
+      {"tensorcore.warps", "bf16/f16 attention: warps per block, 16 query rows each (8 for D <= 128, else 4)", 1, 8},
+      {"tensorcore.key-tile", "bf16/f16 attention: keys per K/V tile, a multiple of 16 (64 for D <= 128, else 32)", 16, 256},
+      {"tensorcore.address-bits", "bf16/f16 attention: shared-memory address arithmetic, 32 or 64 bits (32)", 32, 64}};
   f.claims = [](const Halide::Target &t) { return t.has_gpu_feature(); };
   f.prefillTiles = prefillTilesCuda;
   f.decodeTiles = decodeTilesCuda;

@@ -111,6 +111,9 @@ void checkInput(const EntryInfo &e, const TensorSpec &spec, const Tensor &t) {
         dtypeName(spec.dtype) +
         (spec.dtype == DType::Float16 && t.dtype() == DType::Float32
              ? " (float32 is not narrowed; store the tensor as float16)"
+         : spec.dtype == DType::BFloat16
+             ? " (NumPy has no bfloat16: deltaflow-run takes a float32 .npy "
+               "and rounds it)"
              : ""));
   bool ok = t.rank() == int(spec.shape.size());
   for (int i = 0; ok && i < t.rank(); ++i)

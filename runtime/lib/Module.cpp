@@ -146,18 +146,21 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
     const std::string &ht = spec.halideTarget;
     bool opencl = ht.find("opencl") != std::string::npos;
     m->opencl_ = opencl;
-    // Tensor-core (PTX) kernels say which GPUs they need.
+    // Modules with tensor-core (PTX) kernels say which GPUs they need: the
+    // PTX kernels' capability, and Halide's (cuda_capability_86) where the
+    // module also has Halide kernels.
     int needCc = 0;
+    bool ptx = false;
     for (const manifest::EntrySpec &e : spec.entries)
       for (const manifest::KernelSpec &k : e.kernels)
-        for (const manifest::Variant &v : k.variants)
-          if (v.ptx)
-            needCc = std::max(needCc, v.ptx->computeCapability);
+        for (const manifest::Variant &v : k.variants) {
+          ptx |= bool(v.ptx);
+          needCc = std::max(needCc, v.ptx ? v.ptx->computeCapability : 86);
+        }
     std::string need =
-        needCc ? " (it needs an NVIDIA GPU of compute capability " +
-                     std::to_string(needCc / 10) + "." +
-                     std::to_string(needCc % 10) + " or newer)"
-               : std::string();
+        ptx ? " (it needs an NVIDIA GPU of compute capability " +
+                  computeCapabilityString(needCc) + " or newer)"
+            : std::string();
     if (!loadLibraryWithSoname(opencl ? "libOpenCL.so" : "libcuda.so"))
       throw std::runtime_error(
           soPath + (opencl ? ": an OpenCL module, and this machine has no "
@@ -171,6 +174,21 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
       reuse(nullptr, true);
   }
 
+  // The module's Halide CUDA entry points, for its PTX kernels (looked up
+  // once, on the first PTX variant).
+  std::optional<HalideCudaRuntime> cuda;
+  auto cudaRuntime = [&]() -> const HalideCudaRuntime & {
+    if (!cuda) {
+      HalideCudaRuntime h;
+      h.copyToDevice = lookup<decltype(h.copyToDevice)>(m->handle_, "halide_copy_to_device");
+      h.deviceMalloc = lookup<decltype(h.deviceMalloc)>(m->handle_, "halide_device_malloc");
+      h.deviceInterface = lookup<decltype(h.deviceInterface)>(m->handle_, "halide_cuda_device_interface");
+      h.acquireContext = lookup<decltype(h.acquireContext)>(m->handle_, "halide_cuda_acquire_context");
+      h.releaseContext = lookup<decltype(h.releaseContext)>(m->handle_, "halide_cuda_release_context");
+      cuda = h;
+    }
+    return *cuda;
+  };
   // Each variant's symbol must exist and take the arguments the manifest
   // lists: inputs (q, k, v only for a dense fallback), outputs, and the
   // prompt_rows_after scalar.
@@ -205,13 +223,9 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
               throw std::runtime_error(kw + ": a PTX variant of a " +
                                        manifest::toString(k.kind) +
                                        " kernel is not supported");
-            HalideCudaRuntime h;
-            h.copyToDevice = lookup<decltype(h.copyToDevice)>(m->handle_, "halide_copy_to_device");
-            h.deviceMalloc = lookup<decltype(h.deviceMalloc)>(m->handle_, "halide_device_malloc");
-            h.deviceInterface = lookup<decltype(h.deviceInterface)>(m->handle_, "halide_cuda_device_interface");
-            h.acquireContext = lookup<decltype(h.acquireContext)>(m->handle_, "halide_cuda_acquire_context");
-            h.releaseContext = lookup<decltype(h.releaseContext)>(m->handle_, "halide_cuda_release_context");
-            b.ptx = std::make_shared<PtxKernel>(*v.ptx, text, h, "kernel '" + k.name + "' (" + k.loc + ")");
+            b.ptx = std::make_shared<PtxKernel>(
+                *v.ptx, text, cudaRuntime(),
+                soPath + ": kernel '" + k.name + "' (" + k.loc + ")");
             out.push_back(std::move(b));
             continue;
           }

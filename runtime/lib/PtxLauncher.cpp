@@ -21,16 +21,52 @@ PtxLaunchPlan planAttentionLaunch(
     throw std::runtime_error("tensor-core attention takes " +
                              std::to_string(buffers) + " buffers, got " +
                              std::to_string(shapes.size()));
-  for (size_t i = 0; i < 4; ++i)
-    if (shapes[i].size() != 4)
-      throw std::runtime_error("tensor-core attention: buffer " +
-                               std::to_string(i) + " is not of rank 4");
+  // Every shape, including the dynamic batch, against q's: the kernel
+  // trusts them (no bounds checks on the device).
+  const char *names[] = {"query", "key", "value", "output", "lse"};
+  auto shapeString = [](const std::vector<int64_t> &s) {
+    std::string r = "[";
+    for (size_t i = 0; i < s.size(); ++i)
+      r += (i ? ", " : "") + std::to_string(s[i]);
+    return r + "]";
+  };
+  for (size_t i = 0; i < buffers; ++i)
+    if (shapes[i].size() != (i == 4 ? 3u : 4u))
+      throw std::runtime_error(std::string("tensor-core attention: ") +
+                               names[i] + " " + shapeString(shapes[i]) +
+                               " is not of rank " + (i == 4 ? "3" : "4"));
   const std::vector<int64_t> &q = shapes[0], &k = shapes[1], &v = shapes[2];
   int64_t batch = q[0], nq = q[2], nk = k[2];
   if (k[2] != v[2])
     throw std::runtime_error("key and value lengths differ (" +
                              std::to_string(k[2]) + " vs " +
                              std::to_string(v[2]) + ")");
+  std::vector<std::vector<int64_t>> want = {{batch, spec.hq, nq, spec.d},
+                                            {batch, spec.hkv, nk, spec.d},
+                                            {batch, spec.hkv, nk, spec.dv},
+                                            {batch, spec.hq, nq, spec.dv},
+                                            {batch, spec.hq, nq}};
+  for (size_t i = 1; i < buffers; ++i)
+    if (shapes[i] != want[i])
+      throw std::runtime_error(std::string("tensor-core attention: ") +
+                               names[i] + " " + shapeString(shapes[i]) +
+                               " does not match query " + shapeString(q) +
+                               " (expected " + shapeString(want[i]) + ")");
+  if (q != want[0])
+    throw std::runtime_error("tensor-core attention: query " + shapeString(q) +
+                             " is not [B, " + std::to_string(spec.hq) +
+                             ", Nq, " + std::to_string(spec.d) + "]");
+  // The kernel's element offsets are 64-bit, its buffer sizes too; keep
+  // every count a valid int64 product.
+  for (const std::vector<int64_t> &sh : shapes) {
+    int64_t n = 1;
+    for (int64_t d : sh) {
+      if (d < 0 || (d > 0 && n > std::numeric_limits<int64_t>::max() / d))
+        throw std::runtime_error("tensor-core attention: a buffer of " +
+                                 shapeString(sh) + " elements overflows");
+      n *= d;
+    }
+  }
   if (nk < 1)
     throw std::runtime_error("attention needs at least one key (Nk = 0)");
   if (spec.causal && !spec.offset && nq > nk)
@@ -62,6 +98,10 @@ PtxLaunchPlan planAttentionLaunch(
   p.params.push_back(uint64_t(nq));
   p.params.push_back(uint64_t(nk));
   return p;
+}
+
+std::string computeCapabilityString(int cc) {
+  return std::to_string(cc / 10) + "." + std::to_string(cc % 10);
 }
 
 namespace {
@@ -176,46 +216,74 @@ void PtxKernel::loadInContext() {
       major * 10 + minor < launch_.computeCapability)
     throw std::runtime_error(
         where_ + ": needs a GPU of compute capability " +
-        std::to_string(launch_.computeCapability / 10) + "." +
-        std::to_string(launch_.computeCapability % 10) +
+        computeCapabilityString(launch_.computeCapability) +
         " or newer (tensor cores with bf16 mma.sync); CUDA device " +
-        std::to_string(dev) + " is " + std::to_string(major) + "." +
-        std::to_string(minor));
-  if (int rc = d.moduleLoadData(&module_, ptx_); rc != 0)
+        std::to_string(dev) + " is " +
+        computeCapabilityString(major * 10 + minor));
+  // Into locals first: the kernel is usable only when all three steps
+  // worked (a retry after a failure starts over and fails the same way).
+  void *module = nullptr, *function = nullptr;
+  if (int rc = d.moduleLoadData(&module, ptx_); rc != 0)
     throw std::runtime_error(where_ + ": cuModuleLoadData (driver JIT of the "
                              "PTX) failed: " + d.error(rc));
-  if (int rc = d.moduleGetFunction(&function_, module_, launch_.function.c_str());
+  std::string error;
+  if (int rc = d.moduleGetFunction(&function, module, launch_.function.c_str());
       rc != 0)
-    throw std::runtime_error(where_ + ": no function '" + launch_.function +
-                             "' in its PTX: " + d.error(rc));
-  if (int rc = d.funcSetAttribute(function_, kAttrMaxDynamicShared,
-                                  int(launch_.sharedBytes));
-      rc != 0)
-    throw std::runtime_error(where_ + ": " + std::to_string(launch_.sharedBytes) +
-                             " bytes of shared memory per block are more than "
-                             "this GPU allows: " + d.error(rc));
+    error = where_ + ": no function '" + launch_.function + "' in its PTX: " +
+            d.error(rc);
+  else if (int rc = d.funcSetAttribute(function, kAttrMaxDynamicShared,
+                                       int(launch_.sharedBytes));
+           rc != 0)
+    error = where_ + ": " + std::to_string(launch_.sharedBytes) +
+            " bytes of shared memory per block are more than this GPU "
+            "allows: " + d.error(rc);
+  if (!error.empty()) {
+    if (d.moduleUnload)
+      d.moduleUnload(module);
+    throw std::runtime_error(error);
+  }
+  module_ = module;
+  function_ = function;
 }
 
 void PtxKernel::launch(const manifest::KernelSpec &kernel,
                        std::vector<Tensor> &tensors) {
+  // Everything about the tensors is checked before the driver is touched
+  // and before anything moves to the device.
+  size_t inputs = kernel.inputs.size();
+  std::vector<std::vector<int64_t>> shapes;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const std::string &name =
+        i < inputs ? kernel.inputs[i] : kernel.outputs.at(i - inputs);
+    // The kernel addresses rows as [B, H, N, D] with no gaps.
+    if (!tensors[i].dense())
+      throw std::runtime_error(where_ + ": '" + name +
+                               "' is a strided view (a KV cache with spare "
+                               "capacity); the tensor-core kernel reads "
+                               "dense tensors only");
+    shapes.push_back(tensors[i].shape());
+  }
+  try {
+    planAttentionLaunch(launch_, kernel.attention, shapes,
+                        std::vector<uint64_t>(shapes.size(), 0));
+  } catch (const std::exception &e) {
+    throw std::runtime_error(where_ + ": " + e.what());
+  }
   const Driver &d = Driver::get();
   if (!d.complete())
     throw std::runtime_error(where_ + ": the CUDA driver (libcuda.so.1) is "
                              "missing or lacks the launch API");
   auto *iface = static_cast<const halide_device_interface_t *>(halide_.deviceInterface());
-  std::vector<std::vector<int64_t>> shapes;
   std::vector<uint64_t> ptrs;
-  size_t inputs = kernel.inputs.size();
   for (size_t i = 0; i < tensors.size(); ++i) {
     halide_buffer_t *buf = tensors[i].halideBuffer();
     int rc = i < inputs ? halide_.copyToDevice(nullptr, buf, iface)
                         : halide_.deviceMalloc(nullptr, buf, iface);
     if (rc != 0)
-      throw std::runtime_error(where_ + ": cannot place " +
-                               (i < inputs ? kernel.inputs[i]
-                                           : kernel.outputs[i - inputs]) +
-                               " on the device: " + Module::takeHalideError());
-    shapes.push_back(tensors[i].shape());
+      throw std::runtime_error(
+          where_ + ": cannot place " +
+          (i < inputs ? kernel.inputs[i] : kernel.outputs[i - inputs]) +
+          " on the device: " + Module::takeHalideError());
     ptrs.push_back(buf->device);
   }
   PtxLaunchPlan plan;

@@ -48,6 +48,9 @@ PtxLaunchPlan planAttentionLaunch(
     const std::vector<std::vector<int64_t>> &shapes,
     const std::vector<uint64_t> &devicePtrs);
 
+/// "8.0" for 80 (major * 10 + minor).
+std::string computeCapabilityString(int cc);
+
 /// The entry points of a module's Halide runtime the launcher uses.
 struct HalideCudaRuntime {
   int (*copyToDevice)(void *, halide_buffer_t *, const void *) = nullptr;

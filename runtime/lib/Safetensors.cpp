@@ -23,8 +23,11 @@ namespace {
 /// The reference implementation refuses larger headers too.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
-/// safetensors dtype names, indexed by DType (float32, float16, int32).
-const char *const kStNames[] = {"F32", "F16", "I32"};
+/// safetensors dtype names, indexed by DType (float32, float16, int32,
+/// bfloat16).
+const char *const kStNames[] = {"F32", "F16", "I32", "BF16"};
+static_assert(std::size(kStNames) == size_t(DType::BFloat16) + 1,
+              "one safetensors name per DType");
 
 const char *stName(DType t) { return kStNames[size_t(t)]; }
 
@@ -144,7 +147,7 @@ SafetensorsFile::open(const std::string &path) {
       throw fail(tw + ": 'dtype' is not a string");
     if (!parseStDtype(dt.get<std::string>(), e.dtype))
       throw fail(tw + ": unsupported dtype '" + dt.get<std::string>() +
-                 "' (supported: F32, F16, I32)");
+                 "' (supported: F32, F16, I32, BF16)");
 
     const nlohmann::json &sh = j.at("shape");
     if (!sh.is_array())

@@ -78,7 +78,7 @@ Session::Session(std::shared_ptr<Model> model, SessionOptions options)
         continue;
       if (t.shape.size() != 4 || t.shape[0].size < 0 || t.shape[1].size < 0 ||
           t.shape[3].size < 0 || t.shape[2].size >= 0 ||
-          t.dtype == DType::Int32)
+          (t.dtype != DType::Float32 && t.dtype != DType::Float16))
         throw std::runtime_error("entry '" + std::string(name) + "' KV cache '" +
                                  t.name + "' must be float32 or float16 "
                                  "[B, H, ?, D], is " + dtypeName(t.dtype) + " " +

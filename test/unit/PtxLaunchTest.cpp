@@ -111,6 +111,67 @@ TEST(PtxLaunch, RefusesShapesInOneLine) {
             std::string::npos);
 }
 
+TEST(PtxLaunch, ChecksEveryShapeAgainstTheQuery) {
+  auto plan = [&](std::vector<std::vector<int64_t>> s) {
+    return errorOf([&] {
+      rt::planAttentionLaunch(launch64(), gqa(true, true), s,
+                              std::vector<uint64_t>(s.size(), 0x100));
+    });
+  };
+  auto s = shapes(2, 30, 40, true);
+  s[1][0] = s[2][0] = 1; // K/V of batch 1 under a batch-2 query
+  EXPECT_EQ(plan(s), "tensor-core attention: key [1, 8, 40, 128] does not "
+                     "match query [2, 32, 30, 128] (expected [2, 8, 40, 128])");
+  s = shapes(1, 30, 40, true);
+  s[3][3] = 64;
+  EXPECT_EQ(plan(s), "tensor-core attention: output [1, 32, 30, 64] does not "
+                     "match query [1, 32, 30, 128] (expected [1, 32, 30, 128])");
+  s = shapes(1, 30, 40, true);
+  s[4] = {1, 32, 30, 1};
+  EXPECT_EQ(plan(s), "tensor-core attention: lse [1, 32, 30, 1] is not of rank 3");
+  s = shapes(1, 30, 40, true);
+  s[0][1] = 16;
+  EXPECT_EQ(plan(s), "tensor-core attention: query [1, 16, 30, 128] is not "
+                     "[B, 32, Nq, 128]");
+}
+
+namespace {
+// Stand-ins for the module's Halide runtime: the checks below must refuse
+// before any of them (or the driver) is called.
+int failCopy(void *, halide_buffer_t *, const void *) { return -1; }
+const void *noInterface() { return nullptr; }
+int noContext(void *, void **, bool) { return -1; }
+int noRelease(void *) { return 0; }
+} // namespace
+
+TEST(PtxLaunch, RefusesStridedViewsAndBadShapesBeforeTheDevice) {
+  rt::HalideCudaRuntime h{failCopy, failCopy, noInterface, noContext, noRelease};
+  const char *ptx = ".version 7.8\n";
+  rt::PtxKernel kernel(launch64(), ptx, h, "m.so: kernel 'attention_k0' (a.mlir:3:8)");
+  manifest::KernelSpec spec;
+  spec.kind = manifest::KernelKind::Attention;
+  spec.inputs = {"q", "k", "v"};
+  spec.outputs = {"out"};
+  spec.attention = gqa(true, false);
+  auto tensor = [](std::vector<int64_t> shape) {
+    return rt::Tensor(std::move(shape), manifest::DType::BFloat16);
+  };
+  // K and V as KV-cache views: capacity 64, 40 rows in use.
+  rt::Tensor cacheK = tensor({1, 8, 64, 128}), cacheV = tensor({1, 8, 64, 128});
+  std::vector<rt::Tensor> ts = {tensor({1, 32, 40, 128}), cacheK.narrow(2, 40),
+                                cacheV.narrow(2, 40), tensor({1, 32, 40, 128})};
+  EXPECT_EQ(errorOf([&] { kernel.launch(spec, ts); }),
+            "m.so: kernel 'attention_k0' (a.mlir:3:8): 'k' is a strided view (a "
+            "KV cache with spare capacity); the tensor-core kernel reads dense "
+            "tensors only");
+  ts = {tensor({2, 32, 40, 128}), tensor({1, 8, 40, 128}),
+        tensor({1, 8, 40, 128}), tensor({2, 32, 40, 128})};
+  EXPECT_EQ(errorOf([&] { kernel.launch(spec, ts); }),
+            "m.so: kernel 'attention_k0' (a.mlir:3:8): tensor-core attention: "
+            "key [1, 8, 40, 128] does not match query [2, 32, 40, 128] "
+            "(expected [2, 8, 40, 128])");
+}
+
 TEST(BFloat16, RoundsToNearestEven) {
   auto bits = [](float f) { return rt::floatToBFloat16(f); };
   EXPECT_EQ(bits(1.0f), 0x3f80);

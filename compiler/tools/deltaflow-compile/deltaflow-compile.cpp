@@ -167,12 +167,19 @@ static bool buildTensorCoreKernels(deltaflow::compiler::ModuleDesc &desc,
       if (k.kind != KernelKind::Attention ||
           k.attention.dtype == DType::Float32)
         continue;
+      // Defaults from the H200 sweep (bench/gpu/tensorcore.py, 2026-12-01):
+      // 8 warps x 64-key tiles for D <= 128 (297 TFLOP/s causal at 32K
+      // against 281 for 4 warps); D = 256 keeps 4 warps x 32 keys, where
+      // the accumulators fill the registers.
       TensorCoreTile tile;
+      tile.warps = k.attention.d <= 128 ? 8 : 4;
       tile.keyTile = k.attention.d <= 128 ? 64 : 32;
       if (auto it = tiles.find("tensorcore.warps"); it != tiles.end())
         tile.warps = it->second;
       if (auto it = tiles.find("tensorcore.key-tile"); it != tiles.end())
         tile.keyTile = it->second;
+      if (auto it = tiles.find("tensorcore.address-bits"); it != tiles.end())
+        tile.addressBits = it->second;
       try {
         k.tensorCore = buildTensorCoreAttention(k.attention, tile, k.name);
       } catch (const std::exception &ex) {

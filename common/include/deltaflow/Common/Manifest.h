@@ -106,8 +106,6 @@ struct TensorSpec {
   bool operator==(const TensorSpec &o) const;
 };
 
-/// One compiled function of a kernel; the runtime takes the first whose
-/// maxRows admits the run's rows.
 /// A variant that is a PTX kernel launched through the CUDA driver instead
 /// of a Halide pipeline. The PTX text is the NUL-terminated data symbol
 /// `Variant::symbol` in the module's library; its kernel ABI is
@@ -125,6 +123,8 @@ struct PtxLaunch {
   }
 };
 
+/// One compiled function of a kernel; the runtime takes the first whose
+/// maxRows admits the run's rows.
 struct Variant {
   std::string symbol;
   int64_t maxRows = -1; ///< -1: any number of rows

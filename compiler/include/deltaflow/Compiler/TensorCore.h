@@ -32,8 +32,12 @@ namespace deltaflow::compiler {
 
 /// The tile of the tensor-core attention kernel.
 struct TensorCoreTile {
-  int warps = 4;     ///< warps per CTA; each owns 16 query rows
+  int warps = 8;     ///< warps per CTA; each owns 16 query rows
   int keyTile = 64;  ///< keys per K/V tile in shared memory (double-buffered)
+  /// Width of the shared-memory address arithmetic of the ldmatrix loads:
+  /// 32 (per-lane bases, one xor per fragment; 309 against 296 TFLOP/s at
+  /// 32K on the H200) or 64 (MLIR's index type throughout).
+  int addressBits = 32;
 };
 
 /// A generated PTX kernel and its launch shape.

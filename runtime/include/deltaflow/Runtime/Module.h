@@ -33,6 +33,8 @@ class PtxKernel; // runtime/lib/PtxLauncher.h
 struct KernelVariant {
   ArgvFn argv = nullptr;
   const halide_filter_metadata_t *metadata = nullptr;
+  /// Holds pointers into the module's library (its PTX text, its Halide
+  /// runtime): valid while the Module lives, as `argv`.
   std::shared_ptr<PtxKernel> ptx;
 };
 

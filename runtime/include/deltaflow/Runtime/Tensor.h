@@ -19,7 +19,8 @@ std::string shapeString(const std::vector<int64_t> &shape);
 
 /// The manifest's element types (deltaflow/Common/Manifest.h).
 using manifest::DType;
-/// "float32", "float16", "int32", as manifests and .npy errors spell them.
+/// "float32", "float16", "int32", "bfloat16", as manifests and .npy errors
+/// spell them.
 inline const char *dtypeName(DType t) { return manifest::toString(t); }
 inline size_t dtypeSize(DType t) { return manifest::byteSize(t); }
 
@@ -58,8 +59,8 @@ public:
   Tensor toFloat16() const;
   /// A bfloat16 copy with round-to-nearest-even (as torch's .bfloat16()).
   Tensor toBFloat16() const;
-  /// A copy in `dtype` (float types round to nearest even; int32 only to
-  /// and from itself or float32).
+  /// A copy in `dtype`: float types round to nearest even; int32 converts
+  /// to float32, and nothing converts to int32 but int32 itself (throws).
   Tensor to(DType dtype) const;
 
   /// A view of the first `length` entries along `dim`, sharing the data and
