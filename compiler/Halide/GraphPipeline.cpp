@@ -9,6 +9,8 @@
 
 #include "deltaflow/Compiler/GraphPipeline.h"
 
+#include <limits>
+
 #include <functional>
 #include <numeric>
 #include <stdexcept>
@@ -25,6 +27,50 @@ namespace {
 /// expression of one element (`t`: the result type; `n`: the node, for
 /// attributes such as clamp's bounds). Adding an elementwise op is one row;
 /// the MLIR side asks graphElementwiseArity() whether an op is here.
+// TOSA's floating-point rules (TOSA 1.0, "Floating-point behaviour"): NaN
+// propagates through every op, maximum/minimum/clamp included; +-inf and
+// signed zeros follow IEEE 754. Halide's max/min (x86 maxps: the second
+// operand wins when either is NaN), exp (wraps past 88.7), log (no inf, no
+// subnormals) and float-to-int casts (wrap) do not, so these helpers add the
+// special cases (test/lit/Run/tosa-special-values.test checks every op).
+// NaN is tested on the bits: Halide compiles float math with LLVM's
+// fast-math flags, under which `x != x` may fold to false (it did inside
+// reduce_max's loop).
+Expr isNan(const Expr &x) {
+  Halide::Type t = x.type();
+  if (t.bits() == 16) {
+    Expr b = Halide::reinterpret(Halide::UInt(16), x);
+    return t.is_bfloat() ? (b & 0x7fff) > 0x7f80 : (b & 0x7fff) > 0x7c00;
+  }
+  Expr b = Halide::reinterpret(Halide::UInt(32), x);
+  return (b & 0x7fffffff) > 0x7f800000;
+}
+Expr nanOr(const Expr &x, const Expr &r) {
+  return x.type().is_float() ? Halide::select(isNan(x), x, r) : r;
+}
+Expr nanOr2(const Expr &a, const Expr &b, const Expr &r) {
+  if (!a.type().is_float())
+    return r;
+  return Halide::select(isNan(a), a, Halide::select(isNan(b), b, r));
+}
+Expr ieeeExp(const Expr &x) {
+  // ln(FLT_MAX): beyond it exp overflows to +inf (Halide's exp wraps to 0).
+  Expr inf = Halide::cast(x.type(), std::numeric_limits<float>::infinity());
+  return nanOr(x, Halide::select(x > 88.72283905f, inf, Halide::exp(x)));
+}
+Expr ieeeLog(const Expr &x) {
+  // Halide's log has no +inf and flushes subnormals: log(x 2^24) - 24 ln 2
+  // for subnormal x, +inf for +inf.
+  Expr inf = Halide::cast(x.type(), std::numeric_limits<float>::infinity());
+  Expr tiny = Halide::cast(x.type(), std::numeric_limits<float>::min());
+  Expr scaled = Halide::log(x * 16777216.0f) - 16.635532333438686f;
+  return nanOr(x, Halide::select(x == inf, inf,
+                                 Halide::select(x > 0 && x < tiny, scaled,
+                                                Halide::log(x))));
+}
+Expr ieeeMax(const Expr &a, const Expr &b) { return nanOr2(a, b, Halide::max(a, b)); }
+Expr ieeeMin(const Expr &a, const Expr &b) { return nanOr2(a, b, Halide::min(a, b)); }
+
 struct ElementwiseOp {
   const char *name;
   int arity;
@@ -34,26 +80,47 @@ const ElementwiseOp kElementwise[] = {
     {"add", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return a[0] + a[1]; }},
     {"sub", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return a[0] - a[1]; }},
     {"mul", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return a[0] * a[1]; }},
-    {"maximum", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::max(a[0], a[1]); }},
-    {"minimum", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::min(a[0], a[1]); }},
-    {"pow", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::pow(a[0], a[1]); }},
-    {"exp", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::exp(a[0]); }},
-    {"log", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::log(a[0]); }},
+    {"maximum", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return ieeeMax(a[0], a[1]); }},
+    {"minimum", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return ieeeMin(a[0], a[1]); }},
+    // TOSA defines pow for x > 0 (and x = 0 with y > 0); NaN propagates.
+    // exp(y log x) in float64 inside that domain (float32 subnormals are
+    // normal there, and y log x keeps its precision), with IEEE's x^0 = 1
+    // and (+inf)^y added.
+    {"pow", 2, [](const GraphNode &, Halide::Type t, const std::vector<Expr> &a) {
+       Expr x = a[0], y = a[1];
+       Expr inf = Halide::cast(t, std::numeric_limits<float>::infinity());
+       Expr xd = Halide::cast(Halide::Float(64), x), yd = Halide::cast(Halide::Float(64), y);
+       Expr core = Halide::cast(t, Halide::exp(yd * Halide::log(xd)));
+       Expr r = Halide::select(y == 0, Halide::cast(t, 1),
+                               Halide::select(x == inf,
+                                              Halide::select(y > 0, inf, Halide::cast(t, 0)),
+                                              core));
+       return nanOr2(x, y, r);
+     }},
+    {"exp", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return ieeeExp(a[0]); }},
+    {"log", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return ieeeLog(a[0]); }},
     {"rsqrt", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return 1.0f / Halide::sqrt(a[0]); }},
     {"reciprocal", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return 1.0f / a[0]; }},
-    {"sigmoid", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return 1.0f / (1.0f + Halide::exp(-a[0])); }},
+    {"sigmoid", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return 1.0f / (1.0f + ieeeExp(-a[0])); }},
     {"tanh", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::tanh(a[0]); }},
     {"negate", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return -a[0]; }},
     {"abs", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::abs(a[0]); }},
     {"sin", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::sin(a[0]); }},
     {"cos", 1, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return Halide::cos(a[0]); }},
     {"clamp", 1, [](const GraphNode &n, Halide::Type t, const std::vector<Expr> &a) {
-       return Halide::clamp(a[0], Halide::cast(t, Expr(n.values.at(0))),
-                            Halide::cast(t, Expr(n.values.at(1))));
+       return nanOr(a[0], Halide::clamp(a[0], Halide::cast(t, Expr(n.values.at(0))),
+                                        Halide::cast(t, Expr(n.values.at(1)))));
      }},
     {"cast", 1, [](const GraphNode &, Halide::Type t, const std::vector<Expr> &a) {
-       if (t.is_int() && a[0].type().is_float()) // TOSA rounds to nearest
-         return Halide::cast(t, Halide::round(a[0]));
+       if (t.is_int() && a[0].type().is_float()) {
+         // TOSA: round to nearest even, saturate; NaN gives 0.
+         Expr x = a[0];
+         Expr hi = Halide::cast(x.type(), t.max()), lo = Halide::cast(x.type(), t.min());
+         return Halide::select(Halide::is_nan(x), Halide::cast(t, 0),
+                               Halide::select(x >= hi, t.max(),
+                                              Halide::select(x <= lo, t.min(),
+                                                             Halide::cast(t, Halide::round(x)))));
+       }
        return Halide::cast(t, a[0]);
      }},
 };
@@ -247,9 +314,15 @@ struct Builder {
       }
       Expr nv = values.shape[0] == 1 ? Expr(0) : idx[0];
       Expr ni = indices.shape[0] == 1 ? Expr(0) : idx[0];
-      // Clamped: an index outside the table never reads out of bounds (the
-      // session rejects such tokens before the run).
-      Expr row = Halide::clamp(at(n.operands[1], {ni, idx[1]}), 0, K - 1);
+      // An index outside the table is an error of the run (TOSA leaves it
+      // undefined; reading a clamped row would be a silent wrong answer).
+      // The clamp keeps the bounds inference within the table.
+      Expr index = at(n.operands[1], {ni, idx[1]});
+      Expr row = Halide::clamp(
+          Halide::require(index >= 0 && index < K, index,
+                          "tosa.gather: index", index,
+                          "is outside the table's", K, "rows"),
+          0, K - 1);
       return at(n.operands[0], {nv, row, idx[2]});
     }
     fail("no layout lowering for '" + op + "'");
@@ -311,7 +384,7 @@ struct Builder {
     if (isSum)
       red(hv) += x;
     else
-      red(hv) = Halide::max(red(hv), x);
+      red(hv) = ieeeMax(red(hv), x); // a NaN anywhere in the row propagates
     funcs[id] = red;
     p.anchor = GraphPipeline::Anchor::Reduce;
     p.anchorFunc = red;

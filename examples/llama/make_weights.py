@@ -18,8 +18,10 @@ Each tensor's values depend only on --seed and its name, so adding or
 removing a weight leaves the others unchanged.
 
 The file: an 8-byte little-endian header length, a JSON header padded with
-spaces so that the data section starts 64-byte aligned, then every tensor
-64-byte aligned (sorted by name). It is written to a temporary file in the
+spaces so that the data section starts 64-byte aligned, then the tensors
+back to back (sorted by name): the safetensors reference implementation
+refuses bytes of the data section that no tensor owns, so there is no
+padding between tensors (each stays aligned to its element size). It is written to a temporary file in the
 output's directory and renamed into place: on any error no output remains.
 
 Needs Python 3 and NumPy only.
@@ -121,7 +123,6 @@ def layout(weights):
     header, spans, offset = {}, [], 0
     for name, shape, dtype in weights:
         st, npd = DTYPES[dtype]
-        offset = -(-offset // ALIGN) * ALIGN
         nbytes = math.prod(shape) * npd.itemsize
         header[name] = {"dtype": st, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
         spans.append((name, shape, npd, offset, offset + nbytes))
@@ -142,7 +143,7 @@ def write(path, weights, seed):
             f.write(header)
             pos = 0
             for name, shape, npd, begin, end in spans:
-                f.write(b"\0" * (begin - pos))
+                assert begin == pos  # back to back: no byte without a tensor
                 mean, std = scale_of(name, shape)
                 rng = rng_for(seed, name)
                 left = math.prod(shape)

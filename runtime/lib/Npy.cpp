@@ -6,8 +6,9 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <regex>
+#include <limits>
 #include <stdexcept>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace deltaflow::rt {
@@ -21,6 +22,111 @@ const char *const kDescr[] = {"<f4", "<f2", "<i4"};
   throw std::runtime_error(path + ": " + msg);
 }
 } // namespace
+
+NpyHeader parseNpyHeader(const std::string &text, const std::string &path) {
+  // The header is a Python dict literal, as numpy.lib.format writes it:
+  //   {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
+  // padded with spaces and ended by a newline. Exactly these three keys,
+  // each once; a shape is a tuple of non-negative integers.
+  size_t pos = 0;
+  auto bad = [&](const std::string &what) -> NpyHeader {
+    fail(path, "malformed header: " + what + " at byte " + std::to_string(pos) +
+                   " of \"" + text.substr(0, text.find('\n')) + "\"");
+  };
+  auto skipSpace = [&] {
+    while (pos < text.size() && (text[pos] == ' ' || text[pos] == '\t'))
+      ++pos;
+  };
+  auto expect = [&](char c) {
+    skipSpace();
+    if (pos >= text.size() || text[pos] != c)
+      bad(std::string("expected '") + c + "'");
+    ++pos;
+  };
+  auto peek = [&](char c) {
+    skipSpace();
+    return pos < text.size() && text[pos] == c;
+  };
+  auto string = [&]() {
+    skipSpace();
+    if (pos >= text.size() || (text[pos] != '\'' && text[pos] != '"'))
+      bad("expected a quoted string");
+    char q = text[pos++];
+    size_t end = text.find(q, pos);
+    if (end == std::string::npos)
+      bad("unterminated string");
+    std::string v = text.substr(pos, end - pos);
+    pos = end + 1;
+    return v;
+  };
+  NpyHeader h;
+  bool seenDescr = false, seenOrder = false, seenShape = false;
+  expect('{');
+  while (!peek('}')) {
+    std::string key = string();
+    expect(':');
+    skipSpace();
+    if (key == "descr") {
+      if (seenDescr)
+        bad("duplicate key 'descr'");
+      seenDescr = true;
+      h.descr = string();
+    } else if (key == "fortran_order") {
+      if (seenOrder)
+        bad("duplicate key 'fortran_order'");
+      seenOrder = true;
+      if (text.compare(pos, 4, "True") == 0) {
+        h.fortranOrder = true;
+        pos += 4;
+      } else if (text.compare(pos, 5, "False") == 0) {
+        pos += 5;
+      } else {
+        bad("'fortran_order' is not True or False");
+      }
+    } else if (key == "shape") {
+      if (seenShape)
+        bad("duplicate key 'shape'");
+      seenShape = true;
+      expect('(');
+      while (!peek(')')) {
+        skipSpace();
+        size_t start = pos;
+        uint64_t v = 0;
+        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+          unsigned digit = unsigned(text[pos] - '0');
+          if (v > (uint64_t(std::numeric_limits<int64_t>::max()) - digit) / 10)
+            bad("dimension beyond int64");
+          v = v * 10 + digit;
+          ++pos;
+        }
+        if (pos == start)
+          bad("a shape entry that is not a non-negative integer");
+        h.shape.push_back(int64_t(v));
+        if (!peek(')')) {
+          expect(',');
+        } else if (h.shape.size() == 1 && text[pos - 1] != ',') {
+          // "(5)" is an int in parentheses, not a tuple; NumPy writes "(5,)".
+          bad("a one-element shape needs a trailing comma");
+        }
+      }
+      expect(')');
+    } else {
+      bad("unknown key '" + key + "'");
+    }
+    if (!peek('}'))
+      expect(',');
+  }
+  expect('}');
+  skipSpace();
+  if (pos < text.size() && text[pos] == '\n')
+    ++pos;
+  if (pos != text.size())
+    bad("text after the dict");
+  if (!seenDescr || !seenOrder || !seenShape)
+    bad(std::string("missing key '") +
+        (!seenDescr ? "descr" : !seenOrder ? "fortran_order" : "shape") + "'");
+  return h;
+}
 
 Tensor readNpy(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
@@ -50,10 +156,8 @@ Tensor readNpy(const std::string &path) {
   if (!in.read(header.data(), headerLen))
     fail(path, "truncated header");
 
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex("'descr'\\s*:\\s*'([^']*)'")))
-    fail(path, "header has no 'descr'");
-  std::string descr = m[1];
+  NpyHeader h = parseNpyHeader(header, path);
+  std::string descr = h.descr;
   DType dtype = DType::Float32;
   size_t known = 0;
   while (known < std::size(kDescr) && descr != kDescr[known])
@@ -63,20 +167,25 @@ Tensor readNpy(const std::string &path) {
   else
     fail(path, "dtype '" + descr +
                    "' is not supported (expected float32 '<f4', float16 '<f2' or int32 '<i4')");
-  if (!std::regex_search(header, m,
-                         std::regex("'fortran_order'\\s*:\\s*(True|False)")))
-    fail(path, "header has no 'fortran_order'");
-  if (m[1] == "True")
+  if (h.fortranOrder)
     fail(path, "Fortran-ordered arrays are not supported; save a C-ordered "
                "array (numpy.ascontiguousarray)");
-  if (!std::regex_search(header, m, std::regex("'shape'\\s*:\\s*\\(([^)]*)\\)")))
-    fail(path, "header has no 'shape'");
-  std::vector<int64_t> shape;
-  std::string dims = m[1];
-  std::regex num("\\s*(\\d+)\\s*(,|$)");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num);
-       it != std::sregex_iterator(); ++it)
-    shape.push_back(std::stoll((*it)[1]));
+  std::vector<int64_t> shape = h.shape;
+  // The data must be in the file before anything is allocated for it.
+  uint64_t bytes = dtypeSize(dtype);
+  for (int64_t d : shape) {
+    if (d != 0 && bytes > std::numeric_limits<uint64_t>::max() / uint64_t(d))
+      fail(path, "shape " + shapeString(shape) + " is too large");
+    bytes *= uint64_t(d);
+  }
+  std::streampos dataStart = in.tellg();
+  in.seekg(0, std::ios::end);
+  uint64_t available = uint64_t(in.tellg() - dataStart);
+  in.seekg(dataStart);
+  if (bytes > available)
+    fail(path, "data is truncated: expected " + std::to_string(bytes) +
+                   " bytes for shape " + shapeString(shape) + ", found " +
+                   std::to_string(available));
 
   Tensor t(shape, dtype);
   in.read(static_cast<char *>(t.raw()), std::streamsize(t.bytes()));
@@ -90,7 +199,10 @@ Tensor readNpy(const std::string &path) {
   return t;
 }
 
-void writeNpy(const std::string &path, const Tensor &src, DType as) {
+namespace {
+/// Writes `src` (as `as`) to a temporary file beside `path`; returns its
+/// name. Removes it and throws on failure.
+std::string writeTemporary(const std::string &path, const Tensor &src, DType as) {
   // Integer tensors (selected indices) are written as they are.
   if (src.dtype() == DType::Int32)
     as = DType::Int32;
@@ -132,9 +244,48 @@ void writeNpy(const std::string &path, const Tensor &src, DType as) {
       fail(path, "write failed (disk full?)");
     }
   }
+  return tmp;
+}
+
+void commit(const std::string &tmp, const std::string &path) {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
     std::remove(tmp.c_str());
-    fail(path, std::string("cannot write: ") + std::strerror(errno));
+    fail(path, std::string("cannot write: ") + std::strerror(err));
+  }
+}
+} // namespace
+
+void writeNpy(const std::string &path, const Tensor &src, DType as) {
+  commit(writeTemporary(path, src, as), path);
+}
+
+void writeNpyAll(const std::vector<std::pair<std::string, const Tensor *>> &files,
+                 DType as) {
+  std::vector<std::string> temporaries;
+  try {
+    // A directory where a file should go would make its rename fail after
+    // earlier files were renamed: refuse it first.
+    for (const auto &[path, t] : files) {
+      struct stat st;
+      if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+        fail(path, "cannot write: Is a directory");
+    }
+    for (const auto &[path, t] : files)
+      temporaries.push_back(writeTemporary(path, *t, as));
+  } catch (...) {
+    for (const std::string &tmp : temporaries)
+      std::remove(tmp.c_str());
+    throw;
+  }
+  for (size_t i = 0; i < files.size(); ++i) {
+    try {
+      commit(temporaries[i], files[i].first);
+    } catch (...) {
+      for (size_t k = i + 1; k < files.size(); ++k)
+        std::remove(temporaries[k].c_str());
+      throw;
+    }
   }
 }
 

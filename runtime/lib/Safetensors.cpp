@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <set>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -113,12 +114,27 @@ SafetensorsFile::open(const std::string &path) {
                " (limit " + std::to_string(kMaxHeaderBytes) + " bytes)");
 
   nlohmann::json header;
+  // The reference implementation refuses a tensor name given twice; the
+  // JSON library would keep the last, so the keys are watched as parsed.
+  std::set<std::string> topKeys;
+  std::string duplicate;
   try {
     const char *h = reinterpret_cast<const char *>(bytes + 8);
-    header = nlohmann::json::parse(h, h + headerLen);
+    header = nlohmann::json::parse(
+        h, h + headerLen,
+        [&](int depth, nlohmann::json::parse_event_t event,
+            nlohmann::json &parsed) {
+          if (depth == 1 && event == nlohmann::json::parse_event_t::key &&
+              !topKeys.insert(parsed.get<std::string>()).second &&
+              duplicate.empty())
+            duplicate = parsed.get<std::string>();
+          return true;
+        });
   } catch (const nlohmann::json::exception &e) {
     throw fail(std::string("bad JSON header: ") + e.what());
   }
+  if (!duplicate.empty())
+    throw fail("tensor '" + duplicate + "' is listed twice in the header");
   if (!header.is_object())
     throw fail("JSON header is not an object");
 
@@ -198,6 +214,21 @@ SafetensorsFile::open(const std::string &path) {
                  std::to_string(spans[i - 1].end) + ") and '" + *spans[i].name +
                  "' [" + std::to_string(spans[i].begin) + ", " +
                  std::to_string(spans[i].end) + ") overlap");
+  // As the reference implementation: the tensors cover the data section
+  // exactly, with no byte that no tensor owns.
+  uint64_t covered = 0;
+  for (const Span &sp : spans) {
+    if (sp.begin != covered)
+      throw fail("bytes [" + std::to_string(covered) + ", " +
+                 std::to_string(sp.begin) +
+                 ") of the data section belong to no tensor (before '" +
+                 *sp.name + "')");
+    covered = sp.end;
+  }
+  if (covered != dataSize)
+    throw fail("bytes [" + std::to_string(covered) + ", " +
+               std::to_string(dataSize) +
+               ") at the end of the data section belong to no tensor");
   return f;
 }
 

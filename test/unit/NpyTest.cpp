@@ -126,3 +126,51 @@ TEST_F(Npy, WriteToMissingDirectoryLeavesNothing) {
 }
 
 } // namespace
+
+TEST_F(Npy, HeaderIsParsedExactly) {
+  auto err = [&](const char *name, const std::string &dict, size_t bytes) {
+    return errorReading(raw(name, dict, bytes));
+  };
+  const std::string f4 = "{'descr': '<f4', 'fortran_order': False, ";
+  // A shape entry that is not an integer (it used to read as 6).
+  EXPECT_NE(err("x.npy", f4 + "'shape': (1, 4, x6, 64), }", 4 * 1536)
+                .find("x.npy: malformed header: a shape entry that is not a "
+                      "non-negative integer at byte"),
+            std::string::npos);
+  // Beyond int64 (it used to fail with the bare word "stoll").
+  EXPECT_NE(err("big.npy", f4 + "'shape': (99999999999999999999,), }", 4)
+                .find("big.npy: malformed header: dimension beyond int64"),
+            std::string::npos);
+  // 2^62 elements: refused before allocating, naming the file.
+  EXPECT_NE(err("huge.npy", f4 + "'shape': (4611686018427387904,), }", 4)
+                .find("huge.npy: shape [4611686018427387904] is too large"),
+            std::string::npos);
+  EXPECT_NE(err("huge2.npy", f4 + "'shape': (1073741824, 1073741824), }", 4)
+                .find("huge2.npy: data is truncated: expected 4611686018427387904 bytes"),
+            std::string::npos);
+  EXPECT_NE(err("neg.npy", f4 + "'shape': (-2,), }", 8).find("not a non-negative integer"),
+            std::string::npos);
+  EXPECT_NE(err("dup.npy", f4 + "'shape': (2,), 'shape': (2,), }", 8)
+                .find("duplicate key 'shape'"),
+            std::string::npos);
+  EXPECT_NE(err("key.npy", f4 + "'shape': (2,), 'extra': 1, }", 8)
+                .find("unknown key 'extra'"),
+            std::string::npos);
+  EXPECT_NE(err("miss.npy", "{'descr': '<f4', 'shape': (2,), }", 8)
+                .find("missing key 'fortran_order'"),
+            std::string::npos);
+  EXPECT_NE(err("one.npy", f4 + "'shape': (2), }", 8)
+                .find("a one-element shape needs a trailing comma"),
+            std::string::npos);
+  EXPECT_NE(err("order.npy", "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (2,), }", 8)
+                .find("'fortran_order' is not True or False"),
+            std::string::npos);
+  EXPECT_NE(err("tail.npy", f4 + "'shape': (2,), } junk", 8).find("text after the dict"),
+            std::string::npos);
+  // What NumPy writes is accepted: keys in any order, spaces, no trailing
+  // comma, double quotes, a scalar "()".
+  EXPECT_EQ(err("ok1.npy", "{'shape': (2, 3), 'fortran_order': False, 'descr': '<f4'}", 24), "");
+  EXPECT_EQ(err("ok2.npy", "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": ()}", 4), "");
+  EXPECT_EQ(err("ok3.npy", f4 + "'shape': (0, 5), }", 0), "");
+}
+

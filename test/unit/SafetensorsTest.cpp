@@ -63,11 +63,11 @@ protected:
     return path(name);
   }
 
-  /// A well-formed file: tensors in order, each aligned to `align` bytes in
-  /// the data section, the header padded with spaces to `headerPad` bytes
-  /// (1: no padding).
+  /// A well-formed file: tensors in order and back to back (the format has
+  /// no padding between tensors), the header padded with spaces to
+  /// `headerPad` bytes (1: no padding).
   std::string write(const char *name, const std::vector<Item> &items,
-                    size_t headerPad = 8, size_t align = 64,
+                    size_t headerPad = 8, size_t align = 1,
                     const std::string &metadata = "") {
     std::ostringstream h;
     std::string data;
@@ -118,13 +118,15 @@ TEST_F(Safetensors, RoundTripViewsTheMapping) {
     i.i32()[k] = k * 1000 - 7;
   rt::Tensor s(std::vector<int64_t>{});
   s.f32()[0] = 2.5f;
+  // Back to back (the format has no padding between tensors), ordered so
+  // that every tensor stays aligned to its element size.
   std::string p = write("ok.safetensors",
                         {{"layers.0.wq", "F32", {2, 3}, bytesOf(a)},
-                         {"half", "F16", {5}, bytesOf(h)},
                          {"ids", "I32", {4}, bytesOf(i)},
                          {"scalar", "F32", {}, bytesOf(s)},
+                         {"half", "F16", {5}, bytesOf(h)},
                          {"empty", "F32", {0, 3}, ""}},
-                        8, 64, R"({"format":"pt"})");
+                        8, 1, R"({"format":"pt"})");
   auto f = rt::SafetensorsFile::open(p);
   EXPECT_EQ(f->names(), (std::vector<std::string>{"empty", "half", "ids",
                                                   "layers.0.wq", "scalar"}));
@@ -273,6 +275,22 @@ TEST_F(Safetensors, BadFilesNameTheProblem) {
            R"({"w.huge":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})",
            f4),
        {"tensor 'w.huge'", "4 bytes of data"}},
+      // As the reference implementation: a name given twice, and bytes that
+      // no tensor owns (between tensors, at the end), are refused.
+      {raw("duplicate",
+           R"({"w.d":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+           R"("w.d":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+           std::string(8, '\0')),
+       {"tensor 'w.d' is listed twice in the header"}},
+      {raw("gap",
+           R"({"w.a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+           R"("w.b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+           std::string(12, '\0')),
+       {"bytes [4, 8) of the data section belong to no tensor (before 'w.b')"}},
+      {raw("tail",
+           R"({"w.a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+           std::string(9, '\0')),
+       {"bytes [4, 9) at the end of the data section belong to no tensor"}},
       {raw("overlap",
            R"({"w.a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
            R"("w.b":{"dtype":"F16","shape":[2],"data_offsets":[2,6]}})",

@@ -3,9 +3,10 @@
 
   check_safetensors.py check FILE MANIFEST
       FILE is a valid .safetensors file holding exactly the role "weight"
-      inputs of MANIFEST (F32, same shapes), header padded to 8 bytes, every
-      tensor 64-byte aligned in the file, values finite, not all zero and
-      scaled as make_weights.py documents.
+      inputs of MANIFEST (F32, same shapes), header padded to 8 bytes, the
+      tensors back to back covering the data section exactly (as the
+      reference implementation requires) and 4-byte aligned in the file,
+      values finite, not all zero and scaled as make_weights.py documents.
   check_safetensors.py e2e --make-weights SCRIPT --manifest MANIFEST --workdir DIR
       runs SCRIPT on MANIFEST, checks the file as above, then the seed,
       --entry, --list and the failures: a dynamic-shaped weight and a weight
@@ -70,15 +71,19 @@ def read(path):
             fail(f"{path}: {name}: data_offsets {e['data_offsets']} (data {len(data)} bytes)")
         if end - begin != 4 * math.prod(e["shape"]):
             fail(f"{path}: {name}: {end - begin} bytes for shape {e['shape']}")
-        if (8 + n + begin) % 64:
-            fail(f"{path}: {name}: file offset {8 + n + begin} not 64-byte aligned")
+        if (8 + n + begin) % 4:
+            fail(f"{path}: {name}: file offset {8 + n + begin} not 4-byte aligned")
         spans.append((begin, end, name))
         a = np.frombuffer(data[begin:end], dtype="<f4").reshape(e["shape"])
         out[name] = (e, a)
     spans.sort()
-    for (b0, e0, n0), (b1, e1, n1) in zip(spans, spans[1:]):
-        if b1 < e0:
-            fail(f"{path}: {n0} and {n1} overlap")
+    covered = 0
+    for b, e, name in spans:
+        if b != covered:
+            fail(f"{path}: {name} starts at {b}, the previous tensor ends at {covered}")
+        covered = e
+    if covered != len(data):
+        fail(f"{path}: the tensors cover {covered} of {len(data)} data bytes")
     return out, n
 
 

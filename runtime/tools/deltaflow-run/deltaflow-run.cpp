@@ -23,6 +23,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 using namespace deltaflow::rt;
@@ -184,10 +185,21 @@ int main(int argc, char **argv) {
       entryName = module->entries()[0].name;
     }
     const EntryInfo &entry = module->entry(entryName);
-    for (const auto &[name, file] : outputFiles)
+    for (const auto &[name, file] : outputFiles) {
       if (!entry.findOutput(name))
         throw std::runtime_error("entry '" + entryName + "' has no output '" +
                                  name + "'");
+      // Before any kernel runs: an output that cannot be written fails now.
+      std::string dir = std::filesystem::path(file).parent_path().string();
+      if (dir.empty())
+        dir = ".";
+      if (access(dir.c_str(), W_OK) != 0)
+        throw std::runtime_error(file + ": cannot write: " +
+                                 std::strerror(errno) + " (directory '" + dir +
+                                 "')");
+      if (std::filesystem::is_directory(file))
+        throw std::runtime_error(file + ": cannot write: Is a directory");
+    }
 
     std::map<std::string, Tensor> inputs;
     for (const auto &[name, file] : inputFiles) {
@@ -249,8 +261,11 @@ int main(int argc, char **argv) {
       std::printf("  output %s %s: sum %.6e, abs-sum %.6e\n", name.c_str(),
                   t.shapeString().c_str(), sum, abssum);
     }
+    // All or nothing: no output is left behind when one cannot be written.
+    std::vector<std::pair<std::string, const Tensor *>> files;
     for (const auto &[name, file] : outputFiles)
-      writeNpy(file, outputs.at(name), outDtype);
+      files.emplace_back(file, &outputs.at(name));
+    writeNpyAll(files, outDtype);
     if (!temporariesDir.empty()) {
       std::filesystem::create_directories(temporariesDir);
       for (const auto &[name, t] : temporaries)
