@@ -516,23 +516,52 @@ struct EntryBuilder {
     }
   }
 
+  /// A kernel that copies `v` into the entry output `name` (a graph of one
+  /// cast to the value's own type: bit-exact, -0 and NaN included).
+  LogicalResult addCopy(func::ReturnOp ret, Value v, const std::string &name) {
+    auto t = dyn_cast<RankedTensorType>(v.getType());
+    if (!t || !bufferOf.count(v) ||
+        !(t.getElementType().isF32() || t.getElementType().isSignlessInteger(32)))
+      return ret.emitOpError()
+             << "returns " << v.getType()
+             << " as it is; a copy is compiled for f32 and i32 tensors only";
+    KernelDesc k = newKernel(ret, KernelKind::Graph, {v});
+    GraphNode in, copy;
+    in.op = "input";
+    in.dtype = dtypeOf(t);
+    for (int64_t d : t.getShape())
+      in.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+    in.ints = {0};
+    copy.op = "cast";
+    copy.operands = {0};
+    copy.shape = in.shape;
+    copy.dtype = in.dtype;
+    k.graph.nodes = {in, copy};
+    k.outputs = {name};
+    entry.outputs.push_back(TensorSpec{name, in.dtype, dimsOf[v], std::nullopt});
+    entry.kernels.push_back(std::move(k));
+    return success();
+  }
+
   /// Renames the temporaries that are returned to the entry's output names.
   LogicalResult addReturn(func::FuncOp fn, func::ReturnOp ret) {
     for (auto [idx, v] : llvm::enumerate(ret.getOperands())) {
 
       std::string name = nameAttr(fn.getResultAttrDict(idx),
                                   "result" + std::to_string(idx));
-      if (isa<BlockArgument>(v))
-        return ret.emitOpError() << "returns function argument directly; an "
-                                    "entry result must be computed by a kernel";
       std::string tmp = bufferOf[v];
       auto it = std::find_if(entry.temporaries.begin(), entry.temporaries.end(),
                              [&](const TensorSpec &t) { return t.name == tmp; });
-      if (it == entry.temporaries.end())
-        return ret.emitOpError() << "returns the same value twice (result "
-                                 << idx << ")";
+      // An argument returned as it is (a rewrite such as folding x + 0 can
+      // make one), or a value returned twice: the result is a copy.
+      if (isa<BlockArgument>(v) || it == entry.temporaries.end()) {
+        if (failed(addCopy(ret, v, name)))
+          return failure();
+        continue;
+      }
       TensorSpec out = *it;
       out.name = name;
+      bufferOf[v] = name; // a second return of v copies from here
       entry.temporaries.erase(it);
       entry.outputs.push_back(out);
       for (KernelDesc &k : entry.kernels)

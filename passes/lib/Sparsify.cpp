@@ -16,6 +16,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringExtras.h"
 
+#include <cmath>
+
 namespace mlir::deltaflow {
 #define GEN_PASS_DEF_ATTNSPARSIFY
 #include "deltaflow/Transforms/Passes.h.inc"
@@ -43,6 +45,10 @@ struct AttnSparsifyPass
         return emitError(module.getLoc())
                << "attn-sparsify: param '" << kv
                << "' is not of the form name:number";
+      if (!std::isfinite(v))
+        return emitError(module.getLoc())
+               << "attn-sparsify: param '" << kv
+               << "' has a non-finite value";
       params[name.str()] = v;
     }
     return success();
@@ -84,6 +90,22 @@ struct AttnSparsifyPass
     sp::Params all;
     if (failed(collectParams(module, all)))
       return signalPassFailure();
+    // Every param= name is one the policy reads (a typo is an error, not a
+    // silently ignored setting).
+    for (const std::string &kv : extra) {
+      StringRef name = StringRef(kv).split(':').first;
+      if (llvm::none_of(pol->params,
+                        [&](const sp::ParamSpec &ps) { return ps.name == name; })) {
+        std::string known;
+        for (const sp::ParamSpec &ps : pol->params)
+          known += (known.empty() ? "" : ", ") + ps.name;
+        emitError(module.getLoc())
+            << "attn-sparsify{policy=" << policy << "}: param '" << name
+            << "' is not a parameter of this policy (its parameters: " << known
+            << ")";
+        return signalPassFailure();
+      }
+    }
     // The policy sees its declared parameters and every param=.
     sp::Params params;
     for (const auto &[name, value] : all)
