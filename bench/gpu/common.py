@@ -17,3 +17,9 @@ def cuda_time(fn, reps=5, stat="median"):
         ts.append(s.elapsed_time(e))
     ts.sort()
     return ts[0] if stat == "min" else ts[len(ts) // 2]
+
+
+def rel_l2(a, b):
+    """||a - b|| / ||b|| in float64 (b: the reference)."""
+    a, b = a.double(), b.double()
+    return ((a - b).norm() / b.norm()).item()

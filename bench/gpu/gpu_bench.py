@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cuda_time as common_time  # noqa: E402
+from common import cuda_time as common_time, rel_l2  # noqa: E402
 
 HQ, HKV, D = 32, 8, 128
 PEAK_TFLOPS, PEAK_TBS = 67.0, 3.35
@@ -48,11 +48,6 @@ def ours(module, q, k, v, work, reps=5, timeout=400, kv_half=False, extra=()):
         raise RuntimeError(r.stderr.strip() or r.stdout.strip())
     ms = float(re.search(r"min ([0-9.]+) ms", r.stdout).group(1))
     return ms, torch.from_numpy(np.load(f"{work}/out.npy")).cuda(), r.stdout
-
-
-def rel_l2(a, b):
-    a, b = a.double(), b.double()
-    return ((a - b).norm() / b.norm()).item()
 
 
 def sdpa(q, k, v, backend, dtype, causal_lower_right):

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cuda_time  # noqa: E402
+from common import cuda_time, rel_l2  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TC = os.path.join(HERE, "out", "tc")
@@ -97,11 +97,6 @@ def reference(q, k, v, scale, causal, offset=None):
         s = s.masked_fill(j > i, float("-inf"))
     lse = torch.logsumexp(s, -1)
     return torch.matmul(torch.softmax(s, -1), vd), lse
-
-
-def rel_l2(a, b):
-    a, b = a.double(), b.double()
-    return ((a - b).norm() / b.norm()).item()
 
 
 def sdpa_bf16_error(q, k, v, causal, ref):

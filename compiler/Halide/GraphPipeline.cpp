@@ -116,7 +116,7 @@ const ElementwiseOp kElementwise[] = {
          // TOSA: round to nearest even, saturate; NaN gives 0.
          Expr x = a[0];
          Expr hi = Halide::cast(x.type(), t.max()), lo = Halide::cast(x.type(), t.min());
-         return Halide::select(Halide::is_nan(x), Halide::cast(t, 0),
+         return Halide::select(isNan(x), Halide::cast(t, 0),
                                Halide::select(x >= hi, t.max(),
                                               Halide::select(x <= lo, t.min(),
                                                              Halide::cast(t, Halide::round(x)))));

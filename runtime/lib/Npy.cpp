@@ -186,16 +186,13 @@ Tensor readNpy(const std::string &path) {
     fail(path, "data is truncated: expected " + std::to_string(bytes) +
                    " bytes for shape " + shapeString(shape) + ", found " +
                    std::to_string(available));
+  if (bytes < available)
+    fail(path, "trailing bytes after the array data");
 
   Tensor t(shape, dtype);
   in.read(static_cast<char *>(t.raw()), std::streamsize(t.bytes()));
   if (size_t(in.gcount()) != t.bytes())
-    fail(path, "data is truncated: expected " + std::to_string(t.bytes()) +
-                   " bytes for shape " + t.shapeString() + ", found " +
-                   std::to_string(in.gcount()));
-  in.peek();
-  if (!in.eof())
-    fail(path, "trailing bytes after the array data");
+    fail(path, std::string("read failed: ") + std::strerror(errno));
   return t;
 }
 

@@ -24,12 +24,6 @@ PtxLaunchPlan planAttentionLaunch(
   // Every shape, including the dynamic batch, against q's: the kernel
   // trusts them (no bounds checks on the device).
   const char *names[] = {"query", "key", "value", "output", "lse"};
-  auto shapeString = [](const std::vector<int64_t> &s) {
-    std::string r = "[";
-    for (size_t i = 0; i < s.size(); ++i)
-      r += (i ? ", " : "") + std::to_string(s[i]);
-    return r + "]";
-  };
   for (size_t i = 0; i < buffers; ++i)
     if (shapes[i].size() != (i == 4 ? 3u : 4u))
       throw std::runtime_error(std::string("tensor-core attention: ") +
@@ -58,6 +52,7 @@ PtxLaunchPlan planAttentionLaunch(
                              ", Nq, " + std::to_string(spec.d) + "]");
   // The kernel's element offsets are 64-bit, its buffer sizes too; keep
   // every count a valid int64 product.
+  std::vector<uint64_t> elements;
   for (const std::vector<int64_t> &sh : shapes) {
     int64_t n = 1;
     for (int64_t d : sh) {
@@ -66,6 +61,7 @@ PtxLaunchPlan planAttentionLaunch(
                                  shapeString(sh) + " elements overflows");
       n *= d;
     }
+    elements.push_back(uint64_t(n));
   }
   if (nk < 1)
     throw std::runtime_error("attention needs at least one key (Nk = 0)");
@@ -88,13 +84,9 @@ PtxLaunchPlan planAttentionLaunch(
   p.sharedBytes = unsigned(launch.sharedBytes);
   // MLIR's memref calling convention, rank 1: {allocated, aligned, offset,
   // size, stride}.
-  for (size_t i = 0; i < buffers; ++i) {
-    int64_t n = 1;
-    for (int64_t d : shapes[i])
-      n *= d;
+  for (size_t i = 0; i < buffers; ++i)
     p.params.insert(p.params.end(),
-                    {devicePtrs[i], devicePtrs[i], 0, uint64_t(n), 1});
-  }
+                    {devicePtrs[i], devicePtrs[i], 0, elements[i], 1});
   p.params.push_back(uint64_t(nq));
   p.params.push_back(uint64_t(nk));
   return p;

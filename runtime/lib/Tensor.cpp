@@ -89,16 +89,22 @@ Tensor Tensor::toFloat32() const {
   return t;
 }
 
+namespace {
+/// A float32 tensor narrowed to a 16-bit float type element by element.
+Tensor narrowFloat32(const Tensor &src, DType to, uint16_t (*round)(float)) {
+  Tensor t(src.shape(), to);
+  const float *in = src.f32();
+  auto *out = reinterpret_cast<uint16_t *>(t.raw());
+  for (int64_t i = 0, n = src.numel(); i < n; ++i)
+    out[i] = round(in[i]);
+  return t;
+}
+} // namespace
+
 Tensor Tensor::toBFloat16() const {
   if (dtype_ == DType::BFloat16)
     return *this;
-  Tensor f = toFloat32();
-  Tensor t(shape_, DType::BFloat16);
-  const float *src = f.f32();
-  auto *dst = reinterpret_cast<uint16_t *>(t.raw());
-  for (int64_t i = 0, n = numel(); i < n; ++i)
-    dst[i] = floatToBFloat16(src[i]);
-  return t;
+  return narrowFloat32(toFloat32(), DType::BFloat16, floatToBFloat16);
 }
 
 Tensor Tensor::to(DType dtype) const {
@@ -121,14 +127,9 @@ Tensor Tensor::to(DType dtype) const {
 Tensor Tensor::toFloat16() const {
   if (dtype_ == DType::Float16)
     return *this;
-  if (dtype_ == DType::BFloat16)
-    return toFloat32().toFloat16();
-  Tensor t(shape_, DType::Float16);
-  const float *src = f32();
-  auto *dst = reinterpret_cast<uint16_t *>(t.raw());
-  for (int64_t i = 0, n = numel(); i < n; ++i)
-    dst[i] = floatToHalf(src[i]);
-  return t;
+  // From bf16 through float32 (exact); int32 is refused by f32() as before.
+  return narrowFloat32(dtype_ == DType::BFloat16 ? toFloat32() : *this,
+                       DType::Float16, floatToHalf);
 }
 
 halide_buffer_t *Tensor::halideBuffer() {

@@ -167,10 +167,10 @@ static bool buildTensorCoreKernels(deltaflow::compiler::ModuleDesc &desc,
       if (k.kind != KernelKind::Attention ||
           k.attention.dtype == DType::Float32)
         continue;
-      // Defaults from the H200 sweep (bench/gpu/tensorcore.py, 2026-12-01):
-      // 8 warps x 64-key tiles for D <= 128 (297 TFLOP/s causal at 32K
-      // against 281 for 4 warps); D = 256 keeps 4 warps x 32 keys, where
-      // the accumulators fill the registers.
+      // Defaults from the H200 sweep (bench/gpu/tensorcore.py, 2026-12-01,
+      // docs/gpu-2026-12-01.md): 8 warps x 64-key tiles for D <= 128 (307
+      // TFLOP/s causal at 32K against 274 for 4 warps); D = 256 keeps 4
+      // warps x 32 keys, where the accumulators fill the registers.
       TensorCoreTile tile;
       tile.warps = k.attention.d <= 128 ? 8 : 4;
       tile.keyTile = k.attention.d <= 128 ? 64 : 32;
