@@ -21,6 +21,14 @@
   check ... --lse FILE
       also compares FILE (the log-sum-exp output [1, Hq, Nq], e.g. of
       examples/attention_lse.mlir) with the float64 log-sum-exp
+  gen ... --poison-k J=VALUE[,J=VALUE...]
+      sets element 0 of key J (every KV head) to VALUE (inf, -inf, nan, or a
+      number): with q's random signs, that key's scores are +inf in some rows
+      and -inf in others (or NaN)
+  check ... (non-finite reference)
+      where the float64 reference is NaN (IEEE softmax over the keys a row
+      sees: a +inf or NaN score makes the row NaN, -inf weighs 0, all -inf is
+      NaN), the output must be NaN, and finite everywhere else
   check ... --kv-dtype float16
       rounds K/V to float16 before the float64 reference (a no-op for files
       already stored as float16), so an f16-K/V build is checked against the
@@ -58,6 +66,10 @@ def gen(args):
     for name, n in (("q", args.nq), ("k", args.nk), ("v", args.nk)):
         heads = args.hq if name == "q" else args.hkv
         a = rng.standard_normal((1, heads, n, args.d), dtype=np.float32)
+        if name == "k" and args.poison_k:
+            for item in args.poison_k.split(","):
+                j, value = item.split("=")
+                a[0, :, int(j), 0] = float(value)
         if name != "q" and args.kv_dtype == "float16":
             a = a.astype(np.float16)
         np.save(os.path.join(args.dir, name + ".npy"), a)
@@ -96,18 +108,46 @@ def reference(q, k, v, causal, window=None, sinks=0):
     return out, lse
 
 
+def split_nan(name, out, ref):
+    """For a reference with NaN rows: checks that `out` is NaN exactly there,
+    prints the count, and returns (out, ref) with those elements zeroed, or
+    None on a mismatch."""
+    nan_ref, nan_out = np.isnan(ref), np.isnan(out)
+    if not nan_ref.any() and not nan_out.any():
+        return out, ref
+    wrong = nan_ref != nan_out
+    print(f"{name}: {int(nan_ref.sum())} of {ref.size} reference elements NaN; "
+          f"output differs in {int(wrong.sum())}")
+    if wrong.any():
+        idx = np.argwhere(wrong)[0]
+        print(f"FAIL ({name} at {tuple(int(x) for x in idx)}: output "
+              f"{out[tuple(idx)]}, reference {ref[tuple(idx)]})")
+        return None
+    return np.where(nan_out, 0, out), np.where(nan_ref, 0, ref)
+
+
 def check(args):
     load = lambda n: np.load(os.path.join(args.dir, n + ".npy"))
     q, k, v = load("q"), load("k"), load("v")
     if args.kv_dtype == "float16":
         k, v = k.astype(np.float16), v.astype(np.float16)
     out = np.load(args.out) if args.out else load("out")
-    ref, ref_lse = reference(q, k, v, args.causal, args.window, args.sinks)
+    with np.errstate(invalid="ignore"):
+        ref, ref_lse = reference(q, k, v, args.causal, args.window, args.sinks)
+    if out.shape == ref.shape:
+        both = split_nan("out", out, ref)
+        if both is None:
+            return 1
+        out, ref = both
     if args.lse:
         lse = np.load(args.lse)
         if lse.shape != ref_lse.shape:
             print(f"shape mismatch: lse {lse.shape}, reference {ref_lse.shape}")
             return 1
+        both = split_nan("lse", lse, ref_lse)
+        if both is None:
+            return 1
+        lse, ref_lse = both
         lerr = np.abs(lse - ref_lse).max()
         print(f"lse: max abs error vs float64 = {lerr:.3e}")
         if not (np.isfinite(lse).all() and lerr <= 1e-4):
@@ -178,6 +218,8 @@ def main():
     g.add_argument("--hq", type=int, default=HQ, help="query heads")
     g.add_argument("--hkv", type=int, default=HKV, help="key/value heads")
     g.add_argument("--d", type=int, default=D, help="head dim")
+    g.add_argument("--poison-k", default="",
+                   help="J=VALUE,...: non-finite (or any) values in keys' element 0")
     g.add_argument("--kv-dtype", choices=["float32", "float16"], default="float32",
                    help="dtype of the k/v files")
     c = sub.add_parser("check")

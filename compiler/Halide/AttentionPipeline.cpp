@@ -7,7 +7,12 @@
 //    With `causal` the key-block RDom is bounded by the query tile.
 //  * Decode: split-K over key chunks (flash-decoding); per-chunk partial
 //    (max, sum, P.V) are merged by log-sum-exp.
-// Masks are additive biases (0 or -1e30), never selects on the scores.
+// Non-finite scores follow IEEE softmax over the keys a row sees (as NumPy
+// and PyTorch compute it): a +inf or NaN score among them makes the row (and
+// its LSE) NaN, a -inf score weighs 0, and a row whose scores are all -inf is
+// NaN. Keys a row does not see never matter. This holds for every length
+// and tile, because the state carries it in its max rather than in NaN
+// arithmetic, which Halide's fast-math flags do not keep (see maskedScore).
 // Schedules live in compiler/schedules/<target>.cpp.
 //
 //===----------------------------------------------------------------------===//
@@ -15,10 +20,54 @@
 #include "deltaflow/Compiler/AttentionPipeline.h"
 #include "deltaflow/Compiler/Float16.h"
 
+#include <cstring>
+#include <limits>
+
 namespace deltaflow::compiler {
 
 namespace {
-constexpr float kMasked = -1e30f;
+/// Score of a key the row does not see, or whose score is -inf: float's
+/// lowest value, so every finite score is at or above it.
+constexpr float kMasked = -std::numeric_limits<float>::max();
+/// Score of a seen key whose score is +inf or NaN: float's largest value.
+/// A row max of kPoison (some seen score was +inf/NaN) or of kMasked (no
+/// seen score above -inf) makes the row NaN at the end (poisonRow). Finite
+/// sentinels, since under fast-math LLVM may fold infinities and NaN away.
+/// (A finite score of exactly +-FLT_MAX counts as +inf / -inf.)
+constexpr float kPoison = std::numeric_limits<float>::max();
+
+Halide::Expr floatBits(const Halide::Expr &x) {
+  return Halide::reinterpret(Halide::UInt(32), x);
+}
+Halide::Expr u32(uint32_t v) {
+  return Halide::Internal::make_const(Halide::UInt(32), uint64_t(v));
+}
+uint32_t bitsOf(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, sizeof b);
+  return b;
+}
+
+/// The score the softmax uses for a key: `dot` where the row sees the key
+/// and `dot` is finite; kMasked where it does not see it or `dot` is -inf;
+/// kPoison where it sees a +inf or NaN score. Tested on the bits.
+Halide::Expr maskedScore(const Halide::Expr &dot, const Halide::Expr &visible) {
+  Halide::Expr bits = floatBits(dot);
+  Halide::Expr finite = (bits & u32(0x7f800000)) != u32(0x7f800000);
+  Halide::Expr negInf = bits == u32(0xff800000);
+  return Halide::select(!visible || negInf, kMasked, finite, dot, kPoison);
+}
+
+/// `x`, or NaN (its sign kept) when the row's max is a sentinel: a seen
+/// score was +inf or NaN, or none was above -inf. On the bits, so that no
+/// fast-math fold can drop it.
+Halide::Expr poisonRow(const Halide::Expr &x, const Halide::Expr &rowMax) {
+  Halide::Expr m = floatBits(rowMax);
+  Halide::Expr bad = m == u32(bitsOf(kPoison)) || m == u32(bitsOf(kMasked));
+  return Halide::reinterpret(
+      Halide::Float(32),
+      floatBits(x) | Halide::select(bad, u32(0x7fc00000), u32(0)));
+}
 /// exp of a non-positive argument; clamped because fast_exp returns NaN far
 /// below its range, and at -80 so that masked keys give a tiny normal
 /// number (exp(-88) is denormal, and denormal arithmetic is slow on x86).
@@ -57,13 +106,13 @@ Halide::Expr AttentionIO::queryPosition(const AttentionSpec &spec,
   return first + row;
 }
 
-Halide::Expr AttentionIO::maskBias(const AttentionSpec &spec,
-                                   const Halide::Expr &key,
-                                   const Halide::Expr &row) const {
+Halide::Expr AttentionIO::keyVisible(const AttentionSpec &spec,
+                                     const Halide::Expr &key,
+                                     const Halide::Expr &row) const {
   Halide::Expr visible = key < k.dim(1).extent();
   if (spec.causal)
     visible = visible && key <= queryPosition(spec, row);
-  return Halide::select(visible, 0.0f, kMasked);
+  return visible;
 }
 
 std::vector<Halide::Func> AttentionIO::outputs() const {
@@ -183,16 +232,16 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   P.kt(d, jj, kb, qt, hk, b) = widenToF32(P.k(d, keyAt, hk, b), tiles.bitWidenF16);
   P.sdot(qi, g, jj, kb, qt, hk, b) +=
       P.qT(qi, P.rd, g, qt, hk, b) * P.kt(P.rd, jj, kb, qt, hk, b);
-  Expr bias = P.maskBias(spec, key, qrow);
+  Expr visible = P.keyVisible(spec, key, qrow);
   if (form.kind == PrefillForm::Sparse) {
-    Expr visible = keyValid;
+    visible = visible && keyValid;
     if (sliding)
       visible = visible && (key < int(form.sparse.sinks) ||
                             P.queryPosition(spec, qrow) - key <=
                                 int(form.sparse.window));
-    bias = Halide::select(visible, bias, kMasked);
   }
-  P.s(qi, g, jj, kb, qt, hk, b) = P.sdot(qi, g, jj, kb, qt, hk, b) + bias;
+  P.s(qi, g, jj, kb, qt, hk, b) =
+      maskedScore(P.sdot(qi, g, jj, kb, qt, hk, b), visible);
 
   // Block-local softmax statistics and P.V.
   P.rj = Halide::RDom(0, Bk, "rj");
@@ -272,9 +321,10 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   auto at = [&](Expr ee, int field) {
     return P.state(ee, i % Tq, h % G, i / Tq, h / G, b)[field];
   };
-  P.out(e, i, h, b) = Halide::select(rowUsed, at(e, 0) / at(e, 2), 0.0f);
+  P.out(e, i, h, b) = Halide::select(
+      rowUsed, poisonRow(at(e, 0) / at(e, 2), at(e, 1)), 0.0f);
   if (spec.withLse)
-    P.lse(i, h, b) = at(0, 1) + Halide::log(at(0, 2));
+    P.lse(i, h, b) = poisonRow(at(0, 1) + Halide::log(at(0, 2)), at(0, 1));
   return P;
 }
 
@@ -341,10 +391,8 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
   P.sdot(jj, g, i, c, hk, b) +=
       P.qd(P.rd, g, i, hk, b) *
       widenToF32(P.k(P.rd, keyAt, hk, b), tiles.bitWidenF16);
-  Expr bias = P.maskBias(spec, key, i);
-  if (sparse)
-    bias = Halide::select(keyValid, bias, kMasked);
-  P.s(jj, g, i, c, hk, b) = P.sdot(jj, g, i, c, hk, b) + bias;
+  P.s(jj, g, i, c, hk, b) = maskedScore(
+      P.sdot(jj, g, i, c, hk, b), P.keyVisible(spec, key, i) && keyValid);
 
   P.rj = Halide::RDom(0, C, "rj");
   P.cmax(g, i, c, hk, b) = kMasked;
@@ -377,11 +425,13 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
             P.merged(e, g, i, hk, b)[1] + P.part(e, g, i, P.rc, hk, b)[2] * w);
 
   // Per (head in group, KV head), then laid out as [.., Hq, ..].
-  P.outG(e, g, i, hk, b) = P.merged(e, g, i, hk, b)[0] / P.merged(e, g, i, hk, b)[1];
+  P.outG(e, g, i, hk, b) = poisonRow(
+      P.merged(e, g, i, hk, b)[0] / P.merged(e, g, i, hk, b)[1], P.gmax(g, i, hk, b));
   P.out(e, i, h, b) = P.outG(e, h % G, i, h / G, b);
   if (spec.withLse) {
-    P.lseG(g, i, hk, b) =
-        P.gmax(g, i, hk, b) + Halide::log(P.merged(0, g, i, hk, b)[1]);
+    P.lseG(g, i, hk, b) = poisonRow(
+        P.gmax(g, i, hk, b) + Halide::log(P.merged(0, g, i, hk, b)[1]),
+        P.gmax(g, i, hk, b));
     P.lse(i, h, b) = P.lseG(h % G, i, h / G, b);
   }
   return P;

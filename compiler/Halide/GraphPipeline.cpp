@@ -68,6 +68,13 @@ Expr ieeeLog(const Expr &x) {
                                  Halide::select(x > 0 && x < tiny, scaled,
                                                 Halide::log(x))));
 }
+/// `e` evaluated as IEEE 754 says, outside fast-math: Halide's simplifier
+/// and LLVM's nsz/nnan flags turn x + 0.0 into x (-0 + 0 is +0) and x * 0.0
+/// into 0 (inf * 0 is NaN). Elementwise kernels are memory-bound, so the lost
+/// contractions cost nothing measurable.
+Expr exact(const Expr &e) {
+  return e.type().is_float() ? Halide::strict_float(e) : e;
+}
 Expr ieeeMax(const Expr &a, const Expr &b) { return nanOr2(a, b, Halide::max(a, b)); }
 Expr ieeeMin(const Expr &a, const Expr &b) { return nanOr2(a, b, Halide::min(a, b)); }
 
@@ -77,9 +84,9 @@ struct ElementwiseOp {
   Expr (*lower)(const GraphNode &n, Halide::Type t, const std::vector<Expr> &a);
 };
 const ElementwiseOp kElementwise[] = {
-    {"add", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return a[0] + a[1]; }},
-    {"sub", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return a[0] - a[1]; }},
-    {"mul", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return a[0] * a[1]; }},
+    {"add", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return exact(a[0] + a[1]); }},
+    {"sub", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return exact(a[0] - a[1]); }},
+    {"mul", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return exact(a[0] * a[1]); }},
     {"maximum", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return ieeeMax(a[0], a[1]); }},
     {"minimum", 2, [](const GraphNode &, Halide::Type, const std::vector<Expr> &a) { return ieeeMin(a[0], a[1]); }},
     // TOSA defines pow for x > 0 (and x = 0 with y > 0); NaN propagates.

@@ -34,6 +34,9 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "llvm/ADT/SetVector.h"
 
+#include <cmath>
+#include <limits>
+
 namespace mlir::deltaflow {
 #define GEN_PASS_DEF_ATTNRAISE
 #include "deltaflow/Transforms/Passes.h.inc"
@@ -73,18 +76,29 @@ std::optional<double> splatConstant(Value v) {
 }
 
 /// True when `attr` ([1 or BH, Nq, Nk]) is exactly the causal mask with the
-/// queries as the last Nq positions: 0 where j <= i + Nk - Nq, a large
-/// negative value (<= -1e4, or -inf) elsewhere.
-bool isCausalMask(DenseElementsAttr attr, int64_t nq, int64_t nk) {
-  if (!isa<FloatType>(attr.getElementType()) || nq > nk)
+/// queries as the last Nq positions: 0 where j <= i + Nk - Nq, and elsewhere
+/// a value that hides the key exactly: -inf, or the element type's lowest
+/// finite value (s + lowest rounds to lowest or overflows to -inf for every
+/// finite score s <= 0, and exp(lowest - max) is 0 in the type). A finite
+/// mask above that (the -1e4 of many exporters) changes the softmax when
+/// scores are large, so it is accepted only at or below `threshold`, the
+/// pass's `finite-mask-threshold` option (NaN: off).
+bool isCausalMask(DenseElementsAttr attr, int64_t nq, int64_t nk,
+                  double threshold) {
+  auto ft = dyn_cast<FloatType>(attr.getElementType());
+  if (!ft || nq > nk)
     return false;
+  APFloat lowest = APFloat::getLargest(ft.getFloatSemantics(), /*Negative=*/true);
   auto visibleOk = [](const APFloat &f) { return f.isZero(); };
-  auto hiddenOk = [](APFloat f) {
+  auto hiddenOk = [&](APFloat f) {
     if (f.isNaN())
       return false;
+    if ((f.isInfinity() && f.isNegative()) ||
+        f.compare(lowest) == APFloat::cmpEqual)
+      return true;
     bool lost = false;
     f.convert(APFloat::IEEEdouble(), APFloat::rmNearestTiesToEven, &lost);
-    return f.convertToDouble() <= -1e4;
+    return !std::isnan(threshold) && f.convertToDouble() <= threshold;
   };
   int64_t offset = nk - nq;
   if (attr.isSplat()) {
@@ -121,7 +135,10 @@ std::optional<SmallVector<int64_t>> reshapeTarget(ArrayRef<int64_t> shape) {
 }
 
 struct RaiseTosaAttention : OpRewritePattern<tosa::MatMulOp> {
-  using OpRewritePattern::OpRewritePattern;
+  RaiseTosaAttention(MLIRContext *ctx, double maskThreshold)
+      : OpRewritePattern(ctx), maskThreshold(maskThreshold) {}
+  /// Finite mask values at or below this also hide a key (NaN: none do).
+  double maskThreshold;
 
   LogicalResult matchAndRewrite(tosa::MatMulOp pv,
                                 PatternRewriter &rw) const override {
@@ -217,8 +234,12 @@ struct RaiseTosaAttention : OpRewritePattern<tosa::MatMulOp> {
           mt.getDimSize(1) != st.getDimSize(1) ||
           mt.getDimSize(2) != st.getDimSize(2))
         return failure();
-      if (!isCausalMask(maskAttr, st.getDimSize(1), st.getDimSize(2)))
-        return rw.notifyMatchFailure(add, "mask is not the causal mask");
+      if (!isCausalMask(maskAttr, st.getDimSize(1), st.getDimSize(2),
+                        maskThreshold))
+        return rw.notifyMatchFailure(
+            add, "mask is not exactly the causal mask (hidden entries must "
+                 "be -inf or the type's lowest value, or at or below "
+                 "finite-mask-threshold)");
       if (!hasUses(scores, 1))
         return failure();
       causal = true;
@@ -242,6 +263,10 @@ struct RaiseTosaAttention : OpRewritePattern<tosa::MatMulOp> {
       }
       if (!scores || scores.getType() != mul.getType() || !hasUses(scores, 1))
         return failure();
+      // attn.attention needs a finite non-zero scale; a graph scaled by 0
+      // (uniform attention), +-inf or NaN is valid TOSA and stays as written.
+      if (!std::isfinite(scale) || scale == 0.0)
+        return rw.notifyMatchFailure(mul, "scale is zero or not finite");
       chain.push_back(mul);
       s = scores;
     }
@@ -343,7 +368,18 @@ struct AttnRaisePass : public mlir::deltaflow::impl::AttnRaiseBase<AttnRaisePass
 
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<RaiseTosaAttention>(&getContext());
+    double threshold = std::numeric_limits<double>::quiet_NaN();
+    if (finiteMaskThreshold.hasValue()) {
+      threshold = finiteMaskThreshold;
+      if (!(threshold < 0.0) || !std::isfinite(threshold)) {
+        getOperation().emitError()
+            << "attn-raise: finite-mask-threshold must be a finite negative "
+               "number, got "
+            << threshold;
+        return signalPassFailure();
+      }
+    }
+    patterns.add<RaiseTosaAttention>(&getContext(), threshold);
     FrozenRewritePatternSet frozen(std::move(patterns));
     // Only the matmuls are visited, and nothing else is folded: a graph that
     // does not match stays exactly as written.

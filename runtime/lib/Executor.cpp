@@ -362,8 +362,11 @@ Executor::run(const std::string &entryName,
       jobs.push_back(std::move(job)); // runtime kernels, or no kernel at all
       continue;
     }
-    const Tensor &sel =
-        k.rows ? buffers.at(k.rows->buffer) : buffers.at(k.inputs.at(0));
+    // Variants are chosen by the rows of the first input (or of the first
+    // output, for a kernel computed from constants alone).
+    const Tensor &sel = k.rows            ? buffers.at(k.rows->buffer)
+                        : k.inputs.empty() ? buffers.at(k.outputs.at(0))
+                                           : buffers.at(k.inputs[0]);
     int rowsDim = k.rows ? k.rows->dim : 2;
     int64_t rows = sel.rank() > rowsDim ? sel.shape()[size_t(rowsDim)] : 1;
     const bool fallback = job.mode == Mode::Fallback;

@@ -34,6 +34,7 @@
 #include "deltaflow/Common/KernelGraph.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <chrono>
 
@@ -90,6 +91,13 @@ static cl::opt<std::string>
           cl::desc("Add the Delta correction: attn-delta-correct options, "
                    "e.g. \"stride=64\""),
           cl::value_desc("options"));
+static cl::opt<std::string> finiteMaskThreshold(cl::cat(category),
+    "finite-mask-threshold",
+    cl::desc("attn-raise: also raise TOSA attention whose causal mask hides "
+             "keys with a finite value <= T (e.g. -1e4), assuming every "
+             "score is far above T. Without it only -inf and the element "
+             "type's lowest value count as hidden, which is exact"),
+    cl::value_desc("T"));
 // Listed for --help; the driver takes these arguments out before parsing.
 static cl::list<std::string> pluginHelp(cl::cat(category), 
     "load-pass-plugin",
@@ -292,12 +300,24 @@ int main(int argc, char **argv) {
   mlir::PassManager pm(&context);
   // Attention written out in TOSA is raised first, so that every later pass
   // (sparsify, delta) sees it as attn.attention.
-  std::string pipeline = "attn-raise,";
+  std::string pipeline = "attn-raise";
+  if (finiteMaskThreshold.getNumOccurrences()) {
+    double t = 0;
+    if (llvm::StringRef(finiteMaskThreshold).getAsDouble(t) || !(t < 0) ||
+        !std::isfinite(t)) {
+      llvm::errs() << "deltaflow-compile: error: --finite-mask-threshold "
+                      "must be a finite negative number, got '"
+                   << finiteMaskThreshold << "'\n";
+      return 1;
+    }
+    pipeline += "{finite-mask-threshold=" + finiteMaskThreshold + "}";
+  }
+  pipeline += ",";
   if (sparsity.getNumOccurrences())
     pipeline += "attn-sparsify{" + sparsity + "},";
   if (delta.getNumOccurrences())
     pipeline += "attn-delta-correct{" + delta + "},";
-  pipeline += "canonicalize,cse";
+  pipeline += "exact-canonicalize,cse";
   std::string pipelineErrors;
   llvm::raw_string_ostream pipelineErrorStream(pipelineErrors);
   if (mlir::failed(mlir::parsePassPipeline(pipeline, pm, pipelineErrorStream))) {

@@ -43,7 +43,7 @@ func.func @mask_not_causal(%q: tensor<8x4x16xf32>, %k: tensor<8x4x16xf32>, %v: t
   return %o : tensor<8x4x16xf32>
 }
 
-// A small negative value (-1.0 instead of <= -1e4) does not mask.
+// A small negative value (-1.0 instead of -inf) does not mask.
 // CHECK-LABEL: func.func @mask_too_weak
 // CHECK: tosa.add
 func.func @mask_too_weak(%q: tensor<1x2x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x8xf32>) -> tensor<1x2x8xf32> {
@@ -52,6 +52,83 @@ func.func @mask_too_weak(%q: tensor<1x2x8xf32>, %k: tensor<1x2x8xf32>, %v: tenso
   %s = tosa.matmul %q, %kt : (tensor<1x2x8xf32>, tensor<1x8x2xf32>) -> tensor<1x2x2xf32>
   %mask = "tosa.const"() {value = dense<[[[0.0, -1.0], [0.0, 0.0]]]> : tensor<1x2x2xf32>} : () -> tensor<1x2x2xf32>
   %sm = tosa.add %s, %mask : (tensor<1x2x2xf32>, tensor<1x2x2xf32>) -> tensor<1x2x2xf32>
+  %e = tosa.exp %sm : (tensor<1x2x2xf32>) -> tensor<1x2x2xf32>
+  %l = tosa.reduce_sum %e {axis = 2 : i32} : (tensor<1x2x2xf32>) -> tensor<1x2x1xf32>
+  %r = tosa.reciprocal %l : (tensor<1x2x1xf32>) -> tensor<1x2x1xf32>
+  %p = tosa.mul %e, %r {shift = 0 : i8} : (tensor<1x2x2xf32>, tensor<1x2x1xf32>) -> tensor<1x2x2xf32>
+  %o = tosa.matmul %p, %v : (tensor<1x2x2xf32>, tensor<1x2x8xf32>) -> tensor<1x2x8xf32>
+  return %o : tensor<1x2x8xf32>
+}
+
+// A finite mask (-1e9, -1e4) hides keys only while the scores stay far above
+// it, so it is not raised (unless finite-mask-threshold says so:
+// raise-sparsify.mlir, Run/raise-exact.test).
+// CHECK-LABEL: func.func @mask_finite
+// CHECK: tosa.add
+func.func @mask_finite(%q: tensor<1x2x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x8xf32>) -> tensor<1x2x8xf32> {
+  %perms = "tosa.const"() {value = dense<[0, 2, 1]> : tensor<3xi32>} : () -> tensor<3xi32>
+  %kt = tosa.transpose %k, %perms : (tensor<1x2x8xf32>, tensor<3xi32>) -> tensor<1x8x2xf32>
+  %s = tosa.matmul %q, %kt : (tensor<1x2x8xf32>, tensor<1x8x2xf32>) -> tensor<1x2x2xf32>
+  %c = "tosa.const"() {value = dense<0.5> : tensor<1x1x1xf32>} : () -> tensor<1x1x1xf32>
+  %ss = tosa.mul %s, %c {shift = 0 : i8} : (tensor<1x2x2xf32>, tensor<1x1x1xf32>) -> tensor<1x2x2xf32>
+  %mask = "tosa.const"() {value = dense<[[[0.0, -1.0e9], [0.0, 0.0]]]> : tensor<1x2x2xf32>} : () -> tensor<1x2x2xf32>
+  %sm = tosa.add %ss, %mask : (tensor<1x2x2xf32>, tensor<1x2x2xf32>) -> tensor<1x2x2xf32>
+  %e = tosa.exp %sm : (tensor<1x2x2xf32>) -> tensor<1x2x2xf32>
+  %l = tosa.reduce_sum %e {axis = 2 : i32} : (tensor<1x2x2xf32>) -> tensor<1x2x1xf32>
+  %r = tosa.reciprocal %l : (tensor<1x2x1xf32>) -> tensor<1x2x1xf32>
+  %p = tosa.mul %e, %r {shift = 0 : i8} : (tensor<1x2x2xf32>, tensor<1x2x1xf32>) -> tensor<1x2x2xf32>
+  %o = tosa.matmul %p, %v : (tensor<1x2x2xf32>, tensor<1x2x8xf32>) -> tensor<1x2x8xf32>
+  return %o : tensor<1x2x8xf32>
+}
+
+// A scale of 0 (uniform attention), +inf or NaN is valid TOSA that
+// attn.attention (finite non-zero scale) cannot express.
+// CHECK-LABEL: func.func @scale_zero
+// CHECK: tosa.mul
+func.func @scale_zero(%q: tensor<1x2x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x8xf32>) -> tensor<1x2x8xf32> {
+  %perms = "tosa.const"() {value = dense<[0, 2, 1]> : tensor<3xi32>} : () -> tensor<3xi32>
+  %kt = tosa.transpose %k, %perms : (tensor<1x2x8xf32>, tensor<3xi32>) -> tensor<1x8x2xf32>
+  %s = tosa.matmul %q, %kt : (tensor<1x2x8xf32>, tensor<1x8x2xf32>) -> tensor<1x2x2xf32>
+  %c = "tosa.const"() {value = dense<0.0> : tensor<1x1x1xf32>} : () -> tensor<1x1x1xf32>
+  %ss = tosa.mul %s, %c {shift = 0 : i8} : (tensor<1x2x2xf32>, tensor<1x1x1xf32>) -> tensor<1x2x2xf32>
+  %mask = "tosa.const"() {value = dense<[[[0.0, 0xFF800000], [0.0, 0.0]]]> : tensor<1x2x2xf32>} : () -> tensor<1x2x2xf32>
+  %sm = tosa.add %ss, %mask : (tensor<1x2x2xf32>, tensor<1x2x2xf32>) -> tensor<1x2x2xf32>
+  %e = tosa.exp %sm : (tensor<1x2x2xf32>) -> tensor<1x2x2xf32>
+  %l = tosa.reduce_sum %e {axis = 2 : i32} : (tensor<1x2x2xf32>) -> tensor<1x2x1xf32>
+  %r = tosa.reciprocal %l : (tensor<1x2x1xf32>) -> tensor<1x2x1xf32>
+  %p = tosa.mul %e, %r {shift = 0 : i8} : (tensor<1x2x2xf32>, tensor<1x2x1xf32>) -> tensor<1x2x2xf32>
+  %o = tosa.matmul %p, %v : (tensor<1x2x2xf32>, tensor<1x2x8xf32>) -> tensor<1x2x8xf32>
+  return %o : tensor<1x2x8xf32>
+}
+
+// CHECK-LABEL: func.func @scale_inf
+// CHECK: tosa.mul
+func.func @scale_inf(%q: tensor<1x2x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x8xf32>) -> tensor<1x2x8xf32> {
+  %perms = "tosa.const"() {value = dense<[0, 2, 1]> : tensor<3xi32>} : () -> tensor<3xi32>
+  %kt = tosa.transpose %k, %perms : (tensor<1x2x8xf32>, tensor<3xi32>) -> tensor<1x8x2xf32>
+  %s = tosa.matmul %q, %kt : (tensor<1x2x8xf32>, tensor<1x8x2xf32>) -> tensor<1x2x2xf32>
+  %c = "tosa.const"() {value = dense<0x7F800000> : tensor<1x1x1xf32>} : () -> tensor<1x1x1xf32>
+  %ss = tosa.mul %s, %c {shift = 0 : i8} : (tensor<1x2x2xf32>, tensor<1x1x1xf32>) -> tensor<1x2x2xf32>
+  %mask = "tosa.const"() {value = dense<[[[0.0, 0xFF800000], [0.0, 0.0]]]> : tensor<1x2x2xf32>} : () -> tensor<1x2x2xf32>
+  %sm = tosa.add %ss, %mask : (tensor<1x2x2xf32>, tensor<1x2x2xf32>) -> tensor<1x2x2xf32>
+  %e = tosa.exp %sm : (tensor<1x2x2xf32>) -> tensor<1x2x2xf32>
+  %l = tosa.reduce_sum %e {axis = 2 : i32} : (tensor<1x2x2xf32>) -> tensor<1x2x1xf32>
+  %r = tosa.reciprocal %l : (tensor<1x2x1xf32>) -> tensor<1x2x1xf32>
+  %p = tosa.mul %e, %r {shift = 0 : i8} : (tensor<1x2x2xf32>, tensor<1x2x1xf32>) -> tensor<1x2x2xf32>
+  %o = tosa.matmul %p, %v : (tensor<1x2x2xf32>, tensor<1x2x8xf32>) -> tensor<1x2x8xf32>
+  return %o : tensor<1x2x8xf32>
+}
+
+// CHECK-LABEL: func.func @scale_nan
+// CHECK: tosa.mul
+func.func @scale_nan(%q: tensor<1x2x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x8xf32>) -> tensor<1x2x8xf32> {
+  %perms = "tosa.const"() {value = dense<[0, 2, 1]> : tensor<3xi32>} : () -> tensor<3xi32>
+  %kt = tosa.transpose %k, %perms : (tensor<1x2x8xf32>, tensor<3xi32>) -> tensor<1x8x2xf32>
+  %s = tosa.matmul %q, %kt : (tensor<1x2x8xf32>, tensor<1x8x2xf32>) -> tensor<1x2x2xf32>
+  %c = "tosa.const"() {value = dense<0x7FC00000> : tensor<1x1x1xf32>} : () -> tensor<1x1x1xf32>
+  %ss = tosa.mul %s, %c {shift = 0 : i8} : (tensor<1x2x2xf32>, tensor<1x1x1xf32>) -> tensor<1x2x2xf32>
+  %mask = "tosa.const"() {value = dense<[[[0.0, 0xFF800000], [0.0, 0.0]]]> : tensor<1x2x2xf32>} : () -> tensor<1x2x2xf32>
+  %sm = tosa.add %ss, %mask : (tensor<1x2x2xf32>, tensor<1x2x2xf32>) -> tensor<1x2x2xf32>
   %e = tosa.exp %sm : (tensor<1x2x2xf32>) -> tensor<1x2x2xf32>
   %l = tosa.reduce_sum %e {axis = 2 : i32} : (tensor<1x2x2xf32>) -> tensor<1x2x1xf32>
   %r = tosa.reciprocal %l : (tensor<1x2x1xf32>) -> tensor<1x2x1xf32>

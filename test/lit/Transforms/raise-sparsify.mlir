@@ -1,8 +1,9 @@
 // Raised graphs get sparsified: a causal TOSA attention over 16 static keys
-// (more than sinks + window = 12) becomes window + sinks attention.
-// RUN: deltaflow-opt %s --attn-raise --attn-sparsify="policy=window sinks=4 window=8" | FileCheck %s
+// (more than sinks + window = 12) becomes window + sinks attention. Its mask
+// hides keys with -1e9, raised only under finite-mask-threshold.
+// RUN: deltaflow-opt %s --attn-raise="finite-mask-threshold=-1e9" --attn-sparsify="policy=window sinks=4 window=8" | FileCheck %s
 // And through the pipeline deltaflow-compile runs.
-// RUN: deltaflow-opt %s --pass-pipeline="builtin.module(attn-raise,attn-sparsify{policy=window sinks=4 window=8},attn-delta-correct{stride=4},canonicalize,cse)" | FileCheck %s --check-prefix=PIPE
+// RUN: deltaflow-opt %s --pass-pipeline="builtin.module(attn-raise{finite-mask-threshold=-1e4},attn-sparsify{policy=window sinks=4 window=8},attn-delta-correct{stride=4},canonicalize,cse)" | FileCheck %s --check-prefix=PIPE
 
 // CHECK-LABEL: func.func @causal16
 // CHECK: %[[Q:.+]] = tosa.reshape %arg0 {new_shape = array<i64: 1, 4, 16, 8>}

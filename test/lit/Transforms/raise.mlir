@@ -5,7 +5,7 @@
 // makes it causal.
 
 // Softmax as reduce_max, sub, exp, reduce_sum, reciprocal, mul; scale on
-// the right; causal mask.
+// the right; causal mask hiding keys with float32's lowest value.
 // CHECK-LABEL: func.func @causal_reciprocal
 // CHECK-SAME: (%[[Q:.+]]: tensor<8x4x16xf32>, %[[K:.+]]: tensor<8x4x16xf32>, %[[V:.+]]: tensor<8x4x32xf32>)
 // CHECK-DAG: %[[Q4:.+]] = tosa.reshape %[[Q]] {new_shape = array<i64: 1, 8, 4, 16>} : (tensor<8x4x16xf32>) -> tensor<1x8x4x16xf32>
@@ -21,7 +21,7 @@ func.func @causal_reciprocal(%q: tensor<8x4x16xf32>, %k: tensor<8x4x16xf32>, %v:
   %s = tosa.matmul %q, %kt : (tensor<8x4x16xf32>, tensor<8x16x4xf32>) -> tensor<8x4x4xf32>
   %c = "tosa.const"() {value = dense<0.25> : tensor<1x1x1xf32>} : () -> tensor<1x1x1xf32>
   %ss = tosa.mul %s, %c {shift = 0 : i8} : (tensor<8x4x4xf32>, tensor<1x1x1xf32>) -> tensor<8x4x4xf32>
-  %mask = "tosa.const"() {value = dense<[[[0.0, -1.0e9, -1.0e9, -1.0e9], [0.0, 0.0, -1.0e9, -1.0e9], [0.0, 0.0, 0.0, -1.0e9], [0.0, 0.0, 0.0, 0.0]]]> : tensor<1x4x4xf32>} : () -> tensor<1x4x4xf32>
+  %mask = "tosa.const"() {value = dense<[[[0.0, 0xFF7FFFFF, 0xFF7FFFFF, 0xFF7FFFFF], [0.0, 0.0, 0xFF7FFFFF, 0xFF7FFFFF], [0.0, 0.0, 0.0, 0xFF7FFFFF], [0.0, 0.0, 0.0, 0.0]]]> : tensor<1x4x4xf32>} : () -> tensor<1x4x4xf32>
   %sm = tosa.add %ss, %mask : (tensor<8x4x4xf32>, tensor<1x4x4xf32>) -> tensor<8x4x4xf32>
   %mx = tosa.reduce_max %sm {axis = 2 : i32} : (tensor<8x4x4xf32>) -> tensor<8x4x1xf32>
   %d = tosa.sub %sm, %mx : (tensor<8x4x4xf32>, tensor<8x4x1xf32>) -> tensor<8x4x4xf32>

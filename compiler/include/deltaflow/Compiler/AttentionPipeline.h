@@ -51,10 +51,10 @@ struct AttentionIO {
   /// Position of query row `row`: the offset, or Nk - Nq by default.
   Halide::Expr queryPosition(const AttentionSpec &spec,
                              const Halide::Expr &row) const;
-  /// 0 where query `row` may see `key` (key < Nk and, if causal, key <=
-  /// its position), -1e30 elsewhere: the mask as an additive bias.
-  Halide::Expr maskBias(const AttentionSpec &spec, const Halide::Expr &key,
-                        const Halide::Expr &row) const;
+  /// Whether query `row` may see `key`: key < Nk and, if causal, key <=
+  /// its position.
+  Halide::Expr keyVisible(const AttentionSpec &spec, const Halide::Expr &key,
+                          const Halide::Expr &row) const;
 };
 
 /// Which rows and keys a prefill-form pipeline covers.

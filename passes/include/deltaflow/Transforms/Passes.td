@@ -18,7 +18,22 @@ def AttnRaise : Pass<"attn-raise", "::mlir::ModuleOp"> {
     is no multiply) and `causal` for the causal mask. Graphs with any other
     mask, a softmax over another axis, or an intermediate value used outside
     the chain are left unchanged.
+
+    The raise keeps the graph's values: a causal mask is recognised only when
+    its hidden entries are `-inf` or the element type's lowest finite value,
+    and a scale of 0, +-inf or NaN (which `attn.attention` cannot express) is
+    left as TOSA. A finite mask such as `-1e4` is exact only while every
+    score stays far above it; `finite-mask-threshold=-1e4` raises such masks
+    too, assuming exactly that.
   }];
+  let options = [
+    Option<"finiteMaskThreshold", "finite-mask-threshold", "double",
+           /*default=*/"0.0",
+           "Also treat finite causal-mask entries <= this (a negative number) "
+           "as -inf. Off unless given. Assumes every score exceeds this value "
+           "by far more than the softmax can resolve (e.g. -1e4 with |scores| "
+           "below ~1e3).">
+  ];
   let dependentDialects = ["::mlir::deltaflow::attn::AttnDialect",
                            "::mlir::tosa::TosaDialect"];
 }
@@ -72,6 +87,19 @@ def AttnDeltaCorrect : Pass<"attn-delta-correct", "::mlir::ModuleOp"> {
   let options = [
     Option<"stride", "stride", "int64_t", "64", "row stride gamma of the dense rows (1..8192)">
   ];
+}
+
+def ExactCanonicalize : Pass<"exact-canonicalize"> {
+  let summary = "canonicalize, without the folds that change IEEE results";
+  let description = [{
+    Runs every loaded dialect's and op's canonicalization patterns and
+    folds, as `canonicalize` does, except on the ops whose upstream folds are
+    not exact in IEEE arithmetic: float `tosa.add` (`x + 0.0` folds to `x`,
+    but -0 + 0 is +0) and float `tosa.mul` (`x * 0.0` folds to 0, but
+    inf * 0 is NaN and -1 * 0 is -0). Those ops stay as written, and are
+    erased only when dead. deltaflow-compile runs this after its passes so
+    that the compiled graph computes what the TOSA graph specifies.
+  }];
 }
 
 #endif // DELTAFLOW_TRANSFORMS_PASSES_TD

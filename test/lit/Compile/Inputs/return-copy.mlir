@@ -14,3 +14,9 @@ func.func @folded(%x: tensor<?x8xf32> {deltaflow.name = "x"}) -> (tensor<?x8xf32
   %y = tosa.add %x, %z : (tensor<?x8xf32>, tensor<1x1xf32>) -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>
 }
+
+func.func @times_zero(%x: tensor<?x8xf32> {deltaflow.name = "x"}) -> (tensor<?x8xf32> {deltaflow.name = "out"}) {
+  %z = "tosa.const"() {value = dense<0.0> : tensor<1x1xf32>} : () -> tensor<1x1xf32>
+  %y = tosa.mul %x, %z {shift = 0 : i8} : (tensor<?x8xf32>, tensor<1x1xf32>) -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
