@@ -22,10 +22,13 @@ compile token-select --sparsity="policy=token-select budget=2048 sinks=128 windo
 python3 bench/gpu/tensorcore_cases.py "$out/tc"
 for m in "$out"/tc/*.mlir; do
   tiles=$(cat "${m%.mlir}.tiles" 2>/dev/null || true)
+  # Other flags (--sparsity=...), one argument per line.
+  flags=()
+  [[ -f "${m%.mlir}.flags" ]] && mapfile -t flags < "${m%.mlir}.flags"
   # shellcheck disable=SC2086  # the tile flags are separate words
-  ./build/bin/deltaflow-compile "$m" --target=cuda -o "${m%.mlir}" $tiles
+  ./build/bin/deltaflow-compile "$m" --target=cuda -o "${m%.mlir}" $tiles "${flags[@]}"
   # shellcheck disable=SC2086
-  ./build/bin/deltaflow-compile "$m" --target=cuda --emit=ptx -o "${m%.mlir}" $tiles
+  ./build/bin/deltaflow-compile "$m" --target=cuda --emit=ptx -o "${m%.mlir}" $tiles "${flags[@]}"
 done
 cp build/bin/deltaflow-run "$out/"
 for lib in libtbb.so.12 libtbbmalloc.so.2; do

@@ -84,9 +84,10 @@ def load_case(name):
     return case
 
 
-def reference(q, k, v, scale, causal, offset=None):
+def reference(q, k, v, scale, causal, offset=None, sinks=0, window=None):
     """float64 attention and its natural-log LSE; query i sits at position
-    offset + i (offset: Nk - Nq unless the op gives one)."""
+    p = offset + i (offset: Nk - Nq unless the op gives one). With `window`:
+    window + sinks, p sees j iff j <= p and (j < sinks or p - j <= window)."""
     g = q.shape[1] // k.shape[1]
     qd, kd, vd = q.double(), k.double().repeat_interleave(g, 1), v.double().repeat_interleave(g, 1)
     s = torch.matmul(qd, kd.transpose(-1, -2)) * scale
@@ -94,7 +95,10 @@ def reference(q, k, v, scale, causal, offset=None):
         nq, nk = q.shape[2], k.shape[2]
         i = torch.arange(nq, device=q.device)[:, None] + (nk - nq if offset is None else offset)
         j = torch.arange(nk, device=q.device)[None, :]
-        s = s.masked_fill(j > i, float("-inf"))
+        hidden = j > i
+        if window is not None:
+            hidden = hidden | ((j >= sinks) & (i - j > window))
+        s = s.masked_fill(hidden, float("-inf"))
     lse = torch.logsumexp(s, -1)
     return torch.matmul(torch.softmax(s, -1), vd), lse
 
@@ -164,7 +168,8 @@ def check(drv, names, via, work, rows):
             q = torch.randn(b, hq, nq, d, device="cuda", generator=gen).to(dt)
             k = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
             v = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
-            ref, ref_lse = reference(q, k, v, case["scale"], case["causal"], case.get("offset"))
+            ref, ref_lse = reference(q, k, v, case["scale"], case["causal"], case.get("offset"),
+                                     case.get("sinks", 0), case.get("window"))
             if via == "direct":
                 out, lse = run_direct(drv, case, fn, q, k, v)
                 prof = ""
@@ -172,9 +177,9 @@ def check(drv, names, via, work, rows):
                 out, lse, prof = run_module(name, case, q, k, v, work)
             nan = int(torch.isnan(out.float()).sum())
             err = rel_l2(out, ref)
-            if case.get("offset") is None:
+            if case.get("offset") is None and case.get("window") is None:
                 yard = sdpa_bf16_error(q, k, v, case["causal"], ref)
-            else:  # SDPA has no offset: the float64 reference on 16-bit-rounded output
+            else:  # SDPA has no offset or window: the float64 reference on 16-bit-rounded output
                 yard = rel_l2(ref.to(dt), ref)
             lse_err = (ref_lse - lse.double()).abs().max().item() if lse is not None else 0.0
             # Bound: P is rounded to the input type before P.V, as in
@@ -194,6 +199,43 @@ def check(drv, names, via, work, rows):
             rows.append({"via": via, "case": name, "nq": nq, "nk": nk, "rel_l2": err,
                          "torch_rel_l2": yard, "bound": bound, "nan": nan,
                          "lse_max_abs": lse_err, "pass": good})
+    return ok
+
+
+def check_nonfinite(drv, names, rows):
+    """Keys holding +-inf / NaN (docs/hardening.md): NaN exactly where the
+    float64 reference is NaN (a +inf or NaN score among the keys a row sees,
+    or only -inf ones), and within the checks' bound elsewhere."""
+    ok = True
+    gen = torch.Generator(device="cuda").manual_seed(99)
+    for name in names:
+        case = load_case(name)
+        L = case["launch"]
+        fn = drv.load(case["ptx"], L["function"], L["shared_bytes"])
+        dt = DT[case["dtype"]]
+        for nq, nk in ((300, 300), (129, 1100), (1, 4097)):
+            b, hq, hkv, d = case["batch"], case["hq"], case["hkv"], case["d"]
+            q = torch.randn(b, hq, nq, d, device="cuda", generator=gen).to(dt)
+            k = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
+            v = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
+            k[:, :, 0, 0] = float("inf")
+            k[:, :, nk // 2, 0] = float("inf")  # same sign as key 0: rows with q0 < 0 stay finite
+            k[:, :, nk - 1, 0] = float("nan")
+            ref, _ = reference(q, k, v, case["scale"], case["causal"], case.get("offset"),
+                               case.get("sinks", 0), case.get("window"))
+            out, _ = run_direct(drv, case, fn, q, k, v)
+            nan_ref, nan_out = torch.isnan(ref), torch.isnan(out.float())
+            wrong = int((nan_ref != nan_out).sum())
+            fin = ~nan_ref
+            err = rel_l2(out.float()[fin], ref[fin]) if fin.any() else 0.0
+            bound = 2 ** -8 if case["dtype"] == "bf16" else 2 ** -11
+            good = wrong == 0 and err <= 2 * bound
+            ok &= good
+            print(f"{'ok ' if good else 'BAD'} nonfin {name:26s} Nq={nq:5d} Nk={nk:5d}  NaN rows "
+                  f"{int(nan_ref.any(-1).sum())} (mismatched elements {wrong})  rel L2 finite {err:.2e}",
+                  flush=True)
+            rows.append({"case": name, "nq": nq, "nk": nk, "nan_mismatch": wrong,
+                         "rel_l2_finite": err, "pass": good})
     return ok
 
 
@@ -239,6 +281,51 @@ def bench(drv, names, lengths, rows):
                          "tflops": tf, "matmul_tflops": peak, "references_ms": refs})
 
 
+def bench_window(drv, name, n, rows):
+    """Window + sinks at length n: ours beside FlexAttention with the same
+    mask (torch.compile'd, bf16) and dense SDPA flash, with the checks'
+    float64 bound on a 4K slice."""
+    case = load_case(name)
+    L = case["launch"]
+    fn = drv.load(case["ptx"], L["function"], L["shared_bytes"])
+    b, hq, hkv, d, dt = case["batch"], case["hq"], case["hkv"], case["d"], DT[case["dtype"]]
+    sinks, window = case["sinks"], case["window"]
+    q = torch.randn(b, hq, n, d, device="cuda", dtype=dt)
+    k = torch.randn(b, hkv, n, d, device="cuda", dtype=dt)
+    v = torch.randn(b, hkv, n, d, device="cuda", dtype=dt)
+    # Visible (query, key) pairs: 4 d flops each (QK and PV).
+    p = torch.arange(n, device="cuda", dtype=torch.float64)
+    pairs = float(torch.clamp(p + 1, max=window + 1).sum() +
+                  torch.clamp(torch.clamp(p - window, min=0), max=sinks).sum())
+    flops = 4 * b * hq * pairs * d
+    out = torch.empty_like(q)
+    grid = (math.ceil(n / L["rows_per_block"]), hq, b)
+    ms = cuda_time(lambda: drv.launch(fn, grid, L["threads"], L["shared_bytes"], [q, k, v, out], [n, n]), 20)
+    refs, flex_err = {}, float("nan")
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        refs["dense flash"] = cuda_time(
+            lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True), 10)
+    try:
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+        def mask_mod(bi, h, qi, kj):
+            return (kj <= qi) & ((kj < sinks) | (qi - kj <= window))
+        bm = create_block_mask(mask_mod, None, None, n, n, device="cuda")
+        flex = torch.compile(flex_attention)
+        run = lambda: flex(q, k, v, block_mask=bm, enable_gqa=True)
+        run()
+        refs["flex"] = cuda_time(run, 20)
+        flex_err = rel_l2(out.float(), run().float())
+    except Exception as e:  # noqa: BLE001
+        print(f"  (flex: {type(e).__name__}: {str(e)[:200]})")
+    vs = "  ".join(f"ours/{r} {ms / t:.2f}x" for r, t in refs.items())
+    print(f"window {name} N={n} sinks={sinks} window={window}: ours {ms:.3f} ms "
+          f"({flops / ms / 1e9:.0f} TFLOP/s)  " +
+          "  ".join(f"{r} {t:.3f} ms" for r, t in refs.items()) + f"  {vs}"
+          f"  rel L2 vs flex {flex_err:.2e}", flush=True)
+    rows.append({"case": name, "n": n, "sinks": sinks, "window": window, "ours_ms": ms,
+                 "tflops": flops / ms / 1e9, "references_ms": refs, "rel_l2_vs_flex": flex_err})
+
+
 def run_bench(name, n, work, rows):
     """The user's path: deltaflow-run --repeat on .npy files (the kernel
     time is from --profile; the run time includes the host side)."""
@@ -275,6 +362,10 @@ def main():
     p.add_argument("--bench-d256", default="bf16-gqa8-d256-causal,sweep-w4-k64-d256",
                    help="a second sweep (head dim 256) at the last --bench length")
     p.add_argument("--run-bench", default="32768", help="deltaflow-run lengths ('' for none)")
+    p.add_argument("--window-bench", default="32768", help="window + sinks lengths ('' for none)")
+    p.add_argument("--window-case", default="bf16-gqa4-d128-window-2048")
+    p.add_argument("--nonfinite", default="bf16-gqa4-d128-causal,f16-gqa4-d128-causal-lse,bf16-gqa4-d128-window",
+                   help="cases checked with +-inf / NaN keys ('' for none)")
     a = p.parse_args()
     print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}", flush=True)
     with open(os.path.join(TC, "cases.json")) as f:
@@ -285,11 +376,17 @@ def main():
     rows, ok = {"check": [], "bench": []}, True
     for via in a.via.split(","):
         ok &= check(drv, names, via, work, rows["check"])
+    rows["nonfinite"] = []
+    if a.nonfinite:
+        ok &= check_nonfinite(drv, a.nonfinite.split(","), rows["nonfinite"])
     if a.bench:
         lengths = [int(x) for x in a.bench.split(",")]
         bench(drv, a.bench_case.split(","), lengths, rows["bench"])
         if a.bench_d256:
             bench(drv, a.bench_d256.split(","), lengths[-1:], rows["bench"])
+    rows["window"] = []
+    for n in [int(x) for x in a.window_bench.split(",") if x]:
+        bench_window(drv, a.window_case, n, rows["window"])
     rows["run"] = []
     for n in [int(x) for x in a.run_bench.split(",") if x]:
         run_bench(a.bench_case.split(",")[0], n, work, rows["run"])

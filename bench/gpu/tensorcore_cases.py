@@ -21,6 +21,17 @@ CASES = {
     "f16-gqa1-d64-causal": ("f16", 1, 4, 4, 64, True, False),
 }
 
+# Window + sinks (attn-sparsify policy=window): name -> (case, sinks, window).
+# Small windows against the check's lengths (masks at the sinks' end, the
+# window's edge and the diagonal); 128 + 2048 as bench/gpu/gpu_bench.py's
+# window case, for the speed comparison with FlexAttention.
+WINDOWS = {
+    "bf16-gqa4-d128-window": ("bf16-gqa4-d128-causal", 4, 256),
+    "f16-gqa2-d64-window-lse": (("f16", 1, 4, 2, 64, True, True), 16, 100),
+    "bf16-gqa8-d256-window": ("bf16-gqa8-d256-causal", 0, 300),
+    "bf16-gqa4-d128-window-2048": ("bf16-gqa4-d128-causal", 128, 2048),
+}
+
 # Tile sweep of the main case (--tile overrides): name -> (case, tiles).
 SWEEP = {
     "sweep-a64": ("bf16-gqa4-d128-causal", {"tensorcore.address-bits": 64}),
@@ -64,8 +75,19 @@ def main():
             f.write(mlir(*CASES[base]))
         with open(os.path.join(out, name + ".tiles"), "w") as f:
             f.write(" ".join(f"--tile {k}={v}" for k, v in tiles.items()))
+    # Window cases: the same .mlir, sparsified (OUT/NAME.flags: one
+    # deltaflow-compile argument per line).
+    for name, (base, sinks, window) in WINDOWS.items():
+        c = CASES[base] if isinstance(base, str) else base
+        with open(os.path.join(out, name + ".mlir"), "w") as f:
+            f.write(mlir(*c))
+        with open(os.path.join(out, name + ".flags"), "w") as f:
+            f.write(f"--sparsity=policy=window sinks={sinks} window={window}\n")
     keys = ("dtype", "batch", "hq", "hkv", "d", "causal", "lse", "offset")
     cases = {n: dict(zip(keys, c)) for n, c in CASES.items()}
+    for name, (base, sinks, window) in WINDOWS.items():
+        c = CASES[base] if isinstance(base, str) else base
+        cases[name] = dict(zip(keys, c), sinks=sinks, window=window)
     for name, (base, tiles) in SWEEP.items():
         cases[name] = dict(cases[base], tiles=tiles, sweep=True)
     with open(os.path.join(out, "cases.json"), "w") as f:

@@ -146,17 +146,18 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
                                           {prefillSym, -1}};
   };
 
+  if (k.tensorCore) {
+    // Tensor cores (dense attention, or window + sinks): one PTX kernel for
+    // every number of rows, and no dense fallback (it covers every length).
+    const PtxKernel &p = *k.tensorCore;
+    manifest::PtxLaunch launch{p.function, p.threads, p.sharedBytes,
+                               p.rowsPerBlock, p.computeCapability};
+    ck.manifest.variants = {{ptxSymbol(k.name), -1, launch}};
+    ck.ptx.emplace_back(ptxSymbol(k.name), p.ptx);
+    return ck;
+  }
   switch (k.kind) {
   case KernelKind::Attention:
-    if (k.tensorCore) {
-      // Tensor cores: one PTX kernel for every number of rows.
-      const PtxKernel &p = *k.tensorCore;
-      manifest::PtxLaunch launch{p.function, p.threads, p.sharedBytes,
-                                 p.rowsPerBlock, p.computeCapability};
-      variants = {{ptxSymbol(k.name), -1, launch}};
-      ck.ptx.emplace_back(ptxSymbol(k.name), p.ptx);
-      break;
-    }
     if (spec.dtype != DType::Float32)
       throw UnsupportedShape(
           std::string("attention with a ") + manifest::toString(spec.dtype) +
@@ -167,6 +168,12 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     break;
   case KernelKind::SparseAttention:
   case KernelKind::DenseRows: {
+    if (spec.dtype != DType::Float32)
+      throw UnsupportedShape(
+          std::string("window + sinks attention with a ") +
+          manifest::toString(spec.dtype) +
+          " query compiles only for --target=cuda (tensor cores); on this "
+          "target write the query, key and value as f32");
     PrefillForm form;
     if (k.kind == KernelKind::SparseAttention) {
       form.kind = PrefillForm::Sparse;

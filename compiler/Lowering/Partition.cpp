@@ -156,8 +156,10 @@ struct EntryBuilder {
         return op->emitOpError()
                << "has a " << qt.getElementType()
                << " query; 16-bit queries compile only for dense "
-                  "attn.attention (tensor cores, --target=cuda): selections, "
-                  "sparse attention and the Delta rows take f32 queries";
+                  "attn.attention and window + sinks attn.sparse_attention "
+                  "(tensor cores, --target=cuda): selections, sparse "
+                  "attention over selected keys and the Delta rows take f32 "
+                  "queries";
     for (auto [val, what] : {std::pair<Value, const char *>{q, "query"},
                              {k, "key"},
                              {v, "value"}}) {
@@ -303,9 +305,9 @@ struct EntryBuilder {
 
   /// q/k/v, scale and offset of the causal forms (sparse, dense rows).
   template <typename OpT>
-  LogicalResult causalSpec(OpT op, AttentionSpec &spec) {
+  LogicalResult causalSpec(OpT op, AttentionSpec &spec, bool query16 = false) {
     if (failed(attentionOperands(op, op.getQuery(), op.getKey(),
-                                 op.getValue(), spec)))
+                                 op.getValue(), spec, query16)))
       return failure();
     spec.scale = op.getEffectiveScale();
     spec.causal = true;
@@ -315,7 +317,8 @@ struct EntryBuilder {
 
   LogicalResult addSparseAttention(attn::SparseAttentionOp op) {
     AttentionSpec spec;
-    if (failed(causalSpec(op, spec)))
+    // Window + sinks (no selection) has a tensor-core kernel.
+    if (failed(causalSpec(op, spec, /*query16=*/!op.getIndices())))
       return failure();
     spec.withLse = op.getLse();
     SmallVector<Value> inputs = {op.getQuery(), op.getKey(), op.getValue()};

@@ -71,6 +71,8 @@ namespace {
 
 constexpr int kMmaM = 16, kMmaN = 8, kMmaK = 16;
 
+int64_t ceilDivConst(int64_t x, int64_t y) { return (x + y - 1) / y; }
+
 int64_t sharedBytesOf(const manifest::AttentionParams &spec,
                       const TensorCoreTile &tile) {
   int64_t rows = int64_t(tile.warps) * kMmaM;
@@ -84,8 +86,9 @@ class AttentionTileBuilder {
 public:
   AttentionTileBuilder(ImplicitLocOpBuilder &b,
                        const manifest::AttentionParams &spec,
-                       const TensorCoreTile &tile)
-      : b(b), spec(spec), tile(tile), D(spec.d), BN(tile.keyTile),
+                       const TensorCoreTile &tile,
+                       const manifest::SparsePattern *sliding)
+      : b(b), spec(spec), tile(tile), sliding(sliding), D(spec.d), BN(tile.keyTile),
         BM(tile.warps * kMmaM), threads(tile.warps * 32) {
     elem = spec.dtype == manifest::DType::BFloat16 ? Type(b.getBF16Type())
                                                    : Type(b.getF16Type());
@@ -99,6 +102,9 @@ private:
   ImplicitLocOpBuilder &b;
   const manifest::AttentionParams &spec;
   const TensorCoreTile &tile;
+  /// Window + sinks (FlashAttention's window_size=(window, 0) plus the
+  /// first `sinks` keys); nullptr: dense.
+  const manifest::SparsePattern *sliding;
   const int64_t D, BN, BM, threads;
   Type elem, f32, i32;
   Value smem; // memref<(BM + 4 BN) * D x elem, workgroup>
@@ -127,6 +133,12 @@ private:
   Value ule(Value x, Value y) {
     return b.create<arith::CmpIOp>(arith::CmpIPredicate::ule, x, y);
   }
+  Value maxu(Value x, Value y) { return b.create<arith::MaxUIOp>(x, y); }
+  Value select(Value c, Value x, Value y) {
+    return b.create<arith::SelectOp>(c, x, y);
+  }
+  /// max(x - y, 0) on unsigned indices.
+  Value subSat(Value x, Value y) { return select(ult(y, x), sub(x, y), idx(0)); }
   Value ceilDiv(Value x, int64_t y) { return div(add(x, y - 1), y); }
   Value fadd(Value x, Value y) { return b.create<arith::AddFOp>(x, y); }
   Value fmul(Value x, Value y) { return b.create<arith::MulFOp>(x, y); }
@@ -288,6 +300,9 @@ private:
   struct Context {
     Value q, k, v, out, lse, nq, nk;
     Value qBase, kvBase, q0, offset, scaleLog2;
+    /// The key tiles run in a virtual order v: tiles [0, sinkTiles), then
+    /// from winStart on (dense: sinkTiles = winStart = 0, tile = v).
+    Value sinkTiles, winStart;
     std::vector<std::array<Value, 4>> qFrag; // per 16-wide k-step of D
   };
 
@@ -327,32 +342,39 @@ private:
                      /*trans=*/false);
   }
 
-  void issueKvLoads(const Context &cx, Value t, Value nTiles) {
-    // Prefetch tile t into stage t mod 2 when t < nTiles; one commit group
-    // either way, so that wait_group counts stay uniform.
-    auto ifOp = b.create<scf::IfOp>(ult(t, nTiles), /*withElse=*/false);
+  /// The key tile visited at virtual position v.
+  Value tileOf(const Context &cx, Value v) {
+    return select(ult(v, cx.sinkTiles), v,
+                  add(sub(v, cx.sinkTiles), cx.winStart));
+  }
+
+  void issueKvLoads(const Context &cx, Value v, Value nV) {
+    // Prefetch the tile of virtual position v into stage v mod 2 when
+    // v < nV; one commit group either way, so that wait_group counts stay
+    // uniform.
+    auto ifOp = b.create<scf::IfOp>(ult(v, nV), /*withElse=*/false);
     {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-      Value stage = rem(t, 2), row0 = mul(t, BN);
+      Value stage = rem(v, 2), row0 = mul(tileOf(cx, v), BN);
       loadTile(cx.k, cx.kvBase, row0, cx.nk, kRegion(stage), BN);
       loadTile(cx.v, cx.kvBase, row0, cx.nk, vRegion(stage), BN);
     }
     b.create<NVVM::CpAsyncCommitGroupOp>();
   }
 
-  /// One K/V tile: returns the new state.
-  State step(const Context &cx, Value t, Value nTiles, const State &in,
+  /// One K/V tile (virtual position v of nV): returns the new state.
+  State step(const Context &cx, Value v, Value nV, const State &in,
              bool masked);
 };
 
 AttentionTileBuilder::State
-AttentionTileBuilder::step(const Context &cx, Value t, Value nTiles,
+AttentionTileBuilder::step(const Context &cx, Value v, Value nV,
                            const State &in, bool masked) {
-  issueKvLoads(cx, add(t, 1), nTiles);
+  issueKvLoads(cx, add(v, 1), nV);
   b.create<NVVM::CpAsyncWaitGroupOp>(1u);
   b.create<gpu::BarrierOp>();
-  Value stage = rem(t, 2);
+  Value stage = rem(v, 2);
   Value kReg = kRegion(stage), vReg = vRegion(stage);
   const int64_t nTilesS = BN / kMmaN, kSteps = D / kMmaK;
   Value zero = f32c(0.0);
@@ -390,7 +412,7 @@ AttentionTileBuilder::step(const Context &cx, Value t, Value nTiles,
   Value negInf = f32c(-INFINITY);
   if (masked) {
     Value row0 = add(add(cx.q0, mul(warp, 16)), div(lane, 4));
-    Value key0 = add(mul(t, BN), mul(rem(lane, 4), 2));
+    Value key0 = add(mul(tileOf(cx, v), BN), mul(rem(lane, 4), 2));
     for (int64_t n = 0; n < nTilesS; ++n)
       for (int e = 0; e < 4; ++e) {
         Value key = add(key0, n * kMmaN + (e & 1));
@@ -398,6 +420,14 @@ AttentionTileBuilder::step(const Context &cx, Value t, Value nTiles,
         if (spec.causal) {
           Value pos = add(add(row0, (e >> 1) * 8), cx.offset);
           ok = b.create<arith::AndIOp>(ok, ule(key, pos));
+          if (sliding) {
+            // key < sinks, or pos - key <= window (key <= pos holds here;
+            // where it does not, ok is already false).
+            Value near = b.create<arith::OrIOp>(
+                ult(key, idx(sliding->sinks)),
+                ule(sub(pos, key), idx(sliding->window)));
+            ok = b.create<arith::AndIOp>(ok, near);
+          }
         }
         s[size_t(n)][e] = b.create<arith::SelectOp>(ok, s[size_t(n)][e], negInf);
       }
@@ -498,21 +528,40 @@ void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
   smem = b.create<memref::ViewOp>(smemTy, dyn, idx(0), ValueRange{});
 
-  // Key tiles: all of K, or (causal) up to this CTA's last row; the first
-  // `nFull` need no mask (every key is below every row's diagonal and
-  // inside K).
+  // Key tiles: all of K, or (causal) up to this CTA's last row; those in
+  // [uLo, uHi) need no mask (every key is below every row's diagonal,
+  // inside K and, with a window, inside every row's window).
   Value nTiles = ceilDiv(cx.nk, BN);
-  Value nFull = div(cx.nk, BN);
+  Value uHi = div(cx.nk, BN), uLo = idx(0);
+  Value lastRow = minu(add(cx.q0, BM), cx.nq);
   if (spec.causal) {
-    Value lastRow = minu(add(cx.q0, BM), cx.nq);
     nTiles = minu(nTiles, ceilDiv(add(cx.offset, lastRow), BN));
-    nFull = minu(nFull, div(add(add(cx.offset, cx.q0), 1), BN));
+    uHi = minu(uHi, div(add(add(cx.offset, cx.q0), 1), BN));
   }
-  nFull = minu(nFull, nTiles);
+  uHi = minu(uHi, nTiles);
+  cx.sinkTiles = cx.winStart = idx(0);
+  if (sliding) {
+    // The CTA's rows sit at positions [p0, p1]: they need the sink tiles
+    // and the tiles from p0 - window on; a tile is unmasked from
+    // p1 - window on (the last row's window is the narrowest).
+    Value p0 = add(cx.offset, cx.q0), p1 = sub(add(cx.offset, lastRow), 1);
+    cx.sinkTiles = minu(idx(ceilDivConst(sliding->sinks, BN)), nTiles);
+    cx.winStart = minu(maxu(cx.sinkTiles,
+                            div(subSat(p0, idx(sliding->window)), BN)),
+                       nTiles);
+    uLo = ceilDiv(subSat(p1, idx(sliding->window)), BN);
+    uLo = minu(maxu(uLo, cx.winStart), nTiles);
+    uHi = maxu(uHi, uLo);
+  }
+  // Virtual positions: [0, sinkTiles) sinks; then window tiles
+  // [winStart, nTiles) at positions from sinkTiles on.
+  Value nV = add(cx.sinkTiles, sub(nTiles, cx.winStart));
+  Value vLo = add(cx.sinkTiles, sub(uLo, cx.winStart));
+  Value vHi = add(cx.sinkTiles, sub(uHi, cx.winStart));
 
   // Prologue: Q and the first K/V tile in one group.
   loadTile(cx.q, cx.qBase, cx.q0, cx.nq, idx(qRegion()), BM);
-  issueKvLoads(cx, idx(0), nTiles);
+  issueKvLoads(cx, idx(0), nV);
   b.create<NVVM::CpAsyncWaitGroupOp>(0u);
   b.create<gpu::BarrierOp>();
   if (D <= 128)
@@ -530,12 +579,15 @@ void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(forOp.getBody());
     State in = State::unflat(forOp.getRegionIterArgs(), D / kMmaN);
-    State next = step(cx, forOp.getInductionVar(), nTiles, in, masked);
+    State next = step(cx, forOp.getInductionVar(), nV, in, masked);
     b.create<scf::YieldOp>(next.flat());
     return State::unflat(forOp.getResults(), D / kMmaN);
   };
-  st = loop(idx(0), nFull, /*masked=*/false);
-  st = loop(nFull, nTiles, /*masked=*/true);
+  // Dense: vLo = 0, so the first loop is empty.
+  if (sliding)
+    st = loop(idx(0), vLo, /*masked=*/true);
+  st = loop(vLo, vHi, /*masked=*/false);
+  st = loop(vHi, nV, /*masked=*/true);
 
   // Epilogue: full row sums, O / l, stores of the valid rows.
   Value one = f32c(1.0);
@@ -592,8 +644,13 @@ void registerOnce() {
 } // namespace
 
 std::string tensorCoreUnsupported(const manifest::AttentionParams &spec,
-                                  const TensorCoreTile &tile) {
+                                  const TensorCoreTile &tile,
+                                  const manifest::SparsePattern *sliding) {
   using manifest::DType;
+  if (sliding && (sliding->slots != 0 || !spec.causal || sliding->sinks < 0 ||
+                  sliding->window < 0))
+    return "a sparse pattern with a selection (only window + sinks, causal, "
+           "has a tensor-core kernel)";
   if (spec.dtype != DType::BFloat16 && spec.dtype != DType::Float16)
     return std::string("query type ") + manifest::toString(spec.dtype) +
            " (the tensor-core kernel takes bfloat16 or float16)";
@@ -628,8 +685,9 @@ std::string tensorCoreUnsupported(const manifest::AttentionParams &spec,
 
 PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
                                    const TensorCoreTile &tile,
-                                   const std::string &function) {
-  if (std::string why = tensorCoreUnsupported(spec, tile); !why.empty())
+                                   const std::string &function,
+                                   const manifest::SparsePattern *sliding) {
+  if (std::string why = tensorCoreUnsupported(spec, tile, sliding); !why.empty())
     throw std::runtime_error("no tensor-core attention kernel for " + why);
   registerOnce();
   DialectRegistry registry;
@@ -675,7 +733,7 @@ PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
   fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   int threads = tile.warps * 32;
   fn->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({threads, 1, 1}));
-  AttentionTileBuilder(b, spec, tile).build(fn);
+  AttentionTileBuilder(b, spec, tile, sliding).build(fn);
 
   PtxKernel k;
   k.function = function;

@@ -218,7 +218,11 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
             if (!text)
               throw std::runtime_error(kw + ": PTX symbol '" + v.symbol +
                                        "' not found in " + soPath);
-            if (k.kind != KernelKind::Attention ||
+            // Dense attention, or window + sinks sparse attention (no
+            // index input): both take q, k, v, out[, lse].
+            if ((k.kind != KernelKind::Attention &&
+                 k.kind != KernelKind::SparseAttention) ||
+                k.inputs.size() != 3 ||
                 k.inputs.size() + k.outputs.size() != nargs)
               throw std::runtime_error(kw + ": a PTX variant of a " +
                                        manifest::toString(k.kind) +

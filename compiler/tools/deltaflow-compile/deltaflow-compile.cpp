@@ -172,7 +172,10 @@ static bool buildTensorCoreKernels(deltaflow::compiler::ModuleDesc &desc,
     return true;
   for (EntryDesc &e : desc.entries)
     for (KernelDesc &k : e.kernels) {
-      if (k.kind != KernelKind::Attention ||
+      // Dense attention, and the window + sinks form of sparse attention
+      // (Partition admits a 16-bit query only there).
+      const bool sliding = k.kind == KernelKind::SparseAttention;
+      if ((k.kind != KernelKind::Attention && !sliding) ||
           k.attention.dtype == DType::Float32)
         continue;
       // Defaults from the H200 sweep (bench/gpu/tensorcore.py, 2026-12-01,
@@ -189,7 +192,8 @@ static bool buildTensorCoreKernels(deltaflow::compiler::ModuleDesc &desc,
       if (auto it = tiles.find("tensorcore.address-bits"); it != tiles.end())
         tile.addressBits = it->second;
       try {
-        k.tensorCore = buildTensorCoreAttention(k.attention, tile, k.name);
+        k.tensorCore = buildTensorCoreAttention(k.attention, tile, k.name,
+                                                sliding ? &k.sparse : nullptr);
       } catch (const std::exception &ex) {
         llvm::errs() << k.loc << ": error: " << ex.what() << "\n";
         return false;

@@ -18,6 +18,8 @@
 //     lse [B, Hq, Nq] (natural log, float32), innermost last, dense;
 //   grid: (ceil(Nq / rowsPerBlock), Hq, B), block (threads, 1, 1), dynamic
 //     shared memory `sharedBytes`.
+// The window + sinks form of attn.sparse_attention has the same ABI (it
+// takes no index input); only the key tiles it visits differ.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DELTAFLOW_COMPILER_TENSORCORE_H
@@ -58,16 +60,23 @@ constexpr int64_t kTensorCoreMaxSharedBytes = 163 * 1024;
 /// Why attention `spec` has no tensor-core kernel ("" when it has one).
 /// Covered: Q, K, V and the output all bf16 or all f16 (spec.dtype ==
 /// spec.kvDtype), head dims 64, 128 or 256 with Dv == D, scale > 0, and
-/// shared memory within kTensorCoreMaxSharedBytes.
+/// shared memory within kTensorCoreMaxSharedBytes. `sliding`, when given,
+/// makes it attn.sparse_attention's window + sinks form (causal, no
+/// selection: `slots` == 0): query at position p sees key j iff j <= p and
+/// (j < sinks or p - j <= window), FlashAttention's window_size=(window, 0)
+/// plus attention sinks (Xiao et al., "Efficient Streaming Language Models
+/// with Attention Sinks", 2023).
 std::string tensorCoreUnsupported(const manifest::AttentionParams &spec,
-                                  const TensorCoreTile &tile);
+                                  const TensorCoreTile &tile,
+                                  const manifest::SparsePattern *sliding = nullptr);
 
 /// Builds, lowers and serialises the kernel (sm_80 PTX; Hopper runs it
 /// through the driver's JIT). Throws std::runtime_error with one line when
 /// tensorCoreUnsupported() says why, or when lowering fails.
 PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
                                    const TensorCoreTile &tile,
-                                   const std::string &function);
+                                   const std::string &function,
+                                   const manifest::SparsePattern *sliding = nullptr);
 
 } // namespace deltaflow::compiler
 
