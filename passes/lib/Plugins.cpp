@@ -62,3 +62,57 @@ bool mlir::deltaflow::loadPluginArguments(int &argc, char **argv,
                                           std::string &error) {
   return loadPassPlugins(takePluginArguments(argc, argv), error);
 }
+
+std::string mlir::deltaflow::unbalancedOptionText(const std::string &text) {
+  std::vector<std::pair<char, size_t>> open; // bracket or quote, column
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (!open.empty() && (open.back().first == '"' || open.back().first == '\'')) {
+      if (c == open.back().first)
+        open.pop_back();
+      continue;
+    }
+    if (c == '"' || c == '\'' || c == '(' || c == '[' || c == '{') {
+      open.push_back({c, i + 1});
+    } else if (c == ')' || c == ']' || c == '}') {
+      char want = c == ')' ? '(' : c == ']' ? '[' : '{';
+      if (open.empty() || open.back().first != want)
+        return std::string("unmatched '") + c + "' at column " +
+               std::to_string(i + 1);
+      open.pop_back();
+    }
+  }
+  if (open.empty())
+    return "";
+  const auto &[c, col] = open.back();
+  return std::string(c == '"' || c == '\'' ? "unclosed quote " : "unclosed '") +
+         (c == '"' || c == '\'' ? std::string(1, c) : std::string(1, c) + "'") +
+         " at column " + std::to_string(col);
+}
+
+bool mlir::deltaflow::checkPassArguments(int argc, char **argv,
+                                         std::string &error) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool pipelineFlag = arg == "-p" || arg == "--pass-pipeline" ||
+                        arg == "-pass-pipeline";
+    if (pipelineFlag && i + 1 < argc) {
+      value = argv[i + 1];
+    } else if (size_t eq = arg.find('='); eq != std::string::npos &&
+               (arg.rfind("--attn-", 0) == 0 || arg.rfind("-attn-", 0) == 0 ||
+                arg.rfind("--pass-pipeline=", 0) == 0 ||
+                arg.rfind("-pass-pipeline=", 0) == 0 ||
+                arg.rfind("-p=", 0) == 0)) {
+      value = arg.substr(eq + 1);
+    } else {
+      continue;
+    }
+    if (std::string why = unbalancedOptionText(value); !why.empty()) {
+      error = "bad pass options in '" + arg + (pipelineFlag ? " " + value : "") +
+              "': " + why;
+      return false;
+    }
+  }
+  return true;
+}

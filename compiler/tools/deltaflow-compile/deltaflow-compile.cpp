@@ -317,6 +317,15 @@ int main(int argc, char **argv) {
     pipeline += "{finite-mask-threshold=" + finiteMaskThreshold + "}";
   }
   pipeline += ",";
+  for (auto [flag, text] : {std::pair<const char *, const std::string *>{
+                                 "--sparsity", &sparsity.getValue()},
+                             {"--delta", &delta.getValue()}})
+    if (std::string why = mlir::deltaflow::unbalancedOptionText(*text);
+        !why.empty()) {
+      llvm::errs() << "deltaflow-compile: error: bad " << flag
+                   << " options: " << why << " of \"" << *text << "\"\n";
+      return 1;
+    }
   if (sparsity.getNumOccurrences())
     pipeline += "attn-sparsify{" + sparsity + "},";
   if (delta.getNumOccurrences())

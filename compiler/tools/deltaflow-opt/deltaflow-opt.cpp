@@ -22,6 +22,10 @@ int main(int argc, char **argv) {
     llvm::errs() << "deltaflow-opt: error: " << error << "\n";
     return 1;
   }
+  if (!mlir::deltaflow::checkPassArguments(argc, argv, error)) {
+    llvm::errs() << "deltaflow-opt: error: " << error << "\n";
+    return 1;
+  }
   mlir::registerTransformsPasses();
   mlir::deltaflow::registerDeltaflowPasses();
 

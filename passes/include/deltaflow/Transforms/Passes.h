@@ -28,6 +28,19 @@ void registerDeltaflowDialects(DialectRegistry &registry);
 /// a one-line `error` on the first failure or duplicate policy name.
 bool loadPluginArguments(int &argc, char **argv, std::string &error);
 
+/// Checks that the quotes and brackets of a pass-option string (what goes
+/// between a pass's `{...}`, or a whole pipeline) are closed and matched.
+/// MLIR 19's pass-option parser does not return on an unclosed `(`, `[`,
+/// `"` or `'` inside a list option (found by test/fuzz's pass-options
+/// target), so the tools refuse such text first. "" when balanced, else one
+/// line: what and at which column (1-based).
+std::string unbalancedOptionText(const std::string &text);
+
+/// unbalancedOptionText() over every pass option and pipeline in argv
+/// (`--attn-...=`, `--pass-pipeline=`, `-p`); false with a one-line `error`
+/// naming the argument.
+bool checkPassArguments(int argc, char **argv, std::string &error);
+
 /// Adds the in-tree policies (passes/lib/Policies/Builtin.cpp: window,
 /// token-select, adaptive, block-topk, strided) to the policy registry
 /// (SparsityPolicy.h). Idempotent; the tools and the sparsify pass call it.
