@@ -104,19 +104,22 @@ def reference(q, k, v, causal, window=None, sinks=0):
         m = s.max(axis=1, keepdims=True)
         p = np.exp(s - m)
         out[0, h] = (p @ vh) / p.sum(axis=1, keepdims=True)
-        lse[0, h] = m[:, 0] + np.log(p.sum(axis=1))
+        # torch.logsumexp's value: -inf for a row whose scores are all -inf.
+        lse[0, h] = np.where(np.isneginf(m[:, 0]), -np.inf, m[:, 0] + np.log(p.sum(axis=1)))
     return out, lse
 
 
 def split_nan(name, out, ref):
-    """For a reference with NaN rows: checks that `out` is NaN exactly there,
+    """For a reference with NaN (or infinite) elements: checks that `out` is
+    NaN exactly where it is NaN and the same infinity where it is infinite,
     prints the count, and returns (out, ref) with those elements zeroed, or
     None on a mismatch."""
-    nan_ref, nan_out = np.isnan(ref), np.isnan(out)
+    nan_ref, nan_out = ~np.isfinite(ref), ~np.isfinite(out)
     if not nan_ref.any() and not nan_out.any():
         return out, ref
-    wrong = nan_ref != nan_out
-    print(f"{name}: {int(nan_ref.sum())} of {ref.size} reference elements NaN; "
+    wrong = (nan_ref != nan_out) | (np.isnan(ref) != np.isnan(out)) | (
+        np.isinf(ref) & (ref != out))
+    print(f"{name}: {int(nan_ref.sum())} of {ref.size} reference elements NaN or inf; "
           f"output differs in {int(wrong.sum())}")
     if wrong.any():
         idx = np.argwhere(wrong)[0]

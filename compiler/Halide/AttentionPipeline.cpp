@@ -59,8 +59,24 @@ Halide::Expr maskedScore(const Halide::Expr &dot, const Halide::Expr &visible) {
 }
 
 /// `x`, or NaN (its sign kept) when the row's max is a sentinel: a seen
-/// score was +inf or NaN, or none was above -inf. On the bits, so that no
-/// fast-math fold can drop it.
+/// score was +inf or NaN, or none was above -inf. On the bits: LLVM 14
+/// (Halide 14's) does not reason about integer tests of a float's bits under
+/// fast-math, as it does about `x != x` (a newer LLVM's is.fpclass folding
+/// could; docs/hardening.md).
+Halide::Expr poisonRow(const Halide::Expr &x, const Halide::Expr &rowMax);
+
+/// The LSE of a row, as torch.logsumexp gives it: NaN when a seen score was
+/// +inf or NaN, -inf when no seen score was above -inf (the sum is 0), so
+/// that a merge by LSE gives such a partial no weight.
+Halide::Expr rowLse(const Halide::Expr &lse, const Halide::Expr &rowMax) {
+  Halide::Expr m = floatBits(rowMax);
+  Halide::Expr bits = Halide::select(
+      m == u32(bitsOf(kMasked)), u32(0xff800000),
+      floatBits(lse) |
+          Halide::select(m == u32(bitsOf(kPoison)), u32(0x7fc00000), u32(0)));
+  return Halide::reinterpret(Halide::Float(32), bits);
+}
+
 Halide::Expr poisonRow(const Halide::Expr &x, const Halide::Expr &rowMax) {
   Halide::Expr m = floatBits(rowMax);
   Halide::Expr bad = m == u32(bitsOf(kPoison)) || m == u32(bitsOf(kMasked));
@@ -324,7 +340,7 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   P.out(e, i, h, b) = Halide::select(
       rowUsed, poisonRow(at(e, 0) / at(e, 2), at(e, 1)), 0.0f);
   if (spec.withLse)
-    P.lse(i, h, b) = poisonRow(at(0, 1) + Halide::log(at(0, 2)), at(0, 1));
+    P.lse(i, h, b) = rowLse(at(0, 1) + Halide::log(at(0, 2)), at(0, 1));
   return P;
 }
 
@@ -429,7 +445,7 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
       P.merged(e, g, i, hk, b)[0] / P.merged(e, g, i, hk, b)[1], P.gmax(g, i, hk, b));
   P.out(e, i, h, b) = P.outG(e, h % G, i, h / G, b);
   if (spec.withLse) {
-    P.lseG(g, i, hk, b) = poisonRow(
+    P.lseG(g, i, hk, b) = rowLse(
         P.gmax(g, i, hk, b) + Halide::log(P.merged(0, g, i, hk, b)[1]),
         P.gmax(g, i, hk, b));
     P.lse(i, h, b) = P.lseG(h % G, i, h / G, b);

@@ -649,7 +649,7 @@ std::string tensorCoreUnsupported(const manifest::AttentionParams &spec,
   using manifest::DType;
   if (sliding && (sliding->slots != 0 || !spec.causal || sliding->sinks < 0 ||
                   sliding->window < 0))
-    return "a sparse pattern with a selection (only window + sinks, causal, "
+    return "this sparse pattern (only window + sinks without a selection, causal, "
            "has a tensor-core kernel)";
   if (spec.dtype != DType::BFloat16 && spec.dtype != DType::Float16)
     return std::string("query type ") + manifest::toString(spec.dtype) +

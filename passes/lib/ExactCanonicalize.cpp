@@ -4,9 +4,11 @@
 // folds `tosa.add(x, splat 0.0)` to `x` and `tosa.mul(x, splat 0.0)` to the
 // zero splat (MLIR 19, TosaCanonicalizations.cpp); IEEE 754 gives
 // -0 + 0 = +0, inf * 0 = NaN and -x * 0 = -0. Those ops are kept out of the
-// greedy driver's worklist, so neither they nor their folds run; every other
-// op is canonicalized and folded as the upstream pass would (the same
-// patterns, collected the way mlir/lib/Transforms/Canonicalizer.cpp does).
+// greedy driver's worklist, so neither they nor their folds run (exact folds
+// of those ops, such as x * 1.0 or constant + constant, are lost with them);
+// every other op is canonicalized and folded with the upstream pass's
+// patterns, collected the way mlir/lib/Transforms/Canonicalizer.cpp does,
+// but without its region simplification (deltaflow's entries are one block).
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +19,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Rewrite/FrozenRewritePatternSet.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/ADT/SmallPtrSet.h"
 
 namespace mlir::deltaflow {
 #define GEN_PASS_DEF_EXACTCANONICALIZE
@@ -57,21 +60,32 @@ struct ExactCanonicalizePass
     GreedyRewriteConfig config;
     config.strictMode = GreedyRewriteStrictness::ExistingAndNewOps;
     (void)applyOpPatternsAndFold(ops, *patterns, config);
-    // The ops left out are still erased when nothing uses them (repeated:
-    // erasing one can leave its operands' definitions dead). Ops with
-    // regions are the driver's business, so nothing nested is freed twice.
-    bool erased = true;
-    while (erased) {
-      erased = false;
-      SmallVector<Operation *> dead;
-      getOperation()->walk([&](Operation *op) {
-        if (op->getNumRegions() == 0 && isOpTriviallyDead(op))
-          dead.push_back(op);
-      });
-      for (Operation *op : llvm::reverse(dead)) {
-        op->erase();
-        erased = true;
-      }
+    // The ops left out are still erased when nothing uses them, and then
+    // their operands' definitions when those become dead (a worklist). Ops
+    // with regions are the driver's business, so nothing nested is freed
+    // twice.
+    auto erasable = [](Operation *op) {
+      return op->getNumRegions() == 0 && isOpTriviallyDead(op);
+    };
+    SmallVector<Operation *> worklist;
+    getOperation()->walk([&](Operation *op) {
+      if (erasable(op))
+        worklist.push_back(op);
+    });
+    llvm::SmallPtrSet<Operation *, 16> erased;
+    while (!worklist.empty()) {
+      Operation *op = worklist.pop_back_val();
+      if (erased.contains(op) || !erasable(op))
+        continue;
+      SmallVector<Operation *> defs;
+      for (Value operand : op->getOperands())
+        if (Operation *def = operand.getDefiningOp())
+          defs.push_back(def);
+      erased.insert(op);
+      op->erase();
+      for (Operation *def : defs)
+        if (!erased.contains(def) && erasable(def))
+          worklist.push_back(def);
     }
   }
 

@@ -10,6 +10,7 @@
 #include "deltaflow/Transforms/Passes.h"
 #include "deltaflow/Transforms/SparsityPolicy.h"
 
+#include "mlir/Pass/PassRegistry.h"
 #include "mlir/Tools/Plugins/PassPlugin.h"
 #include "llvm/Support/Error.h"
 
@@ -99,11 +100,14 @@ bool mlir::deltaflow::checkPassArguments(int argc, char **argv,
                         arg == "-pass-pipeline";
     if (pipelineFlag && i + 1 < argc) {
       value = argv[i + 1];
-    } else if (size_t eq = arg.find('='); eq != std::string::npos &&
-               (arg.rfind("--attn-", 0) == 0 || arg.rfind("-attn-", 0) == 0 ||
-                arg.rfind("--pass-pipeline=", 0) == 0 ||
-                arg.rfind("-pass-pipeline=", 0) == 0 ||
-                arg.rfind("-p=", 0) == 0)) {
+    } else if (size_t eq = arg.find('=');
+               eq != std::string::npos && arg.size() > 1 && arg[0] == '-') {
+      // --NAME=OPTIONS of a registered pass or pipeline (upstream ones too:
+      // canonicalize's list options hang the same way), or a pipeline.
+      std::string name = arg.substr(arg[1] == '-' ? 2 : 1, eq - (arg[1] == '-' ? 2 : 1));
+      if (name != "pass-pipeline" && name != "p" && !PassInfo::lookup(name) &&
+          !PassPipelineInfo::lookup(name))
+        continue;
       value = arg.substr(eq + 1);
     } else {
       continue;

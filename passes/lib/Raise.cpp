@@ -368,13 +368,14 @@ struct AttnRaisePass : public mlir::deltaflow::impl::AttnRaiseBase<AttnRaisePass
 
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
+    // 0 (the default, which printed pipelines spell out) is off.
     double threshold = std::numeric_limits<double>::quiet_NaN();
-    if (finiteMaskThreshold.hasValue()) {
+    if (finiteMaskThreshold != 0.0) {
       threshold = finiteMaskThreshold;
       if (!(threshold < 0.0) || !std::isfinite(threshold)) {
         getOperation().emitError()
             << "attn-raise: finite-mask-threshold must be a finite negative "
-               "number, got "
+               "number (0: off), got "
             << threshold;
         return signalPassFailure();
       }

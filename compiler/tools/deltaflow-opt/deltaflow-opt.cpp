@@ -22,12 +22,12 @@ int main(int argc, char **argv) {
     llvm::errs() << "deltaflow-opt: error: " << error << "\n";
     return 1;
   }
+  mlir::registerTransformsPasses();
+  mlir::deltaflow::registerDeltaflowPasses();
   if (!mlir::deltaflow::checkPassArguments(argc, argv, error)) {
     llvm::errs() << "deltaflow-opt: error: " << error << "\n";
     return 1;
   }
-  mlir::registerTransformsPasses();
-  mlir::deltaflow::registerDeltaflowPasses();
 
   mlir::DialectRegistry registry;
   mlir::deltaflow::registerDeltaflowDialects(registry);

@@ -37,7 +37,8 @@ bool loadPluginArguments(int &argc, char **argv, std::string &error);
 std::string unbalancedOptionText(const std::string &text);
 
 /// unbalancedOptionText() over every pass option and pipeline in argv
-/// (`--attn-...=`, `--pass-pipeline=`, `-p`); false with a one-line `error`
+/// (`--NAME=` of a registered pass or pipeline, `--pass-pipeline`, `-p`;
+/// call it after registering the passes); false with a one-line `error`
 /// naming the argument.
 bool checkPassArguments(int argc, char **argv, std::string &error);
 

@@ -30,7 +30,7 @@ def AttnRaise : Pass<"attn-raise", "::mlir::ModuleOp"> {
     Option<"finiteMaskThreshold", "finite-mask-threshold", "double",
            /*default=*/"0.0",
            "Also treat finite causal-mask entries <= this (a negative number) "
-           "as -inf. Off unless given. Assumes every score exceeds this value "
+           "as -inf. 0 (the default): off. Assumes every score exceeds this value "
            "by far more than the softmax can resolve (e.g. -1e4 with |scores| "
            "below ~1e3).">
   ];
