@@ -380,7 +380,7 @@ def main():
     p.add_argument("--run-bench", default="32768", help="deltaflow-run lengths ('' for none)")
     p.add_argument("--window-bench", default="32768", help="window + sinks lengths ('' for none)")
     p.add_argument("--window-case", default="bf16-gqa4-d128-window-2048")
-    p.add_argument("--nonfinite", default="bf16-gqa4-d128-causal,f16-gqa4-d128-causal-lse,bf16-gqa4-d128-window",
+    p.add_argument("--nonfinite", default="bf16-gqa4-d128-causal,f16-gqa4-d128-causal-lse,bf16-gqa4-d128-window,f16-gqa2-d64-window-lse",
                    help="cases checked with +-inf / NaN keys ('' for none)")
     a = p.parse_args()
     print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}", flush=True)
