@@ -132,6 +132,10 @@ Tensor readNpy(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     fail(path, std::string("cannot open: ") + std::strerror(errno));
+  return readNpy(in, path);
+}
+
+Tensor readNpy(std::istream &in, const std::string &path) {
   char magic[8];
   if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0)
     fail(path, "not a .npy file (bad magic)");
