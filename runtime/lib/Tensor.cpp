@@ -14,12 +14,25 @@
 
 namespace deltaflow::rt {
 
-Tensor::Tensor(std::vector<int64_t> shape, DType dtype)
-    : shape_(std::move(shape)), dtype_(dtype) {
-  for (int64_t d : shape_)
+namespace {
+/// Refuses a negative dimension, and a shape whose element count or bytes
+/// (counted dimension by dimension, as numel() does) exceed 64 bits.
+void checkShape(const Tensor &t) {
+  uint64_t bytes = dtypeSize(t.dtype());
+  for (int64_t d : t.shape()) {
     if (d < 0)
       throw std::runtime_error("negative dimension in tensor shape " +
-                               shapeString());
+                               t.shapeString());
+    if (__builtin_mul_overflow(bytes, uint64_t(d), &bytes))
+      throw std::runtime_error("tensor shape " + t.shapeString() + " of " +
+                               dtypeName(t.dtype()) + " is too large");
+  }
+}
+} // namespace
+
+Tensor::Tensor(std::vector<int64_t> shape, DType dtype)
+    : shape_(std::move(shape)), dtype_(dtype) {
+  checkShape(*this);
   size_t n = std::max<size_t>(bytes(), 1);
   size_t rounded = (n + 63) / 64 * 64;
   void *p = std::aligned_alloc(64, rounded);
@@ -34,10 +47,7 @@ Tensor Tensor::view(std::vector<int64_t> shape, DType dtype, void *data,
   Tensor t;
   t.shape_ = std::move(shape);
   t.dtype_ = dtype;
-  for (int64_t d : t.shape_)
-    if (d < 0)
-      throw std::runtime_error("negative dimension in tensor shape " +
-                               t.shapeString());
+  checkShape(t);
   if (!data)
     throw std::runtime_error("tensor view " + t.shapeString() +
                              " over a null pointer");
