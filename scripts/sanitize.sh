@@ -67,7 +67,7 @@ if [ "${SANITIZE_LIT:-1}" != 0 ]; then
     --include='*.test' --include='*.mlir' . | sed 's|^\./||' | sort)
   filter="^DELTAFLOW :: ($(printf '%s\n' "${tests[@]}" | sed 's/[.]/\\./g' | paste -sd'|'))\$"
   echo "[sanitize] ${#tests[@]} lit tests with the sanitized deltaflow-run"
-  /usr/bin/python3 "$llvm_root/build/utils/lit/lit.py" -sv -j"$jobs" --filter "$filter" "$out/test/lit"
+  /usr/bin/python3 "$llvm_root/build/utils/lit/lit.py" -sv --time-tests -j"$jobs" --filter "$filter" "$out/test/lit"
   echo "[sanitize] lit took $((SECONDS - t)) s"
 fi
 echo "[sanitize] PASS in $((SECONDS - start)) s"

@@ -144,12 +144,10 @@ Tensor Tensor::toFloat16() const {
 
 halide_buffer_t *Tensor::halideBuffer() {
   if (!buffer_) {
-    int64_t n = 1;
-    for (int64_t d : shape_)
-      n *= d;
-    throw std::runtime_error("tensor " + shapeString() +
-                             (n > INT32_MAX ? " has more than 2^31 elements"
-                                            : " has no data"));
+    throw std::runtime_error(
+        "tensor " + shapeString() +
+        (data_ ? " does not fit a Halide buffer (an extent or stride beyond 2^31 - 1)"
+              : " has no data"));
   }
   return buffer_.get();
 }
@@ -157,12 +155,17 @@ halide_buffer_t *Tensor::halideBuffer() {
 void Tensor::initBuffer() {
   {
     // Made once, with the data, so that every copy of this Tensor shares it
-    // (and a device copy a GPU kernel made of it).
+    // (and a device copy a GPU kernel made of it). Halide's extents and
+    // strides are int32: without a buffer when one does not fit (an empty
+    // tensor may have a huge dimension), which halideBuffer() reports.
     int64_t stride = 1;
-    for (int64_t d : shape_)
-      stride *= d;
+    for (int i = rank() - 1; i >= 0; --i) {
+      if (shape_[i] > INT32_MAX || stride > INT32_MAX)
+        return;
+      stride *= shape_[i]; // both below 2^31: no overflow
+    }
     if (stride > INT32_MAX)
-      return; // halideBuffer() reports it
+      return;
     dims_ = std::make_shared<std::vector<halide_dimension_t>>(shape_.size());
     stride = 1;
     for (int i = rank() - 1, j = 0; i >= 0; --i, ++j) {
