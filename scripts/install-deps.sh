@@ -21,6 +21,8 @@ PKGS=(
   g++-aarch64-linux-gnu qemu-user-static libtbb-dev:arm64
   # GPU schedules without a GPU: OpenCL on the CPU
   pocl-opencl-icd ocl-icd-libopencl1
+  # sanitizers and libFuzzer (scripts/sanitize.sh, scripts/fuzz.sh)
+  "clang-${MLIR_MAJOR}" "libclang-rt-${MLIR_MAJOR}-dev"
 )
 
 missing=()

@@ -75,13 +75,38 @@ Dim Dim::of(const std::string &input, int dimension) {
   d.dim = dimension;
   return d;
 }
+namespace {
+/// ceil(n / div) + add for n >= 0, div >= 1 and add >= 0, without overflow;
+/// nullopt when an argument is out of range or the result exceeds int64.
+std::optional<int64_t> ceilDivAdd(int64_t n, int64_t div, int64_t add) {
+  if (n < 0 || div < 1 || add < 0)
+    return std::nullopt;
+  int64_t r = 0;
+  if (__builtin_add_overflow(n / div + (n % div != 0), add, &r))
+    return std::nullopt;
+  return r;
+}
+} // namespace
+
 int64_t Dim::resolve(int64_t n) const {
-  return size >= 0 ? size : (n + div - 1) / div + add;
+  if (size >= 0)
+    return size;
+  // A manifest's div and add are only bounded below (fromJson): a huge one
+  // is an error here, not an overflow.
+  std::optional<int64_t> r = ceilDivAdd(n, div, add);
+  if (!r)
+    throw ManifestError("dimension ceil(" + std::to_string(n) + " / " +
+                        std::to_string(div) + ") + " + std::to_string(add) +
+                        " is out of range");
+  return *r;
 }
 std::optional<Dim> Dim::derive(int64_t by, int64_t plus) const {
   Dim d = *this;
   if (d.size >= 0) {
-    d.size = (d.size + by - 1) / by + plus;
+    std::optional<int64_t> r = ceilDivAdd(d.size, by, plus);
+    if (!r)
+      return std::nullopt;
+    d.size = *r;
     return d;
   }
   if (d.div != 1 || d.add != 0)
@@ -121,7 +146,13 @@ resolveShape(const TensorSpec &t,
       throw ManifestError("manifest: '" + t.name +
                           "' has a dimension taken from unknown '" + d.like +
                           "'");
-    shape.push_back(d.resolve(it->second[size_t(d.dim)]));
+    try {
+      shape.push_back(d.resolve(it->second[size_t(d.dim)]));
+    } catch (const ManifestError &e) {
+      throw ManifestError("manifest: '" + t.name + "': " + e.what() +
+                          " (from dimension " + std::to_string(d.dim) +
+                          " of '" + d.like + "')");
+    }
   }
   return shape;
 }
@@ -406,7 +437,8 @@ TensorSpec parseTensor(const json &j, const std::string &where) {
     Dim ds;
     if (d.is_number_integer()) {
       ds.size = d.get<int64_t>();
-      if (ds.size < -1)
+      if (ds.size < -1 ||
+          (d.is_number_unsigned() && d.get<uint64_t>() > uint64_t(INT64_MAX)))
         fail(w, "bad shape entry " + d.dump());
     } else if (d.is_object()) {
       ds.like = field<std::string>(d, "like", w);

@@ -234,10 +234,13 @@ Executor::run(const std::string &entryName,
   std::map<std::string, std::vector<int64_t>> tempShapes;
   for (const TensorSpec &spec : e.temporaries) {
     tempShapes[spec.name] = manifest::resolveShape(spec, shapes);
-    int64_t n = 1;
+    uint64_t bytes = dtypeSize(spec.dtype);
     for (int64_t d : tempShapes[spec.name])
-      n *= d;
-    tempBytes[spec.name] = size_t(n) * dtypeSize(spec.dtype);
+      if (__builtin_mul_overflow(bytes, uint64_t(d), &bytes))
+        throw std::runtime_error(
+            "entry '" + e.name + "' temporary '" + spec.name + "': shape " +
+            rt::shapeString(tempShapes[spec.name]) + " is too large");
+    tempBytes[spec.name] = bytes;
   }
   std::shared_ptr<const BufferPlan> planned;
   {

@@ -132,6 +132,10 @@ Tensor readNpy(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     fail(path, std::string("cannot open: ") + std::strerror(errno));
+  return readNpy(in, path);
+}
+
+Tensor readNpy(std::istream &in, const std::string &path) {
   char magic[8];
   if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0)
     fail(path, "not a .npy file (bad magic)");
@@ -171,13 +175,21 @@ Tensor readNpy(const std::string &path) {
     fail(path, "Fortran-ordered arrays are not supported; save a C-ordered "
                "array (numpy.ascontiguousarray)");
   std::vector<int64_t> shape = h.shape;
-  // The data must be in the file before anything is allocated for it.
-  uint64_t bytes = dtypeSize(dtype);
+  // As NumPy ("array is too big"): the item size times every dimension
+  // but the zeros fits int64, even for an empty array. Then the data must
+  // be in the file before anything is allocated for it.
+  uint64_t sized = dtypeSize(dtype);
+  bool empty = false;
   for (int64_t d : shape) {
-    if (d != 0 && bytes > std::numeric_limits<uint64_t>::max() / uint64_t(d))
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    if (sized > uint64_t(std::numeric_limits<int64_t>::max()) / uint64_t(d))
       fail(path, "shape " + shapeString(shape) + " is too large");
-    bytes *= uint64_t(d);
+    sized *= uint64_t(d);
   }
+  uint64_t bytes = empty ? 0 : sized;
   std::streampos dataStart = in.tellg();
   in.seekg(0, std::ios::end);
   uint64_t available = uint64_t(in.tellg() - dataStart);

@@ -14,12 +14,25 @@
 
 namespace deltaflow::rt {
 
-Tensor::Tensor(std::vector<int64_t> shape, DType dtype)
-    : shape_(std::move(shape)), dtype_(dtype) {
-  for (int64_t d : shape_)
+namespace {
+/// Refuses a negative dimension, and a shape whose element count or bytes
+/// (counted dimension by dimension, as numel() does) exceed 64 bits.
+void checkShape(const Tensor &t) {
+  uint64_t bytes = dtypeSize(t.dtype());
+  for (int64_t d : t.shape()) {
     if (d < 0)
       throw std::runtime_error("negative dimension in tensor shape " +
-                               shapeString());
+                               t.shapeString());
+    if (__builtin_mul_overflow(bytes, uint64_t(d), &bytes))
+      throw std::runtime_error("tensor shape " + t.shapeString() + " of " +
+                               dtypeName(t.dtype()) + " is too large");
+  }
+}
+} // namespace
+
+Tensor::Tensor(std::vector<int64_t> shape, DType dtype)
+    : shape_(std::move(shape)), dtype_(dtype) {
+  checkShape(*this);
   size_t n = std::max<size_t>(bytes(), 1);
   size_t rounded = (n + 63) / 64 * 64;
   void *p = std::aligned_alloc(64, rounded);
@@ -34,10 +47,7 @@ Tensor Tensor::view(std::vector<int64_t> shape, DType dtype, void *data,
   Tensor t;
   t.shape_ = std::move(shape);
   t.dtype_ = dtype;
-  for (int64_t d : t.shape_)
-    if (d < 0)
-      throw std::runtime_error("negative dimension in tensor shape " +
-                               t.shapeString());
+  checkShape(t);
   if (!data)
     throw std::runtime_error("tensor view " + t.shapeString() +
                              " over a null pointer");
@@ -134,12 +144,10 @@ Tensor Tensor::toFloat16() const {
 
 halide_buffer_t *Tensor::halideBuffer() {
   if (!buffer_) {
-    int64_t n = 1;
-    for (int64_t d : shape_)
-      n *= d;
-    throw std::runtime_error("tensor " + shapeString() +
-                             (n > INT32_MAX ? " has more than 2^31 elements"
-                                            : " has no data"));
+    throw std::runtime_error(
+        "tensor " + shapeString() +
+        (data_ ? " does not fit a Halide buffer (an extent or stride beyond 2^31 - 1)"
+              : " has no data"));
   }
   return buffer_.get();
 }
@@ -147,12 +155,17 @@ halide_buffer_t *Tensor::halideBuffer() {
 void Tensor::initBuffer() {
   {
     // Made once, with the data, so that every copy of this Tensor shares it
-    // (and a device copy a GPU kernel made of it).
+    // (and a device copy a GPU kernel made of it). Halide's extents and
+    // strides are int32: without a buffer when one does not fit (an empty
+    // tensor may have a huge dimension), which halideBuffer() reports.
     int64_t stride = 1;
-    for (int64_t d : shape_)
-      stride *= d;
+    for (int i = rank() - 1; i >= 0; --i) {
+      if (shape_[i] > INT32_MAX || stride > INT32_MAX)
+        return;
+      stride *= shape_[i]; // both below 2^31: no overflow
+    }
     if (stride > INT32_MAX)
-      return; // halideBuffer() reports it
+      return;
     dims_ = std::make_shared<std::vector<halide_dimension_t>>(shape_.size());
     stride = 1;
     for (int i = rank() - 1, j = 0; i >= 0; --i, ++j) {

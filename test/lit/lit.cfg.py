@@ -73,14 +73,22 @@ if numpy_python:
     config.available_features.add("numpy")
     config.substitutions.append(("%numpy", numpy_python))
 
-llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+# The sanitizers' settings reach the tools (scripts/sanitize.sh sets them).
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP",
+                                     "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"])
 llvm_config.use_default_substitutions()
 llvm_config.add_tool_substitutions(["not", "count"], [config.llvm_tools_dir])
 
 tool_dirs = [config.deltaflow_tools_dir, config.llvm_tools_dir]
 tools = ["deltaflow-opt"]
+# A runtime-only build's lit configuration (scripts/sanitize.sh) runs its own
+# deltaflow-run (with ASan and UBSan) and the full build's compiler tools.
+deltaflow_run = getattr(config, "deltaflow_run", "")
 for optional in ["deltaflow-compile", "deltaflow-run"]:
-    if os.path.exists(os.path.join(config.deltaflow_tools_dir, optional)):
+    if optional == "deltaflow-run" and deltaflow_run:
+        tools.append(ToolSubst("deltaflow-run", command=deltaflow_run))
+        config.available_features.add(optional)
+    elif os.path.exists(os.path.join(config.deltaflow_tools_dir, optional)):
         tools.append(optional)
         config.available_features.add(optional)
 llvm_config.add_tool_substitutions(tools, tool_dirs)

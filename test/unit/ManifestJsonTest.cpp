@@ -279,3 +279,41 @@ TEST(ManifestJson, ArgumentLayoutsByKind) {
   k.outputs = {"idx"};
   EXPECT_EQ(k.argIndex(Arg::Indices), 2);
 }
+
+// Found running crafted inputs through fuzz-manifest (their files:
+// test/fuzz/corpus/manifest/regress-*; libFuzzer had not reached them): a derived
+// dimension's div and add were bounded only below, and resolving it at run
+// time overflowed int64 (undefined behaviour); a shape entry beyond int64
+// read as -1 (dynamic).
+TEST(ManifestJson, DimensionsBeyondInt64AreErrors) {
+  const std::string head =
+      R"({"format": "deltaflow-module", "version": 1, "target": "host", "entries": [)";
+  auto withTemp = [&](const std::string &dim) {
+    return head + R"({"name": "e", "inputs": [{"name": "q", "dtype": "float32",
+      "shape": [1, -1], "role": "input"}], "outputs": [], "temporaries": [{"name": "t",
+      "dtype": "float32", "shape": [)" + dim + R"(]}], "kernels": []}]})";
+  };
+  auto resolved = [&](const std::string &dim) {
+    ModuleSpec m = fromJson(withTemp(dim), "m.json");
+    return resolveShape(m.entries[0].temporaries[0], {{"q", {1, 5}}});
+  };
+  EXPECT_EQ(resolved(R"({"like": "q", "dim": 1, "div": 2, "add": 3})"),
+            (std::vector<int64_t>{6})); // ceil(5 / 2) + 3
+  EXPECT_EQ(resolved(R"({"like": "q", "dim": 1, "div": 9223372036854775807, "add": 0})"),
+            (std::vector<int64_t>{1}));
+  try {
+    resolved(R"({"like": "q", "dim": 1, "div": 1, "add": 9223372036854775807})");
+    ADD_FAILURE() << "resolveShape did not throw";
+  } catch (const ManifestError &e) {
+    EXPECT_EQ(std::string(e.what()),
+              "manifest: 't': dimension ceil(5 / 1) + 9223372036854775807 is out "
+              "of range (from dimension 1 of 'q')");
+  }
+  EXPECT_EQ(errorOf(withTemp("18446744073709551615")),
+            "m.json: entry 'e' tensor 't': bad shape entry 18446744073709551615");
+
+  // The compiler's derive: a static size beyond int64 is not expressible.
+  EXPECT_FALSE(Dim::fixed(INT64_MAX).derive(1, 1).has_value());
+  EXPECT_EQ(Dim::fixed(INT64_MAX).derive(2, 0)->size, INT64_MAX / 2 + 1);
+  EXPECT_EQ(Dim::fixed(70).derive(16, 143)->size, 148);
+}

@@ -174,3 +174,42 @@ TEST_F(Npy, HeaderIsParsedExactly) {
   EXPECT_EQ(err("ok3.npy", f4 + "'shape': (0, 5), }", 0), "");
 }
 
+
+// Found by fuzz-npy (test/fuzz/corpus/npy/regress-empty-huge-dim.npy): an
+// empty array (a zero dimension) whose other dimensions multiply past int64
+// was accepted, and building its Halide buffer overflowed the strides
+// (undefined behaviour). NumPy cannot make it (np.empty and np.load say
+// "array is too big": the dimensions but the zeros, times the item size,
+// must fit int64), so it is refused as too large; an empty array within
+// that bound still reads.
+TEST_F(Npy, EmptyArraysAreBoundedAsInNumPy) {
+  const char *head = "{'descr': '<f4', 'fortran_order': False, 'shape': ";
+  std::string err = errorReading(
+      raw("e.npy", std::string(head) + "(2, 0, 618427361842738764, 12, 3), }", 0));
+  EXPECT_NE(err.find("e.npy: shape [2, 0, 618427361842738764, 12, 3] is too large"),
+            std::string::npos)
+      << err;
+  // 2^61 float32 bytes is 2^63: beyond int64 by one.
+  err = errorReading(raw("f.npy", std::string(head) + "(0, 2305843009213693952), }", 0));
+  EXPECT_NE(err.find("is too large"), std::string::npos) << err;
+  rt::Tensor t = rt::readNpy(
+      raw("g.npy", std::string(head) + "(0, 2305843009213693951), }", 0));
+  EXPECT_EQ(t.numel(), 0);
+  EXPECT_EQ(t.shape(), (std::vector<int64_t>{0, 2305843009213693951}));
+}
+
+// The same shape built directly: an empty tensor whose extents do not fit
+// Halide's int32 dimensions has no Halide buffer, and says so.
+TEST_F(Npy, EmptyTensorBeyondHalideExtents) {
+  rt::Tensor t({2, 0, 618427361842738764, 12, 3});
+  EXPECT_EQ(t.numel(), 0);
+  std::string err;
+  try {
+    t.halideBuffer();
+  } catch (const std::exception &e) {
+    err = e.what();
+  }
+  EXPECT_NE(err.find("does not fit a Halide buffer"), std::string::npos) << err;
+  rt::writeNpy(path("back.npy"), t);
+  EXPECT_NE(errorReading(path("back.npy")).find("is too large"), std::string::npos);
+}

@@ -261,6 +261,43 @@ TEST_F(ManifestTest, BadDerivedDimension) {
   EXPECT_NE(err.find("tensor 'idx': bad derived dimension"), std::string::npos) << err;
 }
 
+// A manifest whose static shapes overflow 64 bits (found reviewing what
+// fuzz-manifest exercises): the element counts were signed overflows
+// (undefined behaviour) before the allocation; now each is an error.
+TEST_F(ManifestTest, ShapesBeyond64BitsAreRunErrors) {
+  const std::string big = "4611686018427387904"; // 2^62
+  auto runWith = [&](const std::string &outputs, const std::string &temps) {
+    std::ofstream(dir / "m.manifest.json")
+        << R"({"format": "deltaflow-module", "version": 1, "target": "host",
+          "entries": [{"name": "e", "inputs": [{"name": "q", "dtype": "float32",
+          "shape": [1, -1], "role": "input"}], "outputs": [)" + outputs +
+               R"(], "temporaries": [)" + temps + R"(], "kernels": []}]})";
+    auto m = rt::Module::load((dir / "m.so").string());
+    rt::Executor exec(m, 1);
+    return errorOf([&] { exec.run("e", {{"q", rt::Tensor({1, 3})}}); });
+  };
+  EXPECT_EQ(runWith(R"({"name": "out", "dtype": "float32", "shape": [)" + big +
+                        ", " + big + "]}",
+                    ""),
+            "tensor shape [" + big + ", " + big + "] of float32 is too large");
+  EXPECT_EQ(runWith("", R"({"name": "t", "dtype": "float16", "shape": [)" + big +
+                            ", 2, 3]}"),
+            "entry 'e' temporary 't': shape [" + big + ", 2, 3] is too large");
+}
+
+TEST(Runtime, TensorShapesBeyond64BitsAreRefused) {
+  const int64_t big = int64_t(1) << 62;
+  EXPECT_EQ(errorOf([&] { rt::Tensor({big, 4}); }),
+            "tensor shape [4611686018427387904, 4] of float32 is too large");
+  EXPECT_EQ(errorOf([&] { rt::Tensor({big, big, 0}, rt::DType::Float16); }),
+            "tensor shape [4611686018427387904, 4611686018427387904, 0] of "
+            "float16 is too large");
+  float x = 0;
+  EXPECT_EQ(errorOf([&] { rt::Tensor::view({big, 2}, rt::DType::Float32, &x, nullptr); }),
+            "tensor shape [4611686018427387904, 2] of float32 is too large");
+  EXPECT_EQ(rt::Tensor({0, big}).numel(), 0); // in range: empty
+}
+
 TEST_F(ManifestTest, ModuleOfAnotherArchitecture) {
   std::string err = loadWith(
       R"({"format": "deltaflow-module", "version": 1, "target": "arm64",

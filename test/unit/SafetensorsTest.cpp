@@ -373,3 +373,26 @@ TEST_F(Safetensors, Validate) {
 }
 
 } // namespace
+
+// The shape fuzz-npy found (test/fuzz/corpus/safetensors/
+// regress-empty-huge-dim.safetensors): an empty tensor whose other
+// dimensions multiply past int64. The reference implementation accepts it
+// (its element count is 0); the view of it overflowed its Halide strides
+// (undefined behaviour). It opens, reads as an empty tensor, and has no
+// Halide buffer (its extents do not fit int32).
+TEST_F(Safetensors, EmptyTensorWithAHugeDimension) {
+  std::string p = write("e.safetensors",
+                        {{"e", "F32", {2, 0, 618427361842738764, 12, 3}, ""},
+                         {"x", "F32", {1}, std::string(4, '\0')}});
+  auto f = rt::SafetensorsFile::open(p);
+  rt::Tensor t = f->tensor("e");
+  EXPECT_EQ(t.numel(), 0);
+  EXPECT_EQ(t.shape(), (std::vector<int64_t>{2, 0, 618427361842738764, 12, 3}));
+  std::string err;
+  try {
+    t.halideBuffer();
+  } catch (const std::exception &e) {
+    err = e.what();
+  }
+  EXPECT_NE(err.find("does not fit a Halide buffer"), std::string::npos) << err;
+}

@@ -86,9 +86,10 @@ struct Dim {
   static Dim of(const std::string &input, int dimension);
   bool isStatic() const { return size >= 0; }
   /// The size when the source dimension has `n` elements (static: size).
+  /// Throws ManifestError when n < 0 or the size exceeds int64.
   int64_t resolve(int64_t n) const;
   /// ceil(this / div) + add, or nullopt where that is not expressible
-  /// (a dimension that is already divided).
+  /// (a dimension that is already divided, or a size beyond int64).
   std::optional<Dim> derive(int64_t div, int64_t add) const;
   bool operator==(const Dim &o) const;
   bool operator!=(const Dim &o) const { return !(*this == o); }
@@ -257,6 +258,7 @@ std::vector<int64_t>
 resolveShape(const TensorSpec &t,
              const std::map<std::string, std::vector<int64_t>> &inputShapes);
 /// Bytes of `t` with every dynamic dimension equal to `n` (plans, reports).
+/// Throws ManifestError where Dim::resolve does.
 size_t bytesAt(const TensorSpec &t, int64_t n);
 
 } // namespace deltaflow::manifest

@@ -5,6 +5,7 @@
 #include "deltaflow/Runtime/Tensor.h"
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +30,10 @@ NpyHeader parseNpyHeader(const std::string &text, const std::string &path);
 /// ('<i4') array. Throws std::runtime_error naming the file and the problem
 /// otherwise (before allocating anything for data the file does not hold).
 Tensor readNpy(const std::string &path);
+
+/// The same from an open stream (seekable: the data size is checked against
+/// what remains before allocating); `path` names it in errors.
+Tensor readNpy(std::istream &in, const std::string &path);
 
 /// Writes `t` (in `as` dtype) to `path` through a temporary file renamed into
 /// place, so a failed write leaves no partial file.
