@@ -11,6 +11,8 @@
 #include "deltaflow/Transforms/SparsityPolicy.h"
 
 #include "mlir/Pass/PassRegistry.h"
+
+#include <cctype>
 #include "mlir/Tools/Plugins/PassPlugin.h"
 #include "llvm/Support/Error.h"
 
@@ -64,7 +66,8 @@ bool mlir::deltaflow::loadPluginArguments(int &argc, char **argv,
   return loadPassPlugins(takePluginArguments(argc, argv), error);
 }
 
-std::string mlir::deltaflow::unbalancedOptionText(const std::string &text) {
+std::string mlir::deltaflow::unbalancedOptionText(const std::string &text,
+                                               bool pipeline) {
   std::vector<std::pair<char, size_t>> open; // bracket or quote, column
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
@@ -72,6 +75,19 @@ std::string mlir::deltaflow::unbalancedOptionText(const std::string &text) {
       if (c == open.back().first)
         open.pop_back();
       continue;
+    }
+    // Option values are cut at spaces outside braces and quotes, so a space
+    // inside '(' or '[' leaves each half unclosed (in a pipeline, only in
+    // a pass's {options}: its nesting parentheses are not option text).
+    if (std::isspace(static_cast<unsigned char>(c)) && !open.empty() &&
+        (open.back().first == '(' || open.back().first == '[')) {
+      bool inOptions = !pipeline;
+      for (const auto &o : open)
+        inOptions |= o.first == '{';
+      if (inOptions)
+        return std::string("a space inside the '") + open.back().first +
+               "' opened at column " + std::to_string(open.back().second) +
+               " (option values are cut at spaces)";
     }
     if (c == '"' || c == '\'' || c == '(' || c == '[' || c == '{') {
       open.push_back({c, i + 1});
@@ -112,7 +128,10 @@ bool mlir::deltaflow::checkPassArguments(int argc, char **argv,
     } else {
       continue;
     }
-    if (std::string why = unbalancedOptionText(value); !why.empty()) {
+    if (std::string why = unbalancedOptionText(value, /*pipeline=*/pipelineFlag ||
+                                                          arg.find("pipeline=") != std::string::npos ||
+                                                          arg.rfind("-p=", 0) == 0);
+        !why.empty()) {
       error = "bad pass options in '" + arg + (pipelineFlag ? " " + value : "") +
               "': " + why;
       return false;

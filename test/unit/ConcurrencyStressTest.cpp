@@ -1,12 +1,12 @@
 //===- ConcurrencyStressTest.cpp - many sessions and runs on many threads -===//
 //
 // Sessions of one Model, and runs of one Executor, may come from several
-// threads at once (Session.h, Executor.h). Here 8 threads each drive several
+// threads at once (Session.h, Executor.h). Here 8 threads each drive four
 // sessions (dense, token-select with Δ and the selection cache, an f16 KV
-// cache; one-shot and chunked prefills, then greedy decode steps, the
-// sessions of a thread interleaved step by step) while others run the
-// attention and sparse-kernel fixtures through shared Executors. Every
-// result must equal, bit for bit, the same work done sequentially first.
+// cache; one-shot and chunked prefills, then greedy decode steps),
+// interleaved step by step, with runs of the attention and sparse-kernel
+// fixtures through shared Executors in between; five rounds. Every result
+// must equal, bit for bit, the same work done sequentially first.
 // scripts/sanitize.sh runs it under ASan and UBSan.
 //
 // Fixtures (test/unit/CMakeLists.txt): tiny_llama{,_ts,_f16kv}.so with
@@ -251,7 +251,7 @@ TEST_F(ConcurrencyStress, SessionsAndRunsOnManyThreadsMatchSequential) {
 
   // Then all threads at once, released together: each interleaves its
   // sessions step by step, with a kernel run after each round of steps.
-  for (int round = 0; round < 3; ++round) {
+  for (int round = 0; round < 5; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     std::atomic<int> ready{0};
     std::vector<std::string> errors(kThreads);

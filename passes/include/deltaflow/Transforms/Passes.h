@@ -29,12 +29,14 @@ void registerDeltaflowDialects(DialectRegistry &registry);
 bool loadPluginArguments(int &argc, char **argv, std::string &error);
 
 /// Checks that the quotes and brackets of a pass-option string (what goes
-/// between a pass's `{...}`, or a whole pipeline) are closed and matched.
-/// MLIR 19's pass-option parser does not return on an unclosed `(`, `[`,
-/// `"` or `'` inside a list option (found by test/fuzz's pass-options
-/// target), so the tools refuse such text first. "" when balanced, else one
-/// line: what and at which column (1-based).
-std::string unbalancedOptionText(const std::string &text);
+/// between a pass's `{...}`, or a whole pipeline when `pipeline`) are closed
+/// and matched, and that no space sits inside a `(` or `[` of option text
+/// (option values are cut at spaces outside braces and quotes). MLIR 19's
+/// pass-option parser does not return (or overflows its stack) on an
+/// unclosed `(`, `[`, `"` or `'` inside a list option's value (found by
+/// test/fuzz's pass-options target), so the tools refuse such text first.
+/// "" when fine, else one line: what and at which column (1-based).
+std::string unbalancedOptionText(const std::string &text, bool pipeline = false);
 
 /// unbalancedOptionText() over every pass option and pipeline in argv
 /// (`--NAME=` of a registered pass or pipeline, `--pass-pipeline`, `-p`;
