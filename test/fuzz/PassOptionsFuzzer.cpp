@@ -82,6 +82,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ScopedDiagnosticHandler quiet(&ctx, [](Diagnostic &) { return success(); });
 
   std::string text(reinterpret_cast<const char *>(data), size);
+  // A command-line argument cannot hold a NUL.
+  if (text.find('\0') != std::string::npos)
+    return 0;
   std::string sparsity = text, delta;
   bool withDelta = false;
   if (size_t nl = text.find('\n'); nl != std::string::npos) {

@@ -242,6 +242,7 @@ def pass_option_seeds():
         "bad-stride": "policy=window\nstride=9000",
         "bad-policy": "policy=nope",
         "quoted": "policy='token-select' budget=16 param={stride:2}",
+        "param-list": "policy=strided budget=16 param=stride:2,stride:3",
     }
     for name, text in seeds.items():
         with open(os.path.join(d, name + ".txt"), "w") as f:
