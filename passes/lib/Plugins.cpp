@@ -66,6 +66,69 @@ bool mlir::deltaflow::loadPluginArguments(int &argc, char **argv,
   return loadPassPlugins(takePluginArguments(argc, argv), error);
 }
 
+namespace {
+/// MLIR 19 drops the braces around an option's value before it scans the
+/// value ("param={4}{x}" is scanned as "4}{x"), so the inside of each
+/// braced value must balance on its own. `text` is options text (space-
+/// separated NAME=VALUE pieces) and balances as a whole.
+std::string bracedValueText(llvm::StringRef text) {
+  size_t piece = 0;
+  int depth = 0;
+  char quote = 0;
+  for (size_t i = 0; i <= text.size(); ++i) {
+    char c = i < text.size() ? text[i] : ' ';
+    if (quote) {
+      quote = c == quote ? 0 : quote;
+      continue;
+    }
+    if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '{') {
+      ++depth;
+    } else if (c == '}') {
+      --depth;
+    } else if (c == ' ' && depth == 0) {
+      llvm::StringRef item = text.slice(piece, i);
+      size_t eq = item.find('=');
+      llvm::StringRef value =
+          eq == llvm::StringRef::npos ? "" : item.drop_front(eq + 1);
+      if (value.size() >= 2 && value.front() == '{' && value.back() == '}') {
+        std::string why = mlir::deltaflow::unbalancedOptionText(
+            value.drop_front().drop_back().str());
+        if (!why.empty())
+          return "inside the braces of the value at column " +
+                 std::to_string(piece + eq + 2) + " (MLIR drops them): " + why;
+      }
+      piece = i + 1;
+    }
+  }
+  return "";
+}
+
+/// The options text of each pass in a pipeline: the inside of each
+/// top-level '{...}' (quotes respected), checked by bracedValueText.
+std::string pipelineBracedValueText(llvm::StringRef text) {
+  int depth = 0;
+  char quote = 0;
+  size_t open = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quote) {
+      quote = c == quote ? 0 : quote;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '{' && depth++ == 0) {
+      open = i;
+    } else if (c == '}' && --depth == 0) {
+      if (std::string why = bracedValueText(text.slice(open + 1, i));
+          !why.empty())
+        return why;
+    }
+  }
+  return "";
+}
+} // namespace
+
 std::string mlir::deltaflow::unbalancedOptionText(const std::string &text,
                                                bool pipeline) {
   std::vector<std::pair<char, size_t>> open; // bracket or quote, column
@@ -100,7 +163,7 @@ std::string mlir::deltaflow::unbalancedOptionText(const std::string &text,
     }
   }
   if (open.empty())
-    return "";
+    return pipeline ? pipelineBracedValueText(text) : bracedValueText(text);
   const auto &[c, col] = open.back();
   return std::string(c == '"' || c == '\'' ? "unclosed quote " : "unclosed '") +
          (c == '"' || c == '\'' ? std::string(1, c) : std::string(1, c) + "'") +

@@ -5,7 +5,11 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;

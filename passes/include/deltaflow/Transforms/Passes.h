@@ -31,7 +31,9 @@ bool loadPluginArguments(int &argc, char **argv, std::string &error);
 /// Checks that the quotes and brackets of a pass-option string (what goes
 /// between a pass's `{...}`, or a whole pipeline when `pipeline`) are closed
 /// and matched, and that no space sits inside a `(` or `[` of option text
-/// (option values are cut at spaces outside braces and quotes). MLIR 19's
+/// (option values are cut at spaces outside braces and quotes), and that
+/// the inside of a value wrapped in braces (`NAME={...}`, whose braces MLIR
+/// drops before it scans the value) passes the same checks. MLIR 19's
 /// pass-option parser does not return (or overflows its stack) on an
 /// unclosed `(`, `[`, `"` or `'` inside a list option's value (found by
 /// test/fuzz's pass-options target), so the tools refuse such text first.

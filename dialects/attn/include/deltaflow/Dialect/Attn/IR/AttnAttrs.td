@@ -21,10 +21,21 @@ def Attn_F64Param : AttrOrTypeParameter<"::llvm::APFloat", "a float"> {
       return ::mlir::failure();
     return ::llvm::APFloat(v);
   }() }];
+  // The shortest decimal that reads back to the same double, always with a
+  // '.' in its mantissa (the parser's float literal needs one: "1.0",
+  // "1.0e-20").
   let printer = [{ {
-    char str[32];
-    std::snprintf(str, sizeof str, "%.15g", $_self.convertToDouble());
-    $_printer << str;
+    double v = $_self.convertToDouble();
+    char str[40];
+    for (int digits = 15; digits <= 17; ++digits) {
+      std::snprintf(str, sizeof str, "%.*g", digits, v);
+      if (std::strtod(str, nullptr) == v)
+        break;
+    }
+    std::string text = str;
+    if (std::isfinite(v) && text.find('.') == std::string::npos)
+      text.insert(std::min(text.find('e'), text.size()), ".0");
+    $_printer << text;
   } }];
   let comparator = "$_lhs.bitwiseIsEqual($_rhs)";
 }
