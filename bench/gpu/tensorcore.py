@@ -103,6 +103,57 @@ def reference(q, k, v, scale, causal, offset=None, sinks=0, window=None):
     return torch.matmul(torch.softmax(s, -1), vd), lse
 
 
+def select_indices(case, nq, nk, gen, fill=1.0):
+    """A selection as attn.select writes it: per (batch, index set, chunk),
+    up to `slots` keys drawn from the candidates [sinks, s0 - window),
+    ascending, then -1. `fill` < 1 leaves some slots unused."""
+    b, chunk, slots = case["batch"], case["chunk"], case["slots"]
+    hs = case["hkv"] if case["per_kv"] else 1
+    off = nk - nq if case.get("offset") is None else case["offset"]
+    nc = -(-nq // chunk)
+    idx = torch.full((b, hs, nc, slots), -1, dtype=torch.int32)
+    for c in range(nc):
+        s0 = off + c * chunk
+        cand = max(min(s0 - case["window"], nk) - case["sinks"], 0)
+        take = min(slots, int(cand * fill) if fill < 1 else cand)
+        for bi in range(b):
+            for h in range(hs):
+                pick = torch.randperm(cand, generator=gen)[:take] + case["sinks"] if cand else torch.zeros(0, dtype=torch.long)
+                idx[bi, h, c, :take] = pick.sort().values.int()
+    return idx.cuda()
+
+
+def reference_select(q, k, v, scale, case, idx):
+    """float64 attn.sparse_attention with a selection: row i at p = offset
+    + i in chunk c (first position s0) sees j <= p with j < sinks, j among
+    the chunk's indices, or j >= max(sinks, s0 - window); a context of at
+    most sinks + slots + window keys is dense causal (the op's fallback)."""
+    b, hq, nq, _ = q.shape
+    hkv, nk = k.shape[1], k.shape[2]
+    g = hq // hkv
+    off = nk - nq if case.get("offset") is None else case["offset"]
+    dev = q.device
+    pos = torch.arange(nq, device=dev)[:, None] + off
+    j = torch.arange(nk, device=dev)[None, :]
+    hidden = j > pos
+    if nk > case["sinks"] + case["slots"] + case["window"]:
+        s0 = off + (torch.arange(nq, device=dev)[:, None] // case["chunk"]) * case["chunk"]
+        local = j >= torch.clamp(s0 - case["window"], min=case["sinks"])
+        seen = (j < case["sinks"]) | local  # [nq, nk], then per index set
+        chosen = torch.zeros(b, idx.shape[1], idx.shape[2], nk + 1, dtype=torch.bool, device=dev)
+        ix = idx.long().clone()
+        ix[ix < 0] = nk
+        chosen.scatter_(3, ix, True)
+        chosen = chosen[..., :nk]  # [b, hs, nc, nk]
+        rows = chosen[:, :, torch.arange(nq, device=dev) // case["chunk"], :]  # [b, hs, nq, nk]
+        rows = rows.repeat_interleave(hq // rows.shape[1], 1)
+        hidden = hidden | ~(seen | rows)
+    qd, kd, vd = q.double(), k.double().repeat_interleave(g, 1), v.double().repeat_interleave(g, 1)
+    s = torch.matmul(qd, kd.transpose(-1, -2)) * scale
+    s = s.masked_fill(hidden, float("-inf"))
+    return torch.matmul(torch.softmax(s, -1), vd), torch.logsumexp(s, -1)
+
+
 def sdpa_bf16_error(q, k, v, causal, ref):
     """The error of PyTorch's own bf16/f16 SDPA on the same inputs: the
     yardstick for what 16-bit inputs imply."""
@@ -116,19 +167,19 @@ def sdpa_bf16_error(q, k, v, causal, ref):
     return rel_l2(out, ref)
 
 
-def run_direct(drv, case, fn, q, k, v):
+def run_direct(drv, case, fn, q, k, v, idx=None):
     b, hq, nq, d = q.shape
     out = torch.full_like(q, float("nan"))
     lse = torch.full((b, hq, nq), float("nan"), device="cuda") if case["lse"] else None
     L = case["launch"]
     grid = (math.ceil(nq / L["rows_per_block"]), hq, b)
-    tensors = [q, k, v, out] + ([lse] if lse is not None else [])
+    tensors = [q, k, v] + ([idx] if idx is not None else []) + [out] + ([lse] if lse is not None else [])
     drv.launch(fn, grid, L["threads"], L["shared_bytes"], tensors, [nq, k.shape[2]])
     torch.cuda.synchronize()
     return out, lse
 
 
-def run_module(name, case, q, k, v, work):
+def run_module(name, case, q, k, v, work, idx=None):
     """deltaflow-run on .npy files: f16 inputs as float16 .npy; bf16 inputs
     (NumPy has none) as float32 .npy of the exact bf16 values (deltaflow-run
     rounds float32 to bf16, which is then exact). Outputs come back as
@@ -139,6 +190,9 @@ def run_module(name, case, q, k, v, work):
     cmd = [os.path.join(HERE, "out", "deltaflow-run"), os.path.join(TC, name + ".so")]
     for n in "qkv":
         cmd += ["--input", f"{n}={work}/{n}.npy"]
+    if idx is not None:
+        np.save(os.path.join(work, "indices.npy"), idx.cpu().numpy())
+        cmd += ["--input", f"indices={work}/indices.npy"]
     cmd += ["--output", f"out={work}/out.npy"]
     if case["lse"]:
         cmd += ["--output", f"lse={work}/lse.npy"]
@@ -153,6 +207,8 @@ def run_module(name, case, q, k, v, work):
 
 LENGTHS = [(1, 1), (1, 1000), (37, 300), (300, 300), (129, 1100), (64, 64),
            (65, 4097), (1000, 4097), (2048, 2048)]
+# Past the bench selection's pattern (128 + 2048 + 512 keys).
+SELECT_LENGTHS = [(700, 9001), (512, 16384)]
 
 
 def check(drv, names, via, work, rows):
@@ -163,21 +219,29 @@ def check(drv, names, via, work, rows):
         L = case["launch"]
         fn = drv.load(case["ptx"], L["function"], L["shared_bytes"]) if via == "direct" else None
         dt = DT[case["dtype"]]
-        for nq, nk in LENGTHS:
+        lengths = LENGTHS + (SELECT_LENGTHS if case.get("select") else [])
+        for li, (nq, nk) in enumerate(lengths):
             b, hq, hkv, d = case["batch"], case["hq"], case["hkv"], case["d"]
             q = torch.randn(b, hq, nq, d, device="cuda", generator=gen).to(dt)
             k = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
             v = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
-            ref, ref_lse = reference(q, k, v, case["scale"], case["causal"], case.get("offset"),
-                                     case.get("sinks", 0), case.get("window"))
+            idx = None
+            if case.get("select"):
+                # Every other length leaves about a third of the slots unused.
+                idx = select_indices(case, nq, nk, torch.Generator().manual_seed(li),
+                                     fill=1.0 if li % 2 == 0 else 0.6)
+                ref, ref_lse = reference_select(q, k, v, case["scale"], case, idx)
+            else:
+                ref, ref_lse = reference(q, k, v, case["scale"], case["causal"], case.get("offset"),
+                                         case.get("sinks", 0), case.get("window"))
             if via == "direct":
-                out, lse = run_direct(drv, case, fn, q, k, v)
+                out, lse = run_direct(drv, case, fn, q, k, v, idx)
                 prof = ""
             else:
-                out, lse, prof = run_module(name, case, q, k, v, work)
+                out, lse, prof = run_module(name, case, q, k, v, work, idx)
             nan = int(torch.isnan(out.float()).sum())
             err = rel_l2(out, ref)
-            if case.get("offset") is None and case.get("window") is None:
+            if case.get("offset") is None and case.get("window") is None and not case.get("select"):
                 yard = sdpa_bf16_error(q, k, v, case["causal"], ref)
             else:  # SDPA has no offset or window: the float64 reference on 16-bit-rounded output
                 yard = rel_l2(ref.to(dt), ref)
@@ -342,6 +406,58 @@ def bench_window(drv, name, n, rows):
                  "tflops": flops / ms / 1e9, "references_ms": refs, "rel_l2_vs_flex": flex_err})
 
 
+def bench_select(drv, name, nq, nk, rows):
+    """Sparse attention over a selection: `nq` queries (one chunk or more)
+    at context `nk`, the selection drawn as attn.select would write it
+    (every slot used), beside dense SDPA flash and cuDNN on the same
+    queries; with the float64 check of the same call on the first 2 heads.
+    The selection itself is not timed here (its device kernel is the next
+    part of stage 2)."""
+    case = load_case(name)
+    L = case["launch"]
+    fn = drv.load(case["ptx"], L["function"], L["shared_bytes"])
+    b, hq, hkv, d, dt = case["batch"], case["hq"], case["hkv"], case["d"], DT[case["dtype"]]
+    q = torch.randn(b, hq, nq, d, device="cuda", dtype=dt)
+    k = torch.randn(b, hkv, nk, d, device="cuda", dtype=dt)
+    v = torch.randn(b, hkv, nk, d, device="cuda", dtype=dt)
+    idx = select_indices(case, nq, nk, torch.Generator().manual_seed(7))
+    out = torch.empty_like(q)
+    grid = (math.ceil(nq / L["rows_per_block"]), hq, b)
+    ts = [q, k, v, idx, out] + ([torch.empty(b, hq, nq, device="cuda")] if case["lse"] else [])
+    ms = cuda_time(lambda: drv.launch(fn, grid, L["threads"], L["shared_bytes"], ts, [nq, nk]), 50)
+    # Keys per row: sinks + slots + the local window up to the row.
+    keys = case["sinks"] + case["slots"] + case["window"] + (nq - 1) / 2
+    flops = 4 * b * hq * nq * keys * d
+    from torch.nn.attention.bias import causal_lower_right
+    refs = {}
+    # Dense over the same queries: lower-right causal where the backend
+    # takes that mask, else over all Nk keys (Nq / Nk more work: marked).
+    for rname, be in (("dense flash", SDPBackend.FLASH_ATTENTION), ("dense cudnn", SDPBackend.CUDNN_ATTENTION)):
+        for label, kw in (("", {"attn_mask": causal_lower_right(nq, nk)}), (" (no mask)", {})):
+            try:
+                def call():
+                    with sdpa_kernel([be]):
+                        return F.scaled_dot_product_attention(q, k, v, enable_gqa=True, **kw)
+                call()
+                refs[rname + label] = cuda_time(call, 20)
+                break
+            except Exception as e:  # noqa: BLE001
+                print(f"  ({rname}{label}: {type(e).__name__}: {str(e)[:120]})")
+    # Fidelity of this very call: heads of the first KV head against float64.
+    hsub = hq // hkv
+    sub = dict(case, hq=hsub, hkv=1)
+    ref, _ = reference_select(q[:, :hsub], k[:, :1], v[:, :1], case["scale"], sub, idx[:, :1])
+    err = rel_l2(out[:, :hsub], ref)
+    bound = 2 ** -8 if case["dtype"] == "bf16" else 2 ** -11
+    vs = "  ".join(f"{r}/ours {t / ms:.2f}x" for r, t in refs.items())
+    print(f"select {name} {nq} q @ {nk}: ours {ms:.3f} ms ({flops / ms / 1e9:.0f} TFLOP/s over "
+          f"{keys:.0f} keys/row)  " + "  ".join(f"{r} {t:.3f} ms" for r, t in refs.items()) +
+          f"  {vs}  rel L2 vs float64 {err:.2e} (bound {bound:.1e})", flush=True)
+    rows.append({"case": name, "nq": nq, "nk": nk, "ours_ms": ms, "tflops": flops / ms / 1e9,
+                 "references_ms": refs, "rel_l2_f64": err, "bound": bound, "pass": err <= bound})
+    return err <= bound
+
+
 def run_bench(name, n, work, rows):
     """The user's path: deltaflow-run --repeat on .npy files (the kernel
     time is from --profile; the run time includes the host side)."""
@@ -380,6 +496,9 @@ def main():
     p.add_argument("--run-bench", default="32768", help="deltaflow-run lengths ('' for none)")
     p.add_argument("--window-bench", default="32768", help="window + sinks lengths ('' for none)")
     p.add_argument("--window-case", default="bf16-gqa4-d128-window-2048")
+    p.add_argument("--select-bench", default="512@131072,4096@131072",
+                   help="NQ@NK of sparse attention over a selection ('' for none)")
+    p.add_argument("--select-case", default="bf16-gqa4-d128-select")
     p.add_argument("--nonfinite", default="bf16-gqa4-d128-causal,f16-gqa4-d128-causal-lse,bf16-gqa4-d128-window,f16-gqa2-d64-window-lse",
                    help="cases checked with +-inf / NaN keys ('' for none)")
     a = p.parse_args()
@@ -403,6 +522,10 @@ def main():
     rows["window"] = []
     for n in [int(x) for x in a.window_bench.split(",") if x]:
         bench_window(drv, a.window_case, n, rows["window"])
+    rows["select"] = []
+    for spec in [x for x in a.select_bench.split(",") if x]:
+        nq, nk = (int(x) for x in spec.split("@"))
+        ok &= bench_select(drv, a.select_case, nq, nk, rows["select"])
     rows["run"] = []
     for n in [int(x) for x in a.run_bench.split(",") if x]:
         run_bench(a.bench_case.split(",")[0], n, work, rows["run"])

@@ -32,6 +32,20 @@ WINDOWS = {
     "bf16-gqa4-d128-window-2048": ("bf16-gqa4-d128-causal", 128, 2048),
 }
 
+# Sparse attention with a selection (TokenSelect's chunked form: sinks +
+# selected keys + a local window anchored at the chunk start), the
+# selection an input of the module: name -> (case, sinks, window, chunk,
+# slots, one index set per KV head). The first is the bench shape (budget
+# 2048, 128 sinks, window 512, chunk 512); the others put the pattern's
+# edges inside the checks' lengths (odd slot counts, chunks of one or
+# several CTAs, an offset, per-KV-head selections).
+SELECTIONS = {
+    "bf16-gqa4-d128-select": ("bf16-gqa4-d128-causal", 128, 512, 512, 2048, False),
+    "f16-gqa2-d64-select-lse": (("f16", 1, 4, 2, 64, True, True), 4, 64, 64, 32, True),
+    "bf16-gqa8-d256-select": ("bf16-gqa8-d256-causal", 0, 100, 128, 50, False),
+    "bf16-gqa4-d128-select-offset": (("bf16", 1, 8, 2, 128, True, False, 37), 16, 64, 256, 24, True),
+}
+
 # Tile sweep of the main case (--tile overrides): name -> (case, tiles).
 SWEEP = {
     "sweep-a64": ("bf16-gqa4-d128-causal", {"tensorcore.address-bits": 64}),
@@ -62,6 +76,29 @@ def mlir(dtype, b, hq, hkv, d, causal, lse, offset=None):
             f"  return {', '.join(rets)} : {', '.join(types)}\n}}\n")
 
 
+def mlir_select(dtype, b, hq, hkv, d, causal, lse, offset=None, *, sinks, window, chunk,
+                slots, per_kv):
+    assert causal
+    t = lambda h: f"tensor<{b}x{h}x?x{d}x{dtype}>"
+    it = f"tensor<{b}x{hkv if per_kv else 1}x?x{slots}xi32>"
+    res = [f"{t(hq)} {{deltaflow.name = \"out\"}}"]
+    rets, types = ["%out"], [t(hq)]
+    if lse:
+        res.append(f"tensor<{b}x{hq}x?xf32> {{deltaflow.name = \"lse\"}}")
+        rets.append("%lse")
+        types.append(f"tensor<{b}x{hq}x?xf32>")
+    flags = (f" offset({offset})" if offset is not None else "") + (" lse" if lse else "")
+    return (f"func.func @attention(%q: {t(hq)} {{deltaflow.name = \"q\"}},\n"
+            f"                     %k: {t(hkv)} {{deltaflow.name = \"k\"}},\n"
+            f"                     %v: {t(hkv)} {{deltaflow.name = \"v\"}},\n"
+            f"                     %idx: {it} {{deltaflow.name = \"indices\"}})\n"
+            f"    -> ({', '.join(res)}) {{\n"
+            f"  {', '.join(rets)} = attn.sparse_attention %q, %k, %v indices(%idx : {it})\n"
+            f"      sinks({sinks}) window({window}) chunk({chunk}){flags}\n"
+            f"      : {t(hq)}, {t(hkv)}, {t(hkv)}\n"
+            f"  return {', '.join(rets)} : {', '.join(types)}\n}}\n")
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -83,11 +120,19 @@ def main():
             f.write(mlir(*c))
         with open(os.path.join(out, name + ".flags"), "w") as f:
             f.write(f"--sparsity=policy=window sinks={sinks} window={window}\n")
+    sel_keys = ("sinks", "window", "chunk", "slots", "per_kv")
+    for name, (base, *pattern) in SELECTIONS.items():
+        c = CASES[base] if isinstance(base, str) else base
+        with open(os.path.join(out, name + ".mlir"), "w") as f:
+            f.write(mlir_select(*c, **dict(zip(sel_keys, pattern))))
     keys = ("dtype", "batch", "hq", "hkv", "d", "causal", "lse", "offset")
     cases = {n: dict(zip(keys, c)) for n, c in CASES.items()}
     for name, (base, sinks, window) in WINDOWS.items():
         c = CASES[base] if isinstance(base, str) else base
         cases[name] = dict(zip(keys, c), sinks=sinks, window=window)
+    for name, (base, *pattern) in SELECTIONS.items():
+        c = CASES[base] if isinstance(base, str) else base
+        cases[name] = dict(zip(keys, c), **dict(zip(sel_keys, pattern)), select=True)
     for name, (base, tiles) in SWEEP.items():
         cases[name] = dict(cases[base], tiles=tiles, sweep=True)
     with open(os.path.join(out, "cases.json"), "w") as f:

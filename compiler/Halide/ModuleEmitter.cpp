@@ -147,8 +147,9 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
   };
 
   if (k.tensorCore) {
-    // Tensor cores (dense attention, or window + sinks): one PTX kernel for
-    // every number of rows, and no dense fallback (it covers every length).
+    // Tensor cores (dense or sparse attention): one PTX kernel for every
+    // number of rows, and no dense fallback variant (the sparse kernel is
+    // dense itself when the context fits the pattern).
     const PtxKernel &p = *k.tensorCore;
     manifest::PtxLaunch launch{p.function, p.threads, p.sharedBytes,
                                p.rowsPerBlock, p.computeCapability};
@@ -170,7 +171,9 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
   case KernelKind::DenseRows: {
     if (spec.dtype != DType::Float32)
       throw UnsupportedShape(
-          std::string("window + sinks attention with a ") +
+          std::string(k.kind == KernelKind::SparseAttention
+                          ? "sparse attention with a "
+                          : "dense-rows attention with a ") +
           manifest::toString(spec.dtype) +
           " query compiles only for --target=cuda (tensor cores); on this "
           "target write the query, key and value as f32");

@@ -156,9 +156,8 @@ struct EntryBuilder {
         return op->emitOpError()
                << "has a " << qt.getElementType()
                << " query; 16-bit queries compile only for dense "
-                  "attn.attention and window + sinks attn.sparse_attention "
-                  "(tensor cores, --target=cuda): selections, sparse "
-                  "attention over selected keys and the Delta rows take f32 "
+                  "attn.attention and attn.sparse_attention (tensor cores, "
+                  "--target=cuda): selections and the Delta rows take f32 "
                   "queries";
     for (auto [val, what] : {std::pair<Value, const char *>{q, "query"},
                              {k, "key"},
@@ -317,8 +316,9 @@ struct EntryBuilder {
 
   LogicalResult addSparseAttention(attn::SparseAttentionOp op) {
     AttentionSpec spec;
-    // Window + sinks (no selection) has a tensor-core kernel.
-    if (failed(causalSpec(op, spec, /*query16=*/!op.getIndices())))
+    // Both forms (window + sinks, and with a selection) have a tensor-core
+    // kernel.
+    if (failed(causalSpec(op, spec, /*query16=*/true)))
       return failure();
     spec.withLse = op.getLse();
     SmallVector<Value> inputs = {op.getQuery(), op.getKey(), op.getValue()};

@@ -73,11 +73,19 @@ constexpr int kMmaM = 16, kMmaN = 8, kMmaK = 16;
 
 int64_t ceilDivConst(int64_t x, int64_t y) { return (x + y - 1) / y; }
 
+/// True for attn.sparse_attention with an index input (a selection).
+bool gathers(const manifest::SparsePattern *sparse) {
+  return sparse && sparse->slots > 0;
+}
+
 int64_t sharedBytesOf(const manifest::AttentionParams &spec,
-                      const TensorCoreTile &tile) {
+                      const TensorCoreTile &tile,
+                      const manifest::SparsePattern *sparse) {
   int64_t rows = int64_t(tile.warps) * kMmaM;
-  // Q tile + two K tiles + two V tiles, 2-byte elements.
-  return (rows + 4 * int64_t(tile.keyTile)) * spec.d * 2;
+  // Q tile + two K tiles + two V tiles, 2-byte elements; with a selection,
+  // the key of each row of both K/V stages (i32).
+  return (rows + 4 * int64_t(tile.keyTile)) * spec.d * 2 +
+         (gathers(sparse) ? 2 * int64_t(tile.keyTile) * 4 : 0);
 }
 
 /// The kernel body, built op by op. Values named as in FlashAttention-2:
@@ -87,8 +95,10 @@ public:
   AttentionTileBuilder(ImplicitLocOpBuilder &b,
                        const manifest::AttentionParams &spec,
                        const TensorCoreTile &tile,
-                       const manifest::SparsePattern *sliding)
-      : b(b), spec(spec), tile(tile), sliding(sliding), D(spec.d), BN(tile.keyTile),
+                       const manifest::SparsePattern *sparse, int64_t selHeads)
+      : b(b), spec(spec), tile(tile), selHeads(selHeads),
+        sliding(sparse && sparse->slots == 0 ? sparse : nullptr),
+        gather(gathers(sparse) ? sparse : nullptr), D(spec.d), BN(tile.keyTile),
         BM(tile.warps * kMmaM), threads(tile.warps * 32) {
     elem = spec.dtype == manifest::DType::BFloat16 ? Type(b.getBF16Type())
                                                    : Type(b.getF16Type());
@@ -102,12 +112,17 @@ private:
   ImplicitLocOpBuilder &b;
   const manifest::AttentionParams &spec;
   const TensorCoreTile &tile;
+  const int64_t selHeads; ///< gather: index sets, 1 (shared) or Hkv
   /// Window + sinks (FlashAttention's window_size=(window, 0) plus the
   /// first `sinks` keys); nullptr: dense.
   const manifest::SparsePattern *sliding;
+  /// Sinks + selected indices + a local window anchored at the chunk start
+  /// (TokenSelect's chunked prefill); nullptr: no index input.
+  const manifest::SparsePattern *gather;
   const int64_t D, BN, BM, threads;
   Type elem, f32, i32;
   Value smem; // memref<(BM + 4 BN) * D x elem, workgroup>
+  Value keysMem; // gather: memref<2 BN x i32, workgroup>, after smem
   Value tid, lane, warp;
 
   // --- scalar helpers (index arithmetic folds where operands are constant)
@@ -134,6 +149,15 @@ private:
     return b.create<arith::CmpIOp>(arith::CmpIPredicate::ule, x, y);
   }
   Value maxu(Value x, Value y) { return b.create<arith::MaxUIOp>(x, y); }
+  Value maxs(Value x, Value y) { return b.create<arith::MaxSIOp>(x, y); }
+  Value mins(Value x, Value y) { return b.create<arith::MinSIOp>(x, y); }
+  Value slt(Value x, Value y) {
+    return b.create<arith::CmpIOp>(arith::CmpIPredicate::slt, x, y);
+  }
+  Value sle(Value x, Value y) {
+    return b.create<arith::CmpIOp>(arith::CmpIPredicate::sle, x, y);
+  }
+  Value land(Value x, Value y) { return b.create<arith::AndIOp>(x, y); }
   Value select(Value c, Value x, Value y) {
     return b.create<arith::SelectOp>(c, x, y);
   }
@@ -303,6 +327,11 @@ private:
     /// The key tiles run in a virtual order v: tiles [0, sinkTiles), then
     /// from winStart on (dense: sinkTiles = winStart = 0, tile = v).
     Value sinkTiles, winStart;
+    /// Gather: the index input, the chunk's first position s0, the element
+    /// offset of the chunk's selection, its valid entries (nSel), the first
+    /// key of the local window, and whether the context fits the pattern
+    /// (then the slots are the keys: dense attention).
+    Value indices, s0, selBase, nSel, localStart, denseMode;
     std::vector<std::array<Value, 4>> qFrag; // per 16-wide k-step of D
   };
 
@@ -342,6 +371,66 @@ private:
                      /*trans=*/false);
   }
 
+  /// Gather: the key in slot `slot` (index) of this CTA's chunk, -1 when the
+  /// slot holds none: slots [0, sinks) are the sinks, then the nSel
+  /// selected keys, then the local window from localStart on; in dense
+  /// mode slot j is key j. Keys at or past Nk, and indices outside [0, Nk),
+  /// are -1 (the kernel never reads past K).
+  Value keyOfSlot(const Context &cx, Value slot) {
+    const int64_t sinks = gather->sinks, slots = gather->slots;
+    Value none = idx(-1);
+    Value selSlot = minu(subSat(slot, idx(sinks)), idx(slots - 1));
+    Value picked = b.create<arith::IndexCastOp>(
+        b.getIndexType(),
+        b.create<memref::LoadOp>(cx.indices, ValueRange{add(cx.selBase, selSlot)}));
+    Value local = add(cx.localStart, sub(slot, add(cx.nSel, sinks)));
+    Value key = select(ult(slot, idx(sinks)), slot,
+                       select(ult(slot, add(cx.nSel, sinks)), picked, local));
+    key = select(cx.denseMode, slot, key);
+    Value inK = land(sle(idx(0), key), slt(key, cx.nk));
+    return select(inK, key, none);
+  }
+
+  /// Gather: K and V rows of slots [v BN, v BN + BN) into stage `stage`,
+  /// and each slot's key (or -1) into keysMem; rows without a key are
+  /// zero-filled.
+  void loadGathered(const Context &cx, Value v, Value stage) {
+    int64_t chunksPerRow = D / 8, total = BN * chunksPerRow;
+    for (int64_t i = 0; i < total / threads; ++i) {
+      Value c = add(tid, i * threads);
+      Value r = div(c, chunksPerRow), ch = rem(c, chunksPerRow);
+      Value key = keyOfSlot(cx, add(mul(v, BN), r));
+      auto first = b.create<scf::IfOp>(
+          b.create<arith::CmpIOp>(arith::CmpIPredicate::eq, ch, idx(0)),
+          /*withElse=*/false);
+      {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(&first.getThenRegion().front());
+        b.create<memref::StoreOp>(
+            b.create<arith::IndexCastOp>(i32, key), keysMem,
+            ValueRange{add(mul(stage, BN), r)});
+      }
+      Value dstOff = swizzled(r, mul(ch, 8));
+      auto ifOp = b.create<scf::IfOp>(sle(idx(0), key), /*withElse=*/true);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      Value from = add(cx.kvBase, add(mul(key, D), mul(ch, 8)));
+      for (auto [src, region] : {std::pair{cx.k, kRegion(stage)},
+                                 std::pair{cx.v, vRegion(stage)}})
+        b.create<nvgpu::DeviceAsyncCopyOp>(
+            nvgpu::DeviceAsyncTokenType::get(b.getContext()), smem,
+            ValueRange{add(region, dstOff)}, src, ValueRange{from},
+            b.getIndexAttr(8), /*srcElements=*/Value(),
+            /*bypassL1=*/b.getUnitAttr());
+      b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+      auto vecTy = VectorType::get({8}, elem);
+      Value zero = b.create<arith::ConstantOp>(
+          DenseElementsAttr::get(vecTy, b.getZeroAttr(elem)));
+      b.create<vector::StoreOp>(zero, smem, ValueRange{add(kRegion(stage), dstOff)});
+      b.create<vector::StoreOp>(zero, smem, ValueRange{add(vRegion(stage), dstOff)});
+    }
+  }
+
   /// The key tile visited at virtual position v.
   Value tileOf(const Context &cx, Value v) {
     return select(ult(v, cx.sinkTiles), v,
@@ -356,12 +445,21 @@ private:
     {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-      Value stage = rem(v, 2), row0 = mul(tileOf(cx, v), BN);
-      loadTile(cx.k, cx.kvBase, row0, cx.nk, kRegion(stage), BN);
-      loadTile(cx.v, cx.kvBase, row0, cx.nk, vRegion(stage), BN);
+      Value stage = rem(v, 2);
+      if (gather) {
+        loadGathered(cx, v, stage);
+      } else {
+        Value row0 = mul(tileOf(cx, v), BN);
+        loadTile(cx.k, cx.kvBase, row0, cx.nk, kRegion(stage), BN);
+        loadTile(cx.v, cx.kvBase, row0, cx.nk, vRegion(stage), BN);
+      }
     }
     b.create<NVVM::CpAsyncCommitGroupOp>();
   }
+
+  /// Gather: fills cx's selection fields for this CTA's chunk and returns
+  /// the number of slot tiles it visits.
+  Value setUpGather(Context &cx, Value lastRow, Value batch, Value kvHead);
 
   /// One K/V tile (virtual position v of nV): returns the new state.
   State step(const Context &cx, Value v, Value nV, const State &in,
@@ -410,7 +508,23 @@ AttentionTileBuilder::step(const Context &cx, Value v, Value nV,
   // Rows of this lane: r0 = warp row + lane / 4 and r0 + 8 (C fragment
   // elements {0,1} and {2,3}); columns 2 (lane mod 4) + {0, 1}.
   Value negInf = f32c(-INFINITY);
-  if (masked) {
+  if (masked && gather) {
+    // Each column's key (or -1) from keysMem: visible iff 0 <= key <= p.
+    Value row0 = add(add(cx.q0, mul(warp, 16)), div(lane, 4));
+    Value col0 = add(mul(stage, BN), mul(rem(lane, 4), 2));
+    for (int64_t n = 0; n < nTilesS; ++n)
+      for (int c = 0; c < 2; ++c) {
+        Value key = b.create<arith::IndexCastOp>(
+            b.getIndexType(),
+            b.create<memref::LoadOp>(keysMem, ValueRange{add(col0, n * kMmaN + c)}));
+        for (int h = 0; h < 2; ++h) {
+          Value pos = add(add(row0, h * 8), cx.offset);
+          Value ok = land(sle(idx(0), key), sle(key, pos));
+          Value &sv = s[size_t(n)][2 * h + c];
+          sv = b.create<arith::SelectOp>(ok, sv, negInf);
+        }
+      }
+  } else if (masked) {
     Value row0 = add(add(cx.q0, mul(warp, 16)), div(lane, 4));
     Value key0 = add(mul(tileOf(cx, v), BN), mul(rem(lane, 4), 2));
     for (int64_t n = 0; n < nTilesS; ++n)
@@ -490,6 +604,46 @@ AttentionTileBuilder::step(const Context &cx, Value v, Value nV,
   return out;
 }
 
+Value AttentionTileBuilder::setUpGather(Context &cx, Value lastRow,
+                                        Value batch, Value kvHead) {
+  const int64_t sinks = gather->sinks, slots = gather->slots,
+                window = gather->window, chunk = gather->chunk;
+  // The CTA's rows lie in one chunk (chunk is a multiple of BM).
+  Value c = div(cx.q0, chunk);
+  cx.s0 = add(cx.offset, mul(c, chunk));
+  Value hs = selHeads == 1 ? idx(0) : kvHead;
+  Value chunks = ceilDiv(cx.nq, chunk);
+  cx.selBase = mul(add(mul(add(mul(batch, selHeads), hs), chunks), c),
+                   slots);
+  // nSel: the selected entries, ascending with the unused slots (-1) last
+  // (attn.select's contract), found by binary search.
+  Value lo = idx(0), hi = idx(slots);
+  for (int64_t span = slots; span > 0; span /= 2) {
+    Value mid = minu(div(add(lo, hi), 2), idx(slots - 1));
+    Value got = b.create<memref::LoadOp>(cx.indices,
+                                         ValueRange{add(cx.selBase, mid)});
+    Value live = ult(lo, hi);
+    Value used = b.create<arith::CmpIOp>(arith::CmpIPredicate::sge, got,
+                                         i32c(0));
+    Value unused = b.create<arith::CmpIOp>(arith::CmpIPredicate::slt, got,
+                                           i32c(0));
+    lo = select(land(live, used), add(mid, 1), lo);
+    hi = select(land(live, unused), mid, hi);
+  }
+  // floor(log2(slots)) + 1 = ceil(log2(slots + 1)) steps: lo == hi now.
+  cx.nSel = lo;
+  // The local window [max(sinks, s0 - window), p1] of the CTA's last row.
+  cx.localStart = maxs(idx(sinks), sub(cx.s0, idx(window)));
+  Value end = add(cx.offset, lastRow); // p1 + 1
+  Value nLocal = maxs(sub(end, cx.localStart), idx(0));
+  // Dense fallback (attn.sparse_attention: a context of at most sinks +
+  // slots + window keys is dense attention): slots are keys [0, p1].
+  cx.denseMode = ule(cx.nk, idx(sinks + slots + window));
+  Value nSlots = select(cx.denseMode, minu(end, cx.nk),
+                        add(add(idx(sinks), cx.nSel), nLocal));
+  return ceilDiv(nSlots, BN);
+}
+
 void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
   Block &entry = fn.getBody().front();
   b.setInsertionPointToStart(&entry);
@@ -498,6 +652,8 @@ void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
   cx.q = entry.getArgument(a++);
   cx.k = entry.getArgument(a++);
   cx.v = entry.getArgument(a++);
+  if (gather)
+    cx.indices = entry.getArgument(a++);
   cx.out = entry.getArgument(a++);
   if (spec.withLse)
     cx.lse = entry.getArgument(a++);
@@ -527,6 +683,12 @@ void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
       {(BM + 4 * BN) * D}, elem, AffineMap(),
       gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
   smem = b.create<memref::ViewOp>(smemTy, dyn, idx(0), ValueRange{});
+  if (gather)
+    keysMem = b.create<memref::ViewOp>(
+        MemRefType::get({2 * BN}, i32, AffineMap(),
+                        gpu::AddressSpaceAttr::get(b.getContext(),
+                                                   gpu::AddressSpace::Workgroup)),
+        dyn, idx((BM + 4 * BN) * D * 2), ValueRange{});
 
   // Key tiles: all of K, or (causal) up to this CTA's last row; those in
   // [uLo, uHi) need no mask (every key is below every row's diagonal,
@@ -558,6 +720,8 @@ void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
   Value nV = add(cx.sinkTiles, sub(nTiles, cx.winStart));
   Value vLo = add(cx.sinkTiles, sub(uLo, cx.winStart));
   Value vHi = add(cx.sinkTiles, sub(uHi, cx.winStart));
+  if (gather)
+    nV = setUpGather(cx, lastRow, batch, kvHead);
 
   // Prologue: Q and the first K/V tile in one group.
   loadTile(cx.q, cx.qBase, cx.q0, cx.nq, idx(qRegion()), BM);
@@ -584,10 +748,15 @@ void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
     return State::unflat(forOp.getResults(), D / kMmaN);
   };
   // Dense: vLo = 0, so the first loop is empty.
-  if (sliding)
-    st = loop(idx(0), vLo, /*masked=*/true);
-  st = loop(vLo, vHi, /*masked=*/false);
-  st = loop(vHi, nV, /*masked=*/true);
+  if (gather) {
+    // Every slot tile is masked: its keys come from keysMem.
+    st = loop(idx(0), nV, /*masked=*/true);
+  } else {
+    if (sliding)
+      st = loop(idx(0), vLo, /*masked=*/true);
+    st = loop(vLo, vHi, /*masked=*/false);
+    st = loop(vHi, nV, /*masked=*/true);
+  }
 
   // Epilogue: full row sums, O / l, stores of the valid rows.
   Value one = f32c(1.0);
@@ -645,12 +814,25 @@ void registerOnce() {
 
 std::string tensorCoreUnsupported(const manifest::AttentionParams &spec,
                                   const TensorCoreTile &tile,
-                                  const manifest::SparsePattern *sliding) {
+                                  const manifest::SparsePattern *sparse,
+                                  int64_t selHeads) {
   using manifest::DType;
-  if (sliding && (sliding->slots != 0 || !spec.causal || sliding->sinks < 0 ||
-                  sliding->window < 0))
-    return "this sparse pattern (only window + sinks without a selection, causal, "
-           "has a tensor-core kernel)";
+  if (sparse && (!spec.causal || sparse->sinks < 0 || sparse->window < 0 ||
+                 sparse->slots < 0 || sparse->chunk < 1))
+    return "this sparse pattern (the tensor-core kernel takes causal window + "
+           "sinks, or sinks + a selection + a window)";
+  if (gathers(sparse)) {
+    int64_t rows = int64_t(tile.warps) * kMmaM;
+    if (sparse->chunk % rows != 0)
+      return "selection chunk " + std::to_string(sparse->chunk) +
+             " (the tensor-core kernel needs a multiple of its " +
+             std::to_string(rows) + " query rows per CTA)";
+    if (selHeads != 1 && selHeads != spec.hkv)
+      return "selection heads " + std::to_string(selHeads) +
+             " (1 or the " + std::to_string(spec.hkv) + " KV heads)";
+    if (sparse->sinks + sparse->slots + sparse->window > (int64_t(1) << 31) - 1)
+      return "a pattern of more than 2^31 - 1 keys";
+  }
   if (spec.dtype != DType::BFloat16 && spec.dtype != DType::Float16)
     return std::string("query type ") + manifest::toString(spec.dtype) +
            " (the tensor-core kernel takes bfloat16 or float16)";
@@ -676,7 +858,7 @@ std::string tensorCoreUnsupported(const manifest::AttentionParams &spec,
     return "key tile " + std::to_string(tile.keyTile) + " x head dim " +
            std::to_string(spec.d) + " does not split into 16-byte copies over " +
            std::to_string(tile.warps * 32) + " threads";
-  int64_t bytes = sharedBytesOf(spec, tile);
+  int64_t bytes = sharedBytesOf(spec, tile, sparse);
   if (bytes > kTensorCoreMaxSharedBytes)
     return "shared memory " + std::to_string(bytes) + " bytes per CTA (limit " +
            std::to_string(kTensorCoreMaxSharedBytes) + ")";
@@ -686,8 +868,10 @@ std::string tensorCoreUnsupported(const manifest::AttentionParams &spec,
 PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
                                    const TensorCoreTile &tile,
                                    const std::string &function,
-                                   const manifest::SparsePattern *sliding) {
-  if (std::string why = tensorCoreUnsupported(spec, tile, sliding); !why.empty())
+                                   const manifest::SparsePattern *sparse,
+                                   int64_t selHeads) {
+  if (std::string why = tensorCoreUnsupported(spec, tile, sparse, selHeads);
+      !why.empty())
     throw std::runtime_error("no tensor-core attention kernel for " + why);
   registerOnce();
   DialectRegistry registry;
@@ -723,8 +907,10 @@ PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
   auto dynamic = [&](Type t) {
     return MemRefType::get({ShapedType::kDynamic}, t);
   };
-  SmallVector<Type> args = {dynamic(elem), dynamic(elem), dynamic(elem),
-                            dynamic(elem)};
+  SmallVector<Type> args = {dynamic(elem), dynamic(elem), dynamic(elem)};
+  if (gathers(sparse))
+    args.push_back(dynamic(b.getI32Type())); // indices
+  args.push_back(dynamic(elem));             // out
   if (spec.withLse)
     args.push_back(dynamic(b.getF32Type()));
   args.push_back(b.getIndexType()); // Nq
@@ -733,13 +919,13 @@ PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
   fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   int threads = tile.warps * 32;
   fn->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({threads, 1, 1}));
-  AttentionTileBuilder(b, spec, tile, sliding).build(fn);
+  AttentionTileBuilder(b, spec, tile, sparse, selHeads).build(fn);
 
   PtxKernel k;
   k.function = function;
   k.threads = threads;
   k.rowsPerBlock = tile.warps * kMmaM;
-  k.sharedBytes = sharedBytesOf(spec, tile);
+  k.sharedBytes = sharedBytesOf(spec, tile, sparse);
   k.computeCapability = 80;
   if (failed(verify(*module)))
     throw std::runtime_error("tensor-core attention: generated IR does not "

@@ -218,11 +218,14 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
             if (!text)
               throw std::runtime_error(kw + ": PTX symbol '" + v.symbol +
                                        "' not found in " + soPath);
-            // Dense attention, or window + sinks sparse attention (no
-            // index input): both take q, k, v, out[, lse].
+            // Dense attention and window + sinks sparse attention take
+            // q, k, v, out[, lse]; sparse attention with a selection also
+            // takes its indices after v.
+            size_t wantInputs =
+                k.kind == KernelKind::SparseAttention && k.sparse.slots > 0 ? 4 : 3;
             if ((k.kind != KernelKind::Attention &&
                  k.kind != KernelKind::SparseAttention) ||
-                k.inputs.size() != 3 ||
+                k.inputs.size() != wantInputs ||
                 k.inputs.size() + k.outputs.size() != nargs)
               throw std::runtime_error(kw + ": a PTX variant of a " +
                                        manifest::toString(k.kind) +

@@ -15,20 +15,27 @@ namespace deltaflow::rt {
 PtxLaunchPlan planAttentionLaunch(
     const manifest::PtxLaunch &launch, const manifest::AttentionParams &spec,
     const std::vector<std::vector<int64_t>> &shapes,
-    const std::vector<uint64_t> &devicePtrs) {
-  size_t buffers = spec.withLse ? 5 : 4;
+    const std::vector<uint64_t> &devicePtrs,
+    const manifest::SparsePattern *sparse) {
+  const bool gather = sparse && sparse->slots > 0;
+  size_t buffers = (spec.withLse ? 5 : 4) + (gather ? 1 : 0);
   if (shapes.size() != buffers || devicePtrs.size() != buffers)
     throw std::runtime_error("tensor-core attention takes " +
                              std::to_string(buffers) + " buffers, got " +
                              std::to_string(shapes.size()));
   // Every shape, including the dynamic batch, against q's: the kernel
   // trusts them (no bounds checks on the device).
-  const char *names[] = {"query", "key", "value", "output", "lse"};
-  for (size_t i = 0; i < buffers; ++i)
-    if (shapes[i].size() != (i == 4 ? 3u : 4u))
+  std::vector<const char *> names = {"query", "key", "value", "output", "lse"};
+  if (gather)
+    names.insert(names.begin() + 3, "indices");
+  names.resize(buffers);
+  for (size_t i = 0; i < buffers; ++i) {
+    size_t rank = std::string(names[i]) == "lse" ? 3u : 4u;
+    if (shapes[i].size() != rank)
       throw std::runtime_error(std::string("tensor-core attention: ") +
                                names[i] + " " + shapeString(shapes[i]) +
-                               " is not of rank " + (i == 4 ? "3" : "4"));
+                               " is not of rank " + std::to_string(rank));
+  }
   const std::vector<int64_t> &q = shapes[0], &k = shapes[1], &v = shapes[2];
   int64_t batch = q[0], nq = q[2], nk = k[2];
   if (k[2] != v[2])
@@ -40,6 +47,19 @@ PtxLaunchPlan planAttentionLaunch(
                                             {batch, spec.hkv, nk, spec.dv},
                                             {batch, spec.hq, nq, spec.dv},
                                             {batch, spec.hq, nq}};
+  if (gather) {
+    // [B, Hs, ceil(Nq / chunk), slots]; Hs as compiled (1 or Hkv).
+    int64_t hs = shapes[3][1];
+    if (hs != 1 && hs != spec.hkv)
+      throw std::runtime_error("tensor-core attention: indices " +
+                               shapeString(shapes[3]) + " have " +
+                               std::to_string(hs) + " head sets (1 or " +
+                               std::to_string(spec.hkv) + ")");
+    want.insert(want.begin() + 3, {batch, hs,
+                                   (nq + sparse->chunk - 1) / sparse->chunk,
+                                   sparse->slots});
+  }
+  want.resize(buffers);
   for (size_t i = 1; i < buffers; ++i)
     if (shapes[i] != want[i])
       throw std::runtime_error(std::string("tensor-core attention: ") +
@@ -257,7 +277,7 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
   }
   try {
     planAttentionLaunch(launch_, kernel.attention, shapes,
-                        std::vector<uint64_t>(shapes.size(), 0));
+                        std::vector<uint64_t>(shapes.size(), 0), &kernel.sparse);
   } catch (const std::exception &e) {
     throw std::runtime_error(where_ + ": " + e.what());
   }
@@ -280,7 +300,8 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
   }
   PtxLaunchPlan plan;
   try {
-    plan = planAttentionLaunch(launch_, kernel.attention, shapes, ptrs);
+    plan = planAttentionLaunch(launch_, kernel.attention, shapes, ptrs,
+                               &kernel.sparse);
   } catch (const std::exception &e) {
     throw std::runtime_error(where_ + ": " + e.what());
   }

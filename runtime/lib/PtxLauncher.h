@@ -39,14 +39,17 @@ struct PtxLaunchPlan {
 
 /// The launch of attention over q [B, Hq, Nq, D], k and v [B, Hkv, Nk, D]
 /// and the outputs, at device addresses `devicePtrs` (inputs then outputs,
-/// as the kernel's manifest lists them) with their shapes. Throws one line
-/// for shapes the kernel cannot take (no keys; causal with no offset and
-/// Nq > Nk; K and V of different lengths; a grid beyond the limits).
-/// Nq = 0 gives a plan with grid x = 0 (nothing to launch).
+/// as the kernel's manifest lists them) with their shapes. With `sparse`
+/// holding a selection (slots > 0), the inputs end with indices [B, Hs,
+/// ceil(Nq / chunk), slots] (Hs 1 or Hkv). Throws one line for shapes the
+/// kernel cannot take (no keys; causal with no offset and Nq > Nk; K and V
+/// of different lengths; indices of another shape; a grid beyond the
+/// limits). Nq = 0 gives a plan with grid x = 0 (nothing to launch).
 PtxLaunchPlan planAttentionLaunch(
     const manifest::PtxLaunch &launch, const manifest::AttentionParams &spec,
     const std::vector<std::vector<int64_t>> &shapes,
-    const std::vector<uint64_t> &devicePtrs);
+    const std::vector<uint64_t> &devicePtrs,
+    const manifest::SparsePattern *sparse = nullptr);
 
 /// "8.0" for 80 (major * 10 + minor).
 std::string computeCapabilityString(int cc);

@@ -135,6 +135,49 @@ TEST(PtxLaunch, ChecksEveryShapeAgainstTheQuery) {
                      "[B, 32, Nq, 128]");
 }
 
+TEST(PtxLaunch, SelectionPassesIndicesAfterValue) {
+  // Sparse attention with a selection: q, k, v, indices, out, lse.
+  manifest::SparsePattern sp;
+  sp.sinks = 4;
+  sp.window = 64;
+  sp.chunk = 128;
+  sp.slots = 50;
+  auto s = shapes(2, 300, 1100, true);
+  // ceil(300 / 128) = 3 chunks; one index set per KV head.
+  s.insert(s.begin() + 3, {2, 8, 3, 50});
+  std::vector<uint64_t> ptrs = {0x1000, 0x2000, 0x3000, 0x9000, 0x4000, 0x5000};
+  rt::PtxLaunchPlan p =
+      rt::planAttentionLaunch(launch64(), gqa(true, true), s, ptrs, &sp);
+  EXPECT_EQ(p.grid, (std::array<unsigned, 3>{5, 32, 2}));
+  ASSERT_EQ(p.params.size(), 6u * 5 + 2);
+  EXPECT_EQ(std::vector<uint64_t>(p.params.begin() + 15, p.params.begin() + 20),
+            (std::vector<uint64_t>{0x9000, 0x9000, 0, 2 * 8 * 3 * 50, 1}));
+  EXPECT_EQ(p.params[20], 0x4000u); // then the output
+  EXPECT_EQ(p.params[30], 300u);
+  EXPECT_EQ(p.params[31], 1100u);
+
+  auto plan = [&](std::vector<std::vector<int64_t>> shp) {
+    return errorOf([&] {
+      rt::planAttentionLaunch(launch64(), gqa(true, true), shp,
+                              std::vector<uint64_t>(shp.size(), 0x100), &sp);
+    });
+  };
+  auto bad = s;
+  bad[3] = {2, 1, 2, 50}; // one chunk short
+  EXPECT_EQ(plan(bad), "tensor-core attention: indices [2, 1, 2, 50] does not "
+                       "match query [2, 32, 300, 128] (expected [2, 1, 3, 50])");
+  bad[3] = {2, 4, 3, 50};
+  EXPECT_EQ(plan(bad), "tensor-core attention: indices [2, 4, 3, 50] have 4 "
+                       "head sets (1 or 8)");
+  bad[3] = {2, 8, 3};
+  EXPECT_EQ(plan(bad), "tensor-core attention: indices [2, 8, 3] is not of rank 4");
+  bad.erase(bad.begin() + 3);
+  EXPECT_NE(plan(bad).find("takes 6 buffers, got 5"), std::string::npos);
+  // Window + sinks (no slots) keeps the dense ABI.
+  sp.slots = 0;
+  EXPECT_EQ(plan(shapes(2, 300, 1100, true)), "");
+}
+
 namespace {
 // Stand-ins for the module's Halide runtime: the checks below must refuse
 // before any of them (or the driver) is called.

@@ -172,10 +172,10 @@ static bool buildTensorCoreKernels(deltaflow::compiler::ModuleDesc &desc,
     return true;
   for (EntryDesc &e : desc.entries)
     for (KernelDesc &k : e.kernels) {
-      // Dense attention, and the window + sinks form of sparse attention
-      // (Partition admits a 16-bit query only there).
-      const bool sliding = k.kind == KernelKind::SparseAttention;
-      if ((k.kind != KernelKind::Attention && !sliding) ||
+      // Dense and sparse attention (Partition admits a 16-bit query only
+      // there).
+      const bool sparse = k.kind == KernelKind::SparseAttention;
+      if ((k.kind != KernelKind::Attention && !sparse) ||
           k.attention.dtype == DType::Float32)
         continue;
       // Defaults from the H200 sweep (bench/gpu/tensorcore.py, 2026-12-01,
@@ -185,6 +185,10 @@ static bool buildTensorCoreKernels(deltaflow::compiler::ModuleDesc &desc,
       TensorCoreTile tile;
       tile.warps = k.attention.d <= 128 ? 8 : 4;
       tile.keyTile = k.attention.d <= 128 ? 64 : 32;
+      // A selection's chunk must hold whole CTAs (16 rows per warp).
+      if (sparse && k.sparse.slots > 0)
+        while (tile.warps > 1 && k.sparse.chunk % (16 * tile.warps) != 0)
+          tile.warps /= 2;
       if (auto it = tiles.find("tensorcore.warps"); it != tiles.end())
         tile.warps = it->second;
       if (auto it = tiles.find("tensorcore.key-tile"); it != tiles.end())
@@ -193,7 +197,8 @@ static bool buildTensorCoreKernels(deltaflow::compiler::ModuleDesc &desc,
         tile.addressBits = it->second;
       try {
         k.tensorCore = buildTensorCoreAttention(k.attention, tile, k.name,
-                                                sliding ? &k.sparse : nullptr);
+                                                sparse ? &k.sparse : nullptr,
+                                                k.sparse.selHeads);
       } catch (const std::exception &ex) {
         llvm::errs() << k.loc << ": error: " << ex.what() << "\n";
         return false;

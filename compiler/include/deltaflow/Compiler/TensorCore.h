@@ -19,7 +19,12 @@
 //   grid: (ceil(Nq / rowsPerBlock), Hq, B), block (threads, 1, 1), dynamic
 //     shared memory `sharedBytes`.
 // The window + sinks form of attn.sparse_attention has the same ABI (it
-// takes no index input); only the key tiles it visits differ.
+// takes no index input); only the key tiles it visits differ. With an index
+// input (a selection: sinks + selected keys + a local window anchored at
+// the chunk start), `indices` [B, Hs, ceil(Nq / chunk), slots] of int32
+// follows v as one more memref descriptor: q, k, v, indices, out[, lse],
+// Nq, Nk. Its valid entries come first, ascending, then -1 (attn.select's
+// contract); entries outside [0, Nk) are ignored.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DELTAFLOW_COMPILER_TENSORCORE_H
@@ -60,15 +65,24 @@ constexpr int64_t kTensorCoreMaxSharedBytes = 163 * 1024;
 /// Why attention `spec` has no tensor-core kernel ("" when it has one).
 /// Covered: Q, K, V and the output all bf16 or all f16 (spec.dtype ==
 /// spec.kvDtype), head dims 64, 128 or 256 with Dv == D, scale > 0, and
-/// shared memory within kTensorCoreMaxSharedBytes. `sliding`, when given,
-/// makes it attn.sparse_attention's window + sinks form (causal, no
-/// selection: `slots` == 0): query at position p sees key j iff j <= p and
-/// (j < sinks or p - j <= window), FlashAttention's window_size=(window, 0)
-/// plus attention sinks (Xiao et al., "Efficient Streaming Language Models
-/// with Attention Sinks", 2023).
+/// shared memory within kTensorCoreMaxSharedBytes. `sparse`, when given,
+/// makes it attn.sparse_attention (causal). Without a selection (`slots` ==
+/// 0), its window + sinks form: query at position p sees key j iff j <= p
+/// and (j < sinks or p - j <= window), FlashAttention's
+/// window_size=(window, 0) plus attention sinks (Xiao et al., "Efficient
+/// Streaming Language Models with Attention Sinks", 2023).
+///
+/// With a selection (`sparse->slots` > 0) it is attn.sparse_attention's
+/// chunked form: a query at position p of chunk c (first position s0) sees
+/// the sinks [0, sinks), the chunk's selected keys, and the local window
+/// [max(sinks, s0 - window), p]; a context of at most sinks + slots +
+/// window keys is dense causal attention (the op's dense fallback). The
+/// chunk must be a multiple of the CTA's warps * 16 rows; `selHeads` (the
+/// index tensor's dim 1) is 1 or Hkv.
 std::string tensorCoreUnsupported(const manifest::AttentionParams &spec,
                                   const TensorCoreTile &tile,
-                                  const manifest::SparsePattern *sliding = nullptr);
+                                  const manifest::SparsePattern *sparse = nullptr,
+                                  int64_t selHeads = 1);
 
 /// Builds, lowers and serialises the kernel (sm_80 PTX; Hopper runs it
 /// through the driver's JIT). Throws std::runtime_error with one line when
@@ -76,7 +90,8 @@ std::string tensorCoreUnsupported(const manifest::AttentionParams &spec,
 PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
                                    const TensorCoreTile &tile,
                                    const std::string &function,
-                                   const manifest::SparsePattern *sliding = nullptr);
+                                   const manifest::SparsePattern *sparse = nullptr,
+                                   int64_t selHeads = 1);
 
 } // namespace deltaflow::compiler
 
