@@ -30,36 +30,19 @@
 //===----------------------------------------------------------------------===//
 
 #include "deltaflow/Compiler/TensorCore.h"
+#include "GpuKernelBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
-#include "mlir/Conversion/Passes.h"
-#include "mlir/Dialect/GPU/Transforms/Passes.h"
-#include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
-#include "mlir/IR/MLIRContext.h"
-#include "mlir/IR/Verifier.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
-#include "mlir/Target/LLVM/NVVM/Target.h"
-#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
-#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
-#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
-#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
-#include "mlir/Transforms/Passes.h"
-#include "llvm/Support/raw_ostream.h"
 
 #include <cmath>
-#include <mutex>
 #include <stdexcept>
 
 using namespace mlir;
@@ -90,26 +73,23 @@ int64_t sharedBytesOf(const manifest::AttentionParams &spec,
 
 /// The kernel body, built op by op. Values named as in FlashAttention-2:
 /// S = Q K^T, P = exp(S - m), O = P V, m (row max), l (row sum).
-class AttentionTileBuilder {
+class AttentionTileBuilder : GpuKernelBuilder {
 public:
   AttentionTileBuilder(ImplicitLocOpBuilder &b,
                        const manifest::AttentionParams &spec,
                        const TensorCoreTile &tile,
                        const manifest::SparsePattern *sparse, int64_t selHeads)
-      : b(b), spec(spec), tile(tile), selHeads(selHeads),
+      : GpuKernelBuilder(b), spec(spec), tile(tile), selHeads(selHeads),
         sliding(sparse && sparse->slots == 0 ? sparse : nullptr),
         gather(gathers(sparse) ? sparse : nullptr), D(spec.d), BN(tile.keyTile),
         BM(tile.warps * kMmaM), threads(tile.warps * 32) {
     elem = spec.dtype == manifest::DType::BFloat16 ? Type(b.getBF16Type())
                                                    : Type(b.getF16Type());
-    f32 = b.getF32Type();
-    i32 = b.getI32Type();
   }
 
   void build(gpu::GPUFuncOp fn);
 
 private:
-  ImplicitLocOpBuilder &b;
   const manifest::AttentionParams &spec;
   const TensorCoreTile &tile;
   const int64_t selHeads; ///< gather: index sets, 1 (shared) or Hkv
@@ -120,67 +100,10 @@ private:
   /// (TokenSelect's chunked prefill); nullptr: no index input.
   const manifest::SparsePattern *gather;
   const int64_t D, BN, BM, threads;
-  Type elem, f32, i32;
+  Type elem;
   Value smem; // memref<(BM + 4 BN) * D x elem, workgroup>
   Value keysMem; // gather: memref<2 BN x i32, workgroup>, after smem
   Value tid, lane, warp;
-
-  // --- scalar helpers (index arithmetic folds where operands are constant)
-  Value idx(int64_t v) { return b.create<arith::ConstantIndexOp>(v); }
-  Value f32c(double v) {
-    return b.create<arith::ConstantOp>(b.getF32FloatAttr(float(v)));
-  }
-  Value i32c(int32_t v) {
-    return b.create<arith::ConstantOp>(b.getI32IntegerAttr(v));
-  }
-  Value add(Value x, Value y) { return b.create<arith::AddIOp>(x, y); }
-  Value sub(Value x, Value y) { return b.create<arith::SubIOp>(x, y); }
-  Value mul(Value x, Value y) { return b.create<arith::MulIOp>(x, y); }
-  Value add(Value x, int64_t y) { return y ? add(x, idx(y)) : x; }
-  Value sub(Value x, int64_t y) { return y ? sub(x, idx(y)) : x; }
-  Value mul(Value x, int64_t y) { return y == 1 ? x : mul(x, idx(y)); }
-  Value div(Value x, int64_t y) { return b.create<arith::DivUIOp>(x, idx(y)); }
-  Value rem(Value x, int64_t y) { return b.create<arith::RemUIOp>(x, idx(y)); }
-  Value minu(Value x, Value y) { return b.create<arith::MinUIOp>(x, y); }
-  Value ult(Value x, Value y) {
-    return b.create<arith::CmpIOp>(arith::CmpIPredicate::ult, x, y);
-  }
-  Value ule(Value x, Value y) {
-    return b.create<arith::CmpIOp>(arith::CmpIPredicate::ule, x, y);
-  }
-  Value maxu(Value x, Value y) { return b.create<arith::MaxUIOp>(x, y); }
-  Value maxs(Value x, Value y) { return b.create<arith::MaxSIOp>(x, y); }
-  Value mins(Value x, Value y) { return b.create<arith::MinSIOp>(x, y); }
-  Value slt(Value x, Value y) {
-    return b.create<arith::CmpIOp>(arith::CmpIPredicate::slt, x, y);
-  }
-  Value sle(Value x, Value y) {
-    return b.create<arith::CmpIOp>(arith::CmpIPredicate::sle, x, y);
-  }
-  Value land(Value x, Value y) { return b.create<arith::AndIOp>(x, y); }
-  Value select(Value c, Value x, Value y) {
-    return b.create<arith::SelectOp>(c, x, y);
-  }
-  /// max(x - y, 0) on unsigned indices.
-  Value subSat(Value x, Value y) { return select(ult(y, x), sub(x, y), idx(0)); }
-  Value ceilDiv(Value x, int64_t y) { return div(add(x, y - 1), y); }
-  Value fadd(Value x, Value y) { return b.create<arith::AddFOp>(x, y); }
-  Value fmul(Value x, Value y) { return b.create<arith::MulFOp>(x, y); }
-  Value fsub(Value x, Value y) { return b.create<arith::SubFOp>(x, y); }
-  Value fmax(Value x, Value y) { return b.create<arith::MaximumFOp>(x, y); }
-  // ex2.approx / lg2.approx / fma.rn through NVVM and LLVM intrinsics:
-  // math.exp2 and math.log2 would become libdevice calls (__nv_exp2f),
-  // which need the CUDA toolkit's libdevice at compile time.
-  Value nvvmUnary(const char *intrinsic, Value x) {
-    return b.create<LLVM::CallIntrinsicOp>(TypeRange{f32}, intrinsic,
-                                           ValueRange{x})
-        .getResult(0);
-  }
-  Value exp2(Value x) { return nvvmUnary("llvm.nvvm.ex2.approx.f", x); }
-  Value log2(Value x) { return nvvmUnary("llvm.nvvm.lg2.approx.f", x); }
-  Value fma(Value x, Value y, Value z) {
-    return b.create<LLVM::FMAOp>(x, y, z);
-  }
 
   /// Element offset, in a row-major tile of D columns, of the 8-element
   /// chunk that holds (row, col): col's chunk XOR (row mod 8).
@@ -199,11 +122,6 @@ private:
     Value rowOffset; // rowBase * D (i32)
     Value sw;        // 8 ((colBase / 8) XOR (rowBase mod 8)) (i32)
   };
-  Value c32(int64_t v) { return b.create<arith::ConstantOp>(b.getI32IntegerAttr(int32_t(v))); }
-  Value i32of(Value index) { return b.create<arith::IndexCastUIOp>(i32, index); }
-  Value indexOf(Value v32) {
-    return b.create<arith::IndexCastUIOp>(b.getIndexType(), v32);
-  }
   LaneTile laneTile(Value rowBase, Value colBase) {
     Value r = i32of(rowBase), c = i32of(colBase);
     Value chunk = b.create<arith::XOrIOp>(
@@ -308,10 +226,6 @@ private:
     return out;
   }
 
-  Value shuffleXor(Value v, int offset) {
-    return b.create<gpu::ShuffleOp>(v, offset, 32, gpu::ShuffleMode::XOR)
-        .getShuffleResult();
-  }
   Value quadMax(Value v) {
     v = fmax(v, shuffleXor(v, 1));
     return fmax(v, shuffleXor(v, 2));
@@ -796,20 +710,6 @@ void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
   b.create<gpu::ReturnOp>();
 }
 
-void registerOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    registerConvertNVGPUToNVVMPass();
-    registerSCFToControlFlowPass();
-    registerConvertGpuOpsToNVVMOpsPass();
-    registerReconcileUnrealizedCastsPass();
-    registerGpuNVVMAttachTarget();
-    registerGpuModuleToBinaryPass();
-    registerCanonicalizerPass();
-    registerCSEPass();
-  });
-}
-
 } // namespace
 
 std::string tensorCoreUnsupported(const manifest::AttentionParams &spec,
@@ -873,40 +773,11 @@ PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
   if (std::string why = tensorCoreUnsupported(spec, tile, sparse, selHeads);
       !why.empty())
     throw std::runtime_error("no tensor-core attention kernel for " + why);
-  registerOnce();
-  DialectRegistry registry;
-  registry.insert<arith::ArithDialect, gpu::GPUDialect, LLVM::LLVMDialect,
-                  NVVM::NVVMDialect, math::MathDialect, memref::MemRefDialect,
-                  nvgpu::NVGPUDialect, scf::SCFDialect, vector::VectorDialect>();
-  registerAllExtensions(registry);
-  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
-  registerBuiltinDialectTranslation(registry);
-  registerGPUDialectTranslation(registry);
-  registerLLVMDialectTranslation(registry);
-  registerNVVMDialectTranslation(registry);
-  MLIRContext ctx(registry);
-  ctx.loadAllAvailableDialects();
-  std::string diagnostics;
-  ScopedDiagnosticHandler handler(&ctx, [&](Diagnostic &d) {
-    if (d.getSeverity() == DiagnosticSeverity::Error)
-      diagnostics += (diagnostics.empty() ? "" : "; ") + d.str();
-    return success();
-  });
-
-  ImplicitLocOpBuilder b(FileLineColLoc::get(&ctx, "deltaflow-tensorcore", 0, 0),
-                         &ctx);
-  OwningOpRef<ModuleOp> module = ModuleOp::create(b.getLoc());
-  (*module)->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
-                     b.getUnitAttr());
-  b.setInsertionPointToStart(module->getBody());
-  auto gpuModule = b.create<gpu::GPUModuleOp>(function + "_module");
-  b.setInsertionPointToStart(gpuModule.getBody());
-
+  GpuKernelModule gm(function + "_module", "tensor-core attention");
+  ImplicitLocOpBuilder &b = gm.builder();
   Type elem = spec.dtype == manifest::DType::BFloat16 ? Type(b.getBF16Type())
                                                       : Type(b.getF16Type());
-  auto dynamic = [&](Type t) {
-    return MemRefType::get({ShapedType::kDynamic}, t);
-  };
+  auto dynamic = [&](Type t) { return gm.buffer(t); };
   SmallVector<Type> args = {dynamic(elem), dynamic(elem), dynamic(elem)};
   if (gathers(sparse))
     args.push_back(dynamic(b.getI32Type())); // indices
@@ -915,10 +786,8 @@ PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
     args.push_back(dynamic(b.getF32Type()));
   args.push_back(b.getIndexType()); // Nq
   args.push_back(b.getIndexType()); // Nk
-  auto fn = b.create<gpu::GPUFuncOp>(function, b.getFunctionType(args, {}));
-  fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   int threads = tile.warps * 32;
-  fn->setAttr("nvvm.maxntid", b.getDenseI32ArrayAttr({threads, 1, 1}));
+  auto fn = gm.addKernel(function, args, threads);
   AttentionTileBuilder(b, spec, tile, sparse, selHeads).build(fn);
 
   PtxKernel k;
@@ -927,37 +796,8 @@ PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
   k.rowsPerBlock = tile.warps * kMmaM;
   k.sharedBytes = sharedBytesOf(spec, tile, sparse);
   k.computeCapability = 80;
-  if (failed(verify(*module)))
-    throw std::runtime_error("tensor-core attention: generated IR does not "
-                             "verify: " + diagnostics);
-  {
-    llvm::raw_string_ostream os(k.mlir);
-    module->print(os);
-  }
-
-  PassManager pm(&ctx);
-  std::string pipeline =
-      "gpu.module(convert-nvgpu-to-nvvm,convert-scf-to-cf,"
-      "convert-gpu-to-nvvm,canonicalize,cse,reconcile-unrealized-casts),"
-      "nvvm-attach-target{chip=sm_80 O=3},gpu-module-to-binary{format=isa}";
-  std::string perr;
-  llvm::raw_string_ostream perrs(perr);
-  if (failed(parsePassPipeline(pipeline, pm, perrs)))
-    throw std::runtime_error("tensor-core attention: pass pipeline: " + perr);
-  if (failed(pm.run(*module)))
-    throw std::runtime_error("tensor-core attention: lowering to PTX failed: " +
-                             diagnostics);
-  module->walk([&](gpu::BinaryOp bin) {
-    for (Attribute o : bin.getObjects())
-      if (auto obj = dyn_cast<gpu::ObjectAttr>(o))
-        k.ptx = obj.getObject().str();
-  });
-  while (!k.ptx.empty() && k.ptx.back() == '\0')
-    k.ptx.pop_back();
-  if (k.ptx.find(".entry " + function) == std::string::npos)
-    throw std::runtime_error("tensor-core attention: no PTX entry '" + function +
-                             "' after lowering (" +
-                             std::to_string(k.ptx.size()) + " bytes of PTX)");
+  k.ptx = gm.ptx();
+  k.mlir = gm.mlirText;
   return k;
 }
 
