@@ -75,10 +75,11 @@ def load_case(name):
         case = json.load(f)[name]
     with open(os.path.join(TC, name + ".manifest.json")) as f:
         man = json.load(f)
-    k = man["entries"][0]["kernels"][0]
+    kernels = man["entries"][0]["kernels"]
+    k = kernels[-1]  # the attention (after a selection)
     var = k["variants"][0]
     case["launch"] = var["ptx"]
-    case["scale"] = k["params"]["scale"]
+    case["scale"] = k["params"].get("scale")
     with open(os.path.join(TC, name + ".ptx")) as f:
         case["ptx"] = f.read()
     return case
@@ -216,17 +217,36 @@ def check(drv, names, via, work, rows):
     gen = torch.Generator(device="cuda").manual_seed(1234)
     for name in names:
         case = load_case(name)
+        if case.get("token_select") and via == "direct":
+            continue  # two kernels: checked through deltaflow-run
         L = case["launch"]
         fn = drv.load(case["ptx"], L["function"], L["shared_bytes"]) if via == "direct" else None
         dt = DT[case["dtype"]]
-        lengths = LENGTHS + (SELECT_LENGTHS if case.get("select") else [])
+        lengths = LENGTHS + (SELECT_LENGTHS if case.get("select") or case.get("token_select") else [])
         for li, (nq, nk) in enumerate(lengths):
             b, hq, hkv, d = case["batch"], case["hq"], case["hkv"], case["d"]
             q = torch.randn(b, hq, nq, d, device="cuda", generator=gen).to(dt)
             k = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
             v = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
             idx = None
-            if case.get("select"):
+            if case.get("token_select"):
+                # The float64 top-k of the float64 votes, as attn.select
+                # would write it; the module selects on the device.
+                votes = reference_votes(q, k, case)
+                nc, budget = votes.shape[1], case["budget"]
+                idx = torch.full((b, 1, nc, budget), -1, dtype=torch.int32, device="cuda")
+                for bi in range(b):
+                    for c in range(nc):
+                        vt = votes[bi, c]
+                        ncand = int((vt >= 0).sum())
+                        want = min(budget, ncand)
+                        if want:
+                            top = torch.topk(vt.masked_fill(vt < 0, -1.0), want).indices.sort().values
+                            idx[bi, 0, c, :want] = top.int()
+                sub = dict(case, slots=budget, per_kv=False)
+                ref, ref_lse = reference_select(q, k, v, case["scale"], sub, idx)
+                idx = None  # the module computes its own
+            elif case.get("select"):
                 # Every other length leaves about a third of the slots unused.
                 idx = select_indices(case, nq, nk, torch.Generator().manual_seed(li),
                                      fill=1.0 if li % 2 == 0 else 0.6)
@@ -458,13 +478,188 @@ def bench_select(drv, name, nq, nk, rows):
     return err <= bound
 
 
-def run_bench(name, n, work, rows):
+class DeviceSelect:
+    """The five kernels of a device selection ("token-select-v1" ABI,
+    compiler/include/deltaflow/Compiler/TensorCore.h), with scratch buffers
+    from PyTorch."""
+
+    def __init__(self, drv, case):
+        self.drv, self.case = drv, case
+        p = case["launch"]["function"]
+        hq, d = case["hq"], case["d"]
+        self.shared = {"qbar": 4096, "stats": hq * d * 4, "merge": 64,
+                       "vote": hq * (d + 2) * 4, "topk": 1160 + 32 * 1024}
+        self.fns = {n: drv.load(case["ptx"], f"{p}_{n}", sh) for n, sh in self.shared.items()}
+
+    def __call__(self, q, k, idx=None):
+        b, hq, nq, d = q.shape
+        nk = k.shape[2]
+        c = -(-nq // self.case["chunk"])
+        nb = -(-nk // 256)
+        f32 = dict(device="cuda", dtype=torch.float32)
+        scratch = [torch.empty(b * c * hq * d, **f32), torch.empty(b * c * nb * 8 * hq * 2, **f32),
+                   torch.empty(b * c * hq * 2, **f32), torch.empty(b * c * nk, **f32)]
+        if idx is None:
+            idx = torch.full((b, 1, c, self.case["budget"]), -7, dtype=torch.int32, device="cuda")
+        ts = [q, k] + scratch + [idx]
+        grids = {"qbar": ((c, hq, b), 1024), "stats": ((nb, c, b), 256), "merge": ((hq, c, b), 256),
+                 "vote": ((nb, c, b), 256), "topk": ((c, b, 1), 1024)}
+        self.last = (grids, ts, [nq, nk])
+        for n, (grid, threads) in grids.items():
+            self.drv.launch(self.fns[n], grid, threads, self.shared[n], ts, [nq, nk])
+        return idx
+
+    def time_each(self):
+        """ms of each kernel of the last call, relaunched alone (20 launches
+        in a CUDA graph, so that the Python launch path is not timed)."""
+        grids, ts, sc = self.last
+        return {n: graph_time(lambda: self.drv.launch(self.fns[n], g, t, self.shared[n], ts, sc))
+                for n, (g, t) in grids.items()}
+
+
+def graph_time(fn, per_graph=20, reps=20):
+    """ms per call of `fn` (CUDA launches on the current stream), captured
+    `per_graph` times into one CUDA graph and replayed: GPU time without
+    the host's launch overhead."""
+    fn()
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for _ in range(per_graph):
+            fn()
+    g.replay()
+    torch.cuda.synchronize()
+    return cuda_time(g.replay, reps) / per_graph
+
+
+def reference_votes(q, k, case):
+    """float64 TokenSelect votes per (batch, chunk) over all keys (-1 outside
+    the candidates): q̄_h the chunk mean, s_h(j) = q̄_h . k_{h/G}(j), S(j) =
+    sum_h softmax_j(s_h(j) / sqrt(D)) over the candidates."""
+    b, hq, nq, d = q.shape
+    hkv, nk = k.shape[1], k.shape[2]
+    chunk, sinks, window = case["chunk"], case["sinks"], case["window"]
+    off = nk - nq if case.get("offset") is None else case["offset"]
+    kd = k.double().repeat_interleave(hq // hkv, 1)
+    out = []
+    for c in range(-(-nq // chunk)):
+        qbar = q[:, :, c * chunk:(c + 1) * chunk].double().mean(2)  # [b, hq, d]
+        end = max(min(off + c * chunk - window, nk), sinks)
+        votes = torch.full((b, nk), -1.0, dtype=torch.float64, device=q.device)
+        if end > sinks:
+            s = torch.einsum("bhd,bhjd->bhj", qbar, kd[:, :, sinks:end]) / math.sqrt(d)
+            votes[:, sinks:end] = torch.softmax(s, -1).sum(1)
+        out.append(votes)
+    return torch.stack(out, 1)  # [b, C, nk]
+
+
+def check_device_select(drv, names, rows):
+    """The device selection against float64 votes: every chunk's indices
+    ascending, unique, among the candidates, min(budget, candidates) of
+    them, then -1; and the set a top-k of the float64 votes up to the vote's
+    rounding (a selected key's vote >= an unselected one's - 1e-5 of the
+    largest vote). Outputs are poisoned (-7) first."""
+    ok = True
+    gen = torch.Generator(device="cuda").manual_seed(4321)
+    for name in names:
+        case = load_case(name)
+        sel = DeviceSelect(drv, case)
+        dt = DT[case["dtype"]]
+        lengths = [(1, 1), (1, 1000), (37, 300), (129, 1100), (1000, 4097), (700, 9001),
+                   (512, 16384)] + ([(512, 131072)] if case["budget"] >= 2048 else [])
+        for nq, nk in lengths:
+            b, hq, hkv, d = case["batch"], case["hq"], case["hkv"], case["d"]
+            q = torch.randn(b, hq, nq, d, device="cuda", generator=gen).to(dt)
+            k = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
+            idx = sel(q, k)
+            torch.cuda.synchronize()
+            votes = reference_votes(q, k, case)
+            bad, swaps, worst = 0, 0, 0.0
+            for bi in range(b):
+                for c in range(idx.shape[2]):
+                    row = idx[bi, 0, c].long()
+                    v = votes[bi, c]
+                    cand = (v >= 0).nonzero().flatten()
+                    want = min(case["budget"], cand.numel())
+                    got = row[:want]
+                    if (row[want:] != -1).any() or (got < 0).any() or \
+                            (want > 1 and (got[1:] <= got[:-1]).any()) or \
+                            (want and (v[got.clamp(min=0)] < 0).any()):
+                        bad += 1
+                        continue
+                    if want == 0 or want == cand.numel():
+                        continue
+                    mask = torch.zeros_like(v, dtype=torch.bool)
+                    mask[got] = True
+                    unsel = v.masked_fill(mask | (v < 0), -1.0)
+                    gap = (unsel.max() - v[got].min()).item() / v.max().item()
+                    worst = max(worst, gap)
+                    exact = torch.topk(v.masked_fill(v < 0, -1.0), want).indices
+                    swaps += want - int(mask[exact].sum())
+            good = bad == 0 and worst <= 1e-5
+            ok &= good
+            print(f"{'ok ' if good else 'BAD'} select {name:26s} Nq={nq:5d} Nk={nk:6d}  malformed chunks {bad}"
+                  f"  keys differing from the float64 top-k {swaps} (worst vote gap {worst:.1e} of the max)",
+                  flush=True)
+            rows.append({"case": name, "nq": nq, "nk": nk, "malformed": bad, "swaps": swaps,
+                         "worst_gap": worst, "pass": good})
+    return ok
+
+
+def bench_token_select(drv, sel_name, attn_name, nq, nk, rows):
+    """Token-select end to end on the device: the selection kernels, then
+    sparse attention over their indices, against dense SDPA flash on the
+    same queries (lower-right causal), in the same run."""
+    scase, acase = load_case(sel_name), load_case(attn_name)
+    sel = DeviceSelect(drv, scase)
+    L = acase["launch"]
+    fn = drv.load(acase["ptx"], L["function"], L["shared_bytes"])
+    b, hq, hkv, d, dt = acase["batch"], acase["hq"], acase["hkv"], acase["d"], DT[acase["dtype"]]
+    q = torch.randn(b, hq, nq, d, device="cuda", dtype=dt)
+    k = torch.randn(b, hkv, nk, d, device="cuda", dtype=dt)
+    v = torch.randn(b, hkv, nk, d, device="cuda", dtype=dt)
+    idx = sel(q, k)
+    out = torch.empty_like(q)
+    grid = (math.ceil(nq / L["rows_per_block"]), hq, b)
+    ts = [q, k, v, idx, out]
+    attend = lambda: drv.launch(fn, grid, L["threads"], L["shared_bytes"], ts, [nq, nk])
+    t_sel = graph_time(lambda: sel(q, k, idx))
+    each = sel.time_each()
+    print("  selection kernels: " + "  ".join(f"{n} {t:.3f} ms" for n, t in each.items()), flush=True)
+    t_att = graph_time(attend)
+    t_all = graph_time(lambda: (sel(q, k, idx), attend()))
+    from torch.nn.attention.bias import causal_lower_right
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        try:
+            dense = lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=causal_lower_right(nq, nk),
+                                                           enable_gqa=True)
+            dense()
+            label = "dense flash"
+        except Exception:  # noqa: BLE001
+            dense = lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+            label = "dense flash (no mask)"
+        t_dense = cuda_time(dense, 20)
+        ref = dense().float()
+    agree = rel_l2(out.float(), ref)
+    print(f"token-select {nq} q @ {nk}: selection {t_sel:.3f} ms + sparse attention {t_att:.3f} ms "
+          f"= {t_all:.3f} ms; {label} {t_dense:.3f} ms ({t_dense / t_all:.2f}x); "
+          f"rel L2 of the sparse output vs dense {agree:.2e} (random inputs: not a fidelity figure)",
+          flush=True)
+    rows.append({"nq": nq, "nk": nk, "select_ms": t_sel, "select_kernels_ms": each,
+                 "attention_ms": t_att, "total_ms": t_all,
+                 "dense_ms": t_dense, "dense_label": label, "speedup": t_dense / t_all,
+                 "rel_l2_vs_dense": agree})
+
+
+def run_bench(name, n, work, rows, nq=None):
     """The user's path: deltaflow-run --repeat on .npy files (the kernel
-    time is from --profile; the run time includes the host side)."""
+    time is from --profile; the run time includes the host side). `nq`
+    query rows (default n) at n keys."""
     case = load_case(name)
     b, hq, hkv, d, dt = case["batch"], case["hq"], case["hkv"], case["d"], DT[case["dtype"]]
+    nq = n if nq is None else nq
     for nm, h in (("q", hq), ("k", hkv), ("v", hkv)):
-        t = torch.randn(b, h, n, d, dtype=dt)
+        t = torch.randn(b, h, nq if nm == "q" else n, d, dtype=dt)
         np.save(os.path.join(work, nm + ".npy"),
                 t.numpy() if dt == torch.float16 else t.float().numpy())
     cmd = [os.path.join(HERE, "out", "deltaflow-run"), os.path.join(TC, name + ".so"),
@@ -476,6 +671,12 @@ def run_bench(name, n, work, rows):
     m = re.search(r"min ([0-9.]+) ms", r.stdout)
     k = re.search(r"kernel .*tensor cores.* ([0-9.]+) ms", r.stdout)
     flops = 4 * b * hq * n * n * d / (2 if case["causal"] else 1)
+    if case.get("token_select"):
+        if m:
+            print(f"deltaflow-run {name} {nq} q @ {n}: run min {float(m.group(1)):.3f} ms")
+            rows.append({"case": name, "nq": nq, "n": n, "run_min_ms": float(m.group(1)),
+                         "profile": r.stdout, "command": " ".join(cmd)})
+        return
     if m and k:
         kms = float(k.group(1))
         print(f"deltaflow-run {name} N={n}: run min {float(m.group(1)):.3f} ms, kernel {kms:.3f} ms "
@@ -499,12 +700,20 @@ def main():
     p.add_argument("--select-bench", default="512@131072,4096@131072",
                    help="NQ@NK of sparse attention over a selection ('' for none)")
     p.add_argument("--select-case", default="bf16-gqa4-d128-select")
+    p.add_argument("--device-select", default="bf16-gqa4-d128-tsel,f16-gqa2-d64-tsel,bf16-gqa8-d256-tsel,bf16-gqa4-d128-tsel-offset",
+                   help="device selection cases to check ('' for none)")
+    p.add_argument("--run-token-select", default="512@131072",
+                   help="NQ@NK of deltaflow-run on the token-select module ('' for none)")
+    p.add_argument("--token-select-bench", default="512@131072,4096@131072",
+                   help="NQ@NK of selection + sparse attention ('' for none)")
     p.add_argument("--nonfinite", default="bf16-gqa4-d128-causal,f16-gqa4-d128-causal-lse,bf16-gqa4-d128-window,f16-gqa2-d64-window-lse",
                    help="cases checked with +-inf / NaN keys ('' for none)")
     a = p.parse_args()
     print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}", flush=True)
     with open(os.path.join(TC, "cases.json")) as f:
-        names = list(json.load(f)) if a.cases == "all" else a.cases.split(",")
+        all_cases = json.load(f)
+    names = ([n for n, c in all_cases.items() if not c.get("device_select")]
+             if a.cases == "all" else a.cases.split(","))
     work = "/tmp/deltaflow-tc"
     os.makedirs(work, exist_ok=True)
     drv = Driver()
@@ -526,9 +735,19 @@ def main():
     for spec in [x for x in a.select_bench.split(",") if x]:
         nq, nk = (int(x) for x in spec.split("@"))
         ok &= bench_select(drv, a.select_case, nq, nk, rows["select"])
+    rows["device_select"] = []
+    if a.device_select:
+        ok &= check_device_select(drv, a.device_select.split(","), rows["device_select"])
+    rows["token_select"] = []
+    for spec in [x for x in a.token_select_bench.split(",") if x]:
+        nq, nk = (int(x) for x in spec.split("@"))
+        bench_token_select(drv, "bf16-gqa4-d128-tsel", a.select_case, nq, nk, rows["token_select"])
     rows["run"] = []
     for n in [int(x) for x in a.run_bench.split(",") if x]:
         run_bench(a.bench_case.split(",")[0], n, work, rows["run"])
+    for spec in [x for x in a.run_token_select.split(",") if x]:
+        nq, nk = (int(x) for x in spec.split("@"))
+        run_bench("bf16-gqa4-d128-ts", nk, work, rows["run"], nq=nq)
     with open(os.path.join(a.out, "tensorcore.json"), "w") as f:
         json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, **rows}, f, indent=1)
     print("all checks passed" if ok else "SOME CHECKS FAILED")

@@ -46,6 +46,23 @@ SELECTIONS = {
     "bf16-gqa4-d128-select-offset": (("bf16", 1, 8, 2, 128, True, False, 37), 16, 64, 256, 24, True),
 }
 
+# The device selection (attn.select under token-select with a 16-bit query):
+# name -> (case, budget, sinks, window, chunk). The first is the bench shape.
+DEVICE_SELECT = {
+    "bf16-gqa4-d128-tsel": ("bf16-gqa4-d128-causal", 2048, 128, 512, 512),
+    "f16-gqa2-d64-tsel": (("f16", 1, 4, 2, 64, True, False), 32, 4, 64, 64),
+    "bf16-gqa8-d256-tsel": ("bf16-gqa8-d256-causal", 50, 0, 100, 128),
+    "bf16-gqa4-d128-tsel-offset": (("bf16", 2, 8, 2, 128, True, False, 37), 24, 16, 64, 32),
+}
+
+# Token-select end to end (attn-sparsify policy=token-select on a 16-bit
+# attention: the device selection, then sparse attention over its indices),
+# checked through deltaflow-run: name -> (case, budget, sinks, window, chunk).
+TOKEN_SELECT = {
+    "bf16-gqa4-d128-ts": ("bf16-gqa4-d128-causal", 2048, 128, 512, 512),
+    "f16-gqa2-d64-ts-lse": (("f16", 1, 4, 2, 64, True, True), 32, 4, 64, 64),
+}
+
 # Tile sweep of the main case (--tile overrides): name -> (case, tiles).
 SWEEP = {
     "sweep-a64": ("bf16-gqa4-d128-causal", {"tensorcore.address-bits": 64}),
@@ -99,6 +116,20 @@ def mlir_select(dtype, b, hq, hkv, d, causal, lse, offset=None, *, sinks, window
             f"  return {', '.join(rets)} : {', '.join(types)}\n}}\n")
 
 
+def mlir_device_select(dtype, b, hq, hkv, d, causal, lse, offset=None, *, budget, sinks,
+                       window, chunk):
+    t = lambda h: f"tensor<{b}x{h}x?x{d}x{dtype}>"
+    it = f"tensor<{b}x1x?x{budget}xi32>"
+    off = f" offset({offset})" if offset is not None else ""
+    return (f"func.func @select(%q: {t(hq)} {{deltaflow.name = \"q\"}},\n"
+            f"                  %k: {t(hkv)} {{deltaflow.name = \"k\"}})\n"
+            f"    -> ({it} {{deltaflow.name = \"indices\"}}) {{\n"
+            f"  %idx = attn.select %q, %k policy(#attn.token_select<budget = {budget}, "
+            f"sinks = {sinks}, window = {window}, chunk = {chunk}>){off}\n"
+            f"      : {t(hq)}, {t(hkv)} -> {it}\n"
+            f"  return %idx : {it}\n}}\n")
+
+
 def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
@@ -125,6 +156,18 @@ def main():
         c = CASES[base] if isinstance(base, str) else base
         with open(os.path.join(out, name + ".mlir"), "w") as f:
             f.write(mlir_select(*c, **dict(zip(sel_keys, pattern))))
+    ds_keys = ("budget", "sinks", "window", "chunk")
+    for name, (base, budget, sinks, window, chunk) in TOKEN_SELECT.items():
+        c = CASES[base] if isinstance(base, str) else base
+        with open(os.path.join(out, name + ".mlir"), "w") as f:
+            f.write(mlir(*c))
+        with open(os.path.join(out, name + ".flags"), "w") as f:
+            f.write(f"--sparsity=policy=token-select budget={budget} sinks={sinks} "
+                    f"window={window} chunk={chunk}\n")
+    for name, (base, *pattern) in DEVICE_SELECT.items():
+        c = CASES[base] if isinstance(base, str) else base
+        with open(os.path.join(out, name + ".mlir"), "w") as f:
+            f.write(mlir_device_select(*c, **dict(zip(ds_keys, pattern))))
     keys = ("dtype", "batch", "hq", "hkv", "d", "causal", "lse", "offset")
     cases = {n: dict(zip(keys, c)) for n, c in CASES.items()}
     for name, (base, sinks, window) in WINDOWS.items():
@@ -133,6 +176,12 @@ def main():
     for name, (base, *pattern) in SELECTIONS.items():
         c = CASES[base] if isinstance(base, str) else base
         cases[name] = dict(zip(keys, c), **dict(zip(sel_keys, pattern)), select=True)
+    for name, (base, *pattern) in DEVICE_SELECT.items():
+        c = CASES[base] if isinstance(base, str) else base
+        cases[name] = dict(zip(keys, c), **dict(zip(ds_keys, pattern)), device_select=True)
+    for name, (base, *pattern) in TOKEN_SELECT.items():
+        c = CASES[base] if isinstance(base, str) else base
+        cases[name] = dict(zip(keys, c), **dict(zip(ds_keys, pattern)), token_select=True)
     for name, (base, tiles) in SWEEP.items():
         cases[name] = dict(cases[base], tiles=tiles, sweep=True)
     with open(os.path.join(out, "cases.json"), "w") as f:

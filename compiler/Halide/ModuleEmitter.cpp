@@ -157,6 +157,18 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     ck.ptx.emplace_back(ptxSymbol(k.name), p.ptx);
     return ck;
   }
+  if (k.deviceSelect) {
+    // The device selection: five PTX entries under one prefix; the launch
+    // shape is the largest of them (the runtime derives each grid).
+    const DeviceSelectKernels &s = *k.deviceSelect;
+    // The largest dynamic shared memory of the five (vote's q-bar and head
+    // statistics, or topk's histograms).
+    int64_t shared = std::max<int64_t>(k.select.hq * (k.select.d + 2) * 4, 33928);
+    manifest::PtxLaunch launch{s.prefix, 1024, shared, k.select.chunk, 80};
+    ck.manifest.variants = {{ptxSymbol(k.name), -1, launch}};
+    ck.ptx.emplace_back(ptxSymbol(k.name), s.ptx);
+    return ck;
+  }
   switch (k.kind) {
   case KernelKind::Attention:
     if (spec.dtype != DType::Float32)
@@ -221,6 +233,11 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     break;
   }
   case KernelKind::Select: {
+    if (k.select.qDtype != DType::Float32)
+      throw UnsupportedShape(
+          std::string("a selection with a ") + manifest::toString(k.select.qDtype) +
+          " query compiles only for --target=cuda (policy token-select); on "
+          "this target write the query as f32");
     SelectionBuild sb = buildSelection(k.select, t);
     lower(Halide::Pipeline(sb.indices), {sb.q, sb.k}, k.name);
     variants = {{k.name, -1}};

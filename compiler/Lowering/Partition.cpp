@@ -157,8 +157,8 @@ struct EntryBuilder {
                << "has a " << qt.getElementType()
                << " query; 16-bit queries compile only for dense "
                   "attn.attention and attn.sparse_attention (tensor cores, "
-                  "--target=cuda): selections and the Delta rows take f32 "
-                  "queries";
+                  "--target=cuda) and token-select's attn.select: the other "
+                  "selections and the Delta rows take f32 queries";
     for (auto [val, what] : {std::pair<Value, const char *>{q, "query"},
                              {k, "key"},
                              {v, "value"}}) {
@@ -264,8 +264,9 @@ struct EntryBuilder {
 
   LogicalResult addSelect(attn::SelectOp op) {
     AttentionSpec spec;
+    // A 16-bit query: the device selection (--target=cuda, token-select).
     if (failed(attentionOperands(op, op.getQuery(), op.getKey(), op.getKey(),
-                                 spec)))
+                                 spec, /*query16=*/true)))
       return failure();
     namespace sp = ::deltaflow::sparsity;
     SelectSpec sel;
@@ -288,6 +289,7 @@ struct EntryBuilder {
     sel.perKvHead = policyAttr.isPerKvHead();
     sel.offset = op.getOffset();
     sel.kDtype = spec.kvDtype;
+    sel.qDtype = spec.dtype;
     int64_t heads = sel.perKvHead ? spec.hkv : 1;
     if (idxTy.getDimSize(1) != heads || sel.slots != policyAttr.getSlots())
       return op.emitOpError()

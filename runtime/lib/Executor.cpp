@@ -533,7 +533,10 @@ Executor::run(const std::string &entryName,
            : j.mode == Mode::Copy ? std::string("copy (dense fallback)")
            : j.variant ? (j.mode == Mode::Fallback ? "dense fallback: " : "") +
                              j.variant->symbol +
-                             (j.ptx ? " [tensor cores, PTX]" : "")
+                             (!j.ptx ? ""
+                              : j.kernel->kind == KernelKind::Select
+                                  ? " [device selection, PTX]"
+                                  : " [tensor cores, PTX]")
                        : std::string("runtime"),
            manifest::toString(j.kernel->kind), j.seconds});
 

@@ -220,19 +220,27 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
                                        "' not found in " + soPath);
             // Dense attention and window + sinks sparse attention take
             // q, k, v, out[, lse]; sparse attention with a selection also
-            // takes its indices after v.
+            // takes its indices after v; a selection (five entries) takes
+            // q, k and writes the indices.
+            const bool select = k.kind == KernelKind::Select;
             size_t wantInputs =
-                k.kind == KernelKind::SparseAttention && k.sparse.slots > 0 ? 4 : 3;
+                select ? 2
+                : k.kind == KernelKind::SparseAttention && k.sparse.slots > 0 ? 4
+                                                                              : 3;
             if ((k.kind != KernelKind::Attention &&
-                 k.kind != KernelKind::SparseAttention) ||
+                 k.kind != KernelKind::SparseAttention && !select) ||
                 k.inputs.size() != wantInputs ||
+                (select && k.outputs.size() != 1) ||
                 k.inputs.size() + k.outputs.size() != nargs)
               throw std::runtime_error(kw + ": a PTX variant of a " +
                                        manifest::toString(k.kind) +
                                        " kernel is not supported");
+            std::vector<std::string> entries = {""};
+            if (select)
+              entries = {"_qbar", "_stats", "_merge", "_vote", "_topk"};
             b.ptx = std::make_shared<PtxKernel>(
                 *v.ptx, text, cudaRuntime(),
-                soPath + ": kernel '" + k.name + "' (" + k.loc + ")");
+                soPath + ": kernel '" + k.name + "' (" + k.loc + ")", entries);
             out.push_back(std::move(b));
             continue;
           }

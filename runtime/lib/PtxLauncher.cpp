@@ -6,6 +6,7 @@
 
 #include "HalideRuntime.h"
 
+#include <algorithm>
 #include <dlfcn.h>
 #include <limits>
 #include <stdexcept>
@@ -112,6 +113,92 @@ PtxLaunchPlan planAttentionLaunch(
   return p;
 }
 
+PtxSelectPlan planSelectLaunch(const manifest::PtxLaunch &launch,
+                               const manifest::SelectParams &select,
+                               const std::vector<std::vector<int64_t>> &shapes,
+                               const std::vector<uint64_t> &devicePtrs,
+                               uint64_t scratch) {
+  const char *names[] = {"query", "key", "indices"};
+  if (shapes.size() != 3 || devicePtrs.size() != 3)
+    throw std::runtime_error("device selection takes 3 buffers (q, k, "
+                             "indices), got " + std::to_string(shapes.size()));
+  for (size_t i = 0; i < 3; ++i)
+    if (shapes[i].size() != 4)
+      throw std::runtime_error(std::string("device selection: ") + names[i] +
+                               " " + shapeString(shapes[i]) + " is not of rank 4");
+  const std::vector<int64_t> &q = shapes[0], &k = shapes[1], &ix = shapes[2];
+  int64_t B = q[0], hq = q[1], nq = q[2], d = q[3], hkv = k[1], nk = k[2];
+  if (k[0] != B || k[3] != d || hkv < 1 || hq % hkv != 0)
+    throw std::runtime_error("device selection: key " + shapeString(k) +
+                             " does not match query " + shapeString(q));
+  int64_t C = (nq + select.chunk - 1) / select.chunk;
+  std::vector<int64_t> wantIdx = {B, 1, C, select.slots};
+  if (ix != wantIdx)
+    throw std::runtime_error("device selection: indices " + shapeString(ix) +
+                             " (expected " + shapeString(wantIdx) + ")");
+  for (const std::vector<int64_t> &sh : shapes)
+    for (int64_t x : sh)
+      if (x < 0 || x > (int64_t(1) << 40))
+        throw std::runtime_error("device selection: a dimension of " +
+                                 shapeString(sh) + " is out of range");
+  int64_t NB = (nk + 255) / 256, NP = 8 * NB;
+  constexpr int64_t kMaxGridYZ = 65535;
+  if (C > kMaxGridYZ || B > kMaxGridYZ || hq > kMaxGridYZ)
+    throw std::runtime_error("device selection: grid beyond the CUDA limits");
+  // Scratch: qbar [B, C, Hq, D], stats [B, C, NP, Hq, 2], hstats [B, C, Hq,
+  // 2], vote [B, C, Nk], f32, each 256-byte aligned.
+  std::vector<int64_t> counts = {B * C * hq * d, B * C * NP * hq * 2,
+                                 B * C * hq * 2, B * C * nk};
+  PtxSelectPlan p;
+  std::vector<uint64_t> at, sizes;
+  for (int64_t n : counts) {
+    at.push_back(scratch + p.scratchBytes);
+    sizes.push_back(uint64_t(n));
+    p.scratchBytes += (uint64_t(n) * 4 + 255) / 256 * 256;
+  }
+  auto elements = [](const std::vector<int64_t> &sh) {
+    uint64_t n = 1;
+    for (int64_t x : sh)
+      n *= uint64_t(x);
+    return n;
+  };
+  std::vector<uint64_t> params;
+  auto buffer = [&](uint64_t ptr, uint64_t n) {
+    params.insert(params.end(), {ptr, ptr, 0, n, 1});
+  };
+  buffer(devicePtrs[0], elements(q));
+  buffer(devicePtrs[1], elements(k));
+  for (size_t i = 0; i < 4; ++i)
+    buffer(at[i], sizes[i]);
+  buffer(devicePtrs[2], elements(ix));
+  params.push_back(uint64_t(nq));
+  params.push_back(uint64_t(nk));
+  struct Step {
+    const char *entry;
+    std::array<int64_t, 3> grid;
+    unsigned threads;
+  };
+  const Step steps[] = {{"_qbar", {C, hq, B}, 1024},
+                        {"_stats", {NB, C, B}, 256},
+                        {"_merge", {hq, C, B}, 256},
+                        {"_vote", {NB, C, B}, 256},
+                        {"_topk", {C, B, 1}, 1024}};
+  for (const Step &s : steps) {
+    if (s.grid[0] == 0 || s.grid[1] == 0 || s.grid[2] == 0)
+      continue;
+    if (s.grid[0] > std::numeric_limits<int32_t>::max())
+      throw std::runtime_error("device selection: grid beyond the CUDA limits");
+    PtxLaunchPlan lp;
+    lp.grid = {unsigned(s.grid[0]), unsigned(s.grid[1]), unsigned(s.grid[2])};
+    lp.threads = s.threads;
+    lp.sharedBytes = unsigned(launch.sharedBytes);
+    lp.params = params;
+    p.steps.push_back(std::move(lp));
+    p.entries.push_back(s.entry);
+  }
+  return p;
+}
+
 std::string computeCapabilityString(int cc) {
   return std::to_string(cc / 10) + "." + std::to_string(cc % 10);
 }
@@ -134,6 +221,8 @@ struct Driver {
   int (*ctxGetDevice)(int *) = nullptr;
   int (*deviceGetAttribute)(int *, int, int) = nullptr;
   int (*getErrorString)(int, const char **) = nullptr;
+  int (*memAlloc)(uint64_t *, size_t) = nullptr;
+  int (*memFree)(uint64_t) = nullptr;
 
   static const Driver &get() {
     static Driver d = [] {
@@ -156,6 +245,8 @@ struct Driver {
       sym(d.ctxGetDevice, "cuCtxGetDevice");
       sym(d.deviceGetAttribute, "cuDeviceGetAttribute");
       sym(d.getErrorString, "cuGetErrorString");
+      sym(d.memAlloc, "cuMemAlloc_v2");
+      sym(d.memFree, "cuMemFree_v2");
       return d;
     }();
     return d;
@@ -205,8 +296,10 @@ private:
 } // namespace
 
 PtxKernel::PtxKernel(const manifest::PtxLaunch &launch, const char *ptx,
-                     HalideCudaRuntime halide, std::string where)
-    : launch_(launch), ptx_(ptx), halide_(halide), where_(std::move(where)) {
+                     HalideCudaRuntime halide, std::string where,
+                     std::vector<std::string> entries)
+    : launch_(launch), ptx_(ptx), halide_(halide), where_(std::move(where)),
+      entries_(std::move(entries)) {
   if (!halide_.copyToDevice || !halide_.deviceMalloc || !halide_.deviceInterface ||
       !halide_.acquireContext || !halide_.releaseContext)
     throw std::runtime_error(where_ + ": the module's Halide runtime has no "
@@ -232,34 +325,113 @@ void PtxKernel::loadInContext() {
         " or newer (tensor cores with bf16 mma.sync); CUDA device " +
         std::to_string(dev) + " is " +
         computeCapabilityString(major * 10 + minor));
-  // Into locals first: the kernel is usable only when all three steps
-  // worked (a retry after a failure starts over and fails the same way).
-  void *module = nullptr, *function = nullptr;
+  // Into locals first: the kernel is usable only when every step worked
+  // (a retry after a failure starts over and fails the same way).
+  void *module = nullptr;
   if (int rc = d.moduleLoadData(&module, ptx_); rc != 0)
     throw std::runtime_error(where_ + ": cuModuleLoadData (driver JIT of the "
                              "PTX) failed: " + d.error(rc));
   std::string error;
-  if (int rc = d.moduleGetFunction(&function, module, launch_.function.c_str());
-      rc != 0)
-    error = where_ + ": no function '" + launch_.function + "' in its PTX: " +
-            d.error(rc);
-  else if (int rc = d.funcSetAttribute(function, kAttrMaxDynamicShared,
-                                       int(launch_.sharedBytes));
-           rc != 0)
-    error = where_ + ": " + std::to_string(launch_.sharedBytes) +
-            " bytes of shared memory per block are more than this GPU "
-            "allows: " + d.error(rc);
+  std::vector<void *> functions;
+  for (const std::string &entry : entries_) {
+    std::string name = launch_.function + entry;
+    void *function = nullptr;
+    if (int rc = d.moduleGetFunction(&function, module, name.c_str()); rc != 0)
+      error = where_ + ": no function '" + name + "' in its PTX: " + d.error(rc);
+    else if (int rc = d.funcSetAttribute(function, kAttrMaxDynamicShared,
+                                         int(launch_.sharedBytes));
+             rc != 0)
+      error = where_ + ": " + std::to_string(launch_.sharedBytes) +
+              " bytes of shared memory per block are more than this GPU "
+              "allows: " + d.error(rc);
+    if (!error.empty())
+      break;
+    functions.push_back(function);
+  }
   if (!error.empty()) {
     if (d.moduleUnload)
       d.moduleUnload(module);
     throw std::runtime_error(error);
   }
   module_ = module;
-  function_ = function;
+  functions_ = std::move(functions);
+}
+
+void PtxKernel::launchSelect(const manifest::KernelSpec &kernel,
+                             std::vector<Tensor> &tensors) {
+  std::vector<std::vector<int64_t>> shapes;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (!tensors[i].dense())
+      throw std::runtime_error(where_ + ": a strided view (a KV cache with "
+                               "spare capacity); the device selection reads "
+                               "dense tensors only");
+    shapes.push_back(tensors[i].shape());
+  }
+  PtxSelectPlan plan;
+  try {
+    plan = planSelectLaunch(launch_, kernel.select, shapes,
+                            std::vector<uint64_t>(shapes.size(), 0), 0);
+  } catch (const std::exception &e) {
+    throw std::runtime_error(where_ + ": " + e.what());
+  }
+  const Driver &d = Driver::get();
+  if (!d.complete() || !d.memAlloc || !d.memFree)
+    throw std::runtime_error(where_ + ": the CUDA driver (libcuda.so.1) is "
+                             "missing or lacks the launch API");
+  auto *iface = static_cast<const halide_device_interface_t *>(halide_.deviceInterface());
+  std::vector<uint64_t> ptrs;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    halide_buffer_t *buf = tensors[i].halideBuffer();
+    bool input = i + 1 < tensors.size();
+    int rc = input ? halide_.copyToDevice(nullptr, buf, iface)
+                   : halide_.deviceMalloc(nullptr, buf, iface);
+    if (rc != 0)
+      throw std::runtime_error(where_ + ": cannot place a buffer on the device: " +
+                               Module::takeHalideError());
+    ptrs.push_back(buf->device);
+  }
+  ContextScope scope(halide_, d, where_);
+  // One selection at a time per kernel: the steps share the scratch (the
+  // launches are ordered on stream 0; cuMemFree waits for the device).
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (functions_.empty())
+    loadInContext();
+  if (plan.scratchBytes > scratchBytes_) {
+    if (scratch_)
+      d.memFree(scratch_);
+    scratch_ = scratchBytes_ = 0;
+    if (int rc = d.memAlloc(&scratch_, plan.scratchBytes); rc != 0)
+      throw std::runtime_error(where_ + ": cannot allocate " +
+                               std::to_string(plan.scratchBytes) +
+                               " bytes of selection scratch: " + d.error(rc));
+    scratchBytes_ = plan.scratchBytes;
+  }
+  plan = planSelectLaunch(launch_, kernel.select, shapes, ptrs, scratch_);
+  for (size_t s = 0; s < plan.steps.size(); ++s) {
+    size_t f = size_t(std::find(entries_.begin(), entries_.end(), plan.entries[s]) -
+                      entries_.begin());
+    if (f >= functions_.size())
+      throw std::runtime_error(where_ + ": no entry '" + plan.entries[s] + "'");
+    PtxLaunchPlan &lp = plan.steps[s];
+    std::vector<void *> args;
+    for (uint64_t &p : lp.params)
+      args.push_back(&p);
+    if (int rc = d.launchKernel(functions_[f], lp.grid[0], lp.grid[1], lp.grid[2],
+                                lp.threads, 1, 1, lp.sharedBytes, nullptr,
+                                args.data(), nullptr);
+        rc != 0)
+      throw std::runtime_error(where_ + ": cuLaunchKernel (" + plan.entries[s] +
+                               "): " + d.error(rc));
+  }
+  tensors.back().halideBuffer()->flags |= halide_buffer_flag_device_dirty;
 }
 
 void PtxKernel::launch(const manifest::KernelSpec &kernel,
                        std::vector<Tensor> &tensors) {
+  if (kernel.kind == manifest::KernelKind::Select) {
+    launchSelect(kernel, tensors);
+    return;
+  }
   // Everything about the tensors is checked before the driver is touched
   // and before anything moves to the device.
   size_t inputs = kernel.inputs.size();
@@ -309,14 +481,14 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
     ContextScope scope(halide_, d, where_);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (!function_)
+      if (functions_.empty())
         loadInContext();
     }
     std::vector<void *> args;
     for (uint64_t &p : plan.params)
       args.push_back(&p);
     // Stream 0, as the module's Halide kernels: launches are ordered.
-    if (int rc = d.launchKernel(function_, plan.grid[0], plan.grid[1],
+    if (int rc = d.launchKernel(functions_[0], plan.grid[0], plan.grid[1],
                                 plan.grid[2], plan.threads, 1, 1,
                                 plan.sharedBytes, nullptr, args.data(), nullptr);
         rc != 0)

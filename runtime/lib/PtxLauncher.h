@@ -51,6 +51,24 @@ PtxLaunchPlan planAttentionLaunch(
     const std::vector<uint64_t> &devicePtrs,
     const manifest::SparsePattern *sparse = nullptr);
 
+/// The launches of a device selection ("token-select-v1", compiler/include/
+/// deltaflow/Compiler/TensorCore.h): five kernels in order over q [B, Hq,
+/// Nq, D], k [B, Hkv, Nk, D] and the output indices [B, 1, C, slots] (C =
+/// ceil(Nq / chunk)), with f32 scratch at device address `scratch` of
+/// `scratchBytes` (qbar, stats, hstats, vote, each 256-byte aligned).
+/// Steps with an empty grid are left out. Throws one line for shapes the
+/// kernels cannot take.
+struct PtxSelectPlan {
+  std::vector<PtxLaunchPlan> steps; ///< qbar, stats, merge, vote, topk
+  std::vector<std::string> entries; ///< the step's entry suffix ("_qbar")
+  uint64_t scratchBytes = 0;
+};
+PtxSelectPlan planSelectLaunch(const manifest::PtxLaunch &launch,
+                               const manifest::SelectParams &select,
+                               const std::vector<std::vector<int64_t>> &shapes,
+                               const std::vector<uint64_t> &devicePtrs,
+                               uint64_t scratch);
+
 /// "8.0" for 80 (major * 10 + minor).
 std::string computeCapabilityString(int cc);
 
@@ -66,8 +84,11 @@ struct HalideCudaRuntime {
 /// One PTX kernel of a loaded module.
 class PtxKernel {
 public:
+  /// `entries`: the suffixes of the PTX's entry points after
+  /// launch.function ({""} for attention; the five of a selection).
   PtxKernel(const manifest::PtxLaunch &launch, const char *ptx,
-            HalideCudaRuntime halide, std::string where);
+            HalideCudaRuntime halide, std::string where,
+            std::vector<std::string> entries = {""});
   ~PtxKernel();
   /// Copies the inputs to the device where their host copy is newer,
   /// allocates the outputs there, and launches (asynchronously: the
@@ -78,12 +99,16 @@ public:
 
 private:
   void loadInContext(); // under mutex_, with the context current
+  void launchSelect(const manifest::KernelSpec &kernel, std::vector<Tensor> &tensors);
   manifest::PtxLaunch launch_;
   const char *ptx_;
   HalideCudaRuntime halide_;
   std::string where_;
+  std::vector<std::string> entries_;
   std::mutex mutex_;
-  void *module_ = nullptr, *function_ = nullptr;
+  void *module_ = nullptr;
+  std::vector<void *> functions_; ///< one per entry, once loaded
+  uint64_t scratch_ = 0, scratchBytes_ = 0; ///< selection scratch (cuMemAlloc)
 };
 
 } // namespace deltaflow::rt

@@ -178,6 +178,68 @@ TEST(PtxLaunch, SelectionPassesIndicesAfterValue) {
   EXPECT_EQ(plan(shapes(2, 300, 1100, true)), "");
 }
 
+TEST(PtxLaunch, DeviceSelectionPlansFiveStepsOverScratch) {
+  manifest::SelectParams sel;
+  sel.policy = "token-select";
+  sel.slots = 2048;
+  sel.sinks = 128;
+  sel.window = 512;
+  sel.chunk = 512;
+  manifest::PtxLaunch l{"select_k0", 1024, 33928, 512, 80};
+  // 700 queries at 1000 keys: C = 2 chunks, NB = 4 key blocks, NP = 32.
+  std::vector<std::vector<int64_t>> s = {{1, 32, 700, 128}, {1, 8, 1000, 128},
+                                         {1, 1, 2, 2048}};
+  rt::PtxSelectPlan p = rt::planSelectLaunch(l, sel, s, {0x1000, 0x2000, 0x3000},
+                                             0x100000);
+  EXPECT_EQ(p.entries, (std::vector<std::string>{"_qbar", "_stats", "_merge",
+                                                 "_vote", "_topk"}));
+  ASSERT_EQ(p.steps.size(), 5u);
+  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{2, 32, 1}));
+  EXPECT_EQ(p.steps[1].grid, (std::array<unsigned, 3>{4, 2, 1}));
+  EXPECT_EQ(p.steps[2].grid, (std::array<unsigned, 3>{32, 2, 1}));
+  EXPECT_EQ(p.steps[3].grid, (std::array<unsigned, 3>{4, 2, 1}));
+  EXPECT_EQ(p.steps[4].grid, (std::array<unsigned, 3>{2, 1, 1}));
+  EXPECT_EQ(p.steps[0].threads, 1024u);
+  EXPECT_EQ(p.steps[1].threads, 256u);
+  EXPECT_EQ(p.steps[4].sharedBytes, 33928u);
+  // Every step takes q, k, qbar, stats, hstats, vote, indices, Nq, Nk.
+  const std::vector<uint64_t> &a = p.steps[2].params;
+  ASSERT_EQ(a.size(), 7u * 5 + 2);
+  uint64_t qbar = 2 * 32 * 128 * 4, stats = 2 * 32 * 32 * 2 * 4,
+           hstats = 2 * 32 * 2 * 4; // bytes, each a multiple of 256
+  EXPECT_EQ(a[10], 0x100000u);
+  EXPECT_EQ(a[13], uint64_t(2 * 32 * 128));
+  EXPECT_EQ(a[15], 0x100000u + qbar);
+  EXPECT_EQ(a[20], 0x100000u + qbar + stats);
+  EXPECT_EQ(a[25], 0x100000u + qbar + stats + hstats);
+  EXPECT_EQ(a[28], uint64_t(2 * 1000));
+  EXPECT_EQ(a[30], 0x3000u);
+  EXPECT_EQ(a[35], 700u);
+  EXPECT_EQ(a[36], 1000u);
+  EXPECT_EQ(p.scratchBytes, qbar + stats + hstats + (2 * 1000 * 4 + 255) / 256 * 256);
+
+  auto plan = [&](std::vector<std::vector<int64_t>> shp) {
+    return errorOf([&] {
+      rt::planSelectLaunch(l, sel, shp, std::vector<uint64_t>(shp.size(), 1), 0);
+    });
+  };
+  auto bad = s;
+  bad[2] = {1, 1, 1, 2048};
+  EXPECT_EQ(plan(bad), "device selection: indices [1, 1, 1, 2048] (expected "
+                       "[1, 1, 2, 2048])");
+  bad = s;
+  bad[1] = {1, 5, 1000, 128};
+  EXPECT_EQ(plan(bad), "device selection: key [1, 5, 1000, 128] does not match "
+                       "query [1, 32, 700, 128]");
+  bad = s;
+  bad[0] = {1, 32, 700};
+  EXPECT_EQ(plan(bad), "device selection: query [1, 32, 700] is not of rank 4");
+  // No queries: nothing to launch.
+  EXPECT_TRUE(rt::planSelectLaunch(l, sel, {{1, 32, 0, 128}, {1, 8, 10, 128}, {1, 1, 0, 2048}},
+                                   {1, 2, 3}, 0)
+                  .steps.empty());
+}
+
 namespace {
 // Stand-ins for the module's Halide runtime: the checks below must refuse
 // before any of them (or the driver) is called.

@@ -168,10 +168,26 @@ static int printPlan(const deltaflow::compiler::ModuleDesc &desc, int64_t n) {
 static bool buildTensorCoreKernels(deltaflow::compiler::ModuleDesc &desc,
                                    const std::map<std::string, int> &tiles) {
   using namespace deltaflow::compiler;
+  namespace manifest = ::deltaflow::manifest;
   if (desc.target != "cuda")
     return true;
   for (EntryDesc &e : desc.entries)
     for (KernelDesc &k : e.kernels) {
+      if (k.kind == KernelKind::Select && k.select.qDtype != DType::Float32) {
+        DeviceSelectSpec s;
+        static_cast<manifest::SelectParams &>(s) = k.select;
+        s.hq = k.select.hq;
+        s.hkv = k.select.hkv;
+        s.d = k.select.d;
+        s.dtype = k.select.qDtype;
+        try {
+          k.deviceSelect = buildDeviceSelect(s, k.name);
+        } catch (const std::exception &ex) {
+          llvm::errs() << k.loc << ": error: " << ex.what() << "\n";
+          return false;
+        }
+        continue;
+      }
       // Dense and sparse attention (Partition admits a 16-bit query only
       // there).
       const bool sparse = k.kind == KernelKind::SparseAttention;
@@ -215,6 +231,8 @@ static int writeTensorCoreKernels(const deltaflow::compiler::ModuleDesc &desc,
     for (const auto &k : e.kernels)
       if (k.tensorCore)
         text += (mlir ? k.tensorCore->mlir : k.tensorCore->ptx) + "\n";
+      else if (k.deviceSelect)
+        text += (mlir ? k.deviceSelect->mlir : k.deviceSelect->ptx) + "\n";
   if (text.empty()) {
     llvm::errs() << "deltaflow-compile: error: no tensor-core kernel to emit: "
                     "they are built for attention with a bf16 or f16 query "

@@ -43,6 +43,9 @@ struct SparseSpec : manifest::SparsePattern {
 /// kernel is built for.
 struct SelectSpec : manifest::SelectParams {
   int64_t hq = 0, hkv = 0, d = 0;
+  /// The query's type: bf16/f16 only on a CUDA target (the device
+  /// selection, compiler/TensorCore/TokenSelect.cpp).
+  DType qDtype = DType::Float32;
 };
 
 /// One op of a fused graph kernel (TOSA tensor math). Shapes are listed
@@ -96,6 +99,9 @@ struct KernelDesc {
   /// attention with a bf16/f16 query on a CUDA target: the tensor-core
   /// kernel (built by the MLIR half), used instead of Halide's.
   std::optional<PtxKernel> tensorCore;
+  /// select with a bf16/f16 query on a CUDA target: the device selection
+  /// kernels (MLIR-built PTX), used instead of Halide's.
+  std::optional<DeviceSelectKernels> deviceSelect;
 
   /// The manifest's description of this kernel, without variants (the
   /// emitter adds them as it compiles).

@@ -93,6 +93,41 @@ PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
                                    const manifest::SparsePattern *sparse = nullptr,
                                    int64_t selHeads = 1);
 
+/// attn.select on the device for a 16-bit query: its policy parameters,
+/// the head shape and the query type (K as `kDtype`).
+struct DeviceSelectSpec : manifest::SelectParams {
+  int64_t hq = 0, hkv = 0, d = 0;
+  manifest::DType dtype = manifest::DType::BFloat16;
+};
+
+/// The selection kernels of one attn.select ("token-select-v1" ABI): five
+/// entries `<prefix>_qbar`, `_stats`, `_merge`, `_vote`, `_topk`, launched
+/// in that order on one stream. Every entry takes the same parameters: q
+/// [B, Hq, Nq, D], k [B, Hkv, Nk, D] (16-bit), the f32 scratch buffers
+/// qbar [B, C, Hq, D], stats [B, C, NP, Hq, 2], hstats [B, C, Hq, 2], vote
+/// [B, C, Nk], and the output indices [B, 1, C, slots] (i32), as 1-D memref
+/// descriptors, then Nq and Nk; C = ceil(Nq / chunk), NP = 8 ceil(Nk / 256).
+/// Grids and blocks: qbar (C, Hq, B) x 1024 with 4 KB of dynamic shared
+/// memory; stats (ceil(Nk / 256), C, B) x 256 with Hq D 4 bytes; merge
+/// (Hq, C, B) x 256 with 64 bytes; vote as stats with Hq (D + 2) 4 bytes;
+/// topk (C, B) x 1024 with 33928 bytes.
+struct DeviceSelectKernels {
+  std::string prefix; ///< entry names are prefix + "_qbar", ...
+  std::string ptx;    ///< PTX text of all five (no trailing NUL)
+  std::string mlir;   ///< the gpu.module before lowering
+};
+
+/// Why `spec` has no device selection ("" when it has one): the
+/// token-select policy (one shared selection), bf16/f16 Q and K of the same
+/// type, head dims 64/128/256, up to 16 query heads per KV head.
+std::string deviceSelectUnsupported(const DeviceSelectSpec &spec);
+
+/// Builds and lowers the selection kernels (sm_80 PTX). Throws
+/// std::runtime_error with one line on an unsupported spec or a failed
+/// lowering.
+DeviceSelectKernels buildDeviceSelect(const DeviceSelectSpec &spec,
+                                      const std::string &prefix);
+
 } // namespace deltaflow::compiler
 
 #endif // DELTAFLOW_COMPILER_TENSORCORE_H

@@ -1,0 +1,598 @@
+//===- TokenSelect.cpp - TokenSelect's selection on the GPU, built in MLIR ---===//
+//
+// attn.select under #attn.token_select (TokenSelect, Wu et al. 2024; the
+// semantics of passes/lib/Policies/TokenSelect.cpp and the Halide kernel of
+// compiler/Halide/Selection) for bf16/f16 Q and K, as five SIMT kernels
+// launched in order on one stream; nothing but the indices is produced, and
+// nothing goes back to the host. Per (batch, chunk c), s0 the chunk's first
+// position and the candidates j in [sinks, min(s0 - window, Nk)):
+//   qbar   q̄_h = the mean of the chunk's query rows (f32);
+//   stats  x_h(j) = (q̄_h . k_{h/G}(j)) log2(e) / sqrt(D) for 256 keys per
+//          CTA, one thread per key; per warp and head the max m and the sum
+//          of exp2(x - m) (the softmax's partial statistics);
+//   merge  the partials of every warp merged per head (m_h, l_h);
+//   vote   x_h(j) again (same code, same rounding), and
+//          S(j) = sum_h exp2(x_h(j) - m_h) / l_h = sum_h softmax_j(...);
+//   topk   one CTA per (batch, chunk): an exact radix select (four 8-bit
+//          passes over an order-preserving uint32 key of S, histograms in
+//          shared memory) finds the budget-th largest key; an ordered
+//          compaction (per-thread segments, block-wide prefix sums by warp
+//          shuffles) writes the keys above it and the lowest-index ties,
+//          ascending, then -1.
+// The reductions use ex2.approx, so S differs from the float32 CPU kernel in
+// the last bits; near-ties may order differently (bench/gpu/tensorcore.py
+// checks the set against a float64 vote with that tolerance).
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltaflow/Compiler/TensorCore.h"
+#include "GpuKernelBuilder.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <cmath>
+#include <stdexcept>
+
+using namespace mlir;
+namespace manifest = deltaflow::manifest;
+
+namespace deltaflow::compiler {
+
+namespace {
+
+constexpr int64_t kKeysPerCta = 256; // stats / vote: one thread per key
+int64_t ceilDivConst(int64_t x, int64_t y) { return (x + y - 1) / y; }
+constexpr int64_t kWarpsPerCta = kKeysPerCta / 32;
+
+class TokenSelectBuilder : GpuKernelBuilder {
+public:
+  TokenSelectBuilder(ImplicitLocOpBuilder &b, const DeviceSelectSpec &spec)
+      : GpuKernelBuilder(b), spec(spec), G(spec.hq / spec.hkv) {
+    elem = spec.dtype == manifest::DType::BFloat16 ? Type(b.getBF16Type())
+                                                   : Type(b.getF16Type());
+  }
+
+  void buildQbar(gpu::GPUFuncOp fn);
+  void buildStats(gpu::GPUFuncOp fn, bool vote);
+  void buildMerge(gpu::GPUFuncOp fn);
+  void buildTopK(gpu::GPUFuncOp fn);
+
+  Type elem;
+
+private:
+  const DeviceSelectSpec &spec;
+  const int64_t G;
+  // Parameters, in ABI order.
+  Value q, k, qbar, stats, hstats, vote, indices, nq, nk;
+  Value tid, lane, warp;
+
+  void bind(gpu::GPUFuncOp fn) {
+    Block &e = fn.getBody().front();
+    unsigned a = 0;
+    for (Value *v : {&q, &k, &qbar, &stats, &hstats, &vote, &indices, &nq, &nk})
+      *v = e.getArgument(a++);
+    tid = b.create<gpu::ThreadIdOp>(gpu::Dimension::x);
+    lane = rem(tid, 32);
+    warp = div(tid, 32);
+  }
+  Value bid(gpu::Dimension d) { return b.create<gpu::BlockIdOp>(d); }
+  Value chunks() { return ceilDiv(nq, spec.chunk); }
+  Value offset() { return spec.offset ? idx(*spec.offset) : sub(nk, nq); }
+  /// End of chunk c's candidates: min(s0 - window, Nk), >= sinks (signed).
+  Value candEnd(Value c) {
+    Value s0 = add(offset(), mul(c, spec.chunk));
+    return maxs(mins(sub(s0, idx(spec.window)), nk), idx(spec.sinks));
+  }
+  Value negInf() { return f32c(-INFINITY); }
+  Value lds(Value mem, Value at) { return b.create<memref::LoadOp>(mem, ValueRange{at}); }
+  void sts(Value v, Value mem, Value at) {
+    b.create<memref::StoreOp>(v, mem, ValueRange{at});
+  }
+  Value workgroup(Value dyn, Type t, int64_t n, int64_t byteOffset) {
+    return b.create<memref::ViewOp>(
+        MemRefType::get({n}, t, AffineMap(),
+                        gpu::AddressSpaceAttr::get(b.getContext(),
+                                                   gpu::AddressSpace::Workgroup)),
+        dyn, idx(byteOffset), ValueRange{});
+  }
+  Value dynamicShared() {
+    return b.create<gpu::DynamicSharedMemoryOp>(MemRefType::get(
+        {ShapedType::kDynamic}, b.getI8Type(), AffineMap(),
+        gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup)));
+  }
+  /// scf.if with no results; the body is built by `then`.
+  template <typename F> void ifThen(Value cond, F then) {
+    auto op = b.create<scf::IfOp>(cond, /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&op.getThenRegion().front());
+    then();
+  }
+  /// (m, l) of two softmax partials in the log2 domain, merged.
+  std::pair<Value, Value> mergeStats(Value m1, Value l1, Value m2, Value l2) {
+    Value m = fmax(m1, m2);
+    Value isInf = b.create<arith::CmpFOp>(arith::CmpFPredicate::OEQ, m, negInf());
+    Value ref = select(isInf, f32c(0), m);
+    return {m, fadd(fmul(l1, exp2(fsub(m1, ref))), fmul(l2, exp2(fsub(m2, ref))))};
+  }
+  Value warpReduceMax(Value v) {
+    for (int o = 16; o >= 1; o /= 2)
+      v = fmax(v, shuffleXor(v, o));
+    return v;
+  }
+  Value warpReduceSum(Value v) {
+    for (int o = 16; o >= 1; o /= 2)
+      v = fadd(v, shuffleXor(v, o));
+    return v;
+  }
+  /// Inclusive prefix sum of an i32 across the warp (shuffle up).
+  Value warpInclusiveScan(Value v) {
+    for (int o = 1; o < 32; o *= 2) {
+      auto sh = b.create<gpu::ShuffleOp>(v, o, 32, gpu::ShuffleMode::UP);
+      v = select(sh.getValid(), b.create<arith::AddIOp>(v, sh.getShuffleResult()), v);
+    }
+    return v;
+  }
+  /// Exclusive prefix sum of an i32 over the block's threads (in thread
+  /// order), using `totals` (32 x i32 of shared memory).
+  Value blockExclusiveScan(Value v, Value totals, int64_t threads) {
+    b.create<gpu::BarrierOp>(); // earlier readers of `totals` are done
+    Value inc = warpInclusiveScan(v);
+    ifThen(b.create<arith::CmpIOp>(arith::CmpIPredicate::eq, lane, idx(31)),
+           [&] { sts(inc, totals, warp); });
+    b.create<gpu::BarrierOp>();
+    ifThen(b.create<arith::CmpIOp>(arith::CmpIPredicate::eq, warp, idx(0)), [&] {
+      Value t = select(ult(lane, idx(threads / 32)), lds(totals, lane), c32(0));
+      Value s = warpInclusiveScan(t);
+      sts(b.create<arith::SubIOp>(s, t), totals, lane); // exclusive
+    });
+    b.create<gpu::BarrierOp>();
+    Value warpBase = lds(totals, warp);
+    return b.create<arith::AddIOp>(warpBase, b.create<arith::SubIOp>(inc, v));
+  }
+  /// Order-preserving uint32 key of a float (as i32 bits): larger floats
+  /// get larger unsigned keys; NaN (positive) above +inf.
+  Value orderedKey(Value f) {
+    Value u = b.create<arith::BitcastOp>(i32, f);
+    Value nonNeg = b.create<arith::CmpIOp>(arith::CmpIPredicate::sge, u, c32(0));
+    Value sign = c32(int64_t(int32_t(0x80000000u)));
+    return select(nonNeg, b.create<arith::OrIOp>(u, sign),
+                  b.create<arith::XOrIOp>(u, c32(-1)));
+  }
+  /// A 16-byte vector of a global buffer at element `at` (a multiple of 8
+  /// 16-bit elements): one ld.global.v4 (vector.load of MLIR 19 takes the
+  /// element's alignment and becomes eight 2-byte loads).
+  Value loadAligned16(Value mem, Value at, VectorType ty) {
+    Value base = b.create<memref::ExtractAlignedPointerAsIndexOp>(mem);
+    Value addr = add(base, mul(at, 2));
+    Value i64v = b.create<arith::IndexCastUIOp>(b.getI64Type(), addr);
+    Value ptr = b.create<LLVM::IntToPtrOp>(
+        LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/1), i64v);
+    return b.create<LLVM::LoadOp>(ty, ptr, /*alignment=*/16);
+  }
+  /// The G scores x_h(j) (log2 domain) of the query heads of KV head `g`
+  /// for key row `key` of K, with q̄ of the CTA's chunk in `qsm` (f32).
+  std::vector<Value> groupScores(Value qsm, Value bb, Value g, Value key) {
+    const int64_t D = spec.d;
+    auto vecE = VectorType::get({8}, elem), vecF = VectorType::get({8}, f32);
+    Value zero = b.create<arith::ConstantOp>(DenseElementsAttr::get(vecF, 0.0f));
+    std::vector<Value> acc(size_t(G), zero);
+    Value kBase = mul(add(mul(add(mul(bb, spec.hkv), g), nk), key), D);
+    // Every load of the row first (all in flight), then the FMAs.
+    std::vector<Value> raw;
+    for (int64_t dd = 0; dd < D / 8; ++dd)
+      raw.push_back(loadAligned16(k, add(kBase, dd * 8), vecE));
+    for (int64_t dd = 0; dd < D / 8; ++dd) {
+      Value kv = b.create<arith::ExtFOp>(vecF, raw[size_t(dd)]);
+      for (int64_t h = 0; h < G; ++h) {
+        Value at = add(mul(add(mul(g, G), h), D), dd * 8);
+        Value qv = b.create<vector::LoadOp>(vecF, qsm, ValueRange{at}).getResult();
+        acc[size_t(h)] = b.create<vector::FMAOp>(qv, kv, acc[size_t(h)]);
+      }
+    }
+    const double scaleLog2 = M_LOG2E / std::sqrt(double(D));
+    std::vector<Value> x;
+    for (Value a : acc)
+      x.push_back(fmul(b.create<vector::ReductionOp>(vector::CombiningKind::ADD, a),
+                       f32c(scaleLog2)));
+    return x;
+  }
+};
+
+void TokenSelectBuilder::buildQbar(gpu::GPUFuncOp fn) {
+  // grid (C, Hq, B), 1024 threads: phase p = tid / D sums rows p, p + P, ...
+  // of the chunk for dimension tid mod D; the phases are summed in shared
+  // memory.
+  bind(fn);
+  const int64_t D = spec.d, P = 1024 / D;
+  Value c = bid(gpu::Dimension::x), h = bid(gpu::Dimension::y),
+        bb = bid(gpu::Dimension::z);
+  Value d = rem(tid, D), phase = div(tid, D);
+  Value first = mul(c, spec.chunk);
+  Value rows = minu(sub(nq, first), idx(spec.chunk));
+  Value qBase = mul(add(mul(bb, spec.hq), h), nq);
+  // Eight rows per step (independent loads in flight).
+  constexpr int64_t U = 8;
+  auto forOp = b.create<scf::ForOp>(phase, rows, idx(P * U), ValueRange{f32c(0)});
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(forOp.getBody());
+    Value sum = forOp.getRegionIterArgs()[0];
+    for (int64_t u = 0; u < U; ++u) {
+      Value r = add(forOp.getInductionVar(), u * P);
+      Value ok = ult(r, rows);
+      Value row = add(first, minu(r, sub(rows, 1)));
+      Value x = b.create<arith::ExtFOp>(f32, lds(q, add(mul(add(qBase, row), D), d)));
+      sum = fadd(sum, select(ok, x, f32c(0)));
+    }
+    b.create<scf::YieldOp>(ValueRange{sum});
+  }
+  Value sm = workgroup(dynamicShared(), f32, 1024, 0);
+  sts(forOp.getResult(0), sm, tid);
+  b.create<gpu::BarrierOp>();
+  ifThen(ult(tid, idx(D)), [&] {
+    Value sum = f32c(0);
+    for (int64_t p = 0; p < P; ++p)
+      sum = fadd(sum, lds(sm, add(d, p * D)));
+    Value n = b.create<arith::UIToFPOp>(f32, i32of(rows));
+    sts(b.create<arith::DivFOp>(sum, n), qbar,
+        add(mul(add(mul(add(mul(bb, chunks()), c), spec.hq), h), D), d));
+  });
+  b.create<gpu::ReturnOp>();
+}
+
+void TokenSelectBuilder::buildStats(gpu::GPUFuncOp fn, bool withVote) {
+  // grid (ceil(Nk / 256), C, B), 256 threads, one key each.
+  bind(fn);
+  const int64_t D = spec.d, Hq = spec.hq;
+  Value blk = bid(gpu::Dimension::x), c = bid(gpu::Dimension::y),
+        bb = bid(gpu::Dimension::z);
+  Value dyn = dynamicShared();
+  Value qsm = workgroup(dyn, f32, Hq * D, 0);
+  Value bc = add(mul(bb, chunks()), c);
+  // q̄ of the chunk into shared memory.
+  for (int64_t i = 0; i < ceilDivConst(Hq * D, kKeysPerCta); ++i) {
+    Value at = add(tid, i * kKeysPerCta);
+    ifThen(ult(at, idx(Hq * D)),
+           [&] { sts(lds(qbar, add(mul(bc, Hq * D), at)), qsm, at); });
+  }
+  Value hsm;
+  if (withVote) {
+    // m_h and 1 / l_h of every head.
+    hsm = workgroup(dyn, f32, 2 * Hq, Hq * D * 4);
+    ifThen(ult(tid, idx(Hq)), [&] {
+      Value base = mul(add(mul(bc, Hq), tid), 2);
+      sts(lds(hstats, base), hsm, mul(tid, 2));
+      sts(b.create<arith::DivFOp>(f32c(1), lds(hstats, add(base, 1))), hsm,
+          add(mul(tid, 2), 1));
+    });
+  }
+  b.create<gpu::BarrierOp>();
+  Value key = add(mul(blk, kKeysPerCta), tid);
+  Value isCand = land(ule(idx(spec.sinks), key), slt(key, candEnd(c)));
+  Value safeKey = minu(key, sub(nk, 1));
+  Value partBase; // stats of (bc, this warp): [NP, Hq, 2], NP = 8 per CTA
+  Value np = mul(ceilDiv(nk, kKeysPerCta), kWarpsPerCta);
+  partBase = mul(add(mul(bc, np), add(mul(blk, kWarpsPerCta), warp)), Hq * 2);
+  auto loop = b.create<scf::ForOp>(idx(0), idx(spec.hkv), idx(1),
+                                   ValueRange{f32c(0)});
+  {
+    OpBuilder::InsertionGuard gd(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value g = loop.getInductionVar();
+    Value voteSum = loop.getRegionIterArgs()[0];
+    std::vector<Value> x = groupScores(qsm, bb, g, safeKey);
+    for (int64_t hh = 0; hh < G; ++hh) {
+      Value xv = select(isCand, x[size_t(hh)], negInf());
+      Value h = add(mul(g, G), hh);
+      if (withVote) {
+        Value m = lds(hsm, mul(h, 2)), invL = lds(hsm, add(mul(h, 2), 1));
+        Value isInf = b.create<arith::CmpFOp>(arith::CmpFPredicate::OEQ, m, negInf());
+        Value ref = select(isInf, f32c(0), m);
+        voteSum = fadd(voteSum, fmul(exp2(fsub(xv, ref)), invL));
+      } else {
+        Value m = warpReduceMax(xv);
+        Value isInf = b.create<arith::CmpFOp>(arith::CmpFPredicate::OEQ, m, negInf());
+        Value ref = select(isInf, f32c(0), m);
+        Value l = warpReduceSum(exp2(fsub(xv, ref)));
+        ifThen(b.create<arith::CmpIOp>(arith::CmpIPredicate::eq, lane, idx(0)), [&] {
+          sts(m, stats, add(partBase, mul(h, 2)));
+          sts(l, stats, add(add(partBase, mul(h, 2)), 1));
+        });
+      }
+    }
+    b.create<scf::YieldOp>(ValueRange{voteSum});
+  }
+  if (withVote)
+    ifThen(isCand, [&] { sts(loop.getResult(0), vote, add(mul(bc, nk), key)); });
+  b.create<gpu::ReturnOp>();
+}
+
+void TokenSelectBuilder::buildMerge(gpu::GPUFuncOp fn) {
+  // grid (Hq, C, B), 256 threads: thread t merges partials t, t + 256, ...
+  // of head h; then the lanes of each warp, then the 8 warps.
+  bind(fn);
+  const int64_t Hq = spec.hq;
+  Value h = bid(gpu::Dimension::x), c = bid(gpu::Dimension::y),
+        bb = bid(gpu::Dimension::z);
+  Value bc = add(mul(bb, chunks()), c);
+  Value np = mul(ceilDiv(nk, kKeysPerCta), kWarpsPerCta);
+  auto parts = b.create<scf::ForOp>(tid, np, idx(kKeysPerCta),
+                                    ValueRange{negInf(), f32c(0)});
+  {
+    OpBuilder::InsertionGuard gp(b);
+    b.setInsertionPointToStart(parts.getBody());
+    Value at = mul(add(mul(add(mul(bc, np), parts.getInductionVar()), Hq), h), 2);
+    auto [m, l] = mergeStats(parts.getRegionIterArgs()[0], parts.getRegionIterArgs()[1],
+                             lds(stats, at), lds(stats, add(at, 1)));
+    b.create<scf::YieldOp>(ValueRange{m, l});
+  }
+  Value m = parts.getResult(0), l = parts.getResult(1);
+  for (int o = 16; o >= 1; o /= 2) {
+    auto [m2, l2] = mergeStats(m, l, shuffleXor(m, o), shuffleXor(l, o));
+    m = m2;
+    l = l2;
+  }
+  Value sm = workgroup(dynamicShared(), f32, 2 * kWarpsPerCta, 0);
+  ifThen(b.create<arith::CmpIOp>(arith::CmpIPredicate::eq, lane, idx(0)), [&] {
+    sts(m, sm, mul(warp, 2));
+    sts(l, sm, add(mul(warp, 2), 1));
+  });
+  b.create<gpu::BarrierOp>();
+  ifThen(b.create<arith::CmpIOp>(arith::CmpIPredicate::eq, tid, idx(0)), [&] {
+    Value mm = negInf(), ll = f32c(0);
+    for (int64_t w = 0; w < kWarpsPerCta; ++w) {
+      auto [m2, l2] = mergeStats(mm, ll, lds(sm, idx(2 * w)), lds(sm, idx(2 * w + 1)));
+      mm = m2;
+      ll = l2;
+    }
+    Value at = mul(add(mul(bc, Hq), h), 2);
+    sts(mm, hstats, at);
+    sts(ll, hstats, add(at, 1));
+  });
+  b.create<gpu::ReturnOp>();
+}
+
+void TokenSelectBuilder::buildTopK(gpu::GPUFuncOp fn) {
+  // grid (C, B), 1024 threads.
+  constexpr int64_t T = 1024;
+  bind(fn);
+  const int64_t budget = spec.slots, sinks = spec.sinks;
+  Value c = bid(gpu::Dimension::x), bb = bid(gpu::Dimension::y);
+  Value bc = add(mul(bb, chunks()), c);
+  Value n = sub(candEnd(c), idx(sinks));
+  Value want = minu(n, idx(budget));
+  Value outBase = mul(bc, budget);
+  Value voteBase = add(mul(bc, nk), sinks);
+  Value dyn = dynamicShared();
+  // Each warp counts into its own 256 bins (no contention between warps);
+  // `hist` holds their sums.
+  constexpr int64_t W = T / 32;
+  Value hist = workgroup(dyn, i32, 256, 0);
+  Value vars = workgroup(dyn, i32, 2, 256 * 4);     // chosen bin, k left
+  Value totals = workgroup(dyn, i32, 32, 256 * 4 + 2 * 4);
+  Value warpHist = workgroup(dyn, i32, W * 256, 256 * 4 + 2 * 4 + 32 * 4);
+  Value myHist = mul(warp, 256);
+  auto writeIndex = [&](Value slot, Value key) {
+    sts(key, indices, add(outBase, slot));
+  };
+
+  auto many = b.create<scf::IfOp>(ult(idx(budget), n), /*withElse=*/true);
+  {
+    // Every candidate fits: slots t < n hold sinks + t, the rest -1.
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&many.getElseRegion().front());
+    auto fill = b.create<scf::ForOp>(tid, idx(budget), idx(T));
+    b.setInsertionPointToStart(fill.getBody());
+    Value t = fill.getInductionVar();
+    writeIndex(t, select(ult(t, n), i32of(add(t, sinks)), c32(-1)));
+  }
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(&many.getThenRegion().front());
+  auto keyAt = [&](Value i) { return orderedKey(lds(vote, add(voteBase, i))); };
+  auto isEq = [&](Value x, Value y) {
+    return b.create<arith::CmpIOp>(arith::CmpIPredicate::eq, x, y);
+  };
+  // Radix select: after the passes, prefix is the want-th largest key and
+  // kLeft the number of keys equal to it to take.
+  Value prefix = c32(0), mask = c32(0), kLeft = i32of(want);
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    for (int64_t z = 0; z < W * 256 / T; ++z)
+      sts(c32(0), warpHist, add(tid, z * T));
+    b.create<gpu::BarrierOp>();
+    // Whole warps step together (for the ballot): lane l takes element
+    // w + l. Votes crowd into few bins (most of a softmax's mass is alike),
+    // so the lanes that share lane 0's bin add their count once; the rest
+    // add one each.
+    constexpr int64_t U = 4; // elements per lane per step, loads in flight
+    auto scan = b.create<scf::ForOp>(mul(sub(tid, lane), U), n, idx(T * U));
+    {
+      OpBuilder::InsertionGuard gs(b);
+      b.setInsertionPointToStart(scan.getBody());
+      std::vector<Value> is, kks;
+      for (int64_t u = 0; u < U; ++u) {
+        is.push_back(add(scan.getInductionVar(), add(lane, u * 32)));
+        kks.push_back(keyAt(minu(is.back(), sub(n, 1))));
+      }
+      for (int64_t u = 0; u < U; ++u) {
+      Value i = is[size_t(u)];
+      Value valid = ult(i, n);
+      Value kk = kks[size_t(u)];
+      Value match = land(valid, isEq(b.create<arith::AndIOp>(kk, mask), prefix));
+      Value bin = b.create<arith::AndIOp>(b.create<arith::ShRUIOp>(kk, c32(shift)),
+                                          c32(255));
+      Value bin0 = b.create<gpu::ShuffleOp>(bin, 0, 32, gpu::ShuffleMode::IDX)
+                       .getShuffleResult();
+      Value same = land(match, isEq(bin, bin0));
+      Value ballot = b.create<NVVM::VoteBallotOp>(i32, c32(-1), same);
+      Value cnt = b.create<LLVM::CtPopOp>(i32, ballot);
+      ifThen(land(isEq(lane, idx(0)),
+                  b.create<arith::CmpIOp>(arith::CmpIPredicate::ne, cnt, c32(0))),
+             [&] {
+               b.create<memref::AtomicRMWOp>(arith::AtomicRMWKind::addi, cnt, warpHist,
+                                             ValueRange{add(myHist, indexOf(bin0))});
+             });
+      ifThen(land(match, b.create<arith::XOrIOp>(same, b.create<arith::ConstantOp>(
+                                                           b.getBoolAttr(true)))),
+             [&] {
+               b.create<memref::AtomicRMWOp>(arith::AtomicRMWKind::addi, c32(1), warpHist,
+                                             ValueRange{add(myHist, indexOf(bin))});
+             });
+      }
+    }
+    b.create<gpu::BarrierOp>();
+    ifThen(ult(tid, idx(256)), [&] {
+      Value sum = c32(0);
+      for (int64_t w = 0; w < W; ++w)
+        sum = b.create<arith::AddIOp>(sum, lds(warpHist, add(tid, w * 256)));
+      sts(sum, hist, tid);
+    });
+    b.create<gpu::BarrierOp>();
+    Value kNow = kLeft;
+    ifThen(isEq(tid, idx(0)), [&] {
+      // Bins from the top: the first whose cumulative count reaches kNow.
+      auto bins = b.create<scf::ForOp>(idx(0), idx(256), idx(1),
+                                       ValueRange{c32(0), c32(0), kNow, c32(0)});
+      {
+        OpBuilder::InsertionGuard gb(b);
+        b.setInsertionPointToStart(bins.getBody());
+        Value bin = sub(idx(255), bins.getInductionVar());
+        auto it = bins.getRegionIterArgs();
+        Value cum = it[0], found = it[1];
+        Value cum2 = b.create<arith::AddIOp>(cum, lds(hist, bin));
+        Value hit = land(isEq(found, c32(0)),
+                         b.create<arith::CmpIOp>(arith::CmpIPredicate::sge, cum2, kNow));
+        b.create<scf::YieldOp>(ValueRange{
+            cum2, select(hit, c32(1), found),
+            select(hit, b.create<arith::SubIOp>(kNow, cum), it[2]),
+            select(hit, i32of(bin), it[3])});
+      }
+      sts(bins.getResult(3), vars, idx(0));
+      sts(bins.getResult(2), vars, idx(1));
+    });
+    b.create<gpu::BarrierOp>();
+    Value bin = lds(vars, idx(0));
+    kLeft = lds(vars, idx(1));
+    prefix = b.create<arith::OrIOp>(prefix, b.create<arith::ShLIOp>(bin, c32(shift)));
+    mask = b.create<arith::OrIOp>(mask, c32(int64_t(int32_t(0xFFu << shift))));
+    b.create<gpu::BarrierOp>();
+  }
+  Value thr = prefix, ties = kLeft;
+  auto ugt = [&](Value x, Value y) {
+    return b.create<arith::CmpIOp>(arith::CmpIPredicate::ugt, x, y);
+  };
+  // Ordered compaction over per-thread segments.
+  // Four elements per step, their loads first (a segment is read in
+  // order by one thread); segments are whole steps.
+  constexpr int64_t V = 4;
+  Value seg = mul(ceilDiv(ceilDiv(n, T), V), V);
+  Value lo = minu(mul(tid, seg), n), hi = minu(add(lo, seg), n);
+  auto stepKeys = [&](Value i0) {
+    std::vector<std::pair<Value, Value>> out; // (valid, key)
+    for (int64_t u = 0; u < V; ++u) {
+      Value i = add(i0, u);
+      out.push_back({ult(i, hi), keyAt(minu(i, sub(n, 1)))});
+    }
+    return out;
+  };
+  auto count = b.create<scf::ForOp>(lo, hi, idx(V), ValueRange{c32(0), c32(0)});
+  {
+    OpBuilder::InsertionGuard gc(b);
+    b.setInsertionPointToStart(count.getBody());
+    auto it = count.getRegionIterArgs();
+    Value gt = it[0];
+    Value eq = it[1];
+    for (auto [valid, kk] : stepKeys(count.getInductionVar())) {
+      gt = b.create<arith::AddIOp>(gt, b.create<arith::ExtUIOp>(i32, land(valid, ugt(kk, thr))));
+      eq = b.create<arith::AddIOp>(eq, b.create<arith::ExtUIOp>(i32, land(valid, isEq(kk, thr))));
+    }
+    b.create<scf::YieldOp>(ValueRange{gt, eq});
+  }
+  Value gtBefore = blockExclusiveScan(count.getResult(0), totals, T);
+  Value eqBefore = blockExclusiveScan(count.getResult(1), totals, T);
+  Value pos0 = b.create<arith::AddIOp>(gtBefore, b.create<arith::MinSIOp>(eqBefore, ties));
+  auto write = b.create<scf::ForOp>(lo, hi, idx(V), ValueRange{pos0, eqBefore});
+  {
+    OpBuilder::InsertionGuard gw(b);
+    b.setInsertionPointToStart(write.getBody());
+    auto it = write.getRegionIterArgs();
+    Value pos = it[0];
+    Value seen = it[1];
+    int64_t u = 0;
+    for (auto [valid, kk] : stepKeys(write.getInductionVar())) {
+      Value i = add(write.getInductionVar(), u++);
+      Value tie = land(valid, isEq(kk, thr));
+      Value take = b.create<arith::OrIOp>(
+          land(valid, ugt(kk, thr)),
+          land(tie, b.create<arith::CmpIOp>(arith::CmpIPredicate::slt, seen, ties)));
+      Value at = pos;
+      ifThen(take, [&] { writeIndex(indexOfSigned(at), i32of(add(i, sinks))); });
+      pos = b.create<arith::AddIOp>(pos, b.create<arith::ExtUIOp>(i32, take));
+      seen = b.create<arith::AddIOp>(seen, b.create<arith::ExtUIOp>(i32, tie));
+    }
+    b.create<scf::YieldOp>(ValueRange{pos, seen});
+  }
+  // The budget is full (n > budget): no -1 slots.
+  b.setInsertionPointAfter(many);
+  b.create<gpu::ReturnOp>();
+}
+
+} // namespace
+
+std::string deviceSelectUnsupported(const DeviceSelectSpec &s) {
+  using manifest::DType;
+  if (s.policy != "token-select")
+    return "selection policy '" + s.policy +
+           "' (the device selection implements token-select; others take an "
+           "f32 query on the Halide kernels)";
+  if (s.dtype != DType::BFloat16 && s.dtype != DType::Float16)
+    return std::string("query type ") + manifest::toString(s.dtype) +
+           " (the device selection takes bfloat16 or float16)";
+  if (s.kDtype != s.dtype)
+    return std::string("key type ") + manifest::toString(s.kDtype) +
+           " differs from the query's " + manifest::toString(s.dtype);
+  if (s.d != 64 && s.d != 128 && s.d != 256)
+    return "head dim " + std::to_string(s.d) + " (supported: 64, 128, 256)";
+  if (s.hkv < 1 || s.hq % s.hkv != 0 || s.hq / s.hkv > 16)
+    return std::to_string(s.hq) + " query heads over " + std::to_string(s.hkv) +
+           " KV heads (up to 16 per KV head)";
+  if (s.perKvHead)
+    return "one selection per KV head (token-select shares one)";
+  if (s.hq * s.d * 4 + 2 * s.hq * 4 > kTensorCoreMaxSharedBytes)
+    return "shared memory for q-bar of " + std::to_string(s.hq) + " heads";
+  if (s.slots < 1 || s.slots > (int64_t(1) << 30) || s.chunk < 1 ||
+      s.sinks < 0 || s.window < 0)
+    return "this selection pattern";
+  return "";
+}
+
+DeviceSelectKernels buildDeviceSelect(const DeviceSelectSpec &spec,
+                                      const std::string &prefix) {
+  if (std::string why = deviceSelectUnsupported(spec); !why.empty())
+    throw std::runtime_error("no device selection kernel for " + why);
+  GpuKernelModule gm(prefix + "_module", "device selection");
+  ImplicitLocOpBuilder &b = gm.builder();
+  TokenSelectBuilder probe(b, spec);
+  Type elem = probe.elem, f32 = b.getF32Type(), i32 = b.getI32Type();
+  SmallVector<Type> args = {gm.buffer(elem), gm.buffer(elem), gm.buffer(f32),
+                            gm.buffer(f32),  gm.buffer(f32),  gm.buffer(f32),
+                            gm.buffer(i32),  b.getIndexType(), b.getIndexType()};
+  DeviceSelectKernels k;
+  k.prefix = prefix;
+  TokenSelectBuilder(b, spec).buildQbar(gm.addKernel(prefix + "_qbar", args, 1024));
+  TokenSelectBuilder(b, spec).buildStats(gm.addKernel(prefix + "_stats", args, 256), false);
+  TokenSelectBuilder(b, spec).buildMerge(gm.addKernel(prefix + "_merge", args, 256));
+  TokenSelectBuilder(b, spec).buildStats(gm.addKernel(prefix + "_vote", args, 256), true);
+  TokenSelectBuilder(b, spec).buildTopK(gm.addKernel(prefix + "_topk", args, 1024));
+  k.ptx = gm.ptx();
+  k.mlir = gm.mlirText;
+  return k;
+}
+
+} // namespace deltaflow::compiler
