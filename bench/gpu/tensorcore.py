@@ -22,7 +22,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 import numpy as np
 import torch
@@ -426,20 +425,27 @@ def bench_window(drv, name, n, rows):
                  "tflops": flops / ms / 1e9, "references_ms": refs, "rel_l2_vs_flex": flex_err})
 
 
+def random_qkv(case, nq, nk):
+    """Fresh normal q [B, Hq, Nq, D], k and v [B, Hkv, Nk, D] of the case's
+    type on the device."""
+    b, hq, hkv, d, dt = case["batch"], case["hq"], case["hkv"], case["d"], DT[case["dtype"]]
+    return (torch.randn(b, hq, nq, d, device="cuda", dtype=dt),
+            torch.randn(b, hkv, nk, d, device="cuda", dtype=dt),
+            torch.randn(b, hkv, nk, d, device="cuda", dtype=dt))
+
+
 def bench_select(drv, name, nq, nk, rows):
     """Sparse attention over a selection: `nq` queries (one chunk or more)
     at context `nk`, the selection drawn as attn.select would write it
     (every slot used), beside dense SDPA flash and cuDNN on the same
     queries; with the float64 check of the same call on the first 2 heads.
     The selection itself is not timed here (its device kernel is the next
-    part of stage 2)."""
+    part of stage 2: bench_token_select)."""
     case = load_case(name)
     L = case["launch"]
     fn = drv.load(case["ptx"], L["function"], L["shared_bytes"])
-    b, hq, hkv, d, dt = case["batch"], case["hq"], case["hkv"], case["d"], DT[case["dtype"]]
-    q = torch.randn(b, hq, nq, d, device="cuda", dtype=dt)
-    k = torch.randn(b, hkv, nk, d, device="cuda", dtype=dt)
-    v = torch.randn(b, hkv, nk, d, device="cuda", dtype=dt)
+    b, hq, hkv, d = case["batch"], case["hq"], case["hkv"], case["d"]
+    q, k, v = random_qkv(case, nq, nk)
     idx = select_indices(case, nq, nk, torch.Generator().manual_seed(7))
     out = torch.empty_like(q)
     grid = (math.ceil(nq / L["rows_per_block"]), hq, b)
@@ -614,10 +620,8 @@ def bench_token_select(drv, sel_name, attn_name, nq, nk, rows):
     sel = DeviceSelect(drv, scase)
     L = acase["launch"]
     fn = drv.load(acase["ptx"], L["function"], L["shared_bytes"])
-    b, hq, hkv, d, dt = acase["batch"], acase["hq"], acase["hkv"], acase["d"], DT[acase["dtype"]]
-    q = torch.randn(b, hq, nq, d, device="cuda", dtype=dt)
-    k = torch.randn(b, hkv, nk, d, device="cuda", dtype=dt)
-    v = torch.randn(b, hkv, nk, d, device="cuda", dtype=dt)
+    b, hq = acase["batch"], acase["hq"]
+    q, k, v = random_qkv(acase, nq, nk)
     idx = sel(q, k)
     out = torch.empty_like(q)
     grid = (math.ceil(nq / L["rows_per_block"]), hq, b)

@@ -358,44 +358,16 @@ void PtxKernel::loadInContext() {
 }
 
 void PtxKernel::launchSelect(const manifest::KernelSpec &kernel,
-                             std::vector<Tensor> &tensors) {
-  std::vector<std::vector<int64_t>> shapes;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    if (!tensors[i].dense())
-      throw std::runtime_error(where_ + ": a strided view (a KV cache with "
-                               "spare capacity); the device selection reads "
-                               "dense tensors only");
-    shapes.push_back(tensors[i].shape());
-  }
-  PtxSelectPlan plan;
-  try {
-    plan = planSelectLaunch(launch_, kernel.select, shapes,
-                            std::vector<uint64_t>(shapes.size(), 0), 0);
-  } catch (const std::exception &e) {
-    throw std::runtime_error(where_ + ": " + e.what());
-  }
+                             const std::vector<std::vector<int64_t>> &shapes,
+                             const std::vector<uint64_t> &ptrs) {
   const Driver &d = Driver::get();
-  if (!d.complete() || !d.memAlloc || !d.memFree)
-    throw std::runtime_error(where_ + ": the CUDA driver (libcuda.so.1) is "
-                             "missing or lacks the launch API");
-  auto *iface = static_cast<const halide_device_interface_t *>(halide_.deviceInterface());
-  std::vector<uint64_t> ptrs;
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    halide_buffer_t *buf = tensors[i].halideBuffer();
-    bool input = i + 1 < tensors.size();
-    int rc = input ? halide_.copyToDevice(nullptr, buf, iface)
-                   : halide_.deviceMalloc(nullptr, buf, iface);
-    if (rc != 0)
-      throw std::runtime_error(where_ + ": cannot place a buffer on the device: " +
-                               Module::takeHalideError());
-    ptrs.push_back(buf->device);
-  }
   ContextScope scope(halide_, d, where_);
   // One selection at a time per kernel: the steps share the scratch (the
   // launches are ordered on stream 0; cuMemFree waits for the device).
   std::lock_guard<std::mutex> lock(mutex_);
   if (functions_.empty())
     loadInContext();
+  PtxSelectPlan plan = planSelectLaunch(launch_, kernel.select, shapes, ptrs, 0);
   if (plan.scratchBytes > scratchBytes_) {
     if (scratch_)
       d.memFree(scratch_);
@@ -423,15 +395,11 @@ void PtxKernel::launchSelect(const manifest::KernelSpec &kernel,
       throw std::runtime_error(where_ + ": cuLaunchKernel (" + plan.entries[s] +
                                "): " + d.error(rc));
   }
-  tensors.back().halideBuffer()->flags |= halide_buffer_flag_device_dirty;
 }
 
 void PtxKernel::launch(const manifest::KernelSpec &kernel,
                        std::vector<Tensor> &tensors) {
-  if (kernel.kind == manifest::KernelKind::Select) {
-    launchSelect(kernel, tensors);
-    return;
-  }
+  const bool select = kernel.kind == manifest::KernelKind::Select;
   // Everything about the tensors is checked before the driver is touched
   // and before anything moves to the device.
   size_t inputs = kernel.inputs.size();
@@ -448,13 +416,16 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
     shapes.push_back(tensors[i].shape());
   }
   try {
-    planAttentionLaunch(launch_, kernel.attention, shapes,
-                        std::vector<uint64_t>(shapes.size(), 0), &kernel.sparse);
+    std::vector<uint64_t> none(shapes.size(), 0);
+    if (select)
+      planSelectLaunch(launch_, kernel.select, shapes, none, 0);
+    else
+      planAttentionLaunch(launch_, kernel.attention, shapes, none, &kernel.sparse);
   } catch (const std::exception &e) {
     throw std::runtime_error(where_ + ": " + e.what());
   }
   const Driver &d = Driver::get();
-  if (!d.complete())
+  if (!d.complete() || (select && (!d.memAlloc || !d.memFree)))
     throw std::runtime_error(where_ + ": the CUDA driver (libcuda.so.1) is "
                              "missing or lacks the launch API");
   auto *iface = static_cast<const halide_device_interface_t *>(halide_.deviceInterface());
@@ -469,6 +440,12 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
           (i < inputs ? kernel.inputs[i] : kernel.outputs[i - inputs]) +
           " on the device: " + Module::takeHalideError());
     ptrs.push_back(buf->device);
+  }
+  if (select) {
+    launchSelect(kernel, shapes, ptrs);
+    for (size_t i = inputs; i < tensors.size(); ++i)
+      tensors[i].halideBuffer()->flags |= halide_buffer_flag_device_dirty;
+    return;
   }
   PtxLaunchPlan plan;
   try {

@@ -99,7 +99,11 @@ public:
 
 private:
   void loadInContext(); // under mutex_, with the context current
-  void launchSelect(const manifest::KernelSpec &kernel, std::vector<Tensor> &tensors);
+  /// The five launches of a device selection over buffers already on the
+  /// device (checked by launch()).
+  void launchSelect(const manifest::KernelSpec &kernel,
+                    const std::vector<std::vector<int64_t>> &shapes,
+                    const std::vector<uint64_t> &ptrs);
   manifest::PtxLaunch launch_;
   const char *ptx_;
   HalideCudaRuntime halide_;
