@@ -335,6 +335,19 @@ struct Builder {
     fail("no layout lowering for '" + op + "'");
   }
 
+  /// Whether node `o` is a transpose of the last two dimensions, seen
+  /// through reshapes and casts (the layout of nn.Linear weights).
+  bool readsTransposed(int o) const {
+    const GraphNode &n = g.nodes[size_t(o)];
+    if (n.op == "reshape" || n.op == "cast")
+      return readsTransposed(n.operands.at(0));
+    if (n.op != "transpose")
+      return false;
+    size_t r = n.ints.size();
+    return r >= 2 && n.ints[r - 1] == int64_t(r - 2) &&
+           n.ints[r - 2] == int64_t(r - 1);
+  }
+
   void matmul(int id, const GraphNode &n) {
     const GraphNode &a = g.nodes[n.operands.at(0)], &b = g.nodes[n.operands.at(1)];
     int64_t C = a.shape.at(2);
@@ -346,11 +359,15 @@ struct Builder {
       Var c("c"), hh("hh"), nn("nn");
       A(c, hh, nn) = at(n.operands[0], {a.shape[0] == 1 ? Expr(0) : Expr(nn), hh, c});
     }
+    Func B("matmul_b");
+    {
+      Var ww("ww"), kk("kk"), nn("nn");
+      B(ww, kk, nn) = at(n.operands[1], {b.shape[0] == 1 ? Expr(0) : Expr(nn), kk, ww});
+    }
     Func mm("matmul");
     Halide::RDom r(0, int(C), "k");
-    Expr nb = b.shape[0] == 1 ? Expr(0) : Expr(bn);
     mm(w, h, bn) = 0.0f;
-    mm(w, h, bn) += A(r, h, bn) * at(n.operands[1], {nb, r, w});
+    mm(w, h, bn) += A(r, h, bn) * B(w, r, bn);
     funcs[id] = mm;
     p.anchor = GraphPipeline::Anchor::Matmul;
     p.anchorFunc = mm;
@@ -358,6 +375,8 @@ struct Builder {
     p.r = r;
     p.matmulA = A;
     p.matmulAIsInput = a.op == "input";
+    p.matmulB = B;
+    p.matmulBTransposed = readsTransposed(n.operands[1]);
     p.matmulW = b.shape.at(2);
     p.matmulC = C;
   }

@@ -20,6 +20,7 @@
 #include "deltaflow/Transforms/SparsityPolicy.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
@@ -99,8 +100,18 @@ struct EntryBuilder {
           return op->emitOpError()
                  << what << " reads a " << t.getElementType()
                  << " tensor; 16-bit floats are supported only as operands "
-                    "of attention";
+                    "of attention and of a widening tosa.cast to f32 (weights)";
     return success();
+  }
+
+  /// tosa.cast of an f16/bf16 tensor to f32 (exact).
+  static bool isWideningCast(Operation *op) {
+    if (!isa<tosa::CastOp>(op))
+      return false;
+    auto in = dyn_cast<RankedTensorType>(op->getOperand(0).getType());
+    auto out = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+    return in && out && out.getElementType().isF32() &&
+           (in.getElementType().isF16() || in.getElementType().isBF16());
   }
 
   LogicalResult addArgument(func::FuncOp fn, unsigned idx) {
@@ -419,7 +430,11 @@ struct EntryBuilder {
   }
 
   LogicalResult addTosa(Operation *op) {
-    if (failed(rejectF16(op, op->getOperands(), "TOSA op")))
+    // 16-bit floats enter the graph only through a widening tosa.cast (the
+    // bf16/f16 weights of a Hugging Face checkpoint, read from the mapped
+    // file and converted as they are loaded: no f32 copy is made).
+    if (!isWideningCast(op) &&
+        failed(rejectF16(op, op->getOperands(), "TOSA op")))
       return failure();
     if (op->getNumResults() != 1)
       return op->emitOpError() << "has " << op->getNumResults()
@@ -449,8 +464,7 @@ struct EntryBuilder {
       if (x != root && bufferOf.count(x)) {
         auto t = cast<RankedTensorType>(x.getType());
         node.op = "input";
-        node.dtype =
-            t.getElementType().isSignlessInteger(32) ? DType::Int32 : DType::Float32;
+        node.dtype = dtypeOf(t);
         for (int64_t d : t.getShape())
           node.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
         node.ints = {int64_t(k.inputs.size())};

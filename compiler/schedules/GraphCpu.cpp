@@ -9,7 +9,8 @@
 // Matmul (decode, < rowBlock rows): tasks of smallW columns, A at root.
 // Reductions: one task per run of output elements, the reduced dimension
 // innermost. Elementwise: vectorised innermost, parallel outer.
-// Tile sizes per target: the family's matmulTiles hook (Targets.h).
+// A transposed B (an nn.Linear weight [out, in]) is packed per column strip
+// (packB). Tile sizes per target: the family's matmulTiles hook (Targets.h).
 //
 //===----------------------------------------------------------------------===//
 
@@ -74,6 +75,20 @@ void parallelOuter(GraphPipeline &p, Var &task) {
   task = v[best];
 }
 
+/// A transposed B (nn.Linear's [out, in], rows contiguous in the depth) is
+/// packed per column strip into [depth, strip] (columns innermost) for the
+/// register tiles' vector loads: BLAS's packing, once per strip and task.
+/// Each packed element is read from the weight once per task: about a
+/// quarter of the tile's vector FMAs at a 64-row block, and the weight's
+/// f16/bf16 widening happens here.
+void packB(GraphPipeline &p, const Var &strip, int vw) {
+  if (!p.matmulBTransposed)
+    return;
+  Halide::Func b = p.matmulB;
+  p.matmulB.compute_at(p.out, strip).vectorize(b.args()[0], vw,
+                                               TailStrategy::GuardWithIf);
+}
+
 } // namespace
 
 int graphSmallRowsLimit(const GraphPipeline &p, const Halide::Target &t) {
@@ -92,6 +107,33 @@ void scheduleGraph(GraphPipeline &p, const Halide::Target &t, bool smallRows) {
     Var wo("wo"), wi("wi"), ho("ho"), hi("hi"), ht("ht"), h1("h1"), wl("wl"),
         wv("wv");
     Halide::Func mm = p.anchorFunc;
+    if (smallRows && p.matmulBTransposed && p.matmulC % vw == 0) {
+      // Decode over a transposed B: each column is a dot product along the
+      // depth, which is contiguous in both A and B. rfactor keeps vw
+      // partial sums per column (vector loads of both rows, widening a
+      // bf16/f16 weight in registers), four columns at a time for
+      // independent accumulators; one horizontal sum per column at the end.
+      p.out.split(w, wo, wi, m.smallW)
+          .reorder(wi, h, wo, n)
+          .vectorize(wi, vw)
+          .parallel(wo);
+      mm.compute_at(p.out, wo);
+      Halide::RVar ro("ro"), ri("ri");
+      Var u("u"), wc("wc"), wt("wt");
+      // rfactor appends u to mm's pure vars: part(w, h, n, u).
+      Halide::Func part = mm.update().split(p.r.x, ro, ri, vw).rfactor(ri, u);
+      Var pw = part.args()[0];
+      part.compute_at(p.out, wo).reorder_storage(u, pw).reorder(u, pw).vectorize(u);
+      part.update()
+          .split(pw, wc, wt, 4, TailStrategy::GuardWithIf)
+          .reorder(u, wt, ro, wc)
+          .vectorize(u)
+          .unroll(wt);
+      if (!p.matmulAIsInput)
+        p.matmulA.compute_root().vectorize(p.matmulA.args()[0], vw,
+                                           TailStrategy::GuardWithIf);
+      return;
+    }
     // Both variants: the depth loop outside a row x vectors register tile.
     Halide::Stage update = mm.update();
     update.split(mw, wv, wl, vw)
@@ -104,6 +146,7 @@ void scheduleGraph(GraphPipeline &p, const Halide::Target &t, bool smallRows) {
           .vectorize(wi, vw)
           .parallel(wo);
       mm.compute_at(p.out, wo).vectorize(mw, vw);
+      packB(p, wo, vw);
       if (!p.matmulAIsInput)
         p.matmulA.compute_root().vectorize(p.matmulA.args()[0], vw,
                                            TailStrategy::GuardWithIf);
@@ -118,6 +161,7 @@ void scheduleGraph(GraphPipeline &p, const Halide::Target &t, bool smallRows) {
     Var task("task");
     p.out.fuse(ht, n, task).parallel(task);
     mm.compute_at(p.out, ho).vectorize(mw, vw).unroll(mh);
+    packB(p, wo, vw);
     update.unroll(mh);
     if (!p.matmulAIsInput)
       p.matmulA.compute_at(p.out, task).vectorize(p.matmulA.args()[0], vw);

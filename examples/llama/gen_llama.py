@@ -96,10 +96,42 @@ def matmul(g, a, ta, b, tb, shape):
     return g.op(f"tosa.matmul {a}, {b}", f"({ta}, {tb}) -> {t(shape)}")
 
 
-def build(cfg, n, name):
-    """One entry; n is None (prefill, dynamic) or 1 (decode)."""
+def deltaflow_weights(cfg):
+    """gen_llama.py's own weights: {key: (name, shape, dtype, layout)}.
+
+    Layouts: "io" is [in, out] (y = x W), "embed" [vocab, d], "row" [1, 1, d].
+    """
     L, d, hq, hkv, hd = cfg["layers"], cfg["d_model"], cfg["heads"], cfg["kv_heads"], cfg["head_dim"]
     ffn, vocab = cfg["ffn"], cfg["vocab"]
+    w = {"embed": ("embed", [vocab, d], "f32", "embed")}
+    for l in range(L):
+        p = f"layers.{l}."
+        for key, shape, layout in [("attn_norm", [1, 1, d], "row"), ("wq", [d, hq * hd], "io"),
+                                   ("wk", [d, hkv * hd], "io"), ("wv", [d, hkv * hd], "io"),
+                                   ("wo", [hq * hd, d], "io"), ("mlp_norm", [1, 1, d], "row"),
+                                   ("w1", [d, ffn], "io"), ("w3", [d, ffn], "io"), ("w2", [ffn, d], "io")]:
+            w[p + key] = (p + key, shape, "f32", layout)
+    w["final_norm"] = ("final_norm", [1, 1, d], "f32", "row")
+    w["lm_head"] = ("lm_head", [d, vocab], "f32", "io")
+    return w
+
+
+def build(cfg, n, name, weights=None):
+    """One entry; n is None (prefill, dynamic) or 1 (decode).
+
+    `weights` maps the graph's weight keys ("embed", "layers.{l}.wq", ...,
+    optional biases "layers.{l}.bq/bk/bv/bo") to (tensor name, shape, dtype,
+    layout); default: deltaflow_weights(cfg). tools/hf_import.py passes the
+    Hugging Face names, nn.Linear's "oi" layout ([out, in], y = x W^T), 1-D
+    "vec" norms and biases, and bf16/f16 dtypes, which a tosa.cast widens as
+    they are read. Keys sharing one tensor name (tied embeddings) share one
+    argument. cfg["sliding_window"] (Mistral) makes attention an
+    attn.sparse_attention with sinks(0) window(W - 1): key j is seen by
+    query i iff i - W < j <= i, as in transformers' sliding-window mask.
+    """
+    L, d, hq, hkv, hd = cfg["layers"], cfg["d_model"], cfg["heads"], cfg["kv_heads"], cfg["head_dim"]
+    ffn, vocab = cfg["ffn"], cfg["vocab"]
+    wt = weights or deltaflow_weights(cfg)
     g = Graph()
     args = [
         ("tokens", t([n], "i32"), "tokens"),
@@ -110,25 +142,37 @@ def build(cfg, n, name):
     for l in range(L):
         args.append((f"cache.k.{l}", t([1, hkv, None, hd], kv), "kv_cache"))
         args.append((f"cache.v.{l}", t([1, hkv, None, hd], kv), "kv_cache"))
-    weights = [("embed", [vocab, d])]
-    for l in range(L):
-        p = f"layers.{l}."
-        weights += [(p + "attn_norm", [1, 1, d]), (p + "wq", [d, hq * hd]), (p + "wk", [d, hkv * hd]),
-                    (p + "wv", [d, hkv * hd]), (p + "wo", [hq * hd, d]), (p + "mlp_norm", [1, 1, d]),
-                    (p + "w1", [d, ffn]), (p + "w3", [d, ffn]), (p + "w2", [ffn, d])]
-    weights += [("final_norm", [1, 1, d]), ("lm_head", [d, vocab])]
-    for wname, shape in weights:
-        args.append((wname, t(shape), "weight"))
+    seen = set()
+    for wname, shape, dt, _ in wt.values():
+        if wname not in seen:
+            seen.add(wname)
+            args.append((wname, t(shape, dt), "weight"))
     arg = {}
     sig = []
     for i, (aname, ty, role) in enumerate(args):
         arg[aname] = f"%a{i}"
         sig.append(f'%a{i}: {ty} {{deltaflow.name = "{aname}", deltaflow.role = "{role}"}}')
-    wshape = dict(weights)
 
-    def weight3(wname):  # [C, W] -> [1, C, W] for tosa.matmul
-        s = wshape[wname]
-        return reshape(g, arg[wname], t(s), [1] + s), t([1] + s)
+    def load(key):  # the weight as f32: (value, type, shape, layout)
+        wname, shape, dt, layout = wt[key]
+        v, ty = arg[wname], t(shape, dt)
+        if dt != "f32":
+            v = g.op(f"tosa.cast {v}", f"({ty}) -> {t(shape)}")
+        return v, t(shape), shape, layout
+
+    def weight3(key):  # a linear weight as [1, in, out] for tosa.matmul
+        v, ty, s, layout = load(key)
+        if layout == "io":
+            return reshape(g, v, ty, [1] + s), t([1] + s)
+        out_f, in_f = s
+        r = reshape(g, v, ty, [1, out_f, in_f])
+        return transpose(g, r, t([1, out_f, in_f]), [0, 2, 1], [1, in_f, out_f]), t([1, in_f, out_f])
+
+    def row(key):  # a norm weight or bias as [1, 1, size]
+        v, ty, s, layout = load(key)
+        if layout == "row":
+            return v, ty
+        return reshape(g, v, ty, [1, 1, s[0]]), t([1, 1, s[0]])
 
     act = [1, n, d]
     tact = t(act)
@@ -142,10 +186,12 @@ def build(cfg, n, name):
         ms = binary(g, "add", ms, eps, t([1, n, 1]), t([1, 1, 1]), t([1, n, 1]))
         r = unary(g, "rsqrt", ms, t([1, n, 1]))
         xr = binary(g, "mul", x, r, tact, t([1, n, 1]), tact, shift=True)
-        return binary(g, "mul", xr, arg[wname], tact, t([1, 1, d]), tact, shift=True)
+        w, tw = row(wname)
+        return binary(g, "mul", xr, w, tact, tw, tact, shift=True)
 
     # Embedding lookup: gather rows of [1, vocab, d] by tokens [1, n].
-    emb, temb = reshape(g, arg["embed"], t([vocab, d]), [1, vocab, d]), t([1, vocab, d])
+    ev, ety, _, _ = load("embed")
+    emb, temb = reshape(g, ev, ety, [1, vocab, d]), t([1, vocab, d])
     toks = reshape(g, arg["tokens"], t([n], "i32"), [1, n])
     x = g.op(f"tosa.gather {emb}, {toks}", f"({temb}, {t([1, n], 'i32')}) -> {tact}")
 
@@ -153,7 +199,9 @@ def build(cfg, n, name):
     pos = g.op(f"tosa.cast {arg['positions']}", f"({t([n], 'i32')}) -> {t([n])}")
     pos = reshape(g, pos, t([n]), [1, n, 1, 1])
     half = hd // 2
-    inv = [1.0 / (cfg["rope_theta"] ** (2 * i / hd)) for i in range(half)]
+    # cfg["rope_inv_freq"]: precomputed (rope scaling; tools/hf_import.py).
+    inv = list(cfg.get("rope_inv_freq") or
+               [1.0 / (cfg["rope_theta"] ** (2 * i / hd)) for i in range(half)])
     invc = const_vec(g, inv + inv, [1, 1, 1, hd])
     ang = binary(g, "mul", pos, invc, t([1, n, 1, 1]), t([1, 1, 1, hd]), t([1, n, 1, hd]), shift=True)
     cos = unary(g, "cos", ang, t([1, n, 1, hd]))
@@ -173,15 +221,22 @@ def build(cfg, n, name):
         b = binary(g, "mul", rot, sin, ts4, t([1, n, 1, hd]), ts4, shift=True)
         return binary(g, "add", a, b, ts4, ts4, ts4)
 
+    def linear(xv, txv, w, tw, out_f, bias_key):
+        y = matmul(g, xv, txv, w, tw, [1, n, out_f])
+        if bias_key not in wt:
+            return y
+        b, tb = row(bias_key)
+        return binary(g, "add", y, b, t([1, n, out_f]), tb, t([1, n, out_f]))
+
     for l in range(L):
         p = f"layers.{l}."
         xn = rmsnorm(x, p + "attn_norm")
         wq, twq = weight3(p + "wq")
         wk, twk = weight3(p + "wk")
         wv, twv = weight3(p + "wv")
-        q = matmul(g, xn, tact, wq, twq, [1, n, hq * hd])
-        k = matmul(g, xn, tact, wk, twk, [1, n, hkv * hd])
-        v = matmul(g, xn, tact, wv, twv, [1, n, hkv * hd])
+        q = linear(xn, tact, wq, twq, hq * hd, p + "bq")
+        k = linear(xn, tact, wk, twk, hkv * hd, p + "bk")
+        v = linear(xn, tact, wv, twv, hkv * hd, p + "bv")
         q4 = reshape(g, q, t([1, n, hq * hd]), [1, n, hq, hd])
         k4 = reshape(g, k, t([1, n, hkv * hd]), [1, n, hkv, hd])
         v4 = reshape(g, v, t([1, n, hkv * hd]), [1, n, hkv, hd])
@@ -192,12 +247,17 @@ def build(cfg, n, name):
         tc = t([1, hkv, None, hd], kv)
         kall = g.op(f"attn.cache_write {arg[f'cache.k.{l}']}, {kt}", f"{tc}, {t([1, hkv, n, hd])}")
         vall = g.op(f"attn.cache_write {arg[f'cache.v.{l}']}, {vt}", f"{tc}, {t([1, hkv, n, hd])}")
-        o = g.op(f"attn.attention {qt}, {kall}, {vall} causal",
-                 f"{t([1, hq, n, hd])}, {tc}, {tc}")
+        if cfg.get("sliding_window"):
+            o = g.op(f"attn.sparse_attention {qt}, {kall}, {vall} sinks(0) "
+                     f"window({cfg['sliding_window'] - 1}) chunk(64)",
+                     f"{t([1, hq, n, hd])}, {tc}, {tc}")
+        else:
+            o = g.op(f"attn.attention {qt}, {kall}, {vall} causal",
+                     f"{t([1, hq, n, hd])}, {tc}, {tc}")
         ot = transpose(g, o, t([1, hq, n, hd]), [0, 2, 1, 3], [1, n, hq, hd])
         o3 = reshape(g, ot, t([1, n, hq, hd]), [1, n, hq * hd])
         wo, two = weight3(p + "wo")
-        proj = matmul(g, o3, t([1, n, hq * hd]), wo, two, act)
+        proj = linear(o3, t([1, n, hq * hd]), wo, two, d, p + "bo")
         x = binary(g, "add", x, proj, tact, tact, tact)
         xn2 = rmsnorm(x, p + "mlp_norm")
         w1, tw1 = weight3(p + "w1")

@@ -32,7 +32,7 @@ std::shared_ptr<Model> Model::load(const std::string &soPath,
                                "decode functions (see examples/llama)");
   }
   m->executor_ = std::make_unique<Executor>(m->module_, threads, device);
-  m->file_ = SafetensorsFile::open(weightsPath);
+  m->file_ = Checkpoint::open(weightsPath);
   for (const char *name : kEntries) {
     const EntryInfo &e = m->module_->entry(name);
     std::vector<TensorSpec> expected;

@@ -37,7 +37,9 @@ step compares the two on the same context.
 options:
   --dense FILE.so         the dense build (reference)
   --sparse FILE.so        a sparse build of the same graph (optional)
-  --weights FILE          .safetensors weights (make_weights.py writes them)
+  --weights PATH          .safetensors weights (make_weights.py writes them), or
+                          a Hugging Face checkpoint directory (model.safetensors
+                          or the shards of model.safetensors.index.json)
   --prompt-len N          random prompt of N tokens (default 1024)
   --prompt FILE.npy       the prompt as int32 tokens instead
   --decode M              tokens to decode (default 16)

@@ -30,6 +30,12 @@ struct GraphPipeline {
   /// whether A is a plain input buffer (nothing to precompute).
   Halide::Func matmulA;
   bool matmulAIsInput = true;
+  /// The B operand, inlined unless the schedule packs it. It is stored
+  /// transposed ([.., W, C], rows contiguous in the depth: the
+  /// `y = x W^T` of a Hugging Face nn.Linear weight `[out, in]`) when
+  /// matmulBTransposed; the schedule then packs one column strip at a time.
+  Halide::Func matmulB;
+  bool matmulBTransposed = false;
   int64_t matmulW = -1, matmulC = -1;     ///< static output columns, depth
   int reduceAxis = -1;                    ///< Halide dim reduced (Reduce)
 };

@@ -12,7 +12,7 @@
 #define DELTAFLOW_RUNTIME_SESSION_H
 
 #include "deltaflow/Runtime/Executor.h"
-#include "deltaflow/Runtime/Safetensors.h"
+#include "deltaflow/Runtime/Checkpoint.h"
 
 #include <map>
 #include <memory>
@@ -24,8 +24,9 @@ namespace deltaflow::rt {
 
 class Model {
 public:
-  /// Loads the module and the weights, and validates every `weight` input
-  /// of both entries against the file (names, shapes, dtypes).
+  /// Loads the module and the weights (a .safetensors file or a Hugging Face
+  /// checkpoint directory, see Checkpoint.h), and validates every `weight`
+  /// input of both entries against them (names, shapes, dtypes).
   static std::shared_ptr<Model> load(const std::string &soPath,
                                      const std::string &weightsPath,
                                      int threads = 0, int device = -1);
@@ -38,7 +39,7 @@ public:
 private:
   std::shared_ptr<Module> module_;
   std::unique_ptr<Executor> executor_;
-  std::shared_ptr<SafetensorsFile> file_;
+  std::shared_ptr<Checkpoint> file_;
   std::map<std::string, Tensor> weights_;
   int64_t vocab_ = -1;
 };
