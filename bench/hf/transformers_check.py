@@ -14,6 +14,10 @@ MLIR/Halide, and this machine the opposite:
       hf_logits.npy [17, vocab] (float32 forward), hf_tokens.json} and, for
       bf16 checkpoints, hf_logits_bf16.npy (transformers' forward in bf16).
 
+      The device tool returns only a few files: pack the directory,
+      e.g. `python3 bench/hf/transformers_check.py make /tmp/hf &&
+      tar czf $OUT/hf.tgz -C /tmp hf`, and unpack it here.
+
   transformers_check.py check OUT_DIR [--build-dir build] [--json FILE]
       (here) For each case: tools/hf_import.py, then deltaflow-run generate
       with the same prompt; compares the greedy tokens (must be equal) and
@@ -140,7 +144,7 @@ def check(out, build, json_path):
                        check=True, stdout=subprocess.DEVNULL)
         run = json.load(open(os.path.join(work, "run.json")))
         ours = np.load(run["dumps"]["dense"]["logits"])
-        our_tokens = [int(np.argmax(r)) for r in ours[:DECODE]]
+        our_tokens = [int(np.argmax(r)) for r in ours[:DECODE + 1]]  # 17 steps, as make records
         hf = np.load(os.path.join(d, "hf_logits.npy"))
         errs = [rel(ours[s], hf[s]) for s in range(DECODE + 1)]
         r = {"case": name, "family": meta["family"], "dtype": meta["dtype"],
