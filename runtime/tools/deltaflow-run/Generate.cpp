@@ -20,7 +20,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 
 namespace deltaflow::rt {
@@ -42,6 +44,12 @@ options:
                           or the shards of model.safetensors.index.json)
   --prompt-len N          random prompt of N tokens (default 1024)
   --prompt FILE.npy       the prompt as int32 tokens instead
+  --prompt-ids LIST       the prompt as comma-separated token ids (1,2,3)
+  --prompt-text TEXT      the prompt as UTF-8 text, one token per byte, for
+                          byte-level models (a vocabulary of 256); other
+                          vocabularies need their tokenizer's ids (--prompt,
+                          --prompt-ids), e.g. from Hugging Face tokenizers
+  --prompt-file FILE      --prompt-text from a file
   --decode M              tokens to decode (default 16)
   --seed S                seed of the random prompt (default 1)
   --capacity C            KV-cache positions (default prompt + decode)
@@ -57,10 +65,14 @@ options:
                           [steps, vocab]) and list the tokens fed in the JSON
                           (examples/llama/reference.py checks them)
   -h, --help              this text
+
+The generated token ids (and, for a byte-level model, the text) of each
+build are printed and written to --json ("generated").
 )";
 
 struct Args {
-  std::string dense, sparse, weights, promptFile, json, dumpDir;
+  std::string dense, sparse, weights, promptFile, promptIds, promptText, json, dumpDir;
+  bool textGiven = false;
   int64_t promptLen = 1024, decode = 16, capacity = -1, chunk = -1;
   uint64_t seed = 1;
   double theta = 0.9;
@@ -94,6 +106,15 @@ Args parseArgs(const std::vector<std::string> &args) {
     else if (take("--sparse")) a.sparse = value;
     else if (take("--weights")) a.weights = value;
     else if (take("--prompt")) a.promptFile = value;
+    else if (take("--prompt-ids")) a.promptIds = value;
+    else if (take("--prompt-text")) a.promptText = value, a.textGiven = true;
+    else if (take("--prompt-file")) {
+      std::ifstream in(value, std::ios::binary);
+      if (!in)
+        fail("--prompt-file: cannot read '" + value + "'", 2);
+      a.promptText.assign(std::istreambuf_iterator<char>(in), {});
+      a.textGiven = true;
+    }
     else if (take("--json")) a.json = value;
     else if (take("--dump-dir")) a.dumpDir = value;
     else if (take("--prompt-len")) a.promptLen = parseCount(s, value, 1);
@@ -115,7 +136,33 @@ Args parseArgs(const std::vector<std::string> &args) {
   }
   if (a.dense.empty() || a.weights.empty())
     fail("--dense and --weights are required", 2);
+  if (int(!a.promptFile.empty()) + int(!a.promptIds.empty()) + int(a.textGiven) > 1)
+    fail("give one of --prompt, --prompt-ids, --prompt-text/--prompt-file", 2);
+  if (a.textGiven && a.promptText.empty())
+    fail("--prompt-text: empty prompt", 2);
   return a;
+}
+
+/// A byte-level model's vocabulary: token t is byte t.
+constexpr int64_t kByteVocab = 256;
+
+/// Bytes as text, with control bytes and bytes >= 0x7f escaped (\xNN),
+/// newlines as \n: one terminal line, valid UTF-8 in the JSON.
+std::string printable(const std::string &bytes) {
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\\')
+      out += "\\\\";
+    else if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else
+      out += char(c);
+  }
+  return out;
 }
 
 int argmax(const Tensor &logits) {
@@ -239,6 +286,25 @@ int runGenerate(const std::vector<std::string> &argv) {
       prompt.assign(p.i32(), p.i32() + p.numel());
       if (prompt.empty())
         fail(a.promptFile + ": empty prompt");
+    } else if (!a.promptIds.empty()) {
+      std::stringstream ss(a.promptIds);
+      std::string item;
+      while (std::getline(ss, item, ',')) {
+        auto id = parseInteger(item, 0, (1LL << 31) - 1);
+        if (!id)
+          fail("--prompt-ids: '" + item + "' is not a token id (a non-negative integer)", 2);
+        prompt.push_back(int32_t(*id));
+      }
+      if (prompt.empty())
+        fail("--prompt-ids: empty prompt", 2);
+    } else if (a.textGiven) {
+      auto probe = Model::load(a.dense, a.weights, 1);
+      if (probe->vocab() != kByteVocab)
+        fail("--prompt-text needs a byte-level model (a vocabulary of 256); " + a.dense +
+             " has " + std::to_string(probe->vocab()) +
+             " tokens: give its tokenizer's ids with --prompt or --prompt-ids");
+      for (unsigned char c : a.promptText)
+        prompt.push_back(int32_t(c));
     } else {
       // Vocabulary from the module: any token id below it.
       auto probe = Model::load(a.dense, a.weights, 1);
@@ -259,6 +325,20 @@ int runGenerate(const std::vector<std::string> &argv) {
 
     nlohmann::ordered_json j = {{"prompt_tokens", prompt.size()}, {"decode_tokens", a.decode},
                                 {"theta", a.theta}};
+    nlohmann::ordered_json generated = nlohmann::ordered_json::object();
+    for (const Run &r : runs) {
+      std::string ids;
+      for (int t : r.tokens)
+        ids += (ids.empty() ? "" : ",") + std::to_string(t);
+      std::printf("[%s] generated ids: %s\n", r.name.c_str(), ids.c_str());
+      generated[r.name] = {{"ids", r.tokens}};
+      if (r.logits[0].numel() == kByteVocab) {
+        std::string text(r.tokens.begin(), r.tokens.end());
+        std::printf("[%s] generated text: %s\n", r.name.c_str(), printable(text).c_str());
+        generated[r.name]["text"] = printable(text);
+      }
+    }
+    j["generated"] = generated;
     if (runs.size() == 2 && a.decode > 0) {
       const Run &s = runs[1];
       std::printf("\nstep  dense  sparse  agree  logits-cos\n");
