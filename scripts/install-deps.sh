@@ -17,6 +17,8 @@ PKGS=(
   # tests, benchmarks, helpers
   libgtest-dev libbenchmark-dev nlohmann-json3-dev libopenblas-dev
   cmake ninja-build g++ python3 python3-numpy zlib1g-dev libzstd-dev
+  # plots of the benchmarks (bench/fidelity)
+  python3-matplotlib
   # arm64: cross compiler, emulator for the tests, oneTBB for aarch64 (multiarch)
   g++-aarch64-linux-gnu qemu-user-static libtbb-dev:arm64
   # GPU schedules without a GPU: OpenCL on the CPU
