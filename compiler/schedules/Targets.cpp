@@ -3,6 +3,10 @@
 #include "deltaflow/Compiler/Targets.h"
 #include "deltaflow/Compiler/ModuleEmitter.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include <cerrno>
 #include <deque>
 #include <cstdlib>
@@ -69,9 +73,27 @@ const TargetName &targetNamed(const std::string &name) {
                            knownTargets() + ")");
 }
 
+/// This machine's target as Halide 14 detects it, less what it gets wrong:
+/// Halide names every CPU with AVX512-BF16 "sapphirerapids", and LLVM's
+/// sapphirerapids CPU model brings AVX512-FP16 (vmovw, ...), which AMD's
+/// Zen 4/5 lack (SIGILL). The feature is kept only where CPUID leaf 7
+/// reports AVX512-FP16 (EDX bit 23; Intel SDM vol. 2, CPUID).
+static Halide::Target hostTarget() {
+  Halide::Target t = Halide::get_host_target();
+#if defined(__x86_64__)
+  if (t.has_feature(Halide::Target::AVX512_SapphireRapids)) {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    bool fp16 = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 23));
+    if (!fp16)
+      t = t.without_feature(Halide::Target::AVX512_SapphireRapids);
+  }
+#endif
+  return t;
+}
+
 Halide::Target halideTargetOf(const std::string &name) {
   const TargetName &t = targetNamed(name);
-  return t.halide.empty() ? Halide::get_host_target() : Halide::Target(t.halide);
+  return t.halide.empty() ? hostTarget() : Halide::Target(t.halide);
 }
 
 const TargetFamily &familyOf(const Halide::Target &t) {

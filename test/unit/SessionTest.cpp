@@ -220,6 +220,8 @@ const char *stDtype(rt::DType t) {
     return "F32";
   case rt::DType::Float16:
     return "F16";
+  case rt::DType::BFloat16:
+    return "BF16";
   case rt::DType::Int32:
     return "I32";
   }
