@@ -19,8 +19,11 @@
 
 #include <nlohmann/json.hpp>
 #include <oneapi/tbb/global_control.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -52,6 +55,12 @@ suites:
           (deltaflow-bench sparse --help)
   overhead the executor's fixed cost per decode step of a small model,
           next to its kernels' time (deltaflow-bench overhead --help)
+  fidelity accuracy of every policy, with and without Delta, against dense
+          on the trained model (models/byte-llama-16k) for RULER-style
+          retrieval tasks at 4K-32K, the time of each in the same run, the
+          mean selected budget, the selection-cache hit rate against theta;
+          JSON and a plot (bench/fidelity/fidelity.py, which this runs with
+          the build's tools: deltaflow-bench fidelity --help)
 
 dense options:
   --module FILE.so     compiled examples/attention.mlir (default: the build's)
@@ -349,6 +358,25 @@ int runDense(int argc, char **argv) {
 
 int runOverhead(int argc, char **argv); // Overhead.cpp
 
+/// `fidelity`: the harness is Python (prompts, tasks, plot); it runs this
+/// build's deltaflow-compile and deltaflow-run, so it is started with
+/// --build-dir set. Replaces this process: its exit status is the suite's.
+int runFidelity(int argc, char **argv) {
+  // Debian's python3 (scripts/install-deps.sh gives it NumPy), as the
+  // README's commands use.
+  std::vector<std::string> args = {"/usr/bin/python3", DELTAFLOW_FIDELITY_SCRIPT, "--build-dir",
+                                   DELTAFLOW_BUILD_DIR};
+  for (int i = 2; i < argc; ++i)
+    args.push_back(argv[i]);
+  std::vector<char *> cargs;
+  for (std::string &a : args)
+    cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  execv(cargs[0], cargs.data());
+  die(std::string("cannot run /usr/bin/python3 for ") + DELTAFLOW_FIDELITY_SCRIPT + ": " +
+      std::strerror(errno));
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || std::string(argv[1]) == "-h" || std::string(argv[1]) == "--help") {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
@@ -362,8 +390,10 @@ int main(int argc, char **argv) {
       return runSparse(argc, argv);
     if (suite == "overhead")
       return runOverhead(argc, argv);
+    if (suite == "fidelity")
+      return runFidelity(argc, argv);
   } catch (const std::exception &e) {
     die(e.what());
   }
-  die("unknown suite '" + suite + "' (suites: dense, sparse, overhead)");
+  die("unknown suite '" + suite + "' (suites: dense, sparse, overhead, fidelity)");
 }

@@ -203,7 +203,26 @@ Tensor Session::step(const std::string &entryName,
     }
   }
   int hits = 0, misses = 0;
+  int64_t selected = 0, rows = 0;
   std::mutex countMutex;
+  // Every selection's size, whether a select kernel made it or the cache
+  // gave it: the slots that hold a key (unused slots are -1).
+  auto countSelection = [&](const KernelInfo &k, const std::vector<Tensor> &bufs) {
+    const Tensor &idx = bufs.at(size_t(k.argIndex(Arg::Indices)));
+    int64_t width = idx.shape().empty() ? 1 : idx.shape().back();
+    if (idx.dtype() != DType::Int32 || width <= 0)
+      return;
+    int64_t n = 0;
+    for (const int32_t *p = idx.i32(), *e = p + idx.numel(); p != e; ++p)
+      n += *p >= 0;
+    std::lock_guard<std::mutex> c(countMutex);
+    selected += n;
+    rows += idx.numel() / width;
+  };
+  ro.after = [&](const KernelInfo &k, std::vector<Tensor> &bufs) {
+    if (k.kind == KernelKind::Select)
+      countSelection(k, bufs);
+  };
   if (entryName == "decode" && opts_.selectionCache) {
     // The selection cache: per select kernel (one per layer), reuse the
     // previous indices while the query stays close to the cached one.
@@ -231,13 +250,16 @@ Tensor Session::step(const std::string &entryName,
         std::lock_guard<std::mutex> c(countMutex);
         (hit ? hits : misses)++;
       }
-      if (hit)
+      if (hit) {
         std::memcpy(out.raw(), it->second.indices.raw(), out.bytes());
+        countSelection(k, bufs);
+      }
       return hit;
     };
     ro.after = [&](const KernelInfo &k, std::vector<Tensor> &bufs) {
       if (k.kind != KernelKind::Select)
         return;
+      countSelection(k, bufs);
       const Tensor &q = bufs.at(size_t(k.argIndex(Arg::Query))),
                    &out = bufs.at(size_t(k.argIndex(Arg::Indices)));
       if (!q.dense())
@@ -258,7 +280,11 @@ Tensor Session::step(const std::string &entryName,
   hits_ += hits;
   misses_ += misses;
   fallbacks_ += ro.denseFallbacks;
+  selectedKeys_ += selected;
+  selectionRows_ += rows;
   if (stats) {
+    stats->selectedKeys = selected;
+    stats->selectionRows = rows;
     stats->seconds = seconds;
     stats->selectHits = hits;
     stats->selectMisses = misses;

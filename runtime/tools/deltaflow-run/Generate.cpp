@@ -39,6 +39,9 @@ step compares the two on the same context.
 options:
   --dense FILE.so         the dense build (reference)
   --sparse FILE.so        a sparse build of the same graph (optional)
+  --sparse-greedy         the sparse build decodes greedily from its own
+                          tokens (default: it is fed the dense build's, so
+                          each step compares the two on the same context)
   --weights PATH          .safetensors weights (make_weights.py writes them), or
                           a Hugging Face checkpoint directory (model.safetensors
                           or the shards of model.safetensors.index.json)
@@ -72,7 +75,7 @@ build are printed and written to --json ("generated").
 
 struct Args {
   std::string dense, sparse, weights, promptFile, promptIds, promptText, json, dumpDir;
-  bool textGiven = false;
+  bool textGiven = false, sparseGreedy = false;
   int64_t promptLen = 1024, decode = 16, capacity = -1, chunk = -1;
   uint64_t seed = 1;
   double theta = 0.9;
@@ -132,6 +135,7 @@ Args parseArgs(const std::vector<std::string> &args) {
       }
     } else if (s == "--no-selection-cache") a.selectionCache = false;
     else if (s == "--profile") a.profile = true;
+    else if (s == "--sparse-greedy") a.sparseGreedy = true;
     else fail("unknown option '" + s + "'", 2);
   }
   if (a.dense.empty() || a.weights.empty())
@@ -185,6 +189,7 @@ struct Run {
   double prefillSeconds = 0, decodeSeconds = 0;
   size_t arenaBytes = 0, valueBytes = 0, separateBytes = 0, cacheBytes = 0;
   int hits = 0, misses = 0, fallbacks = 0;
+  int64_t selectedKeys = 0, selectionRows = 0; ///< Session::selectedKeys
   std::vector<Tensor> logits; ///< decode steps' logits (index 0: prefill's)
   std::vector<int> tokens;    ///< greedy tokens (dense) or its own top-1
   std::vector<int> fed;       ///< decode inputs
@@ -269,7 +274,45 @@ Run runBuild(const std::string &name, const std::string &so, const Args &a,
   r.hits = s.selectHits();
   r.misses = s.selectMisses();
   r.fallbacks = s.denseFallbacks();
+  r.selectedKeys = s.selectedKeys();
+  r.selectionRows = s.selectionRows();
+  if (r.selectionRows)
+    std::printf("[%s] selection: %.1f keys per chunk and head on average (%lld selections), "
+                "besides sinks and window\n",
+                name.c_str(), double(r.selectedKeys) / double(r.selectionRows),
+                (long long)r.selectionRows);
   return r;
+}
+
+/// The prompt and the decoded tokens must fit the KV cache (--capacity)
+/// and, for a Hugging Face checkpoint directory, the model's
+/// max_position_embeddings (config.json), unless --capacity says otherwise
+/// (as llama.cpp's -c does): checked before anything runs.
+void checkPositions(const Args &a, int64_t promptLen) {
+  const int64_t need = promptLen + a.decode;
+  auto what = [&] {
+    return "the prompt (" + std::to_string(promptLen) + " tokens) and --decode " +
+           std::to_string(a.decode) + " need " + std::to_string(need) + " positions";
+  };
+  if (a.capacity > 0) {
+    if (need > a.capacity)
+      fail(what() + ", more than --capacity " + std::to_string(a.capacity), 2);
+    return;
+  }
+  std::filesystem::path config = std::filesystem::path(a.weights) / "config.json";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(a.weights, ec) || !std::filesystem::exists(config, ec))
+    return;
+  std::ifstream in(config);
+  nlohmann::json c = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!c.is_object() || !c.contains("max_position_embeddings") ||
+      !c["max_position_embeddings"].is_number_integer())
+    return;
+  int64_t max = c["max_position_embeddings"].get<int64_t>();
+  if (need > max)
+    fail(what() + ", more than max_position_embeddings " + std::to_string(max) + " in " +
+             config.string() + " (give --capacity to run past it)",
+         2);
 }
 
 } // namespace
@@ -314,12 +357,15 @@ int runGenerate(const std::vector<std::string> &argv) {
       for (int32_t &t : prompt)
         t = tok(rng);
     }
+    checkPositions(a, int64_t(prompt.size()));
     std::printf("prompt: %zu tokens; decode %lld tokens greedily\n", prompt.size(),
                 (long long)a.decode);
     Run dense = runBuild("dense", a.dense, a, prompt, {});
     std::vector<Run> runs = {dense};
     if (!a.sparse.empty()) {
-      std::vector<int> feed(dense.tokens.begin(), dense.tokens.end() - 1);
+      std::vector<int> feed;
+      if (!a.sparseGreedy)
+        feed.assign(dense.tokens.begin(), dense.tokens.end() - 1);
       runs.push_back(runBuild("sparse", a.sparse, a, prompt, feed));
     }
 
@@ -380,6 +426,8 @@ int runGenerate(const std::vector<std::string> &argv) {
                     {"selection_hits", r.hits},
                     {"selection_misses", r.misses},
                     {"dense_fallbacks", r.fallbacks},
+                    {"mean_selected_keys", r.selectionRows ? nlohmann::ordered_json(
+                         double(r.selectedKeys) / double(r.selectionRows)) : nullptr},
                     {"temporaries_planned_bytes", r.arenaBytes},
                     {"temporaries_separate_bytes", r.separateBytes},
                     {"one_buffer_per_value_bytes", r.valueBytes},

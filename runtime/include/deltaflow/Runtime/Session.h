@@ -54,6 +54,10 @@ struct StepStats {
   double seconds = 0;
   int selectHits = 0, selectMisses = 0;
   int denseFallbacks = 0; ///< sparse kernels that ran dense (context fits)
+  /// Selected keys (index slots >= 0) and selection rows (one per chunk and
+  /// head of each select kernel's indices): their ratio is the mean budget
+  /// that the policy chose (adaptive varies it; the others fill it).
+  int64_t selectedKeys = 0, selectionRows = 0;
   size_t arenaBytes = 0, separateBytes = 0;
   size_t valueBytes = 0; ///< every SSA value in its own buffer (baseline)
   std::vector<KernelTiming> profile;
@@ -84,6 +88,10 @@ public:
   int selectMisses() const { return misses_; }
   /// Sparse attention kernel runs that took the dense fallback so far.
   int denseFallbacks() const { return fallbacks_; }
+  /// Selected keys and selection rows so far (StepStats); 0 and 0 for a
+  /// dense module or contexts that fit the kept keys.
+  int64_t selectedKeys() const { return selectedKeys_; }
+  int64_t selectionRows() const { return selectionRows_; }
 
 private:
   Tensor step(const std::string &entry, const std::vector<int32_t> &tokens,
@@ -100,6 +108,7 @@ private:
   std::mutex selMutex_;
   std::map<std::string, Selection> selections_; ///< per select kernel (layer)
   int hits_ = 0, misses_ = 0, fallbacks_ = 0;
+  int64_t selectedKeys_ = 0, selectionRows_ = 0;
 };
 
 } // namespace deltaflow::rt
