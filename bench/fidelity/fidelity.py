@@ -33,7 +33,9 @@ Variants (the policies at their documented defaults, matched key budgets):
   window              sinks 128, window 2560 (the same number of keys);
   adaptive            top-p, p = 0.95, budget 256-2048;
   block-topk          2048 keys in pages of 64;
-  X+delta             X with the Delta correction, stride 64.
+  X+delta             X with the Delta correction, stride 64;
+  X-prefill           X in the prefill only, dense decode (the setting of
+                      the Delta Attention paper, where Delta acts).
 The eval prompts' filler is data/eval.txt, which make_corpus.py cuts from this
 machine's /usr/share/doc: its sha256 goes into the JSON.
 """
@@ -61,13 +63,16 @@ EVAL_SEED = 1234
 
 
 def variant_flags(name):
+    """deltaflow-compile flags of a variant: POLICY[-prefill][+delta]."""
     base, _, delta = name.partition("+")
-    if base not in POLICIES or delta not in ("", "delta") or (base == "dense" and delta):
+    prefill_only = base.endswith("-prefill")
+    base = base[:-len("-prefill")] if prefill_only else base
+    if base not in POLICIES or delta not in ("", "delta") or (base == "dense" and (delta or prefill_only)):
         raise SystemExit(f"fidelity.py: unknown variant {name!r} (policies: {', '.join(POLICIES)}; "
-                         "add +delta for the Delta correction)")
+                         "add -prefill for a dense decode, +delta for the Delta correction)")
     flags = []
     if POLICIES[base]:
-        flags.append(f"--sparsity={POLICIES[base]}")
+        flags.append(f"--sparsity={POLICIES[base]}" + (" entries=prefill" if prefill_only else ""))
     if delta:
         flags.append("--delta=stride=64")
     return flags
@@ -309,11 +314,12 @@ def main():
                         lambda c: f"{c['accuracy']:.0%}/{c['agreement_with_dense']:.0%}".replace("%", "")),
                        ("prefill seconds (this machine, this run)", lambda c: f"{c['prefill_s_mean']:.2f}")):
         print(f"\n{title}  (D = with the Delta correction)")
-        print(f"{'task':9s} {'length':>6s} " + "".join(f"{short[v]:>9s}" for v in variants))
+        w = {v: max(9, len(short[v]) + 2) for v in variants}
+        print(f"{'task':9s} {'length':>6s} " + "".join(f"{short[v]:>{w[v]}s}" for v in variants))
         for task in task_list:
             for length in lengths:
                 row = {c["variant"]: c for c in cells if c["task"] == task and c["length"] == length}
-                print(f"{task:9s} {length:6d} " + "".join(f"{fmt(row[v]):>9s}" for v in variants))
+                print(f"{task:9s} {length:6d} " + "".join(f"{fmt(row[v]):>{w[v]}s}" for v in variants))
     for c in cells:
         d = dense_acc[(c["task"], c["length"])]
         c["kept_of_dense"] = c["accuracy"] / d if d else None

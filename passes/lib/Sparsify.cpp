@@ -12,6 +12,7 @@
 #include "deltaflow/Common/SparseGeometry.h"
 #include "deltaflow/Transforms/SparsityPolicy.h"
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/StringExtras.h"
@@ -129,8 +130,19 @@ struct AttnSparsifyPass
     Attribute policyAttr = pol->selects ? policyAttribute(*pol, params)
                                         : Attribute();
 
+    for (const std::string &name : entries)
+      if (!module.lookupSymbol<func::FuncOp>(name)) {
+        emitError(module.getLoc())
+            << "attn-sparsify: entries: '" << name
+            << "' is not a function of this module";
+        return signalPassFailure();
+      }
     SmallVector<attn::AttentionOp> ops;
-    module.walk([&](attn::AttentionOp op) { ops.push_back(op); });
+    module.walk([&](attn::AttentionOp op) {
+      auto fn = op->getParentOfType<func::FuncOp>();
+      if (entries.empty() || (fn && llvm::is_contained(entries, fn.getSymName().str())))
+        ops.push_back(op);
+    });
     for (attn::AttentionOp op : ops) {
       if (!op.getCausal()) {
         op.emitRemark() << "attn-sparsify: left dense (not causal)";

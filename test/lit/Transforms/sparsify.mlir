@@ -4,6 +4,9 @@
 // RUN: deltaflow-opt %s --attn-sparsify="policy=block-topk budget=70 page=16 sinks=4 window=16 chunk=32" | FileCheck %s --check-prefix=BT
 // The default policy is token-select with docs/design.md's defaults.
 // RUN: deltaflow-opt %s --attn-sparsify | FileCheck %s --check-prefix=DEF
+// entries= restricts the rewrite to the named functions (sparse prefill,
+// dense decode): @attributes keeps its attn.attention.
+// RUN: deltaflow-opt %s --attn-sparsify="policy=window sinks=4 window=16 chunk=32 entries=prefill" | FileCheck %s --check-prefix=ENT
 // As a pipeline, composed with the correction and canonicalisation.
 // RUN: deltaflow-opt %s --pass-pipeline="builtin.module(attn-sparsify{policy=token-select budget=64 sinks=4 window=16 chunk=32},attn-delta-correct{stride=16},canonicalize)" | FileCheck %s --check-prefix=PIPE
 
@@ -25,6 +28,12 @@
 
 // DEF-LABEL: func.func @prefill
 // DEF: policy(#attn.token_select<budget = 2048, sinks = 128, window = 512, chunk = 512>)
+
+// ENT-LABEL: func.func @prefill
+// ENT: attn.sparse_attention
+// ENT-LABEL: func.func @attributes
+// ENT-NOT: attn.sparse_attention
+// ENT: attn.attention %arg0, %arg1, %arg2 scale(1.000000e-01) causal offset(100) lse
 
 // PIPE-LABEL: func.func @prefill
 // PIPE: %[[I:.+]] = attn.select

@@ -52,7 +52,9 @@ def AttnSparsify : Pass<"attn-sparsify", "::mlir::ModuleOp"> {
     the runtime runs dense attention (compiled beside the sparse kernel) and
     skips the selection whenever the keys fit sinks + budget + window.
     `window` slides per query for the `window` policy; the selecting
-    policies anchor it at their chunk start.
+    policies anchor it at their chunk start. `entries` restricts the
+    rewrite to the attention of the named functions (a name that is not a
+    function of the module is an error).
   }];
   let dependentDialects = ["::mlir::deltaflow::attn::AttnDialect"];
   let options = [
@@ -67,7 +69,11 @@ def AttnSparsify : Pass<"attn-sparsify", "::mlir::ModuleOp"> {
     Option<"maxBudget", "max-budget", "int64_t", "4096", "largest selection (adaptive)">,
     Option<"page", "page", "int64_t", "16", "keys per page (block-topk)">,
     ListOption<"extra", "param", "std::string",
-               "further plug-in parameters as name:value">
+               "further plug-in parameters as name:value">,
+    ListOption<"entries", "entries", "std::string",
+               "sparsify only the attention in these functions, e.g. "
+               "entries=prefill for sparse prefill with dense decode "
+               "(default: every function)">
   ];
 }
 
