@@ -21,7 +21,8 @@
 # logits checked against a float64 NumPy forward pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ $# = 0 ]; then
+# The attention mode's variables without a mode: the attention mode, as before.
+if [ $# = 0 ] && [ -z "${SPARSITY:-}${DELTA_STRIDE:-}" ]; then
   ./scripts/build.sh
   out=build/example-retrieval
   model=models/byte-llama-16k
@@ -36,7 +37,7 @@ if [ $# = 0 ]; then
   /usr/bin/python3 examples/retrieval/summary.py "$out/run.json" examples/retrieval/multikey-16k.answer
   exit 0
 fi
-if [ "$1" = attention ]; then shift; fi
+if [ "${1:-}" = attention ]; then shift; fi
 if [ "${1:-}" = llama ]; then
   prompt=${2:-2048}
   decode=${3:-16}

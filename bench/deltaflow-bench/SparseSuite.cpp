@@ -21,6 +21,7 @@
 #include "StructuredInputs.h"
 
 #include "deltaflow/Runtime/Executor.h"
+#include "deltaflow/Runtime/Session.h"
 
 #include <cblas.h>
 #include <nlohmann/json.hpp>
@@ -177,13 +178,8 @@ double needleHits(const StructuredInputs &in, const rt::Tensor *idx,
 
 /// Mean number of selected keys per (head set, chunk).
 double averageBudget(const rt::Tensor *idx) {
-  if (!idx)
-    return 0;
-  int64_t valid = 0;
-  for (int64_t i = 0; i < idx->numel(); ++i)
-    valid += idx->i32()[i] >= 0;
-  const auto &s = idx->shape();
-  return double(valid) / double(s[1] * s[2]);
+  rt::SelectionSize n = idx ? rt::selectionSize(*idx) : rt::SelectionSize{};
+  return n.rows ? double(n.selected) / double(n.rows) : 0.0;
 }
 
 struct RunResult {

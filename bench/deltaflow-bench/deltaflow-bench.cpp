@@ -60,7 +60,8 @@ suites:
           retrieval tasks at 4K-32K, the time of each in the same run, the
           mean selected budget, the selection-cache hit rate against theta;
           JSON and a plot (bench/fidelity/fidelity.py, which this runs with
-          the build's tools: deltaflow-bench fidelity --help)
+          --build-dir set to this build, before the arguments given, so a
+          --build-dir given wins: deltaflow-bench fidelity --help)
 
 dense options:
   --module FILE.so     compiled examples/attention.mlir (default: the build's)

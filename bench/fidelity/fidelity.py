@@ -102,12 +102,15 @@ def compile_variants(model, variants, work, build, target, prebuilt):
 
 def generate(run, so, model, prompt_file, decode, run_json, threads, extra=()):
     """`deltaflow-run generate` with one build: its run.json as a dict."""
-    # --capacity: a 32K prompt and its answer run a few positions past the
-    # trained model's max_position_embeddings (32768), as transformers lets
-    # them; say so explicitly.
-    capacity = os.path.getsize(prompt_file) + decode
     cmd = [run, "generate", "--dense", so, "--weights", model, "--prompt-file", prompt_file,
-           "--decode", str(decode), "--capacity", str(capacity), "--json", run_json, *extra]
+           "--decode", str(decode), "--json", run_json, *extra]
+    # A 32K prompt and its answer run a few positions past the trained
+    # model's max_position_embeddings (32768), as transformers lets them:
+    # say so with --capacity there (generate refuses it otherwise).
+    need = os.path.getsize(prompt_file) + decode
+    with open(os.path.join(model, "config.json")) as f:
+        if need > json.load(f).get("max_position_embeddings", need):
+            cmd += ["--capacity", str(need)]
     if threads:
         cmd += ["--threads", str(threads)]
     r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

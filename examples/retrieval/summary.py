@@ -20,11 +20,13 @@ def answer(ids):
 
 def main():
     if len(sys.argv) != 3:
-        sys.exit(__doc__.strip().splitlines()[2].strip())
+        sys.exit("usage: " + __doc__.strip().splitlines()[2].strip())
     with open(sys.argv[1]) as f:
         j = json.load(f)
     expected = open(sys.argv[2], "rb").read().rstrip(b"\n")
     builds = {b["build"]: b for b in j["builds"]}
+    if "sparse" not in builds:
+        sys.exit(f"summary.py: {sys.argv[1]} has no sparse build (run generate with --sparse)")
     answers = {name: answer(g["ids"]) for name, g in j["generated"].items()}
     print(f"\nprompt: {j['prompt_tokens']} tokens, expected answer {expected.decode(errors='replace')!r}")
     for name in ("dense", "sparse"):

@@ -113,6 +113,17 @@ size_t Session::cacheBytes() const {
   return n;
 }
 
+SelectionSize selectionSize(const Tensor &indices) {
+  SelectionSize n;
+  if (indices.dtype() != DType::Int32 || !indices.dense() || !indices.hostCurrent() ||
+      indices.shape().empty() || indices.shape().back() <= 0)
+    return n;
+  for (const int32_t *p = indices.i32(), *e = p + indices.numel(); p != e; ++p)
+    n.selected += *p >= 0;
+  n.rows = indices.numel() / indices.shape().back();
+  return n;
+}
+
 Tensor Session::prefill(const std::vector<int32_t> &tokens, int64_t start,
                         StepStats *stats, int64_t promptRowsAfter) {
   if (start != pos_)
@@ -206,18 +217,12 @@ Tensor Session::step(const std::string &entryName,
   int64_t selected = 0, rows = 0;
   std::mutex countMutex;
   // Every selection's size, whether a select kernel made it or the cache
-  // gave it: the slots that hold a key (unused slots are -1).
+  // gave it.
   auto countSelection = [&](const KernelInfo &k, const std::vector<Tensor> &bufs) {
-    const Tensor &idx = bufs.at(size_t(k.argIndex(Arg::Indices)));
-    int64_t width = idx.shape().empty() ? 1 : idx.shape().back();
-    if (idx.dtype() != DType::Int32 || width <= 0)
-      return;
-    int64_t n = 0;
-    for (const int32_t *p = idx.i32(), *e = p + idx.numel(); p != e; ++p)
-      n += *p >= 0;
+    SelectionSize n = selectionSize(bufs.at(size_t(k.argIndex(Arg::Indices))));
     std::lock_guard<std::mutex> c(countMutex);
-    selected += n;
-    rows += idx.numel() / width;
+    selected += n.selected;
+    rows += n.rows;
   };
   ro.after = [&](const KernelInfo &k, std::vector<Tensor> &bufs) {
     if (k.kind == KernelKind::Select)
@@ -231,7 +236,7 @@ Tensor Session::step(const std::string &entryName,
         return false;
       const Tensor &q = bufs.at(size_t(k.argIndex(Arg::Query)));
       Tensor &out = bufs.at(size_t(k.argIndex(Arg::Indices)));
-      std::lock_guard<std::mutex> lock(selMutex_);
+      std::unique_lock<std::mutex> lock(selMutex_);
       auto it = selections_.find(k.name);
       bool hit = false;
       if (it != selections_.end() && q.dense() &&
@@ -250,10 +255,11 @@ Tensor Session::step(const std::string &entryName,
         std::lock_guard<std::mutex> c(countMutex);
         (hit ? hits : misses)++;
       }
-      if (hit) {
+      if (hit)
         std::memcpy(out.raw(), it->second.indices.raw(), out.bytes());
+      lock.unlock();
+      if (hit)
         countSelection(k, bufs);
-      }
       return hit;
     };
     ro.after = [&](const KernelInfo &k, std::vector<Tensor> &bufs) {
@@ -262,7 +268,9 @@ Tensor Session::step(const std::string &entryName,
       countSelection(k, bufs);
       const Tensor &q = bufs.at(size_t(k.argIndex(Arg::Query))),
                    &out = bufs.at(size_t(k.argIndex(Arg::Indices)));
-      if (!q.dense())
+      // Only selections whose bytes are on the host (not a GPU kernel's
+      // output still on the device) are cached.
+      if (!q.dense() || !q.hostCurrent() || !out.hostCurrent())
         return;
       Selection s;
       s.q.assign(q.f32(), q.f32() + q.numel());

@@ -142,6 +142,10 @@ Tensor Tensor::toFloat16() const {
                        DType::Float16, floatToHalf);
 }
 
+bool Tensor::hostCurrent() const {
+  return !buffer_ || !buffer_->device || !(buffer_->flags & halide_buffer_flag_device_dirty);
+}
+
 halide_buffer_t *Tensor::halideBuffer() {
   if (!buffer_) {
     throw std::runtime_error(

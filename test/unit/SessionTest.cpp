@@ -544,13 +544,30 @@ TEST(Session, SparseModelRunsDenseWhileTheContextFitsItsPattern) {
     if (keys <= 28) {
       EXPECT_GT(sd.denseFallbacks, 0);
       EXPECT_EQ(sd.selectHits + sd.selectMisses, 0);
+      EXPECT_EQ(sd.selectionRows, 0);
       EXPECT_LT(relL2(sv, d), 1e-5);
     } else {
       EXPECT_EQ(sd.denseFallbacks, 0);
       EXPECT_GT(sd.selectHits + sd.selectMisses, 0);
+      // One selection row per layer (one chunk, one shared head), counted
+      // whether the select kernel ran or the cache gave it; 1..16 keys.
+      EXPECT_EQ(sd.selectionRows, sd.selectHits + sd.selectMisses);
+      EXPECT_GE(sd.selectedKeys, sd.selectionRows);
+      EXPECT_LE(sd.selectedKeys, 16 * sd.selectionRows);
     }
   }
   EXPECT_GT(ss.denseFallbacks(), 0);
+}
+
+TEST(Session, SelectionSizeCountsUsedSlots) {
+  rt::Tensor idx({1, 2, 3, 4}, rt::DType::Int32);
+  for (int64_t i = 0; i < idx.numel(); ++i)
+    idx.i32()[i] = i % 4 == 3 ? -1 : int32_t(i); // 3 of 4 slots used
+  rt::SelectionSize n = rt::selectionSize(idx);
+  EXPECT_EQ(n.rows, 6);
+  EXPECT_EQ(n.selected, 18);
+  rt::Tensor f({1, 1, 1, 4}); // not int32: not a selection
+  EXPECT_EQ(rt::selectionSize(f).rows, 0);
 }
 
 TEST(Session, F16KvCacheHoldsRoundedKeysAndValues) {

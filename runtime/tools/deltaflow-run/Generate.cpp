@@ -144,6 +144,8 @@ Args parseArgs(const std::vector<std::string> &args) {
     fail("give one of --prompt, --prompt-ids, --prompt-text/--prompt-file", 2);
   if (a.textGiven && a.promptText.empty())
     fail("--prompt-text: empty prompt", 2);
+  if (a.sparseGreedy && a.sparse.empty())
+    fail("--sparse-greedy needs --sparse", 2);
   return a;
 }
 
@@ -370,7 +372,7 @@ int runGenerate(const std::vector<std::string> &argv) {
     }
 
     nlohmann::ordered_json j = {{"prompt_tokens", prompt.size()}, {"decode_tokens", a.decode},
-                                {"theta", a.theta}};
+                                {"theta", a.theta}, {"sparse_greedy", a.sparseGreedy}};
     nlohmann::ordered_json generated = nlohmann::ordered_json::object();
     for (const Run &r : runs) {
       std::string ids;
@@ -387,7 +389,10 @@ int runGenerate(const std::vector<std::string> &argv) {
     j["generated"] = generated;
     if (runs.size() == 2 && a.decode > 0) {
       const Run &s = runs[1];
-      std::printf("\nstep  dense  sparse  agree  logits-cos\n");
+      std::printf("\nstep  dense  sparse  agree  logits-cos%s\n",
+                  a.sparseGreedy ? "   (--sparse-greedy: each build on its own tokens, so the "
+                                   "contexts differ after the first disagreement)"
+                                 : "");
       int agree = 0;
       nlohmann::ordered_json steps = nlohmann::ordered_json::array();
       for (size_t t = 0; t < dense.tokens.size(); ++t) {

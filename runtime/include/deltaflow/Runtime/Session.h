@@ -50,13 +50,23 @@ struct SessionOptions {
   double theta = 0.9;           ///< reuse while cos(q_t, q_cached) >= theta
 };
 
+/// The size of a selection: `indices` [B, heads, chunks, slots] int32 from a
+/// select kernel, unused slots -1. `selected`: the slots that hold a key;
+/// `rows`: B x heads x chunks. selected / rows is the mean budget (adaptive
+/// varies it; every policy selects fewer where a chunk has fewer
+/// candidates than its budget). {0, 0} for a tensor that is not dense int32
+/// or whose bytes are on a GPU (not hostCurrent).
+struct SelectionSize {
+  int64_t selected = 0, rows = 0;
+};
+SelectionSize selectionSize(const Tensor &indices);
+
 struct StepStats {
   double seconds = 0;
   int selectHits = 0, selectMisses = 0;
   int denseFallbacks = 0; ///< sparse kernels that ran dense (context fits)
-  /// Selected keys (index slots >= 0) and selection rows (one per chunk and
-  /// head of each select kernel's indices): their ratio is the mean budget
-  /// that the policy chose (adaptive varies it; the others fill it).
+  /// Selected keys and selection rows of this step's select kernels
+  /// (selectionSize); their ratio is the mean budget the policy used.
   int64_t selectedKeys = 0, selectionRows = 0;
   size_t arenaBytes = 0, separateBytes = 0;
   size_t valueBytes = 0; ///< every SSA value in its own buffer (baseline)

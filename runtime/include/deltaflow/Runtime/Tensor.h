@@ -68,6 +68,9 @@ public:
   /// address its elements through halideBuffer()'s strides.
   Tensor narrow(int dim, int64_t length) const;
   bool dense() const { return dense_; }
+  /// Whether the host bytes are current: false while a GPU kernel's output
+  /// is newer on the device (Halide's device_dirty flag) until copied back.
+  bool hostCurrent() const;
 
   /// A halide_buffer_t describing this tensor; valid while it lives.
   halide_buffer_t *halideBuffer();
