@@ -247,6 +247,15 @@ int runDense(int argc, char **argv) {
 
   std::map<int64_t, double> prefillFrac, prefillBlas, chunkFrac, decodeFrac,
       decodeMs, decode16Ms;
+  {
+    // Untimed warm-up: the first prefill case of a process ran about 2.5x
+    // slower than the same case repeated after it (2048: 577 vs 233 ms,
+    // minimum of 5 runs each, 2026-12-02), which understated the first row.
+    std::fprintf(stderr, "[bench] warm-up (untimed)...\n");
+    auto in = randomInputs(2048, 2048, 99);
+    rt::Tensor scratch;
+    timeEntry(exec, in, 3, &scratch);
+  }
   for (int64_t n : prefill) {
     std::fprintf(stderr, "[bench] prefill N=%lld: ours...\n", (long long)n);
     auto in = randomInputs(n, n, 1);
