@@ -213,6 +213,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "fidelity"))
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--threads", type=int, default=0, help="deltaflow-run --threads (default: all cores)")
+    ap.add_argument("--filler", default=os.path.join(HERE, "data", "eval.txt"),
+                    help="the eval prompts' filler text (default: data/eval.txt from make_corpus.py)")
     ap.add_argument("--work", help="the compiled variants (default: OUT.work)")
     ap.add_argument("--run", help="deltaflow-run (default: the build's)")
     ap.add_argument("--target", help="deltaflow-compile --target for the variants (default: host)")
@@ -241,16 +243,16 @@ def main():
     for t in task_list:
         if t not in tasks.TASKS:
             raise SystemExit(f"fidelity.py: unknown task {t!r} (tasks: {', '.join(tasks.TASKS)})")
-    filler_path = os.path.join(HERE, "data", "eval.txt")
+    filler_path = a.filler
     if not os.path.exists(filler_path):
         raise SystemExit(f"fidelity.py: {filler_path} is missing: run bench/fidelity/make_corpus.py")
     filler = open(filler_path, "rb").read()
     build = os.path.abspath(a.build_dir)
     work = a.work or a.out + ".work"
     os.makedirs(work, exist_ok=True)
-    if a.thetas and "token-select" not in variants:
-        variants.append("token-select")
-    compile_variants(a.model, variants, work, build, a.target, a.prebuilt)
+    # The theta sweep runs the token-select build, which the grid need not.
+    builds = variants + (["token-select"] if a.thetas and "token-select" not in variants else [])
+    compile_variants(a.model, builds, work, build, a.target, a.prebuilt)
     if a.compile_only:
         return 0
     run = a.run or os.path.join(build, "bin", "deltaflow-run")

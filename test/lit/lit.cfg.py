@@ -84,7 +84,7 @@ tools = ["deltaflow-opt"]
 # A runtime-only build's lit configuration (scripts/sanitize.sh) runs its own
 # deltaflow-run (with ASan and UBSan) and the full build's compiler tools.
 deltaflow_run = getattr(config, "deltaflow_run", "")
-for optional in ["deltaflow-compile", "deltaflow-run"]:
+for optional in ["deltaflow-compile", "deltaflow-run", "deltaflow-bench"]:
     if optional == "deltaflow-run" and deltaflow_run:
         tools.append(ToolSubst("deltaflow-run", command=deltaflow_run))
         config.available_features.add(optional)
