@@ -99,6 +99,18 @@ std::string bracedValueText(llvm::StringRef text) {
           return "inside the braces of the value at column " +
                  std::to_string(piece + eq + 2) + " (MLIR drops them): " + why;
       }
+      // MLIR 19 drops the quotes around a value too, then scans a list
+      // option's value for ',' with quotes and ranges: an unclosed one
+      // inside loops forever ("param='a(b'", found by fuzz-pass-options).
+      llvm::StringRef trimmed = value.trim();
+      if (trimmed.size() >= 2 && (trimmed.front() == '\'' || trimmed.front() == '"') &&
+          trimmed.back() == trimmed.front()) {
+        std::string why = mlir::deltaflow::unbalancedOptionText(
+            trimmed.drop_front().drop_back().trim().str());
+        if (!why.empty())
+          return "inside the quotes of the value at column " +
+                 std::to_string(piece + eq + 2) + " (MLIR drops them): " + why;
+      }
       piece = i + 1;
     }
   }
