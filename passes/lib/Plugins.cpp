@@ -117,6 +117,119 @@ std::string bracedValueText(llvm::StringRef text) {
   return "";
 }
 
+/// MLIR 19's findChar (PassRegistry.cpp): the position of `c` at or after
+/// `i`, skipping ranges and quotes. Where a range or quote never closes it
+/// sets i = npos and ++i wraps to 0: it loops forever. False in that case
+/// (or past a nesting depth that would overflow its stack).
+bool mlirFindCharEnds(llvm::StringRef s, size_t i, char c, size_t &at, int depth = 0) {
+  if (depth > 256)
+    return false;
+  for (size_t e = s.size(); i < e; ++i) {
+    if (s[i] == c) {
+      at = i;
+      return true;
+    }
+    size_t j = i;
+    char close = s[i] == '{' ? '}' : s[i] == '(' ? ')' : s[i] == '[' ? ']' : 0;
+    if (close) {
+      if (!mlirFindCharEnds(s, i + 1, close, j, depth + 1))
+        return false;
+    } else if (s[i] == '"' || s[i] == '\'') {
+      j = s.find(s[i], i + 1);
+    }
+    if (j == llvm::StringRef::npos)
+      return false;
+    i = j;
+  }
+  at = llvm::StringRef::npos;
+  return true;
+}
+
+/// MLIR 19's extractArgAndUpdateOptions: the argument, its quotes or outer
+/// braces dropped; false where its brace scan would loop.
+bool mlirExtractArg(llvm::StringRef &options, size_t size, llvm::StringRef &arg) {
+  arg = options.take_front(size).trim();
+  options = options.drop_front(size).ltrim();
+  if (arg.size() <= 1)
+    return true;
+  if ((arg.front() == '\'' && arg.back() == '\'') || (arg.front() == '"' && arg.back() == '"')) {
+    arg = arg.drop_front().drop_back().trim();
+    return true;
+  }
+  if (arg.front() == '{') {
+    size_t match;
+    if (!mlirFindCharEnds(arg, 1, '}', match))
+      return false;
+    if (match == arg.size() - 1)
+      arg = arg.drop_front().drop_back().trim();
+  }
+  return true;
+}
+
+/// Replays how MLIR 19 reads options text (parseNextArg, then a list
+/// option's parseCommaSeparatedList, for every value, since any option may
+/// be a list) and says where it would never return: the fuzz target found
+/// quoted values whose inside does not balance, which no simpler check
+/// catches exactly.
+std::string mlirOptionScanText(llvm::StringRef options) {
+  while (!options.empty()) {
+    options = options.ltrim();
+    llvm::StringRef whole = options;
+    size_t i = 0, e = options.size();
+    while (i != e && options[i] != ' ' && options[i] != '=')
+      ++i;
+    if (i == e || options[i] == ' ') {
+      options = options.drop_front(i);
+      continue;
+    }
+    options = options.drop_front(i + 1);
+    // The value: up to a space outside quotes and braces.
+    auto punct = [&](size_t &at, char p) {
+      if (options[at] != p)
+        return false;
+      size_t next = options.find(p, at + 1);
+      if (next != llvm::StringRef::npos)
+        at = next;
+      return true;
+    };
+    size_t end = 0;
+    for (e = options.size(); end != e && options[end] != ' '; ++end) {
+      char c = options[end];
+      if (punct(end, '\'') || punct(end, '"'))
+        continue;
+      if (c == '{') {
+        size_t braces = 1;
+        for (++end; end != e; ++end) {
+          if (punct(end, '\'') || punct(end, '"'))
+            continue;
+          if (options[end] == '{')
+            ++braces;
+          else if (options[end] == '}' && --braces == 0)
+            break;
+        }
+        if (end == e)
+          break;
+      }
+    }
+    llvm::StringRef value;
+    if (!mlirExtractArg(options, end, value))
+      return "the value of '" + whole.take_front(i).str() + "' has a brace that never closes";
+    size_t at;
+    for (;;) {
+      if (!mlirFindCharEnds(value, 0, ',', at))
+        return "the value of '" + whole.take_front(i).str() +
+               "' has a quote or range that never closes once MLIR drops its outer quotes or braces";
+      if (at == llvm::StringRef::npos)
+        break;
+      llvm::StringRef element;
+      if (!mlirExtractArg(value, at, element))
+        return "the value of '" + whole.take_front(i).str() + "' has a brace that never closes";
+      value = value.drop_front();
+    }
+  }
+  return "";
+}
+
 /// The options text of each pass in a pipeline: the inside of each
 /// top-level '{...}' (quotes respected), checked by bracedValueText.
 std::string pipelineBracedValueText(llvm::StringRef text) {
@@ -133,6 +246,9 @@ std::string pipelineBracedValueText(llvm::StringRef text) {
       open = i;
     } else if (c == '}' && --depth == 0) {
       if (std::string why = bracedValueText(text.slice(open + 1, i));
+          !why.empty())
+        return why;
+      if (std::string why = mlirOptionScanText(text.slice(open + 1, i));
           !why.empty())
         return why;
     }
@@ -174,8 +290,12 @@ std::string mlir::deltaflow::unbalancedOptionText(const std::string &text,
       open.pop_back();
     }
   }
-  if (open.empty())
-    return pipeline ? pipelineBracedValueText(text) : bracedValueText(text);
+  if (open.empty()) {
+    if (pipeline)
+      return pipelineBracedValueText(text);
+    std::string why = bracedValueText(text);
+    return why.empty() ? mlirOptionScanText(text) : why;
+  }
   const auto &[c, col] = open.back();
   return std::string(c == '"' || c == '\'' ? "unclosed quote " : "unclosed '") +
          (c == '"' || c == '\'' ? std::string(1, c) : std::string(1, c) + "'") +
