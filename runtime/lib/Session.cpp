@@ -224,11 +224,29 @@ Tensor Session::step(const std::string &entryName,
     selected += n.selected;
     rows += n.rows;
   };
+  const bool cacheSelections = entryName == "decode" && opts_.selectionCache;
+  // After a select kernel ran: its size, and in decode its indices for the
+  // selection cache.
   ro.after = [&](const KernelInfo &k, std::vector<Tensor> &bufs) {
-    if (k.kind == KernelKind::Select)
-      countSelection(k, bufs);
+    if (k.kind != KernelKind::Select)
+      return;
+    countSelection(k, bufs);
+    if (!cacheSelections)
+      return;
+    const Tensor &q = bufs.at(size_t(k.argIndex(Arg::Query))),
+                 &out = bufs.at(size_t(k.argIndex(Arg::Indices)));
+    // Only selections whose bytes are on the host (not a GPU kernel's
+    // output still on the device) are cached.
+    if (!q.dense() || !q.hostCurrent() || !out.hostCurrent())
+      return;
+    Selection s;
+    s.q.assign(q.f32(), q.f32() + q.numel());
+    s.indices = Tensor(out.shape(), out.dtype());
+    std::memcpy(s.indices.raw(), out.raw(), out.bytes());
+    std::lock_guard<std::mutex> lock(selMutex_);
+    selections_[k.name] = std::move(s);
   };
-  if (entryName == "decode" && opts_.selectionCache) {
+  if (cacheSelections) {
     // The selection cache: per select kernel (one per layer), reuse the
     // previous indices while the query stays close to the cached one.
     ro.before = [&](const KernelInfo &k, std::vector<Tensor> &bufs) {
@@ -261,23 +279,6 @@ Tensor Session::step(const std::string &entryName,
       if (hit)
         countSelection(k, bufs);
       return hit;
-    };
-    ro.after = [&](const KernelInfo &k, std::vector<Tensor> &bufs) {
-      if (k.kind != KernelKind::Select)
-        return;
-      countSelection(k, bufs);
-      const Tensor &q = bufs.at(size_t(k.argIndex(Arg::Query))),
-                   &out = bufs.at(size_t(k.argIndex(Arg::Indices)));
-      // Only selections whose bytes are on the host (not a GPU kernel's
-      // output still on the device) are cached.
-      if (!q.dense() || !q.hostCurrent() || !out.hostCurrent())
-        return;
-      Selection s;
-      s.q.assign(q.f32(), q.f32() + q.numel());
-      s.indices = Tensor(out.shape(), out.dtype());
-      std::memcpy(s.indices.raw(), out.raw(), out.bytes());
-      std::lock_guard<std::mutex> lock(selMutex_);
-      selections_[k.name] = std::move(s);
     };
   }
   auto t0 = std::chrono::steady_clock::now();
