@@ -354,6 +354,15 @@ int main(int argc, char **argv) {
   if (delta.getNumOccurrences())
     pipeline += "attn-delta-correct{" + delta + "},";
   pipeline += "exact-canonicalize,cse";
+  // Each text may be fine alone and the pipeline not: MLIR cuts a pass's
+  // {options} counting braces inside quotes, so "--sparsity=a=x'{'" takes
+  // --delta's text into attn-sparsify's options.
+  if (std::string why = mlir::deltaflow::unbalancedOptionText(pipeline, /*pipeline=*/true);
+      !why.empty()) {
+    llvm::errs() << "deltaflow-compile: error: bad --sparsity/--delta options: "
+                 << why << " of the pass pipeline \"" << pipeline << "\"\n";
+    return 1;
+  }
   std::string pipelineErrors;
   llvm::raw_string_ostream pipelineErrorStream(pipelineErrors);
   if (mlir::failed(mlir::parsePassPipeline(pipeline, pm, pipelineErrorStream))) {
