@@ -90,8 +90,9 @@ std::string bracedValueText(llvm::StringRef text) {
     } else if (c == ' ' && depth == 0) {
       llvm::StringRef item = text.slice(piece, i);
       size_t eq = item.find('=');
+      // Trimmed as MLIR trims it: "\r" and the like count as space there.
       llvm::StringRef value =
-          eq == llvm::StringRef::npos ? "" : item.drop_front(eq + 1);
+          eq == llvm::StringRef::npos ? "" : item.drop_front(eq + 1).trim();
       if (value.size() >= 2 && value.front() == '{' && value.back() == '}') {
         std::string why = mlir::deltaflow::unbalancedOptionText(
             value.drop_front().drop_back().str());
@@ -145,8 +146,12 @@ bool mlirFindCharEnds(llvm::StringRef s, size_t i, char c, size_t &at, int depth
   return true;
 }
 
-/// MLIR 19's extractArgAndUpdateOptions: the argument, its quotes or outer
-/// braces dropped; false where its brace scan would loop.
+/// MLIR's extractArgAndUpdateOptions: the argument, trimmed of every
+/// whitespace character (StringRef::trim), its quotes or outer braces
+/// dropped. MLIR 19 drops a leading '{' and a trailing '}' whether or not
+/// they match ("{4}{x}" gives "4}{x"; later releases check the match with
+/// findChar); both are modelled: the drop as 19 does it, and false where
+/// the later scan for the match would loop.
 bool mlirExtractArg(llvm::StringRef &options, size_t size, llvm::StringRef &arg) {
   arg = options.take_front(size).trim();
   options = options.drop_front(size).ltrim();
@@ -160,7 +165,7 @@ bool mlirExtractArg(llvm::StringRef &options, size_t size, llvm::StringRef &arg)
     size_t match;
     if (!mlirFindCharEnds(arg, 1, '}', match))
       return false;
-    if (match == arg.size() - 1)
+    if (arg.back() == '}')
       arg = arg.drop_front().drop_back().trim();
   }
   return true;
