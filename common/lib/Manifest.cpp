@@ -268,6 +268,8 @@ ojson variantsJson(const std::vector<Variant> &vs) {
                   {"shared_bytes", v.ptx->sharedBytes},
                   {"rows_per_block", v.ptx->rowsPerBlock},
                   {"compute_capability", v.ptx->computeCapability}};
+    if (v.ptx && !v.ptx->abi.empty())
+      j["ptx"]["abi"] = v.ptx->abi;
     a.push_back(j);
   }
   return a;
@@ -485,6 +487,9 @@ std::vector<Variant> parseVariants(const json &list, const std::string &where) {
         fail(pw, "launch shape out of range");
       l.threads = int(threads);
       l.computeCapability = int(cc);
+      l.abi = optionalField<std::string>(pj, "abi", pw).value_or("");
+      if (!l.abi.empty() && l.abi != "decode-v1")
+        fail(pw, "unknown launch ABI '" + l.abi + "' (this runtime knows decode-v1)");
       v.ptx = l;
     }
     out.push_back(v);

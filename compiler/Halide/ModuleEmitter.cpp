@@ -152,8 +152,19 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     // dense itself when the context fits the pattern).
     const PtxKernel &p = *k.tensorCore;
     manifest::PtxLaunch launch{p.function, p.threads, p.sharedBytes,
-                               p.rowsPerBlock, p.computeCapability};
-    ck.manifest.variants = {{ptxSymbol(k.name), -1, launch}};
+                               p.rowsPerBlock, p.computeCapability, ""};
+    ck.manifest.variants.clear();
+    if (k.decode) {
+      // A few query rows: the split-K decode kernels.
+      const PtxKernel &d = *k.decode;
+      std::string sym = ptxSymbol(d.function);
+      ck.manifest.variants.push_back(
+          {sym, d.maxRows,
+           manifest::PtxLaunch{d.function, d.threads, d.sharedBytes,
+                               d.rowsPerBlock, d.computeCapability, "decode-v1"}});
+      ck.ptx.emplace_back(sym, d.ptx);
+    }
+    ck.manifest.variants.push_back({ptxSymbol(k.name), -1, launch});
     ck.ptx.emplace_back(ptxSymbol(k.name), p.ptx);
     return ck;
   }
@@ -164,7 +175,7 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     // The largest dynamic shared memory of the five (vote's q-bar and head
     // statistics, or topk's histograms).
     int64_t shared = std::max<int64_t>(k.select.hq * (k.select.d + 2) * 4, 33928);
-    manifest::PtxLaunch launch{s.prefix, 1024, shared, k.select.chunk, 80};
+    manifest::PtxLaunch launch{s.prefix, 1024, shared, k.select.chunk, 80, ""};
     ck.manifest.variants = {{ptxSymbol(k.name), -1, launch}};
     ck.ptx.emplace_back(ptxSymbol(k.name), s.ptx);
     return ck;

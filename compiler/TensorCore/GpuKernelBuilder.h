@@ -13,9 +13,12 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -104,6 +107,62 @@ protected:
   /// An i32 (signed) as an index.
   Value indexOfSigned(Value v32) {
     return b.create<mlir::arith::IndexCastOp>(b.getIndexType(), v32);
+  }
+
+  Value bid(mlir::gpu::Dimension d) { return b.create<mlir::gpu::BlockIdOp>(d); }
+  Value negInf() { return f32c(-INFINITY); }
+  Value lds(Value mem, Value at) {
+    return b.create<mlir::memref::LoadOp>(mem, mlir::ValueRange{at});
+  }
+  void sts(Value v, Value mem, Value at) {
+    b.create<mlir::memref::StoreOp>(v, mem, mlir::ValueRange{at});
+  }
+  /// The kernel's dynamic shared memory (bytes).
+  Value dynamicShared() {
+    return b.create<mlir::gpu::DynamicSharedMemoryOp>(mlir::MemRefType::get(
+        {mlir::ShapedType::kDynamic}, b.getI8Type(), mlir::AffineMap(),
+        mlir::gpu::AddressSpaceAttr::get(b.getContext(),
+                                         mlir::gpu::AddressSpace::Workgroup)));
+  }
+  /// `n` elements of `t` of dynamic shared memory `dyn` from `byteOffset`.
+  Value workgroup(Value dyn, mlir::Type t, int64_t n, int64_t byteOffset) {
+    return b.create<mlir::memref::ViewOp>(
+        mlir::MemRefType::get({n}, t, mlir::AffineMap(),
+                              mlir::gpu::AddressSpaceAttr::get(
+                                  b.getContext(), mlir::gpu::AddressSpace::Workgroup)),
+        dyn, idx(byteOffset), mlir::ValueRange{});
+  }
+  /// scf.if with no results; the body is built by `then`.
+  template <typename F> void ifThen(Value cond, F then) {
+    auto op = b.create<mlir::scf::IfOp>(cond, /*withElse=*/false);
+    mlir::OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&op.getThenRegion().front());
+    then();
+  }
+  /// The reference a softmax's exponents are taken against: its running
+  /// max m, or 0 while m is -inf (no key yet), so that exp2(x - ref) is 0
+  /// for masked keys instead of NaN. A +inf or NaN m propagates.
+  Value softmaxRef(Value m) {
+    Value isInf = b.create<mlir::arith::CmpFOp>(mlir::arith::CmpFPredicate::OEQ,
+                                                m, negInf());
+    return select(isInf, f32c(0), m);
+  }
+  /// (m, l) of two softmax partials in the log2 domain, merged.
+  std::pair<Value, Value> mergeStats(Value m1, Value l1, Value m2, Value l2) {
+    Value m = fmax(m1, m2);
+    Value ref = softmaxRef(m);
+    return {m, fadd(fmul(l1, exp2(fsub(m1, ref))), fmul(l2, exp2(fsub(m2, ref))))};
+  }
+  /// A 16-byte vector of a global buffer of `elemBytes`-byte elements at
+  /// element `at` (16-byte aligned): one ld.global.v4 (vector.load of MLIR
+  /// 19 takes the element's alignment and becomes one load per element).
+  Value loadAligned16(Value mem, Value at, mlir::VectorType ty, int64_t elemBytes = 2) {
+    Value base = b.create<mlir::memref::ExtractAlignedPointerAsIndexOp>(mem);
+    Value addr = add(base, mul(at, elemBytes));
+    Value i64v = b.create<mlir::arith::IndexCastUIOp>(b.getI64Type(), addr);
+    Value ptr = b.create<mlir::LLVM::IntToPtrOp>(
+        mlir::LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/1), i64v);
+    return b.create<mlir::LLVM::LoadOp>(ty, ptr, /*alignment=*/16);
   }
 };
 

@@ -82,44 +82,12 @@ private:
     lane = rem(tid, 32);
     warp = div(tid, 32);
   }
-  Value bid(gpu::Dimension d) { return b.create<gpu::BlockIdOp>(d); }
   Value chunks() { return ceilDiv(nq, spec.chunk); }
   Value offset() { return spec.offset ? idx(*spec.offset) : sub(nk, nq); }
   /// End of chunk c's candidates: min(s0 - window, Nk), >= sinks (signed).
   Value candEnd(Value c) {
     Value s0 = add(offset(), mul(c, spec.chunk));
     return maxs(mins(sub(s0, idx(spec.window)), nk), idx(spec.sinks));
-  }
-  Value negInf() { return f32c(-INFINITY); }
-  Value lds(Value mem, Value at) { return b.create<memref::LoadOp>(mem, ValueRange{at}); }
-  void sts(Value v, Value mem, Value at) {
-    b.create<memref::StoreOp>(v, mem, ValueRange{at});
-  }
-  Value workgroup(Value dyn, Type t, int64_t n, int64_t byteOffset) {
-    return b.create<memref::ViewOp>(
-        MemRefType::get({n}, t, AffineMap(),
-                        gpu::AddressSpaceAttr::get(b.getContext(),
-                                                   gpu::AddressSpace::Workgroup)),
-        dyn, idx(byteOffset), ValueRange{});
-  }
-  Value dynamicShared() {
-    return b.create<gpu::DynamicSharedMemoryOp>(MemRefType::get(
-        {ShapedType::kDynamic}, b.getI8Type(), AffineMap(),
-        gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup)));
-  }
-  /// scf.if with no results; the body is built by `then`.
-  template <typename F> void ifThen(Value cond, F then) {
-    auto op = b.create<scf::IfOp>(cond, /*withElse=*/false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(&op.getThenRegion().front());
-    then();
-  }
-  /// (m, l) of two softmax partials in the log2 domain, merged.
-  std::pair<Value, Value> mergeStats(Value m1, Value l1, Value m2, Value l2) {
-    Value m = fmax(m1, m2);
-    Value isInf = b.create<arith::CmpFOp>(arith::CmpFPredicate::OEQ, m, negInf());
-    Value ref = select(isInf, f32c(0), m);
-    return {m, fadd(fmul(l1, exp2(fsub(m1, ref))), fmul(l2, exp2(fsub(m2, ref))))};
   }
   Value warpReduceMax(Value v) {
     for (int o = 16; o >= 1; o /= 2)
@@ -164,17 +132,6 @@ private:
     Value sign = c32(int64_t(int32_t(0x80000000u)));
     return select(nonNeg, b.create<arith::OrIOp>(u, sign),
                   b.create<arith::XOrIOp>(u, c32(-1)));
-  }
-  /// A 16-byte vector of a global buffer at element `at` (a multiple of 8
-  /// 16-bit elements): one ld.global.v4 (vector.load of MLIR 19 takes the
-  /// element's alignment and becomes eight 2-byte loads).
-  Value loadAligned16(Value mem, Value at, VectorType ty) {
-    Value base = b.create<memref::ExtractAlignedPointerAsIndexOp>(mem);
-    Value addr = add(base, mul(at, 2));
-    Value i64v = b.create<arith::IndexCastUIOp>(b.getI64Type(), addr);
-    Value ptr = b.create<LLVM::IntToPtrOp>(
-        LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/1), i64v);
-    return b.create<LLVM::LoadOp>(ty, ptr, /*alignment=*/16);
   }
   /// The G scores x_h(j) (log2 domain) of the query heads of KV head `g`
   /// for key row `key` of K, with q̄ of the CTA's chunk in `qsm` (f32).
@@ -293,13 +250,11 @@ void TokenSelectBuilder::buildStats(gpu::GPUFuncOp fn, bool withVote) {
       Value h = add(mul(g, G), hh);
       if (withVote) {
         Value m = lds(hsm, mul(h, 2)), invL = lds(hsm, add(mul(h, 2), 1));
-        Value isInf = b.create<arith::CmpFOp>(arith::CmpFPredicate::OEQ, m, negInf());
-        Value ref = select(isInf, f32c(0), m);
+        Value ref = softmaxRef(m);
         voteSum = fadd(voteSum, fmul(exp2(fsub(xv, ref)), invL));
       } else {
         Value m = warpReduceMax(xv);
-        Value isInf = b.create<arith::CmpFOp>(arith::CmpFPredicate::OEQ, m, negInf());
-        Value ref = select(isInf, f32c(0), m);
+        Value ref = softmaxRef(m);
         Value l = warpReduceSum(exp2(fsub(xv, ref)));
         ifThen(b.create<arith::CmpIOp>(arith::CmpIPredicate::eq, lane, idx(0)), [&] {
           sts(m, stats, add(partBase, mul(h, 2)));

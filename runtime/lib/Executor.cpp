@@ -536,6 +536,8 @@ Executor::run(const std::string &entryName,
                              (!j.ptx ? ""
                               : j.kernel->kind == KernelKind::Select
                                   ? " [device selection, PTX]"
+                              : j.variant->ptx && j.variant->ptx->abi == "decode-v1"
+                                  ? " [split-K decode, PTX]"
                                   : " [tensor cores, PTX]")
                        : std::string("runtime"),
            manifest::toString(j.kernel->kind), j.seconds});

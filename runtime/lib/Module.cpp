@@ -231,6 +231,7 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
                  k.kind != KernelKind::SparseAttention && !select) ||
                 k.inputs.size() != wantInputs ||
                 (select && k.outputs.size() != 1) ||
+                (v.ptx->abi == "decode-v1" && k.kind != KernelKind::Attention) ||
                 k.inputs.size() + k.outputs.size() != nargs)
               throw std::runtime_error(kw + ": a PTX variant of a " +
                                        manifest::toString(k.kind) +
@@ -238,6 +239,8 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
             std::vector<std::string> entries = {""};
             if (select)
               entries = {"_qbar", "_stats", "_merge", "_vote", "_topk"};
+            else if (v.ptx->abi == "decode-v1")
+              entries = {"_split", "_merge"};
             b.ptx = std::make_shared<PtxKernel>(
                 *v.ptx, text, cudaRuntime(),
                 soPath + ": kernel '" + k.name + "' (" + k.loc + ")", entries);

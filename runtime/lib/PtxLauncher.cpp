@@ -1,6 +1,7 @@
 //===- PtxLauncher.cpp - launch a module's PTX kernels through the driver ---===//
 
 #include "PtxLauncher.h"
+#include "deltaflow/Common/PtxAbi.h"
 #include "deltaflow/Runtime/Module.h"
 #include "deltaflow/Runtime/Tensor.h"
 
@@ -199,6 +200,55 @@ PtxSelectPlan planSelectLaunch(const manifest::PtxLaunch &launch,
   return p;
 }
 
+PtxSelectPlan planDecodeLaunch(const manifest::PtxLaunch &launch,
+                               const manifest::AttentionParams &spec,
+                               const std::vector<std::vector<int64_t>> &shapes,
+                               const std::vector<uint64_t> &devicePtrs,
+                               uint64_t scratch) {
+  // The buffers and shapes as the tile takes them (one query row per CTA
+  // row block, so grid limits are checked for Nq rows too).
+  manifest::PtxLaunch tile = launch;
+  tile.rowsPerBlock = 1;
+  PtxLaunchPlan base = planAttentionLaunch(tile, spec, shapes, devicePtrs);
+  const std::vector<int64_t> &q = shapes[0];
+  int64_t B = q[0], nq = q[2], nk = shapes[1][2];
+  if (nq < 1)
+    return {};
+  constexpr int64_t kMaxGridYZ = 65535;
+  if (nq * spec.hkv > kMaxGridYZ || nq > int64_t(std::numeric_limits<int32_t>::max()))
+    throw std::runtime_error("decode attention: " + std::to_string(nq) +
+                             " query rows are beyond the CUDA grid limits");
+  // Keys per split: a multiple of 256, about kDecodeTargetCtas CTAs.
+  int64_t perSplit = std::max<int64_t>(1, nq * spec.hkv * B);
+  int64_t splitsWanted = std::max<int64_t>(1, kDecodeTargetCtas / perSplit);
+  int64_t kps = (nk + splitsWanted - 1) / splitsWanted;
+  kps = std::max<int64_t>(256, (kps + 255) / 256 * 256);
+  int64_t S = (nk + kps - 1) / kps;
+  // Scratch: partO [B, Hq, Nq, S, D] and partL [B, Hq, Nq, S], f32, each
+  // 256-byte aligned.
+  uint64_t rows = uint64_t(B) * uint64_t(spec.hq) * uint64_t(nq) * uint64_t(S);
+  uint64_t oCount = rows * uint64_t(spec.dv);
+  PtxSelectPlan p;
+  uint64_t oAt = scratch, lAt = scratch + (oCount * 4 + 255) / 256 * 256;
+  p.scratchBytes = (lAt - scratch) + (rows * 4 + 255) / 256 * 256;
+  // q, k, v, out[, lse] as planned, then the scratch, Nq, Nk, keysPerSplit.
+  std::vector<uint64_t> params(base.params.begin(), base.params.end() - 2);
+  params.insert(params.end(), {oAt, oAt, 0, oCount, 1, lAt, lAt, 0, rows, 1});
+  params.insert(params.end(), {uint64_t(nq), uint64_t(nk), uint64_t(kps)});
+  PtxLaunchPlan split, merge;
+  split.grid = {unsigned(S), unsigned(nq * spec.hkv), unsigned(B)};
+  split.threads = unsigned(ptx_abi::kDecodeSplitThreads);
+  merge.grid = {unsigned(nq), unsigned(spec.hq), unsigned(B)};
+  merge.threads = unsigned(ptx_abi::kDecodeMergeThreads);
+  for (PtxLaunchPlan *lp : {&split, &merge}) {
+    lp->sharedBytes = unsigned(launch.sharedBytes);
+    lp->params = params;
+    p.steps.push_back(*lp);
+  }
+  p.entries = {"_split", "_merge"};
+  return p;
+}
+
 std::string computeCapabilityString(int cc) {
   return std::to_string(cc / 10) + "." + std::to_string(cc % 10);
 }
@@ -357,34 +407,32 @@ void PtxKernel::loadInContext() {
   functions_ = std::move(functions);
 }
 
-void PtxKernel::launchSelect(const manifest::KernelSpec &kernel,
-                             const std::vector<std::vector<int64_t>> &shapes,
-                             const std::vector<uint64_t> &ptrs) {
+template <typename Plan> void PtxKernel::launchSteps(Plan plan) {
   const Driver &d = Driver::get();
   ContextScope scope(halide_, d, where_);
-  // One selection at a time per kernel: the steps share the scratch (the
+  // One plan at a time per kernel: the steps share the scratch (the
   // launches are ordered on stream 0; cuMemFree waits for the device).
   std::lock_guard<std::mutex> lock(mutex_);
   if (functions_.empty())
     loadInContext();
-  PtxSelectPlan plan = planSelectLaunch(launch_, kernel.select, shapes, ptrs, 0);
-  if (plan.scratchBytes > scratchBytes_) {
+  PtxSelectPlan steps = plan(0);
+  if (steps.scratchBytes > scratchBytes_) {
     if (scratch_)
       d.memFree(scratch_);
     scratch_ = scratchBytes_ = 0;
-    if (int rc = d.memAlloc(&scratch_, plan.scratchBytes); rc != 0)
+    if (int rc = d.memAlloc(&scratch_, steps.scratchBytes); rc != 0)
       throw std::runtime_error(where_ + ": cannot allocate " +
-                               std::to_string(plan.scratchBytes) +
-                               " bytes of selection scratch: " + d.error(rc));
-    scratchBytes_ = plan.scratchBytes;
+                               std::to_string(steps.scratchBytes) +
+                               " bytes of scratch: " + d.error(rc));
+    scratchBytes_ = steps.scratchBytes;
   }
-  plan = planSelectLaunch(launch_, kernel.select, shapes, ptrs, scratch_);
-  for (size_t s = 0; s < plan.steps.size(); ++s) {
-    size_t f = size_t(std::find(entries_.begin(), entries_.end(), plan.entries[s]) -
+  steps = plan(scratch_);
+  for (size_t s = 0; s < steps.steps.size(); ++s) {
+    size_t f = size_t(std::find(entries_.begin(), entries_.end(), steps.entries[s]) -
                       entries_.begin());
     if (f >= functions_.size())
-      throw std::runtime_error(where_ + ": no entry '" + plan.entries[s] + "'");
-    PtxLaunchPlan &lp = plan.steps[s];
+      throw std::runtime_error(where_ + ": no entry '" + steps.entries[s] + "'");
+    PtxLaunchPlan &lp = steps.steps[s];
     std::vector<void *> args;
     for (uint64_t &p : lp.params)
       args.push_back(&p);
@@ -392,7 +440,7 @@ void PtxKernel::launchSelect(const manifest::KernelSpec &kernel,
                                 lp.threads, 1, 1, lp.sharedBytes, nullptr,
                                 args.data(), nullptr);
         rc != 0)
-      throw std::runtime_error(where_ + ": cuLaunchKernel (" + plan.entries[s] +
+      throw std::runtime_error(where_ + ": cuLaunchKernel (" + steps.entries[s] +
                                "): " + d.error(rc));
   }
 }
@@ -400,6 +448,7 @@ void PtxKernel::launchSelect(const manifest::KernelSpec &kernel,
 void PtxKernel::launch(const manifest::KernelSpec &kernel,
                        std::vector<Tensor> &tensors) {
   const bool select = kernel.kind == manifest::KernelKind::Select;
+  const bool decode = launch_.abi == "decode-v1";
   // Everything about the tensors is checked before the driver is touched
   // and before anything moves to the device.
   size_t inputs = kernel.inputs.size();
@@ -419,13 +468,15 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
     std::vector<uint64_t> none(shapes.size(), 0);
     if (select)
       planSelectLaunch(launch_, kernel.select, shapes, none, 0);
+    else if (decode)
+      planDecodeLaunch(launch_, kernel.attention, shapes, none, 0);
     else
       planAttentionLaunch(launch_, kernel.attention, shapes, none, &kernel.sparse);
   } catch (const std::exception &e) {
     throw std::runtime_error(where_ + ": " + e.what());
   }
   const Driver &d = Driver::get();
-  if (!d.complete() || (select && (!d.memAlloc || !d.memFree)))
+  if (!d.complete() || ((select || decode) && (!d.memAlloc || !d.memFree)))
     throw std::runtime_error(where_ + ": the CUDA driver (libcuda.so.1) is "
                              "missing or lacks the launch API");
   auto *iface = static_cast<const halide_device_interface_t *>(halide_.deviceInterface());
@@ -441,8 +492,20 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
           " on the device: " + Module::takeHalideError());
     ptrs.push_back(buf->device);
   }
-  if (select) {
-    launchSelect(kernel, shapes, ptrs);
+  if (select || decode) {
+    try {
+      if (select)
+        launchSteps([&](uint64_t scratch) {
+          return planSelectLaunch(launch_, kernel.select, shapes, ptrs, scratch);
+        });
+      else
+        launchSteps([&](uint64_t scratch) {
+          return planDecodeLaunch(launch_, kernel.attention, shapes, ptrs, scratch);
+        });
+    } catch (const std::exception &e) {
+      std::string what = e.what();
+      throw std::runtime_error(what.rfind(where_, 0) == 0 ? what : where_ + ": " + what);
+    }
     for (size_t i = inputs; i < tensors.size(); ++i)
       tensors[i].halideBuffer()->flags |= halide_buffer_flag_device_dirty;
     return;

@@ -57,7 +57,7 @@ PtxLaunchPlan planAttentionLaunch(
 /// ceil(Nq / chunk)), with f32 scratch at device address `scratch` of
 /// `scratchBytes` (qbar, stats, hstats, vote, each 256-byte aligned).
 /// Steps with an empty grid are left out. Throws one line for shapes the
-/// kernels cannot take.
+/// kernels cannot take. (The decode plan below has the same form.)
 struct PtxSelectPlan {
   std::vector<PtxLaunchPlan> steps; ///< qbar, stats, merge, vote, topk
   std::vector<std::string> entries; ///< the step's entry suffix ("_qbar")
@@ -65,6 +65,19 @@ struct PtxSelectPlan {
 };
 PtxSelectPlan planSelectLaunch(const manifest::PtxLaunch &launch,
                                const manifest::SelectParams &select,
+                               const std::vector<std::vector<int64_t>> &shapes,
+                               const std::vector<uint64_t> &devicePtrs,
+                               uint64_t scratch);
+
+/// The launches of split-K decode ("decode-v1", compiler/include/deltaflow/
+/// Compiler/TensorCore.h) over the buffers of planAttentionLaunch (checked
+/// the same way) with its f32 scratch at device address `scratch`: the
+/// split then the merge. keysPerSplit is a multiple of 256 chosen so that
+/// the split has about kDecodeTargetCtas CTAs (the H200 has 132 SMs).
+/// Throws one line for shapes the kernels cannot take.
+constexpr int64_t kDecodeTargetCtas = 1024;
+PtxSelectPlan planDecodeLaunch(const manifest::PtxLaunch &launch,
+                               const manifest::AttentionParams &spec,
                                const std::vector<std::vector<int64_t>> &shapes,
                                const std::vector<uint64_t> &devicePtrs,
                                uint64_t scratch);
@@ -99,11 +112,9 @@ public:
 
 private:
   void loadInContext(); // under mutex_, with the context current
-  /// The five launches of a device selection over buffers already on the
-  /// device (checked by launch()).
-  void launchSelect(const manifest::KernelSpec &kernel,
-                    const std::vector<std::vector<int64_t>> &shapes,
-                    const std::vector<uint64_t> &ptrs);
+  /// The launches of a multi-step plan (selection or decode) made by
+  /// `plan(scratch)`, with the scratch it asks for allocated first.
+  template <typename Plan> void launchSteps(Plan plan);
   manifest::PtxLaunch launch_;
   const char *ptx_;
   HalideCudaRuntime halide_;
@@ -112,7 +123,7 @@ private:
   std::mutex mutex_;
   void *module_ = nullptr;
   std::vector<void *> functions_; ///< one per entry, once loaded
-  uint64_t scratch_ = 0, scratchBytes_ = 0; ///< selection scratch (cuMemAlloc)
+  uint64_t scratch_ = 0, scratchBytes_ = 0; ///< selection/decode scratch (cuMemAlloc)
 };
 
 } // namespace deltaflow::rt

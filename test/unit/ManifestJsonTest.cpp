@@ -66,7 +66,8 @@ struct Gen {
       v.push_back({name("sym"), coin() ? num(1, 64) : -1, std::nullopt});
       if (coin())
         v.back().ptx = PtxLaunch{name("fn"), int(num(1, 1024)), num(0, 1 << 18),
-                                 num(1, 256), int(num(50, 120))};
+                                 num(1, 256), int(num(50, 120)),
+                                 coin() ? "decode-v1" : ""};
     }
     return v;
   }
@@ -259,6 +260,12 @@ TEST(ManifestJson, LocatedErrors) {
       {"name": "k", "kind": "graph", "loc": "x", "inputs": ["t"], "outputs": [],
       "params": {"ops": "add"}, "variants": [{"symbol": "s"}], "deps": [0.5]}]}]})"),
             "m.json: entry 'e' kernel 'k': field 'deps' has the wrong type");
+  EXPECT_EQ(errorOf(head + R"({"name": "e", "inputs": [], "outputs": [], "temporaries": [],
+      "kernels": [{"name": "k", "kind": "graph", "loc": "x", "inputs": [], "outputs": [],
+      "params": {"ops": "add"}, "variants": [{"symbol": "s", "ptx": {"function": "f", "threads": 256, "shared_bytes": 0,
+      "rows_per_block": 1, "compute_capability": 80, "abi": "decode-v2"}}]}]}]})"),
+            "m.json: entry 'e' kernel 'k' variant 's' ptx: unknown launch ABI 'decode-v2' "
+            "(this runtime knows decode-v1)");
 }
 
 TEST(ManifestJson, ArgumentLayoutsByKind) {

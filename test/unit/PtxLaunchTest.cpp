@@ -240,6 +240,57 @@ TEST(PtxLaunch, DeviceSelectionPlansFiveStepsOverScratch) {
                   .steps.empty());
 }
 
+TEST(PtxLaunch, DecodePlansSplitThenMergeOverScratch) {
+  // "decode-v1": q, k, v, out, lse, partO, partL as descriptors, then Nq,
+  // Nk and the keys per split; split (S, Nq Hkv, B), merge (Nq, Hq, B).
+  manifest::PtxLaunch l{"attention_k0_decode", 256, 8320, 1, 80, "decode-v1"};
+  std::vector<uint64_t> ptrs = {0x1000, 0x2000, 0x3000, 0x4000, 0x5000};
+  // 128K keys, one row, 8 KV heads: 128 splits of 1024 keys (1024 CTAs).
+  rt::PtxSelectPlan p =
+      rt::planDecodeLaunch(l, gqa(true, true), shapes(1, 1, 131072, true), ptrs, 0x100000);
+  EXPECT_EQ(p.entries, (std::vector<std::string>{"_split", "_merge"}));
+  ASSERT_EQ(p.steps.size(), 2u);
+  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{128, 8, 1}));
+  EXPECT_EQ(p.steps[1].grid, (std::array<unsigned, 3>{1, 32, 1}));
+  EXPECT_EQ(p.steps[0].threads, 128u);
+  EXPECT_EQ(p.steps[1].threads, 256u);
+  EXPECT_EQ(p.steps[0].sharedBytes, 8320u);
+  const std::vector<uint64_t> &a = p.steps[1].params;
+  ASSERT_EQ(a.size(), 7u * 5 + 3);
+  EXPECT_EQ(a, p.steps[0].params);
+  EXPECT_EQ(a[0], 0x1000u);
+  EXPECT_EQ(a[20], 0x5000u);           // lse
+  EXPECT_EQ(a[23], uint64_t(32));      // its elements: B Hq Nq
+  uint64_t oBytes = 32 * 128 * 128 * 4; // partO [1, 32, 1, 128, 128] f32
+  EXPECT_EQ(a[25], 0x100000u);
+  EXPECT_EQ(a[28], uint64_t(32 * 128 * 128));
+  EXPECT_EQ(a[30], 0x100000u + oBytes);
+  EXPECT_EQ(a[33], uint64_t(32 * 128));
+  EXPECT_EQ(a[35], 1u);
+  EXPECT_EQ(a[36], 131072u);
+  EXPECT_EQ(a[37], 1024u);
+  EXPECT_EQ(p.scratchBytes, oBytes + 32 * 128 * 4);
+
+  // Short contexts: at least 256 keys per split; off the split size the
+  // last split is partial. Batch 2, 3 rows, no LSE: 4 fewer parameters.
+  p = rt::planDecodeLaunch(l, gqa(false, false), shapes(2, 3, 1000, false),
+                           {1, 2, 3, 4}, 0);
+  ASSERT_EQ(p.steps.size(), 2u);
+  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{4, 24, 2}));
+  EXPECT_EQ(p.steps[1].grid, (std::array<unsigned, 3>{3, 32, 2}));
+  ASSERT_EQ(p.steps[0].params.size(), 6u * 5 + 3);
+  EXPECT_EQ(p.steps[0].params.back(), 256u);
+  EXPECT_EQ(p.scratchBytes, uint64_t(2 * 32 * 3 * 4 * 128 * 4 + 2 * 32 * 3 * 4 * 4));
+
+  // The tile's shape checks hold, in one line; no rows: nothing to launch.
+  auto bad = shapes(1, 1, 1000, true);
+  bad[2] = {1, 8, 999, 128};
+  EXPECT_EQ(errorOf([&] { rt::planDecodeLaunch(l, gqa(true, true), bad, ptrs, 0); }),
+            "key and value lengths differ (1000 vs 999)");
+  EXPECT_TRUE(rt::planDecodeLaunch(l, gqa(false, true), shapes(1, 0, 10, true), ptrs, 0)
+                  .steps.empty());
+}
+
 namespace {
 // Stand-ins for the module's Halide runtime: the checks below must refuse
 // before any of them (or the driver) is called.

@@ -215,6 +215,15 @@ static bool buildTensorCoreKernels(deltaflow::compiler::ModuleDesc &desc,
         k.tensorCore = buildTensorCoreAttention(k.attention, tile, k.name,
                                                 sparse ? &k.sparse : nullptr,
                                                 k.sparse.selHeads);
+        // Dense attention also gets the split-K decode kernels for a few
+        // query rows where they cover the shape (the tile serves the rest).
+        int64_t decodeRows = 4;
+        if (auto it = tiles.find("tensorcore.decode-rows"); it != tiles.end())
+          decodeRows = it->second;
+        if (!sparse && decodeRows > 0 && decodeUnsupported(k.attention).empty()) {
+          k.decode = buildDecodeAttention(k.attention, k.name + "_decode");
+          k.decode->maxRows = decodeRows;
+        }
       } catch (const std::exception &ex) {
         llvm::errs() << k.loc << ": error: " << ex.what() << "\n";
         return false;
@@ -229,8 +238,11 @@ static int writeTensorCoreKernels(const deltaflow::compiler::ModuleDesc &desc,
   std::string text;
   for (const auto &e : desc.entries)
     for (const auto &k : e.kernels)
-      if (k.tensorCore)
+      if (k.tensorCore) {
+        if (k.decode)
+          text += (mlir ? k.decode->mlir : k.decode->ptx) + "\n";
         text += (mlir ? k.tensorCore->mlir : k.tensorCore->ptx) + "\n";
+      }
       else if (k.deviceSelect)
         text += (mlir ? k.deviceSelect->mlir : k.deviceSelect->ptx) + "\n";
   if (text.empty()) {

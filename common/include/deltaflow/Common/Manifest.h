@@ -117,10 +117,15 @@ struct PtxLaunch {
   int64_t sharedBytes = 0;    ///< dynamic shared memory per block
   int64_t rowsPerBlock = 0;   ///< query rows per block: grid x = ceil(Nq / this)
   int computeCapability = 0;  ///< needed: major * 10 + minor (80 = sm_80)
+  /// How it is launched (compiler/include/deltaflow/Compiler/TensorCore.h):
+  /// "attention-v1" (one entry), "token-select-v1" (five), "decode-v1"
+  /// (split then merge). The manifest leaves out "attention-v1" and
+  /// "token-select-v1", which the kernel's kind implies.
+  std::string abi;
   bool operator==(const PtxLaunch &o) const {
     return function == o.function && threads == o.threads &&
            sharedBytes == o.sharedBytes && rowsPerBlock == o.rowsPerBlock &&
-           computeCapability == o.computeCapability;
+           computeCapability == o.computeCapability && abi == o.abi;
   }
 };
 

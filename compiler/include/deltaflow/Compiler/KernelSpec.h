@@ -99,6 +99,9 @@ struct KernelDesc {
   /// attention with a bf16/f16 query on a CUDA target: the tensor-core
   /// kernel (built by the MLIR half), used instead of Halide's.
   std::optional<PtxKernel> tensorCore;
+  /// dense attention with it: the split-K decode kernels for a few rows
+  /// (buildDecodeAttention), a variant before the tile's.
+  std::optional<PtxKernel> decode;
   /// select with a bf16/f16 query on a CUDA target: the device selection
   /// kernels (MLIR-built PTX), used instead of Halide's.
   std::optional<DeviceSelectKernels> deviceSelect;

@@ -31,6 +31,7 @@
 #define DELTAFLOW_COMPILER_TENSORCORE_H
 
 #include "deltaflow/Common/Manifest.h"
+#include "deltaflow/Common/PtxAbi.h"
 
 #include <cstdint>
 #include <string>
@@ -56,6 +57,7 @@ struct PtxKernel {
   int64_t sharedBytes = 0;   ///< dynamic shared memory per CTA
   int rowsPerBlock = 0;      ///< query rows per CTA (grid x = ceil(Nq/this))
   int computeCapability = 80;///< needed by the PTX (major*10 + minor)
+  int64_t maxRows = -1;      ///< the variant serves at most this many query rows (-1: any)
 };
 
 /// Largest dynamic shared memory per CTA on the oldest GPU the PTX targets
@@ -127,6 +129,32 @@ std::string deviceSelectUnsupported(const DeviceSelectSpec &spec);
 /// lowering.
 DeviceSelectKernels buildDeviceSelect(const DeviceSelectSpec &spec,
                                       const std::string &prefix);
+
+/// Split-K decode of dense attention for bf16/f16 Q, K, V (Flash-Decoding;
+/// compiler/TensorCore/Decode.cpp): the few-row variant beside the tile
+/// ("decode-v1" ABI). Two entries, `<prefix>_split` then `<prefix>_merge`,
+/// launched in that order on one stream, take the same parameters: q, k,
+/// v, out[, lse] as for "attention-v1", then the f32 scratch partO [B, Hq,
+/// Nq, S, D] and partL [B, Hq, Nq, S] (log2 domain), as 1-D memref
+/// descriptors, then Nq, Nk and keysPerSplit as 64-bit integers; S =
+/// ceil(Nk / keysPerSplit). Grids and blocks: split (S, Nq Hkv, B) x
+/// kDecodeSplitThreads, merge (Nq, Hq, B) x kDecodeMergeThreads, both with
+/// decodeSharedBytes(spec) of dynamic shared memory.
+using ptx_abi::kDecodeSplitThreads;
+using ptx_abi::kDecodeMergeThreads;
+
+/// Why `spec` has no decode kernel ("" when it has one). Covered: Q, K, V
+/// and the output all bf16 or all f16, D == Dv in {64, 128, 256}, up to 8
+/// query heads per KV head, causal (the last Nq of Nk keys, or a static
+/// offset) or not.
+std::string decodeUnsupported(const manifest::AttentionParams &spec);
+int64_t decodeSharedBytes(const manifest::AttentionParams &spec);
+
+/// Builds and lowers the two decode kernels (sm_80 PTX); `function` of the
+/// result is `prefix`. Throws std::runtime_error with one line when
+/// decodeUnsupported() says why, or when lowering fails.
+PtxKernel buildDecodeAttention(const manifest::AttentionParams &spec,
+                               const std::string &prefix);
 
 } // namespace deltaflow::compiler
 
