@@ -14,7 +14,9 @@
 
 #include <cctype>
 #include "mlir/Tools/Plugins/PassPlugin.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/StringSaver.h"
 
 namespace {
 bool loadPassPlugins(const std::vector<std::string> &paths, std::string &error) {
@@ -246,18 +248,26 @@ std::string mlirOptionScanText(llvm::StringRef options) {
 /// counting braces inside quotes too (it does not know quotes), each
 /// checked by bracedValueText and mlirOptionScanText. A quote-aware cut
 /// differs where a quote holds a brace ("p{a=x'{'},q{b=y'}'}" gives p the
-/// options "a=x'{'},q{b=y'}'"), found by fuzz-pass-options.
-std::string pipelineBracedValueText(llvm::StringRef text) {
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '{')
+/// options "a=x'{'},q{b=y'}'"), found by fuzz-pass-options. Every group at
+/// every depth is checked, not only the outermost: an option's value may
+/// itself be a pipeline that MLIR parses later (inline's op-pipelines=
+/// "func.func(canonicalize{disable-patterns='a(b'})").
+/// `pipeline`: `text` is a pipeline, whose every '{' MLIR cuts; else it is
+/// a pass's options, where only the groups of a value that is itself a
+/// pipeline are cut, and an unclosed one is not an error here.
+std::string pipelineBracedValueText(llvm::StringRef text, bool pipeline = true) {
+  for (size_t open = 0; open < text.size(); ++open) {
+    if (text[open] != '{')
       continue;
-    size_t open = i, depth = 1;
-    for (++i; i < text.size(); ++i) {
+    size_t i = open + 1, depth = 1;
+    for (; i < text.size(); ++i) {
       if (text[i] == '{')
         ++depth;
       else if (text[i] == '}' && --depth == 0)
         break;
     }
+    if (i >= text.size() && !pipeline)
+      continue;
     if (i >= text.size())
       return "the '{' at column " + std::to_string(open + 1) +
              " never closes when braces inside quotes are counted (MLIR's "
@@ -274,6 +284,7 @@ std::string pipelineBracedValueText(llvm::StringRef text) {
 
 std::string mlir::deltaflow::unbalancedOptionText(const std::string &text,
                                                bool pipeline) {
+  constexpr size_t kMaxOptionNesting = 64;
   std::vector<std::pair<char, size_t>> open; // bracket or quote, column
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
@@ -296,6 +307,10 @@ std::string mlir::deltaflow::unbalancedOptionText(const std::string &text,
                " (option values are cut at spaces)";
     }
     if (c == '"' || c == '\'' || c == '(' || c == '[' || c == '{') {
+      // The checks recurse once per level of braced value: bound them.
+      if (open.size() >= kMaxOptionNesting)
+        return "brackets nested deeper than " + std::to_string(kMaxOptionNesting) +
+               " levels at column " + std::to_string(i + 1);
       open.push_back({c, i + 1});
     } else if (c == ')' || c == ']' || c == '}') {
       char want = c == ')' ? '(' : c == ']' ? '[' : '{';
@@ -309,7 +324,10 @@ std::string mlir::deltaflow::unbalancedOptionText(const std::string &text,
     if (pipeline)
       return pipelineBracedValueText(text);
     std::string why = bracedValueText(text);
-    return why.empty() ? mlirOptionScanText(text) : why;
+    if (why.empty())
+      why = mlirOptionScanText(text);
+    // A value may hold a pipeline with options of its own.
+    return why.empty() ? pipelineBracedValueText(text, /*pipeline=*/false) : why;
   }
   const auto &[c, col] = open.back();
   return std::string(c == '"' || c == '\'' ? "unclosed quote " : "unclosed '") +
@@ -319,31 +337,44 @@ std::string mlir::deltaflow::unbalancedOptionText(const std::string &text,
 
 bool mlir::deltaflow::checkPassArguments(int argc, char **argv,
                                          std::string &error) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
+  // As MlirOptMain reads them: response files (@FILE) expanded first.
+  llvm::BumpPtrAllocator alloc;
+  llvm::StringSaver saver(alloc);
+  llvm::SmallVector<const char *, 32> args(argv, argv + argc);
+  if (!llvm::cl::ExpandResponseFiles(saver, llvm::cl::TokenizeGNUCommandLine, args)) {
+    error = "cannot expand the response files of the command line";
+    return false;
+  }
+  auto isPipelineFlag = [](llvm::StringRef name) {
+    return name == "p" || name == "pass-pipeline";
+  };
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (!args[i])
+      continue;
+    llvm::StringRef arg = args[i];
+    if (arg.size() < 2 || arg[0] != '-')
+      continue;
+    llvm::StringRef body = arg.drop_front(arg.starts_with("--") ? 2 : 1);
+    auto [name, rest] = body.split('=');
+    bool hasValue = body.contains('=');
     std::string value;
-    bool pipelineFlag = arg == "-p" || arg == "--pass-pipeline" ||
-                        arg == "-pass-pipeline";
-    if (pipelineFlag && i + 1 < argc) {
-      value = argv[i + 1];
-    } else if (size_t eq = arg.find('=');
-               eq != std::string::npos && arg.size() > 1 && arg[0] == '-') {
-      // --NAME=OPTIONS of a registered pass or pipeline (upstream ones too:
-      // canonicalize's list options hang the same way), or a pipeline.
-      std::string name = arg.substr(arg[1] == '-' ? 2 : 1, eq - (arg[1] == '-' ? 2 : 1));
-      if (name != "pass-pipeline" && name != "p" && !PassInfo::lookup(name) &&
-          !PassPipelineInfo::lookup(name))
+    bool pipeline = isPipelineFlag(name);
+    if (pipeline && !hasValue) {
+      if (i + 1 >= args.size() || !args[i + 1])
         continue;
-      value = arg.substr(eq + 1);
+      value = args[++i];
+    } else if (hasValue && (pipeline || PassInfo::lookup(name) ||
+                            PassPipelineInfo::lookup(name))) {
+      // --NAME=OPTIONS of a registered pass or pipeline (upstream ones too:
+      // canonicalize's list options hang the same way), or a pipeline:
+      // which of the two only the flag's name says.
+      value = rest.str();
     } else {
       continue;
     }
-    if (std::string why = unbalancedOptionText(value, /*pipeline=*/pipelineFlag ||
-                                                          arg.find("pipeline=") != std::string::npos ||
-                                                          arg.rfind("-p=", 0) == 0);
-        !why.empty()) {
-      error = "bad pass options in '" + arg + (pipelineFlag ? " " + value : "") +
-              "': " + why;
+    if (std::string why = unbalancedOptionText(value, pipeline); !why.empty()) {
+      error = "bad pass options in '" + arg.str() +
+              (pipeline && !hasValue ? " " + value : "") + "': " + why;
       return false;
     }
   }
