@@ -14,6 +14,9 @@
 
 namespace deltaflow::rt {
 
+/// CUDA's limit on grid dimensions y and z (x: 2^31 - 1).
+constexpr int64_t kMaxGridYZ = 65535;
+
 PtxLaunchPlan planAttentionLaunch(
     const manifest::PtxLaunch &launch, const manifest::AttentionParams &spec,
     const std::vector<std::vector<int64_t>> &shapes,
@@ -93,7 +96,6 @@ PtxLaunchPlan planAttentionLaunch(
         "of the Nk keys, so Nq <= Nk; got Nq = " + std::to_string(nq) +
         ", Nk = " + std::to_string(nk));
   int64_t gx = (nq + launch.rowsPerBlock - 1) / launch.rowsPerBlock;
-  constexpr int64_t kMaxGridYZ = 65535;
   if (spec.hq > kMaxGridYZ || batch > kMaxGridYZ ||
       gx > std::numeric_limits<int32_t>::max())
     throw std::runtime_error("grid (" + std::to_string(gx) + ", " +
@@ -143,7 +145,6 @@ PtxSelectPlan planSelectLaunch(const manifest::PtxLaunch &launch,
         throw std::runtime_error("device selection: a dimension of " +
                                  shapeString(sh) + " is out of range");
   int64_t NB = (nk + 255) / 256, NP = 8 * NB;
-  constexpr int64_t kMaxGridYZ = 65535;
   if (C > kMaxGridYZ || B > kMaxGridYZ || hq > kMaxGridYZ)
     throw std::runtime_error("device selection: grid beyond the CUDA limits");
   // Scratch: qbar [B, C, Hq, D], stats [B, C, NP, Hq, 2], hstats [B, C, Hq,
@@ -212,9 +213,8 @@ PtxSelectPlan planDecodeLaunch(const manifest::PtxLaunch &launch,
   PtxLaunchPlan base = planAttentionLaunch(tile, spec, shapes, devicePtrs);
   const std::vector<int64_t> &q = shapes[0];
   int64_t B = q[0], nq = q[2], nk = shapes[1][2];
-  if (nq < 1)
-    return {};
-  constexpr int64_t kMaxGridYZ = 65535;
+  if (nq < 1 || B < 1)
+    return {}; // nothing to launch
   if (nq * spec.hkv > kMaxGridYZ || nq > int64_t(std::numeric_limits<int32_t>::max()))
     throw std::runtime_error("decode attention: " + std::to_string(nq) +
                              " query rows are beyond the CUDA grid limits");
@@ -517,7 +517,7 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
   } catch (const std::exception &e) {
     throw std::runtime_error(where_ + ": " + e.what());
   }
-  if (plan.grid[0] > 0) {
+  if (plan.grid[0] > 0 && plan.grid[2] > 0) { // no rows or no batch: nothing to run
     ContextScope scope(halide_, d, where_);
     {
       std::lock_guard<std::mutex> lock(mutex_);
