@@ -23,6 +23,8 @@ PKGS=(
   g++-aarch64-linux-gnu qemu-user-static libtbb-dev:arm64
   # GPU schedules without a GPU: OpenCL on the CPU
   pocl-opencl-icd ocl-icd-libopencl1
+  # context parallelism across CPU processes (deltaflow-run shard)
+  libopenmpi-dev openmpi-bin
   # sanitizers and libFuzzer (scripts/sanitize.sh, scripts/fuzz.sh)
   "clang-${MLIR_MAJOR}" "libclang-rt-${MLIR_MAJOR}-dev"
 )

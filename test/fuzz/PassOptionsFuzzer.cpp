@@ -1,7 +1,10 @@
 //===- PassOptionsFuzzer.cpp - the sparsity passes' option strings --------===//
 //
-// Input: "SPARSIFY[\nDELTA]", the text of deltaflow-compile's --sparsity and
-// (after the first newline, if any) --delta. The pipeline is built and
+// Input: "SPARSIFY[\nDELTA[\nINLINE]]", the text of deltaflow-compile's
+// --sparsity and (after the first newline, if any) --delta, and (after a
+// second) the options of upstream's inline pass, whose op-pipelines= and
+// default-pipeline= values are pipelines parsed later (deltaflow-opt
+// registers it). The pipeline is built and
 // parsed exactly as deltaflow-compile does ("attn-raise,attn-sparsify{...},
 // attn-delta-correct{...},canonicalize,cse", with the in-tree policies
 // registered), and an accepted pipeline runs over a small module of causal,
@@ -61,6 +64,7 @@ MLIRContext &context() {
     mlir::deltaflow::registerDeltaflowPasses();
     registerCanonicalizerPass();
     registerCSEPass();
+    registerInlinerPass();
     mlir::deltaflow::registerBuiltinSparsityPolicies();
     DialectRegistry r;
     mlir::deltaflow::registerDeltaflowDialects(r);
@@ -85,22 +89,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   // A command-line argument cannot hold a NUL.
   if (text.find('\0') != std::string::npos)
     return 0;
-  std::string sparsity = text, delta;
-  bool withDelta = false;
+  std::string sparsity = text, delta, inliner;
+  bool withDelta = false, withInline = false;
   if (size_t nl = text.find('\n'); nl != std::string::npos) {
     sparsity = text.substr(0, nl);
     delta = text.substr(nl + 1);
     withDelta = true;
+    if (size_t nl2 = delta.find('\n'); nl2 != std::string::npos) {
+      inliner = delta.substr(nl2 + 1);
+      delta.resize(nl2);
+      withInline = true;
+    }
   }
   // deltaflow-compile refuses an unclosed or unmatched range first (MLIR 19's
   // pass-option parser loops forever on one inside a list option: its
   // findChar index wraps from npos to 0); so does this target.
   if (!mlir::deltaflow::unbalancedOptionText(sparsity).empty() ||
-      !mlir::deltaflow::unbalancedOptionText(delta).empty())
+      !mlir::deltaflow::unbalancedOptionText(delta).empty() ||
+      !mlir::deltaflow::unbalancedOptionText(inliner).empty())
     return 0;
   std::string pipeline = "attn-raise,attn-sparsify{" + sparsity + "},";
   if (withDelta)
     pipeline += "attn-delta-correct{" + delta + "},";
+  if (withInline)
+    pipeline += "inline{" + inliner + "},";
   pipeline += "canonicalize,cse";
   // ... and the pipeline they make, as MLIR cuts it (braces inside quotes
   // count there: "entries=x'{'" then "x=y'}'" hung before this check).

@@ -1,11 +1,14 @@
 //===- Options.h - command-line pieces of deltaflow-run ---------*- C++ -*-===//
 //
-// Shared by `deltaflow-run` and `deltaflow-run generate`: an option's value
-// (`--name VALUE` or `--name=VALUE`) and whole integers in a range.
+// Shared by `deltaflow-run`, `deltaflow-run generate` and `deltaflow-run
+// shard`: an option's value (`--name VALUE` or `--name=VALUE`), whole
+// integers in a range, and the type conversion of .npy inputs.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DELTAFLOW_RUN_OPTIONS_H
 #define DELTAFLOW_RUN_OPTIONS_H
+
+#include "deltaflow/Runtime/Tensor.h"
 
 #include <cstdint>
 #include <optional>
@@ -46,6 +49,18 @@ inline std::optional<int64_t> parseInteger(const std::string &v, int64_t lo,
   } catch (const std::exception &) {
   }
   return std::nullopt;
+}
+
+/// A tensor read from a .npy file for an entry input of type `want`: f16
+/// data of an f32 input is widened, f32 data of a bf16 input is rounded to
+/// nearest even (NumPy has no bf16); anything else is kept as read (the
+/// executor checks the type).
+inline Tensor convertInput(Tensor t, DType want) {
+  if (want == DType::Float32 && t.dtype() == DType::Float16)
+    return t.toFloat32();
+  if (want == DType::BFloat16 && t.dtype() == DType::Float32)
+    return t.toBFloat16();
+  return t;
 }
 
 } // namespace deltaflow::rt

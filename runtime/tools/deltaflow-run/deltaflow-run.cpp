@@ -8,6 +8,7 @@
 
 #include "Generate.h"
 #include "Options.h"
+#include "Shard.h"
 #include "deltaflow/Runtime/Executor.h"
 #include "deltaflow/Runtime/Npy.h"
 
@@ -33,6 +34,9 @@ namespace {
 const char *kUsage = R"(usage: deltaflow-run MODULE.so [options]
        deltaflow-run generate --dense DENSE.so --weights W.safetensors [...]
                               (prefill + greedy decode of a model; generate --help)
+       mpirun -np N deltaflow-run shard MODULE.so --input q=... [...]
+                              (one attention over N key shards, merged by LSE;
+                              shard --help)
 
 Runs an entry of a module compiled by deltaflow-compile. Inputs and outputs
 are NumPy .npy files. A float32 input accepts float32, or float16 widened
@@ -106,6 +110,8 @@ int main(int argc, char **argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "generate")
     return runGenerate(std::vector<std::string>(args.begin() + 1, args.end()));
+  if (!args.empty() && args[0] == "shard")
+    return runShard(std::vector<std::string>(args.begin() + 1, args.end()));
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i], value;
     auto takeValue = [&](const std::string &name) {
@@ -208,15 +214,7 @@ int main(int argc, char **argv) {
                                  name + "'");
       if (inputs.count(name))
         throw std::runtime_error("input '" + name + "' bound twice");
-      Tensor t = readNpy(file);
-      // f16 inputs of f32 tensors are widened; f32 inputs of bf16 tensors
-      // are rounded (NumPy has no bf16); anything else must match.
-      DType want = entry.findInput(name)->dtype;
-      if (want == DType::Float32 && t.dtype() == DType::Float16)
-        t = t.toFloat32();
-      else if (want == DType::BFloat16 && t.dtype() == DType::Float32)
-        t = t.toBFloat16();
-      inputs[name] = t;
+      inputs[name] = convertInput(readNpy(file), entry.findInput(name)->dtype);
     }
 
     if (device >= 0 && !module->gpu())

@@ -1,0 +1,97 @@
+//===- MpiCommunicator.cpp - Communicator on MPI ---------------------------===//
+//
+// Built when CMake finds MPI (Debian's libopenmpi-dev); otherwise
+// NoMpi.cpp says so at run time. Collectives are the non-blocking forms,
+// polled against a deadline, so that a rank that never arrives is a
+// bounded, named error rather than a hang.
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltaflow/Runtime/Communicator.h"
+
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+namespace deltaflow::rt {
+
+namespace {
+
+class MpiCommunicator : public Communicator {
+public:
+  explicit MpiCommunicator(double timeout) : timeout_(timeout) {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) {
+      int provided = 0;
+      if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) !=
+          MPI_SUCCESS)
+        throw std::runtime_error("MPI_Init failed");
+      std::atexit([] {
+        int finalized = 0;
+        MPI_Finalized(&finalized);
+        if (!finalized)
+          MPI_Finalize();
+      });
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  void allGather(const void *send, size_t bytes, void *recv) override {
+    if (bytes > size_t(1) << 30)
+      throw std::runtime_error("rank " + std::to_string(rank_) + ": an allgather of " +
+                               std::to_string(bytes) + " bytes per rank is past MPI's int count");
+    auto t0 = std::chrono::steady_clock::now();
+    MPI_Request req;
+    if (MPI_Iallgather(send, int(bytes), MPI_BYTE, recv, int(bytes), MPI_BYTE,
+                       MPI_COMM_WORLD, &req) != MPI_SUCCESS)
+      throw std::runtime_error("rank " + std::to_string(rank_) + ": MPI_Iallgather failed");
+    for (int done = 0;;) {
+      MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+      if (done)
+        break;
+      double waited =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (waited > timeout_)
+        throw std::runtime_error(
+            "rank " + std::to_string(rank_) + " of " + std::to_string(size_) +
+            ": allgather did not complete within " + std::to_string(int(timeout_)) +
+            " s (a rank stopped or is stuck; DELTAFLOW_COLLECTIVE_TIMEOUT sets the limit)");
+      std::this_thread::sleep_for(std::chrono::microseconds(waited > 0.01 ? 200 : 0));
+    }
+    commSeconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  std::string describe() const override {
+    char v[MPI_MAX_LIBRARY_VERSION_STRING];
+    int n = 0;
+    MPI_Get_library_version(v, &n);
+    std::string s(v, size_t(n));
+    if (size_t cut = s.find(','); cut != std::string::npos)
+      s.resize(cut);
+    return "MPI (" + s + ")";
+  }
+  [[noreturn]] void abort(int code) override {
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::exit(code);
+  }
+
+private:
+  double timeout_;
+  int rank_ = 0, size_ = 1;
+};
+
+} // namespace
+
+bool haveMpi() { return true; }
+
+std::unique_ptr<Communicator> mpiCommunicator(double timeoutSeconds) {
+  return std::make_unique<MpiCommunicator>(timeoutSeconds);
+}
+
+} // namespace deltaflow::rt

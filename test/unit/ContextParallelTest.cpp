@@ -1,0 +1,122 @@
+//===- ContextParallelTest.cpp - key shards and the LSE merge -------------===//
+//
+// The merge of partial attentions (runtime/include/deltaflow/Runtime/
+// ContextParallel.h) against float64 attention over all keys, on fresh
+// random scores and values, with shards of uneven and zero size, and at the
+// special values (rows no shard sees, NaN and +inf scores).
+//
+//===----------------------------------------------------------------------===//
+
+#include "deltaflow/Runtime/ContextParallel.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+using namespace deltaflow::rt;
+
+TEST(ContextParallel, KeyShardsCoverTheKeysInOrder) {
+  for (int ranks : {1, 2, 3, 7})
+    for (int64_t nk : {0, 1, 2, 5, 1001, 131072}) {
+      int64_t next = 0, smallest = nk, largest = 0;
+      for (int r = 0; r < ranks; ++r) {
+        auto [b, e] = keyShard(nk, r, ranks);
+        EXPECT_EQ(b, next) << nk << " keys, rank " << r << " of " << ranks;
+        EXPECT_LE(b, e);
+        smallest = std::min(smallest, e - b);
+        largest = std::max(largest, e - b);
+        next = e;
+      }
+      EXPECT_EQ(next, nk);
+      EXPECT_LE(largest - smallest, 1);
+    }
+  EXPECT_THROW(keyShard(10, 2, 2), std::invalid_argument);
+  EXPECT_THROW(keyShard(10, 0, 0), std::invalid_argument);
+}
+
+namespace {
+/// Softmax attention of each row over keys [b, e) in float64: its output
+/// (normalised over those keys) and LSE, rounded to float32 as a rank's
+/// kernel returns them; (NaN, -inf) for a row whose scores are all -inf.
+void partial(const std::vector<double> &s, const std::vector<double> &v,
+             int64_t rows, int64_t nk, int64_t dv, int64_t b, int64_t e,
+             std::vector<float> &out, std::vector<float> &lse) {
+  out.assign(size_t(rows * dv), 0.f);
+  lse.assign(size_t(rows), 0.f);
+  for (int64_t r = 0; r < rows; ++r) {
+    double m = -INFINITY;
+    for (int64_t j = b; j < e; ++j)
+      m = std::max(m, s[size_t(r * nk + j)]);
+    double sum = 0;
+    std::vector<double> o(size_t(dv), 0.0);
+    for (int64_t j = b; j < e; ++j) {
+      double w = m == -INFINITY ? 0 : std::exp(s[size_t(r * nk + j)] - m);
+      sum += w;
+      for (int64_t c = 0; c < dv; ++c)
+        o[size_t(c)] += w * v[size_t(j * dv + c)];
+    }
+    for (int64_t c = 0; c < dv; ++c)
+      out[size_t(r * dv + c)] = float(o[size_t(c)] / sum);
+    lse[size_t(r)] = float(m + std::log(sum));
+  }
+}
+} // namespace
+
+TEST(ContextParallel, MergeEqualsAttentionOverAllKeys) {
+  std::mt19937_64 gen(7);
+  std::normal_distribution<double> n01;
+  const int64_t rows = 9, nk = 1001, dv = 17;
+  std::vector<double> s(size_t(rows * nk)), v(size_t(nk * dv));
+  for (double &x : s)
+    x = 3 * n01(gen);
+  for (double &x : v)
+    x = n01(gen);
+  std::vector<float> whole, wholeLse;
+  partial(s, v, rows, nk, dv, 0, nk, whole, wholeLse);
+  for (int ranks : {1, 2, 3, 5}) {
+    std::vector<std::vector<float>> outs(static_cast<size_t>(ranks)), lses(static_cast<size_t>(ranks));
+    std::vector<AttentionPartial> parts;
+    for (int r = 0; r < ranks; ++r) {
+      auto [b, e] = keyShard(nk, r, ranks);
+      partial(s, v, rows, nk, dv, b, e, outs[size_t(r)], lses[size_t(r)]);
+      parts.push_back({outs[size_t(r)].data(), lses[size_t(r)].data()});
+    }
+    parts.push_back({}); // an empty shard: the identity
+    std::vector<float> out(size_t(rows * dv), NAN), lse(size_t(rows), NAN);
+    mergeAttentionPartials(parts, rows, dv, out.data(), lse.data());
+    for (int64_t i = 0; i < rows * dv; ++i)
+      EXPECT_NEAR(out[size_t(i)], whole[size_t(i)], 2e-6) << ranks << " ranks, element " << i;
+    for (int64_t r = 0; r < rows; ++r)
+      EXPECT_NEAR(lse[size_t(r)], wholeLse[size_t(r)], 2e-6) << ranks << " ranks, row " << r;
+  }
+}
+
+TEST(ContextParallel, MergeAtSpecialValues) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = NAN;
+  // Row 0: shard A finite, shard B sees no key (NaN output, -inf LSE):
+  // B weighs 0. Row 1: no shard sees a key: NaN, -inf. Row 2: a +inf score
+  // in A: NaN, NaN. Row 3: a NaN score in B: NaN, NaN.
+  std::vector<float> oa = {1, 2, nan, nan, nan, nan, 5, 6};
+  std::vector<float> la = {0.5f, -inf, inf, 1};
+  std::vector<float> ob = {nan, nan, nan, nan, 3, 4, nan, nan};
+  std::vector<float> lb = {-inf, -inf, 0, nan};
+  std::vector<float> out(8, 0.f), lse(4, 0.f);
+  mergeAttentionPartials({{oa.data(), la.data()}, {ob.data(), lb.data()}, {}}, 4, 2,
+                         out.data(), lse.data());
+  EXPECT_FLOAT_EQ(out[0], 1);
+  EXPECT_FLOAT_EQ(out[1], 2);
+  EXPECT_FLOAT_EQ(lse[0], 0.5f);
+  EXPECT_TRUE(std::isnan(out[2]) && std::isnan(out[3]));
+  EXPECT_EQ(lse[1], -inf);
+  for (int i = 4; i < 8; ++i)
+    EXPECT_TRUE(std::isnan(out[size_t(i)])) << i;
+  EXPECT_TRUE(std::isnan(lse[2]));
+  EXPECT_TRUE(std::isnan(lse[3]));
+  // Only empty shards: every row has no key.
+  mergeAttentionPartials({{}, {}}, 4, 2, out.data(), lse.data());
+  for (int i = 0; i < 8; ++i)
+    EXPECT_TRUE(std::isnan(out[size_t(i)]));
+  EXPECT_EQ(lse[0], -inf);
+}
