@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace deltaflow::rt {
 
@@ -43,29 +44,27 @@ public:
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   void allGather(const void *send, size_t bytes, void *recv) override {
-    if (bytes > size_t(1) << 30)
-      throw std::runtime_error("rank " + std::to_string(rank_) + ": an allgather of " +
-                               std::to_string(bytes) + " bytes per rank is past MPI's int count");
+    checkCount(bytes, "an allgather");
     auto t0 = std::chrono::steady_clock::now();
     MPI_Request req;
     if (MPI_Iallgather(send, int(bytes), MPI_BYTE, recv, int(bytes), MPI_BYTE,
                        MPI_COMM_WORLD, &req) != MPI_SUCCESS)
       throw std::runtime_error("rank " + std::to_string(rank_) + ": MPI_Iallgather failed");
-    for (int done = 0;;) {
-      MPI_Test(&req, &done, MPI_STATUS_IGNORE);
-      if (done)
-        break;
-      double waited =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (waited > timeout_)
-        throw std::runtime_error(
-            "rank " + std::to_string(rank_) + " of " + std::to_string(size_) +
-            ": allgather did not complete within " + std::to_string(int(timeout_)) +
-            " s (a rank stopped or is stuck; DELTAFLOW_COLLECTIVE_TIMEOUT sets the limit)");
-      std::this_thread::sleep_for(std::chrono::microseconds(waited > 0.01 ? 200 : 0));
-    }
-    commSeconds +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    wait({req}, t0, "allgather");
+  }
+  void sendRecv(const void *send, size_t sendBytes, int dest, void *recv,
+                size_t recvBytes, int source) override {
+    checkCount(sendBytes, "a send");
+    checkCount(recvBytes, "a receive");
+    auto t0 = std::chrono::steady_clock::now();
+    MPI_Request reqs[2];
+    if (MPI_Irecv(recv, int(recvBytes), MPI_BYTE, source, 0, MPI_COMM_WORLD, &reqs[0]) !=
+            MPI_SUCCESS ||
+        MPI_Isend(send, int(sendBytes), MPI_BYTE, dest, 0, MPI_COMM_WORLD, &reqs[1]) !=
+            MPI_SUCCESS)
+      throw std::runtime_error("rank " + std::to_string(rank_) + ": MPI_Isend/MPI_Irecv failed");
+    wait({reqs[0], reqs[1]}, t0, "ring exchange with ranks " + std::to_string(source) +
+                                     " and " + std::to_string(dest));
   }
   std::string describe() const override {
     char v[MPI_MAX_LIBRARY_VERSION_STRING];
@@ -82,6 +81,31 @@ public:
   }
 
 private:
+  void checkCount(size_t bytes, const char *what) const {
+    if (bytes > size_t(1) << 30)
+      throw std::runtime_error("rank " + std::to_string(rank_) + ": " + what + " of " +
+                               std::to_string(bytes) + " bytes is past MPI's int count");
+  }
+  /// Polls `reqs` until done, or throws naming this rank after the timeout.
+  void wait(std::vector<MPI_Request> reqs, std::chrono::steady_clock::time_point t0,
+            const std::string &what) {
+    for (int done = 0;;) {
+      MPI_Testall(int(reqs.size()), reqs.data(), &done, MPI_STATUSES_IGNORE);
+      if (done)
+        break;
+      double waited =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (waited > timeout_)
+        throw std::runtime_error(
+            "rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ": " + what +
+            " did not complete within " + std::to_string(int(timeout_)) +
+            " s (a rank stopped or is stuck; --timeout or DELTAFLOW_COLLECTIVE_TIMEOUT "
+            "sets the limit)");
+      std::this_thread::sleep_for(std::chrono::microseconds(waited > 0.01 ? 200 : 0));
+    }
+    commSeconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
   double timeout_;
   int rank_ = 0, size_ = 1;
 };

@@ -4,7 +4,8 @@
 // stage 1): the keys are split by sequence across the ranks of an MPI run,
 // each rank runs the compiled attention on its shard, one allgather per call
 // exchanges the (out, lse) partials, and every rank merges them by LSE
-// (runtime/include/deltaflow/Runtime/ContextParallel.h).
+// (runtime/include/deltaflow/Runtime/ContextParallel.h); a causal prefill
+// runs as a ring over zigzag chunks (ringPrefill).
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,7 +27,9 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <array>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <unistd.h>
 
@@ -48,7 +51,11 @@ Rank 0 writes the outputs, equal to an unsharded run's to float32 rounding.
 The module's entry must be one dense attn.attention that returns its LSE,
 e.g. examples/attention_lse.mlir. Causal attention shards in decode (one
 query row, at the end of the keys); non-causal attention with any number of
-rows. At start every rank checks that all ranks loaded the same module (a
+rows. A causal prefill (as many query rows as keys) runs as a ring over
+zigzag chunks: give a module with a causal and a full attention, e.g.
+examples/attention_ring.mlir; rank r holds chunks r and 2N-1-r of the 2N,
+the K/V chunks travel round the ring, and each query chunk's partials merge
+by LSE. At start every rank checks that all ranks loaded the same module (a
 hash of the .so and its manifest) and the same key count.
 
 Rank 0 prints one line per rank: its keys, its K/V shard's memory, its
@@ -110,9 +117,193 @@ struct Status {
 
 /// What every rank reports after it.
 struct Report {
-  int64_t begin = 0, end = 0, shardBytes = 0;
+  int64_t begin = 0, end = 0, begin2 = 0, end2 = 0, shardBytes = 0; ///< keys (ring: 2 chunks)
   double kernelMs = 0, commMs = 0, callMs = 0;
 };
+
+
+/// An entry that is one dense attention with its LSE output.
+struct AttentionEntry {
+  const EntryInfo *entry = nullptr;
+  const manifest::KernelSpec *attn = nullptr;
+};
+std::optional<AttentionEntry> attentionEntry(const EntryInfo &e) {
+  if (e.kernels.size() != 1)
+    return std::nullopt;
+  const manifest::KernelSpec &k = e.kernels[0];
+  if (k.kind != manifest::KernelKind::Attention || k.inputs.size() != 3 ||
+      k.outputs.size() != 2 || !k.attention.withLse)
+    return std::nullopt;
+  return AttentionEntry{&e, &k};
+}
+
+struct CallTimes {
+  double kernelMs = 0, commMs = 0, callMs = 0;
+};
+
+double msSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+      .count();
+}
+
+/// Attention of `q` over `k`, `v` by entry `a`: (out, lse) as float32.
+std::pair<Tensor, Tensor> attend(Executor &exec, const AttentionEntry &a, const Tensor &q,
+                                 const Tensor &k, const Tensor &v) {
+  std::map<std::string, Tensor> in = {
+      {a.attn->inputs[0], q}, {a.attn->inputs[1], k}, {a.attn->inputs[2], v}};
+  std::map<std::string, Tensor> res = exec.run(a.entry->name, in);
+  return {res.at(a.attn->outputs[0]).toFloat32(), res.at(a.attn->outputs[1]).toFloat32()};
+}
+
+/// Keys split by sequence: this rank's partial over its shard, one
+/// allgather of every rank's (out, lse), the merge (on every rank).
+CallTimes splitKeys(Executor &exec, Communicator &comm, const AttentionEntry &a,
+                    const Tensor &q, const Tensor &kShard, const Tensor &vShard,
+                    std::pair<int64_t, int64_t> keys, Tensor &out, Tensor &lse,
+                    Report &rep) {
+  const int ranks = comm.size();
+  const int64_t dv = out.shape()[3], rows = out.numel() / dv;
+  rep.begin = keys.first;
+  rep.end = keys.second;
+  rep.shardBytes = int64_t(kShard.bytes() + vShard.bytes());
+  std::vector<float> send(size_t(rows * (dv + 1))), recv(send.size() * size_t(ranks));
+  CallTimes t;
+  auto t0 = std::chrono::steady_clock::now();
+  if (keys.second > keys.first) {
+    auto [o, l] = attend(exec, a, q, kShard, vShard);
+    std::memcpy(send.data(), o.f32(), size_t(rows * dv) * 4);
+    std::memcpy(send.data() + rows * dv, l.f32(), size_t(rows) * 4);
+  } else {
+    std::fill(send.begin(), send.begin() + rows * dv, 0.0f);
+    std::fill(send.begin() + rows * dv, send.end(), -INFINITY);
+  }
+  t.kernelMs = msSince(t0);
+  double comm0 = comm.commSeconds;
+  comm.allGather(send.data(), send.size() * 4, recv.data());
+  t.commMs = (comm.commSeconds - comm0) * 1e3;
+  std::vector<AttentionPartial> parts;
+  for (int r = 0; r < ranks; ++r) {
+    const float *base = recv.data() + size_t(r) * send.size();
+    parts.push_back({base, base + rows * dv});
+  }
+  mergeAttentionPartials(parts, rows, dv, out.f32(), lse.f32());
+  t.callMs = msSince(t0);
+  return t;
+}
+
+/// Rows [begin, end) of dim 2 of a [B, H, N, D] (or [B, H, N]) float32
+/// tensor written into `dst` at row `at` of its dim 2.
+void putRows(const float *src, int64_t bh, int64_t n, int64_t width, Tensor &dst,
+             int64_t at) {
+  const int64_t total = dst.shape()[2];
+  float *d = dst.f32();
+  for (int64_t i = 0; i < bh; ++i)
+    std::memcpy(d + (i * total + at) * width, src + i * n * width, size_t(n * width) * 4);
+}
+
+/// Causal self-attention over zigzag chunks (ring attention, Liu et al.
+/// 2023, with the load balance of Brandon et al.'s "striped" / zigzag
+/// orders): the sequence is cut into 2N chunks; rank r holds the queries
+/// and K/V of chunks r and 2N-1-r. In N steps the K/V chunks travel round
+/// the ring; a query chunk attends causally to its own K/V chunk (the
+/// causal entry: Nq = Nk), fully to earlier ones (the full entry), not to
+/// later ones. Each query chunk's partials merge by LSE; one allgather then
+/// gives every rank the whole output (each rank does the same work).
+CallTimes ringPrefill(Executor &exec, Communicator &comm, const AttentionEntry &causal,
+                      const AttentionEntry &full, const Tensor &q, const Tensor &k,
+                      const Tensor &v, Tensor &out, Tensor &lse, Report &rep) {
+  const int rank = comm.rank(), N = comm.size();
+  const int64_t n = q.shape()[2], B = q.shape()[0], hq = q.shape()[1], hkv = k.shape()[1],
+                d = k.shape()[3], dv = v.shape()[3];
+  auto chunk = [&](int c) { return keyShard(n, c, 2 * N); };
+  auto chunksOf = [&](int r) { return std::array<int, 2>{r, 2 * N - 1 - r}; };
+  auto rowsOf = [&](int c) { return chunk(c).second - chunk(c).first; };
+  // This rank's K/V chunks, packed [k_a, k_b, v_a, v_b] as they travel.
+  auto packed = [&](int r) {
+    auto [a, b] = chunksOf(r);
+    return size_t(B * hkv * (rowsOf(a) + rowsOf(b)) * (d + dv));
+  };
+  std::array<int, 2> mine = chunksOf(rank);
+  std::vector<float> held(packed(rank));
+  {
+    float *p = held.data();
+    for (const Tensor *t : {&k, &v})
+      for (int c : mine) {
+        Tensor rows = keyRows(*t, chunk(c).first, chunk(c).second).toFloat32();
+        std::memcpy(p, rows.f32(), rows.bytes());
+        p += rows.numel();
+      }
+  }
+  std::array<Tensor, 2> qc;
+  for (int i = 0; i < 2; ++i)
+    qc[size_t(i)] = keyRows(q, chunk(mine[size_t(i)]).first, chunk(mine[size_t(i)]).second);
+  rep.begin = chunk(mine[0]).first;
+  rep.end = chunk(mine[0]).second;
+  rep.begin2 = chunk(mine[1]).first;
+  rep.end2 = chunk(mine[1]).second;
+  rep.shardBytes = int64_t(held.size() * 4);
+  std::array<std::vector<std::pair<Tensor, Tensor>>, 2> partials;
+  CallTimes t;
+  auto t0 = std::chrono::steady_clock::now();
+  double comm0 = comm.commSeconds;
+  DType kvType = k.dtype();
+  for (int step = 0; step < N; ++step) {
+    const int owner = (rank - step + N) % N;
+    std::array<int, 2> theirs = chunksOf(owner);
+    // Unpack the held chunks as tensors of the module's K/V type.
+    std::array<Tensor, 2> kc, vc;
+    const float *p = held.data();
+    for (int kv = 0; kv < 2; ++kv)
+      for (int i = 0; i < 2; ++i) {
+        int64_t len = rowsOf(theirs[size_t(i)]);
+        Tensor f({B, hkv, len, kv == 0 ? d : dv});
+        std::memcpy(f.f32(), p, f.bytes());
+        p += f.numel();
+        (kv == 0 ? kc : vc)[size_t(i)] = kvType == DType::Float32 ? f : f.to(kvType);
+      }
+    auto tk = std::chrono::steady_clock::now();
+    for (int qi = 0; qi < 2; ++qi)
+      for (int ki = 0; ki < 2; ++ki) {
+        int qchunk = mine[size_t(qi)], kchunk = theirs[size_t(ki)];
+        if (kchunk > qchunk || rowsOf(qchunk) == 0 || rowsOf(kchunk) == 0)
+          continue; // later keys: hidden
+        partials[size_t(qi)].push_back(attend(exec, kchunk == qchunk ? causal : full,
+                                              qc[size_t(qi)], kc[size_t(ki)], vc[size_t(ki)]));
+      }
+    t.kernelMs += msSince(tk);
+    if (step + 1 < N) {
+      const int next = (rank + 1) % N, prev = (rank - 1 + N) % N;
+      std::vector<float> incoming(packed((rank - step - 1 + 2 * N) % N));
+      comm.sendRecv(held.data(), held.size() * 4, next, incoming.data(), incoming.size() * 4,
+                    prev);
+      held.swap(incoming);
+    }
+  }
+  // Merge each query chunk's partials; then every rank's chunks to all.
+  const int64_t maxRows = (n + 2 * N - 1) / (2 * N);
+  const size_t slot = size_t(B * hq * maxRows * (dv + 1));
+  std::vector<float> send(2 * slot, 0.0f), recv(send.size() * size_t(N));
+  for (int qi = 0; qi < 2; ++qi) {
+    int64_t len = rowsOf(mine[size_t(qi)]), rows = B * hq * len;
+    std::vector<AttentionPartial> parts;
+    for (const auto &[o, l] : partials[size_t(qi)])
+      parts.push_back({o.f32(), l.f32()});
+    float *o = send.data() + size_t(qi) * slot;
+    mergeAttentionPartials(parts, rows, dv, o, o + rows * dv);
+  }
+  comm.allGather(send.data(), send.size() * 4, recv.data());
+  for (int r = 0; r < N; ++r)
+    for (int qi = 0; qi < 2; ++qi) {
+      int c = chunksOf(r)[size_t(qi)];
+      int64_t len = rowsOf(c);
+      const float *o = recv.data() + (size_t(r) * 2 + size_t(qi)) * slot;
+      putRows(o, B * hq, len, dv, out, chunk(c).first);
+      putRows(o + B * hq * len * dv, B * hq, len, 1, lse, chunk(c).first);
+    }
+  t.commMs = (comm.commSeconds - comm0) * 1e3;
+  t.callMs = msSince(t0);
+  return t;
+}
 
 } // namespace
 
@@ -190,48 +381,59 @@ int runShard(const std::vector<std::string> &args) {
   // Everything local first; then every rank learns whether all are ready.
   Status mine;
   std::shared_ptr<Module> module;
-  const EntryInfo *entry = nullptr;
-  const manifest::KernelSpec *attn = nullptr;
-  std::map<std::string, Tensor> inputs;
-  Tensor q, kShard, vShard;
+  AttentionEntry one, causal, full; // one: split mode; causal + full: ring
+  bool ring = false;
+  Tensor q, k, v, kShard, vShard;
   std::pair<int64_t, int64_t> keys{0, 0};
   try {
     module = Module::load(modulePath);
-    if (module->entries().size() != 1)
-      throw std::runtime_error(modulePath + ": has " +
-                               std::to_string(module->entries().size()) +
-                               " entries; shard takes a module of one attention");
-    entry = &module->entry(module->entries()[0].name);
-    for (const manifest::KernelSpec &k : entry->kernels)
-      if (k.kind == manifest::KernelKind::Attention && !attn)
-        attn = &k;
-    if (!attn || entry->kernels.size() != 1 || attn->inputs.size() != 3 ||
-        !attn->attention.withLse || attn->outputs.size() != 2)
+    std::vector<AttentionEntry> found;
+    for (const EntryInfo &e : module->entries())
+      if (auto a = attentionEntry(module->entry(e.name)))
+        found.push_back(*a);
+    if (found.size() == 1 && module->entries().size() == 1) {
+      one = found[0];
+    } else if (found.size() == 2 && module->entries().size() == 2 &&
+               found[0].attn->attention.causal != found[1].attn->attention.causal) {
+      causal = found[0].attn->attention.causal ? found[0] : found[1];
+      full = found[0].attn->attention.causal ? found[1] : found[0];
+      manifest::AttentionParams a = causal.attn->attention, b = full.attn->attention;
+      if (a.offset || a.hq != b.hq || a.hkv != b.hkv || a.d != b.d || a.dv != b.dv ||
+          a.scale != b.scale || a.dtype != b.dtype || a.kvDtype != b.kvDtype)
+        throw std::runtime_error(modulePath + ": its causal and full attentions differ in "
+                                 "shape, scale or type, or the causal one has an offset");
+      one = causal; // decode (one row) runs the causal entry on every shard
+    } else {
       throw std::runtime_error(
           modulePath + ": its entry is not one dense attn.attention with its LSE "
                        "output (the merge needs each shard's log-sum-exp; "
-                       "examples/attention_lse.mlir is one)");
+                       "examples/attention_lse.mlir is one), nor a causal and a full "
+                       "one for a ring prefill (examples/attention_ring.mlir)");
+    }
+    const EntryInfo &entry = *one.entry;
     for (const auto &[name, file] : outputFiles) {
-      if (!entry->findOutput(name))
-        throw std::runtime_error("entry '" + entry->name + "' has no output '" + name + "'");
+      if (!entry.findOutput(name))
+        throw std::runtime_error("entry '" + entry.name + "' has no output '" + name + "'");
       std::string dir = std::filesystem::path(file).parent_path().string();
       if (rank == 0 && access(dir.empty() ? "." : dir.c_str(), W_OK) != 0)
         throw std::runtime_error(file + ": cannot write: " + std::strerror(errno));
     }
+    std::map<std::string, Tensor> inputs;
     for (const auto &[name, file] : inputFiles) {
-      const TensorSpec *spec = entry->findInput(name);
+      const TensorSpec *spec = entry.findInput(name);
       if (!spec)
-        throw std::runtime_error("entry '" + entry->name + "' has no input '" + name + "'");
+        throw std::runtime_error("entry '" + entry.name + "' has no input '" + name + "'");
       if (inputs.count(name))
         throw std::runtime_error("input '" + name + "' bound twice");
       inputs[name] = convertInput(readNpy(file), spec->dtype);
     }
-    for (const std::string &name : attn->inputs)
+    for (const std::string &name : one.attn->inputs)
       if (!inputs.count(name))
         throw std::runtime_error("input '" + name + "' is not bound (--input " + name +
                                  "=FILE.npy)");
-    q = inputs.at(attn->inputs[0]);
-    const Tensor &k = inputs.at(attn->inputs[1]), &v = inputs.at(attn->inputs[2]);
+    q = inputs.at(one.attn->inputs[0]);
+    k = inputs.at(one.attn->inputs[1]);
+    v = inputs.at(one.attn->inputs[2]);
     for (const Tensor *t : std::initializer_list<const Tensor *>{&q, &k, &v})
       if (t->rank() != 4)
         throw std::runtime_error("q, k and v must be [B, H, N, D]; got " + t->shapeString());
@@ -240,17 +442,27 @@ int runShard(const std::vector<std::string> &args) {
                                std::to_string(v.shape()[2]) + " keys");
     if (k.shape()[2] < 1)
       throw std::runtime_error("no keys (k holds 0 rows)");
-    if (attn->attention.causal && q.shape()[2] != 1)
-      throw std::runtime_error(
-          "causal attention shards in decode only (one query row at the end of "
-          "the keys), got " + std::to_string(q.shape()[2]) +
-          " rows; a causal prefill needs ring attention, which is not built yet");
     mine.nk = k.shape()[2];
     mine.nq = q.shape()[2];
-    keys = keyShard(mine.nk, rank, ranks);
-    kShard = keyRows(k, keys.first, keys.second);
-    vShard = keyRows(v, keys.first, keys.second);
-    inputs.clear(); // the full k and v go; q stays in `q`
+    if (full.entry && mine.nq > 1) {
+      if (mine.nq != mine.nk)
+        throw std::runtime_error("a ring prefill takes as many query rows as keys (self-"
+                                 "attention over one sequence), got " +
+                                 std::to_string(mine.nq) + " and " + std::to_string(mine.nk));
+      ring = true;
+    } else if (one.attn->attention.causal && mine.nq != 1) {
+      throw std::runtime_error(
+          "causal attention over key shards takes one query row (decode, at the end of "
+          "the keys), got " + std::to_string(mine.nq) +
+          " rows; for a prefill give a module with a causal and a full attention "
+          "(examples/attention_ring.mlir): a ring over zigzag chunks");
+    }
+    if (!ring) {
+      keys = keyShard(mine.nk, rank, ranks);
+      kShard = keyRows(k, keys.first, keys.second);
+      vShard = keyRows(v, keys.first, keys.second);
+      k = v = Tensor(); // only the shard stays
+    }
     mine.hash = hashFile(module->path(), hashFile(
         std::filesystem::path(modulePath).replace_extension(".manifest.json").string(),
         0xcbf29ce484222325ull));
@@ -285,66 +497,44 @@ int runShard(const std::vector<std::string> &args) {
     }
   }
 
-  // The call: this rank's partial, one allgather, the merge.
   const std::vector<int64_t> &qs = q.shape();
-  const int64_t dv = attn->attention.dv, rows = qs[0] * qs[1] * qs[2];
+  const int64_t dv = one.attn->attention.dv;
   Tensor out({qs[0], qs[1], qs[2], dv}), lse({qs[0], qs[1], qs[2]});
   Report rep;
-  rep.begin = keys.first;
-  rep.end = keys.second;
-  rep.shardBytes = int64_t(kShard.bytes() + vShard.bytes());
   rep.kernelMs = rep.callMs = rep.commMs = std::numeric_limits<double>::infinity();
   try {
     Executor exec(module, threads);
-    std::vector<float> send(size_t(rows * (dv + 1))), recv(send.size() * size_t(ranks));
     for (int it = 0; it < repeat; ++it) {
-      auto t0 = std::chrono::steady_clock::now();
-      if (keys.second > keys.first) {
-        std::map<std::string, Tensor> in = {{attn->inputs[0], q},
-                                            {attn->inputs[1], kShard},
-                                            {attn->inputs[2], vShard}};
-        std::map<std::string, Tensor> res = exec.run(entry->name, in);
-        Tensor o = res.at(attn->outputs[0]).toFloat32(), l = res.at(attn->outputs[1]).toFloat32();
-        std::memcpy(send.data(), o.f32(), size_t(rows * dv) * 4);
-        std::memcpy(send.data() + rows * dv, l.f32(), size_t(rows) * 4);
-      } else {
-        std::fill(send.begin(), send.begin() + rows * dv, 0.0f);
-        std::fill(send.begin() + rows * dv, send.end(), -INFINITY);
-      }
-      auto t1 = std::chrono::steady_clock::now();
-      double comm0 = comm->commSeconds;
-      comm->allGather(send.data(), send.size() * 4, recv.data());
-      double commMs = (comm->commSeconds - comm0) * 1e3;
-      std::vector<AttentionPartial> parts;
-      for (int r = 0; r < ranks; ++r) {
-        const float *base = recv.data() + size_t(r) * send.size();
-        parts.push_back({base, base + rows * dv});
-      }
-      mergeAttentionPartials(parts, rows, dv, out.f32(), lse.f32());
-      auto t2 = std::chrono::steady_clock::now();
-      rep.kernelMs = std::min(rep.kernelMs,
-                              std::chrono::duration<double, std::milli>(t1 - t0).count());
-      rep.commMs = std::min(rep.commMs, commMs);
-      rep.callMs = std::min(rep.callMs,
-                            std::chrono::duration<double, std::milli>(t2 - t0).count());
+      CallTimes t = ring ? ringPrefill(exec, *comm, causal, full, q, k, v, out, lse, rep)
+                         : splitKeys(exec, *comm, one, q, kShard, vShard, keys, out, lse, rep);
+      rep.kernelMs = std::min(rep.kernelMs, t.kernelMs);
+      rep.commMs = std::min(rep.commMs, t.commMs);
+      rep.callMs = std::min(rep.callMs, t.callMs);
     }
     std::vector<Report> reps(static_cast<size_t>(ranks));
     comm->allGather(&rep, sizeof rep, reps.data());
     if (rank == 0) {
-      std::printf("shard: %d rank(s) over %s, %lld keys, %lld query row(s); fastest of %d call(s)\n",
+      std::printf("shard: %d rank(s) over %s, %lld keys, %lld query row(s), %s; fastest of "
+                  "%d call(s)\n",
                   ranks, comm->describe().c_str(), (long long)all[0].nk,
-                  (long long)all[0].nq, repeat);
+                  (long long)all[0].nq,
+                  ring ? "ring prefill over zigzag chunks" : "keys split by sequence", repeat);
       for (int r = 0; r < ranks; ++r) {
         const Report &x = reps[size_t(r)];
-        std::printf("  rank %d: keys [%lld, %lld) (%lld), K/V shard %.2f MiB, kernel %.3f ms, "
-                    "allgather %.3f ms, call %.3f ms (communication %.0f%%)\n",
-                    r, (long long)x.begin, (long long)x.end, (long long)(x.end - x.begin),
-                    double(x.shardBytes) / (1 << 20), x.kernelMs, x.commMs, x.callMs,
+        std::string held = "[" + std::to_string(x.begin) + ", " + std::to_string(x.end) + ")";
+        int64_t count = x.end - x.begin + x.end2 - x.begin2;
+        if (ring)
+          held += " + [" + std::to_string(x.begin2) + ", " + std::to_string(x.end2) + ")";
+        std::printf("  rank %d: %s %s (%lld), K/V %.2f MiB, kernel %.3f ms, "
+                    "%s %.3f ms, call %.3f ms (communication %.0f%%)\n",
+                    r, ring ? "chunks" : "keys", held.c_str(), (long long)count,
+                    double(x.shardBytes) / (1 << 20), x.kernelMs,
+                    ring ? "ring + gather" : "allgather", x.commMs, x.callMs,
                     x.callMs > 0 ? 100 * x.commMs / x.callMs : 0.0);
       }
       std::vector<std::pair<std::string, const Tensor *>> files;
       for (const auto &[name, file] : outputFiles)
-        files.emplace_back(file, name == attn->outputs[0] ? &out : &lse);
+        files.emplace_back(file, name == one.attn->outputs[0] ? &out : &lse);
       writeNpyAll(files, DType::Float32);
     }
   } catch (const std::exception &e) {

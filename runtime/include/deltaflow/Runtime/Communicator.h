@@ -25,6 +25,10 @@ public:
   /// (size() * bytes). Throws std::runtime_error naming this rank when the
   /// collective fails or does not complete within the timeout.
   virtual void allGather(const void *send, size_t bytes, void *recv) = 0;
+  /// Sends `sendBytes` bytes to rank `dest` while receiving `recvBytes`
+  /// from rank `source` (one step of a ring). Same errors as allGather.
+  virtual void sendRecv(const void *send, size_t sendBytes, int dest, void *recv,
+                        size_t recvBytes, int source) = 0;
   /// "MPI (Open MPI v4.1.4)" and the like.
   virtual std::string describe() const = 0;
   /// Ends every rank of the run with `code` (after an error on this one
