@@ -12,6 +12,8 @@
 #include <mpi.h>
 
 #include <chrono>
+#include <limits>
+#include <utility>
 #include <cstdlib>
 #include <stdexcept>
 #include <thread>
@@ -28,9 +30,12 @@ public:
     MPI_Initialized(&initialized);
     if (!initialized) {
       int provided = 0;
+      // Only the main thread calls MPI (the TBB workers never do).
       if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) !=
           MPI_SUCCESS)
         throw std::runtime_error("MPI_Init failed");
+      if (provided < MPI_THREAD_FUNNELED)
+        throw std::runtime_error("this MPI does not support MPI_THREAD_FUNNELED");
       std::atexit([] {
         int finalized = 0;
         MPI_Finalized(&finalized);
@@ -44,24 +49,43 @@ public:
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   void allGather(const void *send, size_t bytes, void *recv) override {
-    checkCount(bytes, "an allgather");
+    checkBytes(bytes, "an allgather");
     auto t0 = std::chrono::steady_clock::now();
+    auto [count, type] = units(bytes);
     MPI_Request req;
-    if (MPI_Iallgather(send, int(bytes), MPI_BYTE, recv, int(bytes), MPI_BYTE,
-                       MPI_COMM_WORLD, &req) != MPI_SUCCESS)
+    if (MPI_Iallgather(send, count, type, recv, count, type, MPI_COMM_WORLD, &req) !=
+        MPI_SUCCESS)
       throw std::runtime_error("rank " + std::to_string(rank_) + ": MPI_Iallgather failed");
     wait({req}, t0, "allgather");
   }
+  void gather(const void *send, size_t bytes, void *recv, int root) override {
+    checkBytes(bytes, "a gather");
+    auto t0 = std::chrono::steady_clock::now();
+    auto [count, type] = units(bytes);
+    MPI_Request req;
+    if (MPI_Igather(send, count, type, recv, count, type, root, MPI_COMM_WORLD, &req) !=
+        MPI_SUCCESS)
+      throw std::runtime_error("rank " + std::to_string(rank_) + ": MPI_Igather failed");
+    wait({req}, t0, "gather to rank " + std::to_string(root));
+  }
+  void checkBytes(size_t bytes, const std::string &what) const override {
+    // Counts are ints: of 4-byte units where the size allows (8 GiB).
+    size_t limit = size_t(std::numeric_limits<int>::max()) * (bytes % 4 == 0 ? 4 : 1);
+    if (bytes > limit)
+      throw std::runtime_error("rank " + std::to_string(rank_) + ": " + what + " of " +
+                               std::to_string(bytes) + " bytes is more than one MPI message "
+                               "carries (" + std::to_string(limit) + ")");
+  }
   void sendRecv(const void *send, size_t sendBytes, int dest, void *recv,
                 size_t recvBytes, int source) override {
-    checkCount(sendBytes, "a send");
-    checkCount(recvBytes, "a receive");
+    checkBytes(sendBytes, "a send");
+    checkBytes(recvBytes, "a receive");
     auto t0 = std::chrono::steady_clock::now();
+    auto [rc, rt] = units(recvBytes);
+    auto [sc, st] = units(sendBytes);
     MPI_Request reqs[2];
-    if (MPI_Irecv(recv, int(recvBytes), MPI_BYTE, source, 0, MPI_COMM_WORLD, &reqs[0]) !=
-            MPI_SUCCESS ||
-        MPI_Isend(send, int(sendBytes), MPI_BYTE, dest, 0, MPI_COMM_WORLD, &reqs[1]) !=
-            MPI_SUCCESS)
+    if (MPI_Irecv(recv, rc, rt, source, 0, MPI_COMM_WORLD, &reqs[0]) != MPI_SUCCESS ||
+        MPI_Isend(send, sc, st, dest, 0, MPI_COMM_WORLD, &reqs[1]) != MPI_SUCCESS)
       throw std::runtime_error("rank " + std::to_string(rank_) + ": MPI_Isend/MPI_Irecv failed");
     wait({reqs[0], reqs[1]}, t0, "ring exchange with ranks " + std::to_string(source) +
                                      " and " + std::to_string(dest));
@@ -81,10 +105,10 @@ public:
   }
 
 private:
-  void checkCount(size_t bytes, const char *what) const {
-    if (bytes > size_t(1) << 30)
-      throw std::runtime_error("rank " + std::to_string(rank_) + ": " + what + " of " +
-                               std::to_string(bytes) + " bytes is past MPI's int count");
+  /// `bytes` as an MPI count and type: 4-byte units where it divides.
+  static std::pair<int, MPI_Datatype> units(size_t bytes) {
+    return bytes % 4 == 0 ? std::make_pair(int(bytes / 4), MPI_INT)
+                          : std::make_pair(int(bytes), MPI_BYTE);
   }
   /// Polls `reqs` until done, or throws naming this rank after the timeout.
   void wait(std::vector<MPI_Request> reqs, std::chrono::steady_clock::time_point t0,

@@ -96,7 +96,7 @@ llvm_config.add_tool_substitutions(tools, tool_dirs)
 # deltaflow-run shard under Open MPI's launcher (as root in CI: Open MPI
 # refuses root without --allow-run-as-root; --oversubscribe: more ranks
 # than cores on a 2-core machine).
-mpirun = shutil.which("mpirun")
+mpirun = getattr(config, "deltaflow_mpiexec", "") or shutil.which("mpirun")
 if mpirun and getattr(config, "deltaflow_mpi", "") in ("ON", "1", "TRUE", "YES"):
     config.available_features.add("mpi")
     config.substitutions.append(("%mpirun", mpirun + " --allow-run-as-root --oversubscribe"))

@@ -110,9 +110,12 @@ Tensor keyRows(const Tensor &t, int64_t begin, int64_t end) {
 /// What every rank tells the others before the attention runs.
 struct Status {
   int32_t ok = 0;
-  int32_t pad = 0;
+  int32_t repeat = 0; ///< calls: every rank must make as many collectives
   uint64_t hash = 0;
   int64_t nk = 0, nq = 0;
+  /// q, k and v: shape and element type; the exchanged sizes follow.
+  int64_t shapes[3][4] = {};
+  int32_t dtypes[3] = {}, pad = 0;
 };
 
 /// What every rank reports after it.
@@ -197,7 +200,7 @@ void putRows(const float *src, int64_t bh, int64_t n, int64_t width, Tensor &dst
              int64_t at) {
   const int64_t total = dst.shape()[2];
   float *d = dst.f32();
-  for (int64_t i = 0; i < bh; ++i)
+  for (int64_t i = 0; i < bh && n > 0; ++i)
     std::memcpy(d + (i * total + at) * width, src + i * n * width, size_t(n * width) * 4);
 }
 
@@ -207,8 +210,8 @@ void putRows(const float *src, int64_t bh, int64_t n, int64_t width, Tensor &dst
 /// and K/V of chunks r and 2N-1-r. In N steps the K/V chunks travel round
 /// the ring; a query chunk attends causally to its own K/V chunk (the
 /// causal entry: Nq = Nk), fully to earlier ones (the full entry), not to
-/// later ones. Each query chunk's partials merge by LSE; one allgather then
-/// gives every rank the whole output (each rank does the same work).
+/// later ones. Each query chunk's partials merge by LSE; one gather then
+/// gives rank 0 the whole output (each rank does the same work).
 CallTimes ringPrefill(Executor &exec, Communicator &comm, const AttentionEntry &causal,
                       const AttentionEntry &full, const Tensor &q, const Tensor &k,
                       const Tensor &v, Tensor &out, Tensor &lse, Report &rep) {
@@ -218,20 +221,24 @@ CallTimes ringPrefill(Executor &exec, Communicator &comm, const AttentionEntry &
   auto chunk = [&](int c) { return keyShard(n, c, 2 * N); };
   auto chunksOf = [&](int r) { return std::array<int, 2>{r, 2 * N - 1 - r}; };
   auto rowsOf = [&](int c) { return chunk(c).second - chunk(c).first; };
-  // This rank's K/V chunks, packed [k_a, k_b, v_a, v_b] as they travel.
+  // This rank's K/V chunks, packed [k_a, k_b, v_a, v_b] in their own
+  // element type as they travel.
+  const DType kvType = k.dtype();
+  const size_t es = dtypeSize(kvType);
   auto packed = [&](int r) {
     auto [a, b] = chunksOf(r);
-    return size_t(B * hkv * (rowsOf(a) + rowsOf(b)) * (d + dv));
+    return size_t(B * hkv * (rowsOf(a) + rowsOf(b)) * (d + dv)) * es;
   };
   std::array<int, 2> mine = chunksOf(rank);
-  std::vector<float> held(packed(rank));
+  std::vector<uint8_t> held(packed(rank));
   {
-    float *p = held.data();
+    uint8_t *p = held.data();
     for (const Tensor *t : {&k, &v})
       for (int c : mine) {
-        Tensor rows = keyRows(*t, chunk(c).first, chunk(c).second).toFloat32();
-        std::memcpy(p, rows.f32(), rows.bytes());
-        p += rows.numel();
+        Tensor rows = keyRows(*t, chunk(c).first, chunk(c).second);
+        if (rows.bytes())
+          std::memcpy(p, rows.raw(), rows.bytes());
+        p += rows.bytes();
       }
   }
   std::array<Tensor, 2> qc;
@@ -241,25 +248,30 @@ CallTimes ringPrefill(Executor &exec, Communicator &comm, const AttentionEntry &
   rep.end = chunk(mine[0]).second;
   rep.begin2 = chunk(mine[1]).first;
   rep.end2 = chunk(mine[1]).second;
-  rep.shardBytes = int64_t(held.size() * 4);
+  rep.shardBytes = int64_t(held.size());
   std::array<std::vector<std::pair<Tensor, Tensor>>, 2> partials;
   CallTimes t;
   auto t0 = std::chrono::steady_clock::now();
   double comm0 = comm.commSeconds;
-  DType kvType = k.dtype();
+  // The output's gather to rank 0: every rank's two query chunks in slots
+  // of the largest chunk (checked before the ring runs).
+  const int64_t maxRows = (n + 2 * N - 1) / (2 * N);
+  const size_t slot = size_t(B * hq * maxRows * (dv + 1));
+  comm.checkBytes(2 * slot * 4, "the output's gather");
   for (int step = 0; step < N; ++step) {
     const int owner = (rank - step + N) % N;
     std::array<int, 2> theirs = chunksOf(owner);
     // Unpack the held chunks as tensors of the module's K/V type.
     std::array<Tensor, 2> kc, vc;
-    const float *p = held.data();
+    const uint8_t *p = held.data();
     for (int kv = 0; kv < 2; ++kv)
       for (int i = 0; i < 2; ++i) {
         int64_t len = rowsOf(theirs[size_t(i)]);
-        Tensor f({B, hkv, len, kv == 0 ? d : dv});
-        std::memcpy(f.f32(), p, f.bytes());
-        p += f.numel();
-        (kv == 0 ? kc : vc)[size_t(i)] = kvType == DType::Float32 ? f : f.to(kvType);
+        Tensor f({B, hkv, len, kv == 0 ? d : dv}, kvType);
+        if (f.bytes())
+          std::memcpy(f.raw(), p, f.bytes());
+        p += f.bytes();
+        (kv == 0 ? kc : vc)[size_t(i)] = f;
       }
     auto tk = std::chrono::steady_clock::now();
     for (int qi = 0; qi < 2; ++qi)
@@ -273,16 +285,13 @@ CallTimes ringPrefill(Executor &exec, Communicator &comm, const AttentionEntry &
     t.kernelMs += msSince(tk);
     if (step + 1 < N) {
       const int next = (rank + 1) % N, prev = (rank - 1 + N) % N;
-      std::vector<float> incoming(packed((rank - step - 1 + 2 * N) % N));
-      comm.sendRecv(held.data(), held.size() * 4, next, incoming.data(), incoming.size() * 4,
-                    prev);
+      std::vector<uint8_t> incoming(packed((rank - step - 1 + 2 * N) % N));
+      comm.sendRecv(held.data(), held.size(), next, incoming.data(), incoming.size(), prev);
       held.swap(incoming);
     }
   }
-  // Merge each query chunk's partials; then every rank's chunks to all.
-  const int64_t maxRows = (n + 2 * N - 1) / (2 * N);
-  const size_t slot = size_t(B * hq * maxRows * (dv + 1));
-  std::vector<float> send(2 * slot, 0.0f), recv(send.size() * size_t(N));
+  // Merge each query chunk's partials; then every rank's chunks to rank 0.
+  std::vector<float> send(2 * slot, 0.0f), recv(comm.rank() == 0 ? send.size() * size_t(N) : 0);
   for (int qi = 0; qi < 2; ++qi) {
     int64_t len = rowsOf(mine[size_t(qi)]), rows = B * hq * len;
     std::vector<AttentionPartial> parts;
@@ -291,8 +300,8 @@ CallTimes ringPrefill(Executor &exec, Communicator &comm, const AttentionEntry &
     float *o = send.data() + size_t(qi) * slot;
     mergeAttentionPartials(parts, rows, dv, o, o + rows * dv);
   }
-  comm.allGather(send.data(), send.size() * 4, recv.data());
-  for (int r = 0; r < N; ++r)
+  comm.gather(send.data(), send.size() * 4, recv.data(), 0);
+  for (int r = 0; r < (comm.rank() == 0 ? N : 0); ++r)
     for (int qi = 0; qi < 2; ++qi) {
       int c = chunksOf(r)[size_t(qi)];
       int64_t len = rowsOf(c);
@@ -444,6 +453,20 @@ int runShard(const std::vector<std::string> &args) {
       throw std::runtime_error("no keys (k holds 0 rows)");
     mine.nk = k.shape()[2];
     mine.nq = q.shape()[2];
+    mine.repeat = repeat;
+    for (int i = 0; i < 3; ++i) {
+      const Tensor &t = i == 0 ? q : i == 1 ? k : v;
+      std::copy(t.shape().begin(), t.shape().end(), mine.shapes[i]);
+      mine.dtypes[i] = int32_t(t.dtype());
+    }
+    // A static offset counts keys from each shard's own start: only an
+    // offset that shows the row every key keeps its meaning.
+    if (const auto &off = one.attn->attention.offset;
+        one.attn->attention.causal && off && *off + mine.nq < mine.nk)
+      throw std::runtime_error(
+          "the causal attention has offset(" + std::to_string(*off) +
+          "), which hides keys from the query rows; split by keys, each shard would "
+          "apply it to its own key numbers (give a module without a static offset)");
     if (full.entry && mine.nq > 1) {
       if (mine.nq != mine.nk)
         throw std::runtime_error("a ring prefill takes as many query rows as keys (self-"
@@ -487,12 +510,30 @@ int runShard(const std::vector<std::string> &args) {
              "(their hashes differ): every rank must run the same " + modulePath);
       return 1;
     }
-    if (all[size_t(r)].nk != all[0].nk || all[size_t(r)].nq != all[0].nq) {
+    if (std::memcmp(all[size_t(r)].shapes, all[0].shapes, sizeof all[0].shapes) != 0 ||
+        std::memcmp(all[size_t(r)].dtypes, all[0].dtypes, sizeof all[0].dtypes) != 0) {
+      if (rank == 0) {
+        auto describe = [](const Status &st) {
+          std::string d;
+          for (int i = 0; i < 3; ++i) {
+            d += std::string(i ? ", " : "") + "qkv"[i] + " " +
+                 dtypeName(DType(st.dtypes[i])) + "[";
+            for (int j = 0; j < 4; ++j)
+              d += (j ? ", " : "") + std::to_string(st.shapes[i][j]);
+            d += "]";
+          }
+          return d;
+        };
+        fail("rank " + std::to_string(r) + " read " + describe(all[size_t(r)]) + "; rank 0 " +
+             describe(all[0]) + ": every rank must read the same inputs");
+      }
+      return 1;
+    }
+    if (all[size_t(r)].repeat != all[0].repeat) {
       if (rank == 0)
-        fail("rank " + std::to_string(r) + " read " + std::to_string(all[size_t(r)].nq) +
-             " query rows and " + std::to_string(all[size_t(r)].nk) +
-             " keys, rank 0 " + std::to_string(all[0].nq) + " and " +
-             std::to_string(all[0].nk) + ": every rank must read the same inputs");
+        fail("rank " + std::to_string(r) + " was given --repeat " +
+             std::to_string(all[size_t(r)].repeat) + ", rank 0 " +
+             std::to_string(all[0].repeat) + ": every rank must make as many calls");
       return 1;
     }
   }

@@ -23,8 +23,15 @@ public:
   virtual int size() const = 0;
   /// Every rank's `bytes` bytes of `send`, in rank order, into `recv`
   /// (size() * bytes). Throws std::runtime_error naming this rank when the
-  /// collective fails or does not complete within the timeout.
+  /// collective fails or does not complete within the timeout; after a
+  /// timeout the run cannot go on (requests stay pending on the buffers):
+  /// call abort().
   virtual void allGather(const void *send, size_t bytes, void *recv) = 0;
+  /// Every rank's `bytes` bytes of `send`, in rank order, into `recv` on
+  /// rank `root` only (size() * bytes there; unused elsewhere).
+  virtual void gather(const void *send, size_t bytes, void *recv, int root) = 0;
+  /// Throws naming `what` when `bytes` is more than one message can carry.
+  virtual void checkBytes(size_t bytes, const std::string &what) const = 0;
   /// Sends `sendBytes` bytes to rank `dest` while receiving `recvBytes`
   /// from rank `source` (one step of a ring). Same errors as allGather.
   virtual void sendRecv(const void *send, size_t sendBytes, int dest, void *recv,
