@@ -16,6 +16,7 @@
 #include "mlir/Tools/Plugins/PassPlugin.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/StringSaver.h"
 
 namespace {
@@ -375,6 +376,62 @@ bool mlir::deltaflow::checkPassArguments(int argc, char **argv,
     if (std::string why = unbalancedOptionText(value, pipeline); !why.empty()) {
       error = "bad pass options in '" + arg.str() +
               (pipeline && !hasValue ? " " + value : "") + "': " + why;
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string mlir::deltaflow::tooDeeplyNestedText(llvm::StringRef text,
+                                                 llvm::StringRef name) {
+  unsigned depth = 0, line = 1, column = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    ++column;
+    if (c == '\n') {
+      ++line;
+      column = 0;
+    } else if (c == '"') { // a string literal, with backslash escapes
+      for (++i; i < text.size() && text[i] != '"' && text[i] != '\n'; ++i, ++column)
+        if (text[i] == '\\' && i + 1 < text.size()) {
+          ++i;
+          ++column;
+        }
+      ++column;
+      if (i < text.size() && text[i] == '\n') {
+        ++line;
+        column = 0;
+      }
+    } else if (c == '/' && i + 1 < text.size() && text[i + 1] == '/') {
+      while (i + 1 < text.size() && text[i + 1] != '\n')
+        ++i;
+    } else if (c == '(' || c == '[' || c == '{' || c == '<') {
+      if (++depth > kMaxMlirNesting)
+        return (name + ":" + llvm::Twine(line) + ":" + llvm::Twine(column) +
+                ": error: brackets nested deeper than " + llvm::Twine(kMaxMlirNesting) +
+                " levels (MLIR's parser recurses once per level and would overflow "
+                "its stack)")
+            .str();
+    } else if ((c == ')' || c == ']' || c == '}' || (c == '>' && (i == 0 || text[i - 1] != '-'))) &&
+               depth > 0) {
+      --depth;
+    }
+  }
+  return "";
+}
+
+bool mlir::deltaflow::checkInputNesting(int argc, char **argv, std::string &error) {
+  for (int i = 1; i < argc; ++i) {
+    llvm::StringRef arg = argv[i];
+    if (arg.empty() || arg[0] == '-' || arg[0] == '@' ||
+        (i > 1 && (llvm::StringRef(argv[i - 1]) == "-o" ||
+                   llvm::StringRef(argv[i - 1]) == "--o")))
+      continue;
+    auto buffer = llvm::MemoryBuffer::getFile(arg, /*IsText=*/true);
+    if (!buffer)
+      continue; // MLIR reports a file it cannot open
+    if (std::string why = tooDeeplyNestedText((*buffer)->getBuffer(), arg); !why.empty()) {
+      error = why;
       return false;
     }
   }

@@ -329,6 +329,12 @@ int main(int argc, char **argv) {
     llvm::errs() << "deltaflow-compile: " << error << "\n";
     return 1;
   }
+  if (std::string why = mlir::deltaflow::tooDeeplyNestedText(
+          file->getBuffer(), inputFile == "-" ? std::string("<stdin>") : std::string(inputFile));
+      !why.empty()) {
+    llvm::errs() << why << "\n";
+    return 1;
+  }
   sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
   mlir::OwningOpRef<mlir::ModuleOp> module =
       mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);

@@ -28,6 +28,10 @@ int main(int argc, char **argv) {
     llvm::errs() << "deltaflow-opt: error: " << error << "\n";
     return 1;
   }
+  if (!mlir::deltaflow::checkInputNesting(argc, argv, error)) {
+    llvm::errs() << error << "\n";
+    return 1;
+  }
 
   mlir::DialectRegistry registry;
   mlir::deltaflow::registerDeltaflowDialects(registry);

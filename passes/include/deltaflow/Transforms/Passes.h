@@ -40,6 +40,19 @@ bool loadPluginArguments(int &argc, char **argv, std::string &error);
 /// "" when fine, else one line: what and at which column (1-based).
 std::string unbalancedOptionText(const std::string &text, bool pipeline = false);
 
+/// MLIR 19's parser recurses once per level of brackets ('(', '[', '{',
+/// '<') and overflows its stack on deep enough text (found by the
+/// attn-mlir fuzz target: some thousands of '['). "" when `text` nests at
+/// most kMaxMlirNesting levels, else one located line
+/// "NAME:LINE:COL: error: ..." at the first bracket past the limit.
+/// String literals and // comments are skipped.
+constexpr unsigned kMaxMlirNesting = 256;
+std::string tooDeeplyNestedText(llvm::StringRef text, llvm::StringRef name);
+
+/// tooDeeplyNestedText() over the input files among argv's positional
+/// arguments (deltaflow-opt's input; standard input is not checked).
+bool checkInputNesting(int argc, char **argv, std::string &error);
+
 /// unbalancedOptionText() over every pass option and pipeline in argv
 /// (`--NAME=` of a registered pass or pipeline, `--pass-pipeline`, `-p`;
 /// call it after registering the passes); false with a one-line `error`
