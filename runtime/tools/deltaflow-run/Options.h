@@ -11,6 +11,8 @@
 #include "deltaflow/Runtime/Tensor.h"
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -36,6 +38,15 @@ bool takeOption(const std::vector<std::string> &args, size_t &i,
     return true;
   }
   return false;
+}
+
+/// A command-line error: "COMMAND: error: MSG" and where --help is, then
+/// exit status 2.
+[[noreturn]] inline void exitWithUsageError(const std::string &command,
+                                            const std::string &msg) {
+  std::fprintf(stderr, "%s: error: %s\n", command.c_str(), msg.c_str());
+  std::fprintf(stderr, "run '%s --help' for usage\n", command.c_str());
+  std::exit(2);
 }
 
 /// `v` as a whole integer in [lo, hi]; nothing if it is not one.

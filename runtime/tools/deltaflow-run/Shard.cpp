@@ -56,7 +56,8 @@ zigzag chunks: give a module with a causal and a full attention, e.g.
 examples/attention_ring.mlir; rank r holds chunks r and 2N-1-r of the 2N,
 the K/V chunks travel round the ring, and each query chunk's partials merge
 by LSE. At start every rank checks that all ranks loaded the same module (a
-hash of the .so and its manifest) and the same key count.
+hash of the .so and its manifest), read inputs of the same shapes and types,
+and were given the same --repeat.
 
 Rank 0 prints one line per rank: its keys, its K/V shard's memory, its
 kernel time, its collective time and the collective's share of the call.
@@ -74,9 +75,7 @@ options:
 )";
 
 [[noreturn]] void shardUsageError(const std::string &msg) {
-  std::fprintf(stderr, "deltaflow-run shard: error: %s\n", msg.c_str());
-  std::fprintf(stderr, "run 'deltaflow-run shard --help' for usage\n");
-  std::exit(2);
+  exitWithUsageError("deltaflow-run shard", msg);
 }
 
 /// FNV-1a 64 of a file's bytes, continuing from `h`.
@@ -93,17 +92,24 @@ uint64_t hashFile(const std::string &path, uint64_t h) {
   return h;
 }
 
+/// Copies `n` rows of `rowBytes` bytes of each of `bh` leading blocks (the
+/// [B, H] of a [B, H, N, ...] tensor): block i's rows from row `srcAt` of
+/// `src` (blocks of `srcRows` rows) to row `dstAt` of `dst` (blocks of
+/// `dstRows` rows).
+void copyRowBlocks(const void *src, int64_t srcRows, int64_t srcAt, void *dst,
+                   int64_t dstRows, int64_t dstAt, int64_t bh, int64_t n, size_t rowBytes) {
+  for (int64_t i = 0; i < bh && n > 0; ++i)
+    std::memcpy(static_cast<uint8_t *>(dst) + size_t(i * dstRows + dstAt) * rowBytes,
+                static_cast<const uint8_t *>(src) + size_t(i * srcRows + srcAt) * rowBytes,
+                size_t(n) * rowBytes);
+}
+
 /// Rows [begin, end) of dim 2 of a [B, H, N, D] tensor, copied.
 Tensor keyRows(const Tensor &t, int64_t begin, int64_t end) {
   const std::vector<int64_t> &s = t.shape();
   Tensor r({s[0], s[1], end - begin, s[3]}, t.dtype());
-  size_t row = size_t(s[3]) * dtypeSize(t.dtype());
-  const auto *src = static_cast<const uint8_t *>(t.raw());
-  auto *dst = static_cast<uint8_t *>(r.raw());
-  for (int64_t bh = 0; bh < s[0] * s[1]; ++bh)
-    if (end > begin)
-      std::memcpy(dst + size_t(bh * (end - begin)) * row,
-                  src + size_t(bh * s[2] + begin) * row, size_t(end - begin) * row);
+  copyRowBlocks(t.raw(), s[2], begin, r.raw(), end - begin, 0, s[0] * s[1], end - begin,
+                size_t(s[3]) * dtypeSize(t.dtype()));
   return r;
 }
 
@@ -112,10 +118,11 @@ struct Status {
   int32_t ok = 0;
   int32_t repeat = 0; ///< calls: every rank must make as many collectives
   uint64_t hash = 0;
-  int64_t nk = 0, nq = 0;
   /// q, k and v: shape and element type; the exchanged sizes follow.
   int64_t shapes[3][4] = {};
   int32_t dtypes[3] = {}, pad = 0;
+  int64_t nq() const { return shapes[0][2]; }
+  int64_t nk() const { return shapes[1][2]; }
 };
 
 /// What every rank reports after it.
@@ -194,16 +201,6 @@ CallTimes splitKeys(Executor &exec, Communicator &comm, const AttentionEntry &a,
   return t;
 }
 
-/// Rows [begin, end) of dim 2 of a [B, H, N, D] (or [B, H, N]) float32
-/// tensor written into `dst` at row `at` of its dim 2.
-void putRows(const float *src, int64_t bh, int64_t n, int64_t width, Tensor &dst,
-             int64_t at) {
-  const int64_t total = dst.shape()[2];
-  float *d = dst.f32();
-  for (int64_t i = 0; i < bh && n > 0; ++i)
-    std::memcpy(d + (i * total + at) * width, src + i * n * width, size_t(n * width) * 4);
-}
-
 /// Causal self-attention over zigzag chunks (ring attention, Liu et al.
 /// 2023, with the load balance of Brandon et al.'s "striped" / zigzag
 /// orders): the sequence is cut into 2N chunks; rank r holds the queries
@@ -235,10 +232,10 @@ CallTimes ringPrefill(Executor &exec, Communicator &comm, const AttentionEntry &
     uint8_t *p = held.data();
     for (const Tensor *t : {&k, &v})
       for (int c : mine) {
-        Tensor rows = keyRows(*t, chunk(c).first, chunk(c).second);
-        if (rows.bytes())
-          std::memcpy(p, rows.raw(), rows.bytes());
-        p += rows.bytes();
+        size_t rowBytes = size_t(t->shape()[3]) * es;
+        copyRowBlocks(t->raw(), n, chunk(c).first, p, rowsOf(c), 0, B * hkv, rowsOf(c),
+                      rowBytes);
+        p += size_t(B * hkv * rowsOf(c)) * rowBytes;
       }
   }
   std::array<Tensor, 2> qc;
@@ -306,8 +303,8 @@ CallTimes ringPrefill(Executor &exec, Communicator &comm, const AttentionEntry &
       int c = chunksOf(r)[size_t(qi)];
       int64_t len = rowsOf(c);
       const float *o = recv.data() + (size_t(r) * 2 + size_t(qi)) * slot;
-      putRows(o, B * hq, len, dv, out, chunk(c).first);
-      putRows(o + B * hq * len * dv, B * hq, len, 1, lse, chunk(c).first);
+      copyRowBlocks(o, len, 0, out.f32(), n, chunk(c).first, B * hq, len, size_t(dv) * 4);
+      copyRowBlocks(o + B * hq * len * dv, len, 0, lse.f32(), n, chunk(c).first, B * hq, len, 4);
     }
   t.commMs = (comm.commSeconds - comm0) * 1e3;
   t.callMs = msSince(t0);
@@ -451,8 +448,6 @@ int runShard(const std::vector<std::string> &args) {
                                std::to_string(v.shape()[2]) + " keys");
     if (k.shape()[2] < 1)
       throw std::runtime_error("no keys (k holds 0 rows)");
-    mine.nk = k.shape()[2];
-    mine.nq = q.shape()[2];
     mine.repeat = repeat;
     for (int i = 0; i < 3; ++i) {
       const Tensor &t = i == 0 ? q : i == 1 ? k : v;
@@ -462,26 +457,26 @@ int runShard(const std::vector<std::string> &args) {
     // A static offset counts keys from each shard's own start: only an
     // offset that shows the row every key keeps its meaning.
     if (const auto &off = one.attn->attention.offset;
-        one.attn->attention.causal && off && *off + mine.nq < mine.nk)
+        one.attn->attention.causal && off && *off + mine.nq() < mine.nk())
       throw std::runtime_error(
           "the causal attention has offset(" + std::to_string(*off) +
           "), which hides keys from the query rows; split by keys, each shard would "
           "apply it to its own key numbers (give a module without a static offset)");
-    if (full.entry && mine.nq > 1) {
-      if (mine.nq != mine.nk)
+    if (full.entry && mine.nq() > 1) {
+      if (mine.nq() != mine.nk())
         throw std::runtime_error("a ring prefill takes as many query rows as keys (self-"
                                  "attention over one sequence), got " +
-                                 std::to_string(mine.nq) + " and " + std::to_string(mine.nk));
+                                 std::to_string(mine.nq()) + " and " + std::to_string(mine.nk()));
       ring = true;
-    } else if (one.attn->attention.causal && mine.nq != 1) {
+    } else if (one.attn->attention.causal && mine.nq() != 1) {
       throw std::runtime_error(
           "causal attention over key shards takes one query row (decode, at the end of "
-          "the keys), got " + std::to_string(mine.nq) +
+          "the keys), got " + std::to_string(mine.nq()) +
           " rows; for a prefill give a module with a causal and a full attention "
           "(examples/attention_ring.mlir): a ring over zigzag chunks");
     }
     if (!ring) {
-      keys = keyShard(mine.nk, rank, ranks);
+      keys = keyShard(mine.nk(), rank, ranks);
       kShard = keyRows(k, keys.first, keys.second);
       vShard = keyRows(v, keys.first, keys.second);
       k = v = Tensor(); // only the shard stays
@@ -557,8 +552,8 @@ int runShard(const std::vector<std::string> &args) {
     if (rank == 0) {
       std::printf("shard: %d rank(s) over %s, %lld keys, %lld query row(s), %s; fastest of "
                   "%d call(s)\n",
-                  ranks, comm->describe().c_str(), (long long)all[0].nk,
-                  (long long)all[0].nq,
+                  ranks, comm->describe().c_str(), (long long)all[0].nk(),
+                  (long long)all[0].nq(),
                   ring ? "ring prefill over zigzag chunks" : "keys split by sequence", repeat);
       for (int r = 0; r < ranks; ++r) {
         const Report &x = reps[size_t(r)];

@@ -74,9 +74,7 @@ options:
 )";
 
 [[noreturn]] void usageError(const std::string &msg) {
-  std::fprintf(stderr, "deltaflow-run: error: %s\n", msg.c_str());
-  std::fprintf(stderr, "run 'deltaflow-run --help' for usage\n");
-  std::exit(2);
+  exitWithUsageError("deltaflow-run", msg);
 }
 
 int parsePositive(const std::string &opt, const std::string &v) {
