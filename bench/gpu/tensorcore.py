@@ -178,6 +178,11 @@ def check_decode(drv, names, rows):
                     if poisoned:
                         if nk < 3 or kps is not None:
                             continue
+                        # The key's score is +inf only where q's element 0
+                        # is positive: make it so in query head 0, so that
+                        # the reference has a NaN row to match (2026-12-02:
+                        # G = 1 and Nq = 1 rows drew only negative ones).
+                        q[:, 0, :, 0] = q[:, 0, :, 0].abs() + 0.5
                         # A key every row sees (with a static offset the
                         # rows see only the first offset + 1 + i keys).
                         off = case.get("offset")
@@ -209,21 +214,23 @@ def check_decode(drv, names, rows):
     return ok
 
 
-def bench_decode(drv, name, lengths, rows):
-    """Decode (one query row at the end of N keys): the split-K kernels
-    beside SDPA flash bf16 (grouped K/V) on the same inputs, with the K/V
-    bytes read per second against this run's device-to-device copy rate
-    (read + write of 2 GiB) as the bandwidth peak; every time is GPU time of
-    CUDA-graph replays (graph_time). Also through deltaflow-run in the run
-    check (--via=run)."""
-    case = load_case(name)
-    dec = Decode(drv, case)
+def bench_decode(drv, names, lengths, rows):
+    """Decode (one query row at the end of N keys): the split-K kernels of
+    each case (the main case and its decode sweeps) beside SDPA flash and
+    cuDNN bf16 (grouped K/V) on the same inputs, with the K/V bytes read
+    per second against this run's device-to-device copy rate (read + write
+    of 2 GiB) as the bandwidth peak; every time is GPU time of CUDA-graph
+    replays (graph_time). Also through deltaflow-run in the run check
+    (--via=run)."""
     src = torch.empty(1 << 30, dtype=torch.int16, device="cuda")
     dst = torch.empty_like(src)
     copy_ms = cuda_time(lambda: dst.copy_(src), 20, stat="min")
     peak = 2 * src.numel() * 2 / copy_ms / 1e9
     print(f"device copy 2 GiB: {peak:.2f} TB/s read+write (this run's bandwidth peak)", flush=True)
     src = dst = None  # free the 4 GiB
+    cases = {name: load_case(name) for name in names}
+    decs = {name: Decode(drv, c) for name, c in cases.items()}
+    case = cases[names[0]]
     b, hq, hkv, d, dt = case["batch"], case["hq"], case["hkv"], case["d"], DT[case["dtype"]]
     for n in lengths:
         q = torch.randn(b, hq, 1, d, device="cuda", dtype=dt)
@@ -232,8 +239,7 @@ def bench_decode(drv, name, lengths, rows):
         ref, _ = reference(q, k, v, case["scale"], case["causal"], case.get("offset"))
         kv_bytes = 2 * b * hkv * n * d * 2
         refs = {}
-        for rname, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION),
-                          ("memeff", SDPBackend.EFFICIENT_ATTENTION)):
+        for rname, be in (("flash", SDPBackend.FLASH_ATTENTION), ("cudnn", SDPBackend.CUDNN_ATTENTION)):
             try:
                 def call():
                     with sdpa_kernel([be]):
@@ -241,24 +247,29 @@ def bench_decode(drv, name, lengths, rows):
                 refs[rname] = (graph_time(call), rel_l2(call(), ref))
             except Exception as e:
                 print(f"  ({rname}: {type(e).__name__}: {str(e)[:100]})")
-        for kps in (None, 512, 1024, 2048):
-            bufs = dec.buffers(q, k, kps, poison=False)
-            # GPU time in a CUDA graph: ctypes launches from Python leave the
-            # GPU idle between the two kernels (2026-12-02's first run timed
-            # 0.23 ms at 32K and 0.29 ms at 128K that way: launch-bound).
-            ms = graph_time(lambda: dec.launch(q, k, v, bufs))
-            host_ms = cuda_time(lambda: dec.launch(q, k, v, bufs), 20, stat="min")
-            out, _ = dec(q, k, v, kps)
-            err = rel_l2(out, ref)
-            tbs = kv_bytes / ms / 1e9
-            vs = "  ".join(f"ours/{r} {ms / t:.2f}x ({t:.4f} ms, rel L2 {e:.1e})" for r, (t, e) in refs.items())
-            print(f"decode N={n} split={bufs[4]:5d} (S={bufs[5]:4d}): {ms:.4f} ms  {tbs:.2f} TB/s of K/V "
-                  f"({100 * tbs / peak:.0f}% of copy; {host_ms:.4f} ms launched from Python)  "
-                  f"rel L2 {err:.1e}  {vs}", flush=True)
-            rows.append({"case": name, "n": n, "keys_per_split": bufs[4], "splits": bufs[5],
-                         "auto": kps is None, "ours_ms": ms, "ours_python_launch_ms": host_ms,
-                         "kv_tbs": tbs, "copy_tbs": peak,
-                         "rel_l2": err, "references": {r: {"ms": t, "rel_l2": e} for r, (t, e) in refs.items()}})
+        for rname, (t, e) in refs.items():
+            print(f"decode N={n} SDPA {rname}: {t:.4f} ms  {kv_bytes / t / 1e9:.2f} TB/s of K/V "
+                  f"({100 * kv_bytes / t / 1e9 / peak:.0f}% of copy)  rel L2 {e:.1e}", flush=True)
+        for name, dec in decs.items():
+            for kps in (None, 512, 1024, 2048):
+                bufs = dec.buffers(q, k, kps, poison=False)
+                # GPU time in a CUDA graph: ctypes launches from Python leave
+                # the GPU idle between the two kernels (2026-12-02's first
+                # run timed 0.23 ms at 32K and 0.29 ms at 128K that way).
+                ms = graph_time(lambda: dec.launch(q, k, v, bufs))
+                host_ms = cuda_time(lambda: dec.launch(q, k, v, bufs), 20, stat="min")
+                out, _ = dec(q, k, v, kps)
+                err = rel_l2(out, ref)
+                tbs = kv_bytes / ms / 1e9
+                vs = "  ".join(f"ours/{r} {ms / t:.2f}x" for r, (t, e) in refs.items())
+                print(f"decode N={n} {name:24s} split={bufs[4]:5d} (S={bufs[5]:4d}): {ms:.4f} ms  "
+                      f"{tbs:.2f} TB/s of K/V ({100 * tbs / peak:.0f}% of copy; {host_ms:.4f} ms "
+                      f"launched from Python)  rel L2 {err:.1e}  {vs}", flush=True)
+                rows.append({"case": name, "tiles": cases[name].get("tiles", {}), "n": n,
+                             "keys_per_split": bufs[4], "splits": bufs[5],
+                             "auto": kps is None, "ours_ms": ms, "ours_python_launch_ms": host_ms,
+                             "kv_tbs": tbs, "copy_tbs": peak, "rel_l2": err,
+                             "references": {r: {"ms": t, "rel_l2": e} for r, (t, e) in refs.items()}})
 
 
 def reference(q, k, v, scale, causal, offset=None, sinks=0, window=None):
@@ -892,7 +903,8 @@ def main():
                    help="NQ@NK of selection + sparse attention ('' for none)")
     p.add_argument("--decode", default="all", help="cases whose split-K decode kernels are checked ('' for none)")
     p.add_argument("--decode-bench", default="32768,131072", help="decode lengths ('' for none)")
-    p.add_argument("--decode-case", default="bf16-gqa4-d128-causal")
+    p.add_argument("--decode-case", default="bf16-gqa4-d128-causal,sweep-dec-noprefetch,sweep-dec-k8-noprefetch,sweep-dec-k2",
+                   help="cases timed by --decode-bench (same shape; the first gives the inputs)")
     p.add_argument("--nonfinite", default="bf16-gqa4-d128-causal,f16-gqa4-d128-causal-lse,bf16-gqa4-d128-window,f16-gqa2-d64-window-lse",
                    help="cases checked with +-inf / NaN keys ('' for none)")
     a = p.parse_args()
@@ -911,7 +923,7 @@ def main():
     if a.decode:
         ok &= check_decode(drv, names if a.decode == "all" else a.decode.split(","), rows["decode"])
     if a.decode_bench:
-        bench_decode(drv, a.decode_case, [int(x) for x in a.decode_bench.split(",")], rows["decode_bench"])
+        bench_decode(drv, a.decode_case.split(","), [int(x) for x in a.decode_bench.split(",")], rows["decode_bench"])
     rows["nonfinite"] = []
     if a.nonfinite:
         ok &= check_nonfinite(drv, a.nonfinite.split(","), rows["nonfinite"])

@@ -70,6 +70,11 @@ SWEEP = {
     "sweep-w4-k32": ("bf16-gqa4-d128-causal", {"tensorcore.warps": 4, "tensorcore.key-tile": 32}),
     "sweep-w8-k32": ("bf16-gqa4-d128-causal", {"tensorcore.warps": 8, "tensorcore.key-tile": 32}),
     "sweep-w4-k64-d256": ("bf16-gqa8-d256-causal", {"tensorcore.warps": 4, "tensorcore.key-tile": 64}),
+    # The split-K decode loop (compiler/TensorCore/Decode.cpp, DecodeTile).
+    "sweep-dec-noprefetch": ("bf16-gqa4-d128-causal", {"tensorcore.decode-prefetch": 0}),
+    "sweep-dec-k8-noprefetch": ("bf16-gqa4-d128-causal", {"tensorcore.decode-keys-per-step": 8,
+                                                          "tensorcore.decode-prefetch": 0}),
+    "sweep-dec-k2": ("bf16-gqa4-d128-causal", {"tensorcore.decode-keys-per-step": 2}),
 }
 
 

@@ -11,7 +11,10 @@
 //
 // split: 4 warps; a key row of D 16-bit elements is read by D/8 lanes with
 //   one 16-byte load each (ld.global.v4), so a warp reads 32/(D/8) adjacent
-//   rows per load and U rows per lane group are in flight per step. Per
+//   rows per load and U rows per lane group are in flight per step; the
+//   next step's U rows are loaded before this step's arithmetic (register
+//   double buffering, DecodeTile::prefetch), so the loads of one step
+//   overlap the math of the previous one. Per
 //   query head g a lane keeps its 8 elements of q (pre-scaled by
 //   scale·log2 e), the running max m, the sum l and its 8 elements of the
 //   output o (f32); the dot product is summed across the row's lanes by
@@ -51,9 +54,12 @@ namespace {
 
 class DecodeBuilder : GpuKernelBuilder {
 public:
-  DecodeBuilder(ImplicitLocOpBuilder &b, const manifest::AttentionParams &spec)
+  DecodeBuilder(ImplicitLocOpBuilder &b, const manifest::AttentionParams &spec,
+                const DecodeTile &tile = {})
       : GpuKernelBuilder(b), spec(spec), G(spec.hq / spec.hkv), D(spec.d),
-        L(spec.d / 8), R(32 / (spec.d / 8)), U(spec.hq / spec.hkv <= 4 ? 4 : 2) {
+        L(spec.d / 8), R(32 / (spec.d / 8)),
+        U(tile.keysPerStep > 0 ? tile.keysPerStep : spec.hq / spec.hkv <= 4 ? 4 : 2),
+        prefetch(tile.prefetch) {
     elem = spec.dtype == manifest::DType::BFloat16 ? Type(b.getBF16Type())
                                                    : Type(b.getF16Type());
   }
@@ -67,6 +73,7 @@ private:
   const int64_t L; ///< lanes per key row (8 elements each)
   const int64_t R; ///< key rows per warp load
   const int64_t U; ///< key rows in flight per lane group per step
+  const bool prefetch; ///< next step's loads issued before this step's math
   static constexpr int64_t W = kDecodeSplitThreads / 32;
   Value q, k, v, out, lse, partO, partL, nq, nk, kps;
   Value tid, lane, warp;
@@ -135,21 +142,46 @@ void DecodeBuilder::buildSplit(gpu::GPUFuncOp fn) {
   for (int64_t g = 0; g < G; ++g)
     init.append({negInf(), f32c(0), zero});
   Value rowBase = mul(add(mul(bb, Hkv), hk), nk); // first K/V row of the head
-  Value lastKey = sub(end, 1);
+  // Loads past the range re-read its last key (a valid row even when the
+  // range is empty: Nk >= 1 whenever a split CTA runs).
+  Value lastKey = maxs(sub(end, 1), idx(0));
+  auto keyOf = [&](Value it, int64_t t) {
+    return add(add(it, t * W * R), add(mul(warp, R), grp));
+  };
+  // The U K and V rows of the step at `it`, all issued before any use.
+  auto loadStep = [&](Value it, SmallVector<Value> &raw) {
+    for (int64_t t = 0; t < U; ++t) {
+      Value row = add(rowBase, minu(keyOf(it, t), lastKey));
+      raw.push_back(loadReadOnly16(k, add(mul(row, D), part), vecE));
+      raw.push_back(loadReadOnly16(v, add(mul(row, D), part), vecE));
+    }
+  };
+  // With prefetch the loop carries the raw K/V of its step: the first
+  // step's are loaded here, and each step loads the next step's before
+  // its arithmetic (register double buffering).
+  SmallVector<Value> pre;
+  if (prefetch) {
+    loadStep(begin, pre);
+    init.append(pre);
+  }
   auto loop = b.create<scf::ForOp>(begin, end, idx(step), init);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     Value it = loop.getInductionVar();
     auto state = loop.getRegionIterArgs();
-    // Every load of the step first (all in flight), then the arithmetic.
+    SmallVector<Value> raw, nextRaw;
+    if (prefetch) {
+      raw.append(state.begin() + 3 * G, state.end());
+      loadStep(add(it, idx(step)), nextRaw);
+    } else {
+      loadStep(it, raw);
+    }
     std::vector<Value> ok, kraw, vraw;
     for (int64_t t = 0; t < U; ++t) {
-      Value key = add(add(it, t * W * R), add(mul(warp, R), grp));
-      ok.push_back(ult(key, end));
-      Value row = add(rowBase, minu(key, lastKey));
-      kraw.push_back(loadAligned16(k, add(mul(row, D), part), vecE));
-      vraw.push_back(loadAligned16(v, add(mul(row, D), part), vecE));
+      ok.push_back(ult(keyOf(it, t), end));
+      kraw.push_back(raw[size_t(2 * t)]);
+      vraw.push_back(raw[size_t(2 * t + 1)]);
     }
     auto x = std::vector<std::vector<Value>>(size_t(U));
     for (int64_t t = 0; t < U; ++t) {
@@ -183,6 +215,7 @@ void DecodeBuilder::buildSplit(gpu::GPUFuncOp fn) {
       }
       next.append({mx, l, o});
     }
+    next.append(nextRaw);
     b.create<scf::YieldOp>(next);
   }
   std::vector<Value> m, l, o;
@@ -350,9 +383,13 @@ int64_t decodeSharedBytes(const manifest::AttentionParams &spec) {
 }
 
 PtxKernel buildDecodeAttention(const manifest::AttentionParams &spec,
-                               const std::string &prefix) {
+                               const std::string &prefix, const DecodeTile &tile) {
   if (std::string why = decodeUnsupported(spec); !why.empty())
     throw std::runtime_error("no decode kernel for " + why);
+  if (tile.keysPerStep != 0 && tile.keysPerStep != 1 && tile.keysPerStep != 2 &&
+      tile.keysPerStep != 4 && tile.keysPerStep != 8)
+    throw std::runtime_error("decode keys per step " + std::to_string(tile.keysPerStep) +
+                             " (supported: 1, 2, 4 or 8)");
   GpuKernelModule gm(prefix + "_module", "decode attention");
   ImplicitLocOpBuilder &b = gm.builder();
   Type elem = DecodeBuilder(b, spec).elem, f32 = b.getF32Type();
@@ -362,7 +399,7 @@ PtxKernel buildDecodeAttention(const manifest::AttentionParams &spec,
     args.push_back(gm.buffer(f32));
   args.append({gm.buffer(f32), gm.buffer(f32), b.getIndexType(), b.getIndexType(),
                b.getIndexType()});
-  DecodeBuilder(b, spec).buildSplit(gm.addKernel(prefix + "_split", args,
+  DecodeBuilder(b, spec, tile).buildSplit(gm.addKernel(prefix + "_split", args,
                                                  int(kDecodeSplitThreads)));
   DecodeBuilder(b, spec).buildMerge(gm.addKernel(prefix + "_merge", args,
                                                  int(kDecodeMergeThreads)));

@@ -157,12 +157,39 @@ protected:
   /// element `at` (16-byte aligned): one ld.global.v4 (vector.load of MLIR
   /// 19 takes the element's alignment and becomes one load per element).
   Value loadAligned16(Value mem, Value at, mlir::VectorType ty, int64_t elemBytes = 2) {
+    return b.create<mlir::LLVM::LoadOp>(ty, globalPtr(mem, at, elemBytes), /*alignment=*/16);
+  }
+  /// loadAligned16 through the read-only path as one opaque instruction
+  /// (inline PTX `ld.global.nc.v4.b32`), for buffers the kernel never
+  /// writes. LLVM cannot merge such loads: InstCombine folds a phi of two
+  /// plain loads into one load of a phi'd address, which undoes register
+  /// double buffering (loads of the next step issued before this step's
+  /// arithmetic).
+  Value loadReadOnly16(Value mem, Value at, mlir::VectorType ty, int64_t elemBytes = 2) {
+    mlir::Type i32 = b.getI32Type();
+    auto words = mlir::LLVM::LLVMStructType::getLiteral(b.getContext(), {i32, i32, i32, i32});
+    auto asmOp = b.create<mlir::LLVM::InlineAsmOp>(
+        words, mlir::ValueRange{globalPtr(mem, at, elemBytes)},
+        "ld.global.nc.v4.b32 {$0, $1, $2, $3}, [$4];", "=r,=r,=r,=r,l",
+        /*has_side_effects=*/false, /*is_align_stack=*/false,
+        mlir::LLVM::AsmDialectAttr{}, mlir::ArrayAttr{});
+    auto vec4 = mlir::VectorType::get({4}, i32);
+    Value r = b.create<mlir::LLVM::UndefOp>(vec4);
+    for (int64_t w = 0; w < 4; ++w)
+      r = b.create<mlir::LLVM::InsertElementOp>(
+          r, b.create<mlir::LLVM::ExtractValueOp>(asmOp.getResult(0), w),
+          b.create<mlir::LLVM::ConstantOp>(i32, b.getI32IntegerAttr(int32_t(w))));
+    return b.create<mlir::LLVM::BitcastOp>(ty, r);
+  }
+
+private:
+  /// A global-memory (address space 1) pointer to element `at` of `mem`.
+  Value globalPtr(Value mem, Value at, int64_t elemBytes) {
     Value base = b.create<mlir::memref::ExtractAlignedPointerAsIndexOp>(mem);
     Value addr = add(base, mul(at, elemBytes));
     Value i64v = b.create<mlir::arith::IndexCastUIOp>(b.getI64Type(), addr);
-    Value ptr = b.create<mlir::LLVM::IntToPtrOp>(
+    return b.create<mlir::LLVM::IntToPtrOp>(
         mlir::LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/1), i64v);
-    return b.create<mlir::LLVM::LoadOp>(ty, ptr, /*alignment=*/16);
   }
 };
 

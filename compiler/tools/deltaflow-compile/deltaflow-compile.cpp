@@ -221,7 +221,12 @@ static bool buildTensorCoreKernels(deltaflow::compiler::ModuleDesc &desc,
         if (auto it = tiles.find("tensorcore.decode-rows"); it != tiles.end())
           decodeRows = it->second;
         if (!sparse && decodeRows > 0 && decodeUnsupported(k.attention).empty()) {
-          k.decode = buildDecodeAttention(k.attention, k.name + "_decode");
+          DecodeTile dt;
+          if (auto it = tiles.find("tensorcore.decode-keys-per-step"); it != tiles.end())
+            dt.keysPerStep = int(it->second);
+          if (auto it = tiles.find("tensorcore.decode-prefetch"); it != tiles.end())
+            dt.prefetch = it->second != 0;
+          k.decode = buildDecodeAttention(k.attention, k.name + "_decode", dt);
           k.decode->maxRows = decodeRows;
         }
       } catch (const std::exception &ex) {

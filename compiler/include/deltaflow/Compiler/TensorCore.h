@@ -150,11 +150,23 @@ using ptx_abi::kDecodeMergeThreads;
 std::string decodeUnsupported(const manifest::AttentionParams &spec);
 int64_t decodeSharedBytes(const manifest::AttentionParams &spec);
 
+/// The split kernel's loop (compiler/TensorCore/Decode.cpp).
+struct DecodeTile {
+  /// Key rows each lane group loads per step: 0 picks 4 for up to 4 query
+  /// heads per KV head, else 2 (registers hold G query heads' state).
+  int keysPerStep = 0;
+  /// Issue the next step's K/V loads before this step's arithmetic
+  /// (register double buffering), so loads stay in flight through it.
+  bool prefetch = true;
+};
+
 /// Builds and lowers the two decode kernels (sm_80 PTX); `function` of the
 /// result is `prefix`. Throws std::runtime_error with one line when
-/// decodeUnsupported() says why, or when lowering fails.
+/// decodeUnsupported() says why, when tile.keysPerStep is not 0, 1, 2, 4
+/// or 8, or when lowering fails.
 PtxKernel buildDecodeAttention(const manifest::AttentionParams &spec,
-                               const std::string &prefix);
+                               const std::string &prefix,
+                               const DecodeTile &tile = {});
 
 } // namespace deltaflow::compiler
 
