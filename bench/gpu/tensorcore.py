@@ -133,13 +133,14 @@ class Decode:
         lse = fill(b, hq, nq) if self.case["lse"] else None
         return out, lse, fill(b, hq, nq, S, d), fill(b, hq, nq, S), kps, S
 
-    def launch(self, q, k, v, bufs):
+    def launch(self, q, k, v, bufs, merge=True):
         out, lse, part_o, part_l, kps, S = bufs
         b, hq, nq, _ = q.shape
         ts = [q, k, v, out] + ([lse] if lse is not None else []) + [part_o, part_l]
         scal = [nq, k.shape[2], kps]
         self.drv.launch(self.split, (S, nq * k.shape[1], b), 128, self.shared, ts, scal)
-        self.drv.launch(self.merge, (nq, hq, b), 256, self.shared, ts, scal)
+        if merge:
+            self.drv.launch(self.merge, (nq, hq, b), 256, self.shared, ts, scal)
 
     def __call__(self, q, k, v, kps=None):
         bufs = self.buffers(q, k, kps)
@@ -214,7 +215,7 @@ def check_decode(drv, names, rows):
     return ok
 
 
-def bench_decode(drv, names, lengths, rows):
+def bench_decode(drv, names, lengths, rows, splits=(None, 512, 1024, 2048)):
     """Decode (one query row at the end of N keys): the split-K kernels of
     each case (the main case and its decode sweeps) beside SDPA flash and
     cuDNN bf16 (grouped K/V) on the same inputs, with the K/V bytes read
@@ -251,23 +252,26 @@ def bench_decode(drv, names, lengths, rows):
             print(f"decode N={n} SDPA {rname}: {t:.4f} ms  {kv_bytes / t / 1e9:.2f} TB/s of K/V "
                   f"({100 * kv_bytes / t / 1e9 / peak:.0f}% of copy)  rel L2 {e:.1e}", flush=True)
         for name, dec in decs.items():
-            for kps in (None, 512, 1024, 2048):
+            for kps in splits:
                 bufs = dec.buffers(q, k, kps, poison=False)
                 # GPU time in a CUDA graph: ctypes launches from Python leave
                 # the GPU idle between the two kernels (2026-12-02's first
                 # run timed 0.23 ms at 32K and 0.29 ms at 128K that way).
                 ms = graph_time(lambda: dec.launch(q, k, v, bufs))
+                split_ms = graph_time(lambda: dec.launch(q, k, v, bufs, merge=False))
                 host_ms = cuda_time(lambda: dec.launch(q, k, v, bufs), 20, stat="min")
                 out, _ = dec(q, k, v, kps)
                 err = rel_l2(out, ref)
                 tbs = kv_bytes / ms / 1e9
                 vs = "  ".join(f"ours/{r} {ms / t:.2f}x" for r, (t, e) in refs.items())
                 print(f"decode N={n} {name:24s} split={bufs[4]:5d} (S={bufs[5]:4d}): {ms:.4f} ms  "
-                      f"{tbs:.2f} TB/s of K/V ({100 * tbs / peak:.0f}% of copy; {host_ms:.4f} ms "
-                      f"launched from Python)  rel L2 {err:.1e}  {vs}", flush=True)
+                      f"{tbs:.2f} TB/s of K/V ({100 * tbs / peak:.0f}% of copy; split kernel alone "
+                      f"{split_ms:.4f} ms; {host_ms:.4f} ms launched from Python)  rel L2 {err:.1e}  {vs}",
+                      flush=True)
                 rows.append({"case": name, "tiles": cases[name].get("tiles", {}), "n": n,
                              "keys_per_split": bufs[4], "splits": bufs[5],
-                             "auto": kps is None, "ours_ms": ms, "ours_python_launch_ms": host_ms,
+                             "auto": kps is None, "ours_ms": ms, "split_ms": split_ms,
+                             "ours_python_launch_ms": host_ms,
                              "kv_tbs": tbs, "copy_tbs": peak, "rel_l2": err,
                              "references": {r: {"ms": t, "rel_l2": e} for r, (t, e) in refs.items()}})
 
@@ -903,6 +907,8 @@ def main():
                    help="NQ@NK of selection + sparse attention ('' for none)")
     p.add_argument("--decode", default="all", help="cases whose split-K decode kernels are checked ('' for none)")
     p.add_argument("--decode-bench", default="32768,131072", help="decode lengths ('' for none)")
+    p.add_argument("--decode-splits", default="auto,512,1024,2048",
+                   help="keys per split timed by --decode-bench (auto: the runtime's choice)")
     p.add_argument("--decode-case", default="bf16-gqa4-d128-causal,sweep-dec-noprefetch,sweep-dec-k8-noprefetch,sweep-dec-k2",
                    help="cases timed by --decode-bench (same shape; the first gives the inputs)")
     p.add_argument("--nonfinite", default="bf16-gqa4-d128-causal,f16-gqa4-d128-causal-lse,bf16-gqa4-d128-window,f16-gqa2-d64-window-lse",
@@ -923,7 +929,8 @@ def main():
     if a.decode:
         ok &= check_decode(drv, names if a.decode == "all" else a.decode.split(","), rows["decode"])
     if a.decode_bench:
-        bench_decode(drv, a.decode_case.split(","), [int(x) for x in a.decode_bench.split(",")], rows["decode_bench"])
+        bench_decode(drv, a.decode_case.split(","), [int(x) for x in a.decode_bench.split(",")], rows["decode_bench"],
+                     [None if x == "auto" else int(x) for x in a.decode_splits.split(",")])
     rows["nonfinite"] = []
     if a.nonfinite:
         ok &= check_nonfinite(drv, a.nonfinite.split(","), rows["nonfinite"])

@@ -130,12 +130,17 @@ void DecodeBuilder::buildSplit(gpu::GPUFuncOp fn) {
   Value begin = mul(s, kps);
   Value end = minu(add(begin, kps), visible(i));
   auto vecE = VectorType::get({8}, elem), vecF = VectorType::get({8}, f32);
+  auto vecW = VectorType::get({4}, b.getI32Type()); // K/V rows as loaded
   const double scaleLog2 = spec.scale * M_LOG2E;
-  std::vector<Value> qv;
+  // q as scalars: the dot products are chains of scalar FMAs.
+  std::vector<std::vector<Value>> qs;
   for (int64_t g = 0; g < G; ++g) {
     Value at = add(mul(add(mul(add(mul(bb, Hq), add(mul(hk, G), idx(g))), nq), i), D), part);
-    qv.push_back(vmul(b.create<arith::ExtFOp>(vecF, loadAligned16(q, at, vecE)),
-                      splat(f32c(scaleLog2), 8)));
+    Value qv = vmul(b.create<arith::ExtFOp>(vecF, loadAligned16(q, at, vecE)),
+                    splat(f32c(scaleLog2), 8));
+    qs.emplace_back();
+    for (int64_t e = 0; e < 8; ++e)
+      qs.back().push_back(b.create<vector::ExtractOp>(qv, ArrayRef<int64_t>{e}));
   }
   Value zero = b.create<arith::ConstantOp>(DenseElementsAttr::get(vecF, 0.0f));
   SmallVector<Value> init;
@@ -152,8 +157,8 @@ void DecodeBuilder::buildSplit(gpu::GPUFuncOp fn) {
   auto loadStep = [&](Value it, SmallVector<Value> &raw) {
     for (int64_t t = 0; t < U; ++t) {
       Value row = add(rowBase, minu(keyOf(it, t), lastKey));
-      raw.push_back(loadReadOnly16(k, add(mul(row, D), part), vecE));
-      raw.push_back(loadReadOnly16(v, add(mul(row, D), part), vecE));
+      raw.push_back(loadReadOnly16(k, add(mul(row, D), part), vecW));
+      raw.push_back(loadReadOnly16(v, add(mul(row, D), part), vecW));
     }
   };
   // With prefetch the loop carries the raw K/V of its step: the first
@@ -185,18 +190,24 @@ void DecodeBuilder::buildSplit(gpu::GPUFuncOp fn) {
     }
     auto x = std::vector<std::vector<Value>>(size_t(U));
     for (int64_t t = 0; t < U; ++t) {
-      Value kf = b.create<arith::ExtFOp>(vecF, kraw[size_t(t)]);
+      std::vector<Value> kf = widen16(kraw[size_t(t)], elem);
       for (int64_t g = 0; g < G; ++g) {
-        Value dot = b.create<vector::ReductionOp>(vector::CombiningKind::ADD,
-                                                  vmul(qv[size_t(g)], kf));
+        Value dot = fmul(qs[size_t(g)][0], kf[0]);
+        for (int64_t e = 1; e < 8; ++e)
+          dot = fma(qs[size_t(g)][size_t(e)], kf[size_t(e)], dot);
         for (int off = 1; off < L; off *= 2)
           dot = fadd(dot, shuffleXor(dot, off));
         x[size_t(t)].push_back(select(ok[size_t(t)], dot, negInf()));
       }
     }
     std::vector<Value> vf;
-    for (int64_t t = 0; t < U; ++t)
-      vf.push_back(b.create<arith::ExtFOp>(vecF, vraw[size_t(t)]));
+    for (int64_t t = 0; t < U; ++t) {
+      Value vec = b.create<LLVM::UndefOp>(vecF);
+      std::vector<Value> w = widen16(vraw[size_t(t)], elem);
+      for (int64_t e = 0; e < 8; ++e)
+        vec = b.create<vector::InsertOp>(w[size_t(e)], vec, ArrayRef<int64_t>{e});
+      vf.push_back(vec);
+    }
     SmallVector<Value> next;
     for (int64_t g = 0; g < G; ++g) {
       Value m = state[size_t(3 * g)], l = state[size_t(3 * g + 1)],

@@ -15,6 +15,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
@@ -179,7 +180,33 @@ protected:
       r = b.create<mlir::LLVM::InsertElementOp>(
           r, b.create<mlir::LLVM::ExtractValueOp>(asmOp.getResult(0), w),
           b.create<mlir::LLVM::ConstantOp>(i32, b.getI32IntegerAttr(int32_t(w))));
-    return b.create<mlir::LLVM::BitcastOp>(ty, r);
+    return ty == vec4 ? r : Value(b.create<mlir::LLVM::BitcastOp>(ty, r));
+  }
+  /// The 8 16-bit floats of 4 words (element 2w in the low half of word w,
+  /// as a 16-byte load leaves them), widened to f32 scalars. bf16 widens on
+  /// the bits, two integer ops per word (low half << 16, high half & ~0xffff),
+  /// instead of an unpack, a zero-extension and a shift per element.
+  std::vector<Value> widen16(Value words, mlir::Type elem) {
+    std::vector<Value> r;
+    mlir::Type i32 = b.getI32Type();
+    if (elem.isBF16()) {
+      for (int64_t w = 0; w < 4; ++w) {
+        Value x = b.create<mlir::LLVM::ExtractElementOp>(
+            words, b.create<mlir::LLVM::ConstantOp>(i32, b.getI32IntegerAttr(int32_t(w))));
+        r.push_back(b.create<mlir::arith::BitcastOp>(
+            f32, b.create<mlir::arith::ShLIOp>(x, i32c(16))));
+        r.push_back(b.create<mlir::arith::BitcastOp>(
+            f32, b.create<mlir::arith::AndIOp>(x, i32c(int32_t(0xffff0000u)))));
+      }
+      return r;
+    }
+    auto vecE = mlir::VectorType::get({8}, elem);
+    Value h = b.create<mlir::LLVM::BitcastOp>(vecE, words);
+    for (int64_t e = 0; e < 8; ++e) {
+      Value x = b.create<mlir::vector::ExtractOp>(h, mlir::ArrayRef<int64_t>{e});
+      r.push_back(b.create<mlir::arith::ExtFOp>(f32, x));
+    }
+    return r;
   }
 
 private:
