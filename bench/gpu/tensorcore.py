@@ -85,7 +85,8 @@ def load_case(name):
     case["scale"] = k["params"].get("scale")
     with open(os.path.join(TC, name + ".ptx")) as f:
         modules = split_ptx(f.read())
-    case["ptx"] = ptx_with(modules, case["launch"]["function"])
+    # A device selection's five entries share one module (select_k0_qbar, ...).
+    case["ptx"] = ptx_with(modules, case["launch"]["function"] + ("_qbar" if k["kind"] == "select" else ""))
     if dec:
         case["decode_ptx"] = ptx_with(modules, case["decode_launch"]["function"] + "_split")
     return case
@@ -680,7 +681,7 @@ def bench_select(drv, name, nq, nk, rows):
 
 
 class DeviceSelect:
-    """The five kernels of a device selection ("token-select-v1" ABI,
+    """The five kernels of a device selection ("token-select-v2" ABI,
     compiler/include/deltaflow/Compiler/TensorCore.h), with scratch buffers
     from PyTorch."""
 
@@ -699,7 +700,8 @@ class DeviceSelect:
         nb = -(-nk // 256)
         f32 = dict(device="cuda", dtype=torch.float32)
         scratch = [torch.empty(b * c * hq * d, **f32), torch.empty(b * c * nb * 8 * hq * 2, **f32),
-                   torch.empty(b * c * hq * 2, **f32), torch.empty(b * c * nk, **f32)]
+                   torch.empty(b * c * hq * 2, **f32), torch.empty(b * c * nk, **f32),
+                   torch.empty(b * c * hq * nk, **f32)]
         if idx is None:
             idx = torch.full((b, 1, c, self.case["budget"]), -7, dtype=torch.int32, device="cuda")
         ts = [q, k] + scratch + [idx]

@@ -175,7 +175,8 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     // The largest dynamic shared memory of the five (vote's q-bar and head
     // statistics, or topk's histograms).
     int64_t shared = std::max<int64_t>(k.select.hq * (k.select.d + 2) * 4, 33928);
-    manifest::PtxLaunch launch{s.prefix, 1024, shared, k.select.chunk, 80, ""};
+    manifest::PtxLaunch launch{s.prefix, 1024, shared, k.select.chunk, 80,
+                               "token-select-v2"};
     ck.manifest.variants = {{ptxSymbol(k.name), -1, launch}};
     ck.ptx.emplace_back(ptxSymbol(k.name), s.ptx);
     return ck;

@@ -11,7 +11,9 @@
 //          CTA, one thread per key; per warp and head the max m and the sum
 //          of exp2(x - m) (the softmax's partial statistics);
 //   merge  the partials of every warp merged per head (m_h, l_h);
-//   vote   x_h(j) again (same code, same rounding), and
+//          stats also keeps every x_h(j) in the scores scratch [B, C, Hq,
+//          Nk] (f32; 16.8 MB at 128K and Hq 32: mostly L2-resident);
+//   vote   x_h(j) read back from the scores (K is read once, not twice),
 //          S(j) = sum_h exp2(x_h(j) - m_h) / l_h = sum_h softmax_j(...);
 //   topk   one CTA per (batch, chunk): an exact radix select (four 8-bit
 //          passes over an order-preserving uint32 key of S, histograms in
@@ -70,13 +72,13 @@ private:
   const DeviceSelectSpec &spec;
   const int64_t G;
   // Parameters, in ABI order.
-  Value q, k, qbar, stats, hstats, vote, indices, nq, nk;
+  Value q, k, qbar, stats, hstats, vote, scores, indices, nq, nk;
   Value tid, lane, warp;
 
   void bind(gpu::GPUFuncOp fn) {
     Block &e = fn.getBody().front();
     unsigned a = 0;
-    for (Value *v : {&q, &k, &qbar, &stats, &hstats, &vote, &indices, &nq, &nk})
+    for (Value *v : {&q, &k, &qbar, &stats, &hstats, &vote, &scores, &indices, &nq, &nk})
       *v = e.getArgument(a++);
     tid = b.create<gpu::ThreadIdOp>(gpu::Dimension::x);
     lane = rem(tid, 32);
@@ -98,6 +100,16 @@ private:
     for (int o = 16; o >= 1; o /= 2)
       v = fadd(v, shuffleXor(v, o));
     return v;
+  }
+  /// The lanes of the (full) warp whose `v` equals this lane's, as a mask:
+  /// PTX match.any.sync (sm_70+), as inline PTX (MLIR 19's NVVM dialect
+  /// has no op for it).
+  Value matchAny(Value v) {
+    return b.create<LLVM::InlineAsmOp>(
+                i32, ValueRange{v}, "match.any.sync.b32 $0, $1, 0xffffffff;", "=r,r",
+                /*has_side_effects=*/true, /*is_align_stack=*/false,
+                LLVM::AsmDialectAttr{}, ArrayAttr{})
+        .getResult(0);
   }
   /// Inclusive prefix sum of an i32 across the warp (shuffle up).
   Value warpInclusiveScan(Value v) {
@@ -133,32 +145,48 @@ private:
     return select(nonNeg, b.create<arith::OrIOp>(u, sign),
                   b.create<arith::XOrIOp>(u, c32(-1)));
   }
-  /// The G scores x_h(j) (log2 domain) of the query heads of KV head `g`
-  /// for key row `key` of K, with q̄ of the CTA's chunk in `qsm` (f32).
-  std::vector<Value> groupScores(Value qsm, Value bb, Value g, Value key) {
-    const int64_t D = spec.d;
-    auto vecE = VectorType::get({8}, elem), vecF = VectorType::get({8}, f32);
-    Value zero = b.create<arith::ConstantOp>(DenseElementsAttr::get(vecF, 0.0f));
-    std::vector<Value> acc(size_t(G), zero);
-    Value kBase = mul(add(mul(add(mul(bb, spec.hkv), g), nk), key), D);
-    // Every load of the row first (all in flight), then the FMAs.
-    std::vector<Value> raw;
-    for (int64_t dd = 0; dd < D / 8; ++dd)
-      raw.push_back(loadAligned16(k, add(kBase, dd * 8), vecE));
-    for (int64_t dd = 0; dd < D / 8; ++dd) {
-      Value kv = b.create<arith::ExtFOp>(vecF, raw[size_t(dd)]);
+  /// Words [first, first + count) of key row `key` of KV head `g` of K
+  /// (16 bytes each; all loads issued together, through the read-only path
+  /// so that LLVM keeps a prefetched copy apart).
+  SmallVector<Value> loadKeyWords(Value bb, Value g, Value key, int64_t first,
+                                  int64_t count) {
+    auto vecW = VectorType::get({4}, i32);
+    Value kBase = mul(add(mul(add(mul(bb, spec.hkv), g), nk), key), spec.d);
+    SmallVector<Value> raw;
+    for (int64_t dd = first; dd < first + count; ++dd)
+      raw.push_back(loadReadOnly16(k, add(kBase, dd * 8), vecW));
+    return raw;
+  }
+  /// acc[h] += q̄_h[8 dd .. 8 dd + 7] * k[...] for the words `raw` of a key
+  /// row of KV head `g`, starting at word `first`; q̄ of the CTA's chunk is
+  /// in `qsm` (f32).
+  void accumulateScores(std::vector<Value> &acc, Value qsm, Value g, ValueRange raw,
+                        int64_t first) {
+    auto vecF = VectorType::get({8}, f32);
+    for (int64_t i = 0; i < int64_t(raw.size()); ++i) {
+      Value kv = b.create<LLVM::UndefOp>(vecF);
+      std::vector<Value> w = widen16(raw[size_t(i)], elem);
+      for (int64_t e = 0; e < 8; ++e)
+        kv = b.create<vector::InsertOp>(w[size_t(e)], kv, ArrayRef<int64_t>{e});
       for (int64_t h = 0; h < G; ++h) {
-        Value at = add(mul(add(mul(g, G), h), D), dd * 8);
+        Value at = add(mul(add(mul(g, G), h), spec.d), (first + i) * 8);
         Value qv = b.create<vector::LoadOp>(vecF, qsm, ValueRange{at}).getResult();
         acc[size_t(h)] = b.create<vector::FMAOp>(qv, kv, acc[size_t(h)]);
       }
     }
-    const double scaleLog2 = M_LOG2E / std::sqrt(double(D));
+  }
+  /// The G scores x_h(j) (log2 domain) from the accumulators of a whole row.
+  std::vector<Value> finishScores(const std::vector<Value> &acc) {
+    const double scaleLog2 = M_LOG2E / std::sqrt(double(spec.d));
     std::vector<Value> x;
     for (Value a : acc)
       x.push_back(fmul(b.create<vector::ReductionOp>(vector::CombiningKind::ADD, a),
                        f32c(scaleLog2)));
     return x;
+  }
+  Value zeroVec8() {
+    return b.create<arith::ConstantOp>(
+        DenseElementsAttr::get(VectorType::get({8}, f32), 0.0f));
   }
 };
 
@@ -213,12 +241,13 @@ void TokenSelectBuilder::buildStats(gpu::GPUFuncOp fn, bool withVote) {
   Value dyn = dynamicShared();
   Value qsm = workgroup(dyn, f32, Hq * D, 0);
   Value bc = add(mul(bb, chunks()), c);
-  // q̄ of the chunk into shared memory.
-  for (int64_t i = 0; i < ceilDivConst(Hq * D, kKeysPerCta); ++i) {
-    Value at = add(tid, i * kKeysPerCta);
-    ifThen(ult(at, idx(Hq * D)),
-           [&] { sts(lds(qbar, add(mul(bc, Hq * D), at)), qsm, at); });
-  }
+  // q̄ of the chunk into shared memory (stats only: vote reads the scores).
+  if (!withVote)
+    for (int64_t i = 0; i < ceilDivConst(Hq * D, kKeysPerCta); ++i) {
+      Value at = add(tid, i * kKeysPerCta);
+      ifThen(ult(at, idx(Hq * D)),
+             [&] { sts(lds(qbar, add(mul(bc, Hq * D), at)), qsm, at); });
+    }
   Value hsm;
   if (withVote) {
     // m_h and 1 / l_h of every head.
@@ -237,22 +266,35 @@ void TokenSelectBuilder::buildStats(gpu::GPUFuncOp fn, bool withVote) {
   Value partBase; // stats of (bc, this warp): [NP, Hq, 2], NP = 8 per CTA
   Value np = mul(ceilDiv(nk, kKeysPerCta), kWarpsPerCta);
   partBase = mul(add(mul(bc, np), add(mul(blk, kWarpsPerCta), warp)), Hq * 2);
-  auto loop = b.create<scf::ForOp>(idx(0), idx(spec.hkv), idx(1),
-                                   ValueRange{f32c(0)});
-  {
-    OpBuilder::InsertionGuard gd(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value g = loop.getInductionVar();
-    Value voteSum = loop.getRegionIterArgs()[0];
-    std::vector<Value> x = groupScores(qsm, bb, g, safeKey);
-    for (int64_t hh = 0; hh < G; ++hh) {
-      Value xv = select(isCand, x[size_t(hh)], negInf());
-      Value h = add(mul(g, G), hh);
-      if (withVote) {
-        Value m = lds(hsm, mul(h, 2)), invL = lds(hsm, add(mul(h, 2), 1));
-        Value ref = softmaxRef(m);
-        voteSum = fadd(voteSum, fmul(exp2(fsub(xv, ref)), invL));
-      } else {
+  // The scores x_h(j) of a key: [B, C, Hq, Nk].
+  auto scoreAt = [&](Value h) { return add(mul(add(mul(bc, Hq), h), nk), safeKey); };
+  if (!withVote) {
+    // stats, unrolled over the KV heads' key rows in chunks of up to 8
+    // words (64 dims): each chunk's loads are issued before the previous
+    // chunk's FMAs (register double buffering at 2 x 32 registers, which
+    // keeps two CTAs per SM without spills).
+    const int64_t rowWords = D / 8, CH = std::min<int64_t>(8, rowWords),
+                  perRow = rowWords / CH, total = spec.hkv * perRow;
+    auto load = [&](int64_t t) {
+      return loadKeyWords(bb, idx(t / perRow), safeKey, (t % perRow) * CH, CH);
+    };
+    SmallVector<Value> cur = load(0);
+    std::vector<Value> acc(size_t(G), zeroVec8());
+    for (int64_t t = 0; t < total; ++t) {
+      SmallVector<Value> next;
+      if (t + 1 < total)
+        next = load(t + 1);
+      Value g = idx(t / perRow);
+      accumulateScores(acc, qsm, g, cur, (t % perRow) * CH);
+      cur = next;
+      if (t % perRow != perRow - 1)
+        continue;
+      std::vector<Value> x = finishScores(acc);
+      acc.assign(size_t(G), zeroVec8());
+      for (int64_t hh = 0; hh < G; ++hh) {
+        Value h = add(mul(g, G), hh);
+        Value xv = select(isCand, x[size_t(hh)], negInf());
+        ifThen(ult(key, nk), [&] { sts(xv, scores, scoreAt(h)); });
         Value m = warpReduceMax(xv);
         Value ref = softmaxRef(m);
         Value l = warpReduceSum(exp2(fsub(xv, ref)));
@@ -262,10 +304,26 @@ void TokenSelectBuilder::buildStats(gpu::GPUFuncOp fn, bool withVote) {
         });
       }
     }
+    b.create<gpu::ReturnOp>();
+    return;
+  }
+  // vote: the scores the stats kernel kept.
+  auto loop = b.create<scf::ForOp>(idx(0), idx(spec.hkv), idx(1), ValueRange{f32c(0)});
+  {
+    OpBuilder::InsertionGuard gd(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value g = loop.getInductionVar();
+    Value voteSum = loop.getRegionIterArgs()[0];
+    for (int64_t hh = 0; hh < G; ++hh) {
+      Value h = add(mul(g, G), hh);
+      Value xv = select(isCand, lds(scores, scoreAt(h)), negInf());
+      Value m = lds(hsm, mul(h, 2)), invL = lds(hsm, add(mul(h, 2), 1));
+      Value ref = softmaxRef(m);
+      voteSum = fadd(voteSum, fmul(exp2(fsub(xv, ref)), invL));
+    }
     b.create<scf::YieldOp>(ValueRange{voteSum});
   }
-  if (withVote)
-    ifThen(isCand, [&] { sts(loop.getResult(0), vote, add(mul(bc, nk), key)); });
+  ifThen(isCand, [&] { sts(loop.getResult(0), vote, add(mul(bc, nk), key)); });
   b.create<gpu::ReturnOp>();
 }
 
@@ -361,10 +419,11 @@ void TokenSelectBuilder::buildTopK(gpu::GPUFuncOp fn) {
     for (int64_t z = 0; z < W * 256 / T; ++z)
       sts(c32(0), warpHist, add(tid, z * T));
     b.create<gpu::BarrierOp>();
-    // Whole warps step together (for the ballot): lane l takes element
+    // Whole warps step together (for match.any): lane l takes element
     // w + l. Votes crowd into few bins (most of a softmax's mass is alike),
-    // so the lanes that share lane 0's bin add their count once; the rest
-    // add one each.
+    // so the lanes of a warp that share a bin add their count once, from
+    // the lowest of them (warp-aggregated atomics; until 2026-12-02 only
+    // lane 0's bin was aggregated by ballot and the rest added one each).
     constexpr int64_t U = 4; // elements per lane per step, loads in flight
     auto scan = b.create<scf::ForOp>(mul(sub(tid, lane), U), n, idx(T * U));
     {
@@ -382,23 +441,16 @@ void TokenSelectBuilder::buildTopK(gpu::GPUFuncOp fn) {
       Value match = land(valid, isEq(b.create<arith::AndIOp>(kk, mask), prefix));
       Value bin = b.create<arith::AndIOp>(b.create<arith::ShRUIOp>(kk, c32(shift)),
                                           c32(255));
-      Value bin0 = b.create<gpu::ShuffleOp>(bin, 0, 32, gpu::ShuffleMode::IDX)
-                       .getShuffleResult();
-      Value same = land(match, isEq(bin, bin0));
-      Value ballot = b.create<NVVM::VoteBallotOp>(i32, c32(-1), same);
-      Value cnt = b.create<LLVM::CtPopOp>(i32, ballot);
-      ifThen(land(isEq(lane, idx(0)),
-                  b.create<arith::CmpIOp>(arith::CmpIPredicate::ne, cnt, c32(0))),
-             [&] {
-               b.create<memref::AtomicRMWOp>(arith::AtomicRMWKind::addi, cnt, warpHist,
-                                             ValueRange{add(myHist, indexOf(bin0))});
-             });
-      ifThen(land(match, b.create<arith::XOrIOp>(same, b.create<arith::ConstantOp>(
-                                                           b.getBoolAttr(true)))),
-             [&] {
-               b.create<memref::AtomicRMWOp>(arith::AtomicRMWKind::addi, c32(1), warpHist,
-                                             ValueRange{add(myHist, indexOf(bin))});
-             });
+      // Lanes that do not match share the bin -1, which nobody adds.
+      Value peers = matchAny(select(match, bin, c32(-1)));
+      Value below = b.create<arith::SubIOp>(
+          b.create<arith::ShLIOp>(c32(1), i32of(lane)), c32(1));
+      Value leader = land(match, isEq(b.create<arith::AndIOp>(peers, below), c32(0)));
+      ifThen(leader, [&] {
+        b.create<memref::AtomicRMWOp>(arith::AtomicRMWKind::addi,
+                                      b.create<LLVM::CtPopOp>(i32, peers), warpHist,
+                                      ValueRange{add(myHist, indexOf(bin))});
+      });
       }
     }
     b.create<gpu::BarrierOp>();
@@ -537,7 +589,8 @@ DeviceSelectKernels buildDeviceSelect(const DeviceSelectSpec &spec,
   Type elem = probe.elem, f32 = b.getF32Type(), i32 = b.getI32Type();
   SmallVector<Type> args = {gm.buffer(elem), gm.buffer(elem), gm.buffer(f32),
                             gm.buffer(f32),  gm.buffer(f32),  gm.buffer(f32),
-                            gm.buffer(i32),  b.getIndexType(), b.getIndexType()};
+                            gm.buffer(f32),  gm.buffer(i32),  b.getIndexType(),
+                            b.getIndexType()};
   DeviceSelectKernels k;
   k.prefix = prefix;
   TokenSelectBuilder(b, spec).buildQbar(gm.addKernel(prefix + "_qbar", args, 1024));

@@ -148,9 +148,9 @@ PtxSelectPlan planSelectLaunch(const manifest::PtxLaunch &launch,
   if (C > kMaxGridYZ || B > kMaxGridYZ || hq > kMaxGridYZ)
     throw std::runtime_error("device selection: grid beyond the CUDA limits");
   // Scratch: qbar [B, C, Hq, D], stats [B, C, NP, Hq, 2], hstats [B, C, Hq,
-  // 2], vote [B, C, Nk], f32, each 256-byte aligned.
+  // 2], vote [B, C, Nk], scores [B, C, Hq, Nk], f32, each 256-byte aligned.
   std::vector<int64_t> counts = {B * C * hq * d, B * C * NP * hq * 2,
-                                 B * C * hq * 2, B * C * nk};
+                                 B * C * hq * 2, B * C * nk, B * C * hq * nk};
   PtxSelectPlan p;
   std::vector<uint64_t> at, sizes;
   for (int64_t n : counts) {
@@ -170,7 +170,7 @@ PtxSelectPlan planSelectLaunch(const manifest::PtxLaunch &launch,
   };
   buffer(devicePtrs[0], elements(q));
   buffer(devicePtrs[1], elements(k));
-  for (size_t i = 0; i < 4; ++i)
+  for (size_t i = 0; i < counts.size(); ++i)
     buffer(at[i], sizes[i]);
   buffer(devicePtrs[2], elements(ix));
   params.push_back(uint64_t(nq));

@@ -51,7 +51,7 @@ PtxLaunchPlan planAttentionLaunch(
     const std::vector<uint64_t> &devicePtrs,
     const manifest::SparsePattern *sparse = nullptr);
 
-/// The launches of a device selection ("token-select-v1", compiler/include/
+/// The launches of a device selection ("token-select-v2", compiler/include/
 /// deltaflow/Compiler/TensorCore.h): five kernels in order over q [B, Hq,
 /// Nq, D], k [B, Hkv, Nk, D] and the output indices [B, 1, C, slots] (C =
 /// ceil(Nq / chunk)), with f32 scratch at device address `scratch` of

@@ -118,9 +118,10 @@ struct PtxLaunch {
   int64_t rowsPerBlock = 0;   ///< query rows per block: grid x = ceil(Nq / this)
   int computeCapability = 0;  ///< needed: major * 10 + minor (80 = sm_80)
   /// How it is launched (compiler/include/deltaflow/Compiler/TensorCore.h):
-  /// "attention-v1" (one entry), "token-select-v1" (five), "decode-v1"
-  /// (split then merge). The manifest leaves out "attention-v1" and
-  /// "token-select-v1", which the kernel's kind implies.
+  /// "attention-v1" (one entry), "token-select-v2" (five), "decode-v1"
+  /// (split then merge). The manifest leaves out "attention-v1", which the
+  /// kernel's kind implies. (A selection without "token-select-v2" is of
+  /// the older v1 ABI, which this runtime refuses.)
   std::string abi;
   bool operator==(const PtxLaunch &o) const {
     return function == o.function && threads == o.threads &&
