@@ -424,7 +424,7 @@ void TokenSelectBuilder::buildTopK(gpu::GPUFuncOp fn) {
     // so the lanes of a warp that share a bin add their count once, from
     // the lowest of them (warp-aggregated atomics; until 2026-12-02 only
     // lane 0's bin was aggregated by ballot and the rest added one each).
-    constexpr int64_t U = 4; // elements per lane per step, loads in flight
+    constexpr int64_t U = 8; // elements per lane per step, loads in flight (1024 threads: 64 registers)
     auto scan = b.create<scf::ForOp>(mul(sub(tid, lane), U), n, idx(T * U));
     {
       OpBuilder::InsertionGuard gs(b);
@@ -462,26 +462,31 @@ void TokenSelectBuilder::buildTopK(gpu::GPUFuncOp fn) {
     });
     b.create<gpu::BarrierOp>();
     Value kNow = kLeft;
-    ifThen(isEq(tid, idx(0)), [&] {
+    ifThen(isEq(warp, idx(0)), [&] {
       // Bins from the top: the first whose cumulative count reaches kNow.
-      auto bins = b.create<scf::ForOp>(idx(0), idx(256), idx(1),
-                                       ValueRange{c32(0), c32(0), kNow, c32(0)});
-      {
-        OpBuilder::InsertionGuard gb(b);
-        b.setInsertionPointToStart(bins.getBody());
-        Value bin = sub(idx(255), bins.getInductionVar());
-        auto it = bins.getRegionIterArgs();
-        Value cum = it[0], found = it[1];
-        Value cum2 = b.create<arith::AddIOp>(cum, lds(hist, bin));
-        Value hit = land(isEq(found, c32(0)),
-                         b.create<arith::CmpIOp>(arith::CmpIPredicate::sge, cum2, kNow));
-        b.create<scf::YieldOp>(ValueRange{
-            cum2, select(hit, c32(1), found),
-            select(hit, b.create<arith::SubIOp>(kNow, cum), it[2]),
-            select(hit, i32of(bin), it[3])});
+      // Lane l holds bins 255 - 8l down to 248 - 8l; a warp scan of the
+      // lanes' sums gives each lane the count above its bins, and the one
+      // lane whose bins cross kNow writes the bin and the count left.
+      constexpr int64_t PerLane = 256 / 32;
+      Value top = sub(idx(255), mul(lane, PerLane));
+      std::vector<Value> cnt;
+      Value sum = c32(0);
+      for (int64_t j = 0; j < PerLane; ++j) {
+        cnt.push_back(lds(hist, sub(top, j)));
+        sum = b.create<arith::AddIOp>(sum, cnt.back());
       }
-      sts(bins.getResult(3), vars, idx(0));
-      sts(bins.getResult(2), vars, idx(1));
+      Value above = b.create<arith::SubIOp>(warpInclusiveScan(sum), sum);
+      for (int64_t j = 0; j < PerLane; ++j) {
+        Value after = b.create<arith::AddIOp>(above, cnt[size_t(j)]);
+        Value hit = land(b.create<arith::CmpIOp>(arith::CmpIPredicate::slt, above, kNow),
+                         b.create<arith::CmpIOp>(arith::CmpIPredicate::sge, after, kNow));
+        Value before = above;
+        ifThen(hit, [&] {
+          sts(i32of(sub(top, j)), vars, idx(0));
+          sts(b.create<arith::SubIOp>(kNow, before), vars, idx(1));
+        });
+        above = after;
+      }
     });
     b.create<gpu::BarrierOp>();
     Value bin = lds(vars, idx(0));
@@ -495,9 +500,9 @@ void TokenSelectBuilder::buildTopK(gpu::GPUFuncOp fn) {
     return b.create<arith::CmpIOp>(arith::CmpIPredicate::ugt, x, y);
   };
   // Ordered compaction over per-thread segments.
-  // Four elements per step, their loads first (a segment is read in
+  // Eight elements per step, their loads first (a segment is read in
   // order by one thread); segments are whole steps.
-  constexpr int64_t V = 4;
+  constexpr int64_t V = 8;
   Value seg = mul(ceilDiv(ceilDiv(n, T), V), V);
   Value lo = minu(mul(tid, seg), n), hi = minu(add(lo, seg), n);
   auto stepKeys = [&](Value i0) {
