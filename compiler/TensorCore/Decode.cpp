@@ -130,7 +130,6 @@ void DecodeBuilder::buildSplit(gpu::GPUFuncOp fn) {
   Value begin = mul(s, kps);
   Value end = minu(add(begin, kps), visible(i));
   auto vecE = VectorType::get({8}, elem), vecF = VectorType::get({8}, f32);
-  auto vecW = VectorType::get({4}, b.getI32Type()); // K/V rows as loaded
   const double scaleLog2 = spec.scale * M_LOG2E;
   // q as scalars: the dot products are chains of scalar FMAs.
   std::vector<std::vector<Value>> qs;
@@ -157,8 +156,8 @@ void DecodeBuilder::buildSplit(gpu::GPUFuncOp fn) {
   auto loadStep = [&](Value it, SmallVector<Value> &raw) {
     for (int64_t t = 0; t < U; ++t) {
       Value row = add(rowBase, minu(keyOf(it, t), lastKey));
-      raw.push_back(loadReadOnly16(k, add(mul(row, D), part), vecW));
-      raw.push_back(loadReadOnly16(v, add(mul(row, D), part), vecW));
+      raw.push_back(loadReadOnly16(k, add(mul(row, D), part)));
+      raw.push_back(loadReadOnly16(v, add(mul(row, D), part)));
     }
   };
   // With prefetch the loop carries the raw K/V of its step: the first
@@ -201,13 +200,8 @@ void DecodeBuilder::buildSplit(gpu::GPUFuncOp fn) {
       }
     }
     std::vector<Value> vf;
-    for (int64_t t = 0; t < U; ++t) {
-      Value vec = b.create<LLVM::UndefOp>(vecF);
-      std::vector<Value> w = widen16(vraw[size_t(t)], elem);
-      for (int64_t e = 0; e < 8; ++e)
-        vec = b.create<vector::InsertOp>(w[size_t(e)], vec, ArrayRef<int64_t>{e});
-      vf.push_back(vec);
-    }
+    for (int64_t t = 0; t < U; ++t)
+      vf.push_back(widen16Vec(vraw[size_t(t)], elem));
     SmallVector<Value> next;
     for (int64_t g = 0; g < G; ++g) {
       Value m = state[size_t(3 * g)], l = state[size_t(3 * g + 1)],

@@ -162,11 +162,12 @@ protected:
   }
   /// loadAligned16 through the read-only path as one opaque instruction
   /// (inline PTX `ld.global.nc.v4.b32`), for buffers the kernel never
-  /// writes. LLVM cannot merge such loads: InstCombine folds a phi of two
-  /// plain loads into one load of a phi'd address, which undoes register
-  /// double buffering (loads of the next step issued before this step's
+  /// writes; the 16 bytes as vector<4xi32> (widen16 unpacks 16-bit floats).
+  /// LLVM cannot merge such loads: InstCombine folds a phi of two plain
+  /// loads into one load of a phi'd address, which undoes register double
+  /// buffering (loads of the next step issued before this step's
   /// arithmetic).
-  Value loadReadOnly16(Value mem, Value at, mlir::VectorType ty, int64_t elemBytes = 2) {
+  Value loadReadOnly16(Value mem, Value at, int64_t elemBytes = 2) {
     mlir::Type i32 = b.getI32Type();
     auto words = mlir::LLVM::LLVMStructType::getLiteral(b.getContext(), {i32, i32, i32, i32});
     auto asmOp = b.create<mlir::LLVM::InlineAsmOp>(
@@ -180,7 +181,7 @@ protected:
       r = b.create<mlir::LLVM::InsertElementOp>(
           r, b.create<mlir::LLVM::ExtractValueOp>(asmOp.getResult(0), w),
           b.create<mlir::LLVM::ConstantOp>(i32, b.getI32IntegerAttr(int32_t(w))));
-    return ty == vec4 ? r : Value(b.create<mlir::LLVM::BitcastOp>(ty, r));
+    return r;
   }
   /// The 8 16-bit floats of 4 words (element 2w in the low half of word w,
   /// as a 16-byte load leaves them), widened to f32 scalars. bf16 widens on
@@ -207,6 +208,14 @@ protected:
       r.push_back(b.create<mlir::arith::ExtFOp>(f32, x));
     }
     return r;
+  }
+  /// widen16 as one vector<8xf32>.
+  Value widen16Vec(Value words, mlir::Type elem) {
+    Value vec = b.create<mlir::LLVM::UndefOp>(mlir::VectorType::get({8}, f32));
+    std::vector<Value> w = widen16(words, elem);
+    for (int64_t e = 0; e < 8; ++e)
+      vec = b.create<mlir::vector::InsertOp>(w[size_t(e)], vec, mlir::ArrayRef<int64_t>{e});
+    return vec;
   }
 
 private:

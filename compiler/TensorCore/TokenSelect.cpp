@@ -150,11 +150,10 @@ private:
   /// so that LLVM keeps a prefetched copy apart).
   SmallVector<Value> loadKeyWords(Value bb, Value g, Value key, int64_t first,
                                   int64_t count) {
-    auto vecW = VectorType::get({4}, i32);
     Value kBase = mul(add(mul(add(mul(bb, spec.hkv), g), nk), key), spec.d);
     SmallVector<Value> raw;
     for (int64_t dd = first; dd < first + count; ++dd)
-      raw.push_back(loadReadOnly16(k, add(kBase, dd * 8), vecW));
+      raw.push_back(loadReadOnly16(k, add(kBase, dd * 8)));
     return raw;
   }
   /// acc[h] += q̄_h[8 dd .. 8 dd + 7] * k[...] for the words `raw` of a key
@@ -164,10 +163,7 @@ private:
                         int64_t first) {
     auto vecF = VectorType::get({8}, f32);
     for (int64_t i = 0; i < int64_t(raw.size()); ++i) {
-      Value kv = b.create<LLVM::UndefOp>(vecF);
-      std::vector<Value> w = widen16(raw[size_t(i)], elem);
-      for (int64_t e = 0; e < 8; ++e)
-        kv = b.create<vector::InsertOp>(w[size_t(e)], kv, ArrayRef<int64_t>{e});
+      Value kv = widen16Vec(raw[size_t(i)], elem);
       for (int64_t h = 0; h < G; ++h) {
         Value at = add(mul(add(mul(g, G), h), spec.d), (first + i) * 8);
         Value qv = b.create<vector::LoadOp>(vecF, qsm, ValueRange{at}).getResult();
