@@ -681,9 +681,9 @@ def bench_select(drv, name, nq, nk, rows):
 
 
 class DeviceSelect:
-    """The five kernels of a device selection ("token-select-v2" ABI,
+    """The five kernels of a device selection ("token-select-v3" ABI,
     compiler/include/deltaflow/Compiler/TensorCore.h), with scratch buffers
-    from PyTorch."""
+    from PyTorch (hist poisoned: the stats kernel must zero it)."""
 
     def __init__(self, drv, case):
         self.drv, self.case = drv, case
@@ -701,7 +701,8 @@ class DeviceSelect:
         f32 = dict(device="cuda", dtype=torch.float32)
         scratch = [torch.empty(b * c * hq * d, **f32), torch.empty(b * c * nb * 8 * hq * 2, **f32),
                    torch.empty(b * c * hq * 2, **f32), torch.empty(b * c * nk, **f32),
-                   torch.empty(b * c * hq * nk, **f32)]
+                   torch.empty(b * c * hq * nk, **f32),
+                   torch.full((b * c * 65536,), 12345, dtype=torch.int32, device="cuda")]
         if idx is None:
             idx = torch.full((b, 1, c, self.case["budget"]), -7, dtype=torch.int32, device="cuda")
         ts = [q, k] + scratch + [idx]
@@ -761,7 +762,9 @@ def check_device_select(drv, names, rows):
     ascending, unique, among the candidates, min(budget, candidates) of
     them, then -1; and the set a top-k of the float64 votes up to the vote's
     rounding (a selected key's vote >= an unselected one's - 1e-5 of the
-    largest vote). Outputs are poisoned (-7) first."""
+    largest vote). Outputs are poisoned (-7) first. The "tied" runs draw
+    every key row from 5 rows, so that the votes take at most 5 values and
+    the budget ends inside a run of equal votes (one histogram bin)."""
     ok = True
     gen = torch.Generator(device="cuda").manual_seed(4321)
     for name in names:
@@ -770,10 +773,15 @@ def check_device_select(drv, names, rows):
         dt = DT[case["dtype"]]
         lengths = [(1, 1), (1, 1000), (37, 300), (129, 1100), (1000, 4097), (700, 9001),
                    (512, 16384)] + ([(512, 131072)] if case["budget"] >= 2048 else [])
-        for nq, nk in lengths:
+        for nq, nk, tied in [(nq, nk, False) for nq, nk in lengths] + [(512, 16384, True)]:
             b, hq, hkv, d = case["batch"], case["hq"], case["hkv"], case["d"]
             q = torch.randn(b, hq, nq, d, device="cuda", generator=gen).to(dt)
-            k = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
+            if tied:
+                rows5 = torch.randn(b, hkv, 5, d, device="cuda", generator=gen)
+                pick = torch.randint(0, 5, (nk,), device="cuda", generator=gen)
+                k = rows5[:, :, pick].contiguous().to(dt)
+            else:
+                k = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
             idx = sel(q, k)
             torch.cuda.synchronize()
             votes = reference_votes(q, k, case)
@@ -801,10 +809,11 @@ def check_device_select(drv, names, rows):
                     swaps += want - int(mask[exact].sum())
             good = bad == 0 and worst <= 1e-5
             ok &= good
-            print(f"{'ok ' if good else 'BAD'} select {name:26s} Nq={nq:5d} Nk={nk:6d}  malformed chunks {bad}"
+            print(f"{'ok ' if good else 'BAD'} select {name:26s} Nq={nq:5d} Nk={nk:6d}{' tied' if tied else ''}"
+                  f"  malformed chunks {bad}"
                   f"  keys differing from the float64 top-k {swaps} (worst vote gap {worst:.1e} of the max)",
                   flush=True)
-            rows.append({"case": name, "nq": nq, "nk": nk, "malformed": bad, "swaps": swaps,
+            rows.append({"case": name, "nq": nq, "nk": nk, "tied": tied, "malformed": bad, "swaps": swaps,
                          "worst_gap": worst, "pass": good})
     return ok
 

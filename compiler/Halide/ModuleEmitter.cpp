@@ -174,9 +174,10 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     const DeviceSelectKernels &s = *k.deviceSelect;
     // The largest dynamic shared memory of the five (vote's q-bar and head
     // statistics, or topk's histograms).
-    int64_t shared = std::max<int64_t>(k.select.hq * (k.select.d + 2) * 4, 33928);
+    int64_t shared =
+        std::max<int64_t>(k.select.hq * (k.select.d + 2) * 4, kSelectTopKSharedBytes);
     manifest::PtxLaunch launch{s.prefix, 1024, shared, k.select.chunk, 80,
-                               "token-select-v2"};
+                               "token-select-v3"};
     ck.manifest.variants = {{ptxSymbol(k.name), -1, launch}};
     ck.ptx.emplace_back(ptxSymbol(k.name), s.ptx);
     return ck;

@@ -9,18 +9,23 @@
 //   qbar   q̄_h = the mean of the chunk's query rows (f32);
 //   stats  x_h(j) = (q̄_h . k_{h/G}(j)) log2(e) / sqrt(D) for 256 keys per
 //          CTA, one thread per key; per warp and head the max m and the sum
-//          of exp2(x - m) (the softmax's partial statistics);
+//          of exp2(x - m) (the softmax's partial statistics); and the
+//          chunk's histogram `hist16` zeroed;
 //   merge  the partials of every warp merged per head (m_h, l_h);
 //          stats also keeps every x_h(j) in the scores scratch [B, C, Hq,
 //          Nk] (f32; 16.8 MB at 128K and Hq 32: mostly L2-resident);
 //   vote   x_h(j) read back from the scores (K is read once, not twice),
 //          S(j) = sum_h exp2(x_h(j) - m_h) / l_h = sum_h softmax_j(...);
-//   topk   one CTA per (batch, chunk): an exact radix select (four 8-bit
-//          passes over an order-preserving uint32 key of S, histograms in
-//          shared memory) finds the budget-th largest key; an ordered
-//          compaction (per-thread segments, block-wide prefix sums by warp
-//          shuffles) writes the keys above it and the lowest-index ties,
-//          ascending, then -1.
+//          the top 16 bits of S's order-preserving uint32 key counted in
+//          `hist16` (65536 bins in global memory, warp-aggregated atomics):
+//          the radix select's first 16 bits, done by every SM (ABI v3);
+//   topk   one CTA per (batch, chunk): an exact radix select finds the
+//          budget-th largest key, its top 16 bits from `hist16` (one block
+//          scan of the bins), its low 16 bits by two 8-bit passes over the
+//          candidates (histograms in shared memory); an ordered
+//          compaction (per-warp segments read coalesced, ranks inside a
+//          warp by ballots, block-wide prefix sums by warp shuffles) writes
+//          the keys above it and the lowest-index ties, ascending, then -1.
 // The reductions use ex2.approx, so S differs from the float32 CPU kernel in
 // the last bits; near-ties may order differently (bench/gpu/tensorcore.py
 // checks the set against a float64 vote with that tolerance).
@@ -72,13 +77,14 @@ private:
   const DeviceSelectSpec &spec;
   const int64_t G;
   // Parameters, in ABI order.
-  Value q, k, qbar, stats, hstats, vote, scores, indices, nq, nk;
+  Value q, k, qbar, stats, hstats, vote, scores, hist16, indices, nq, nk;
   Value tid, lane, warp;
 
   void bind(gpu::GPUFuncOp fn) {
     Block &e = fn.getBody().front();
     unsigned a = 0;
-    for (Value *v : {&q, &k, &qbar, &stats, &hstats, &vote, &scores, &indices, &nq, &nk})
+    for (Value *v :
+         {&q, &k, &qbar, &stats, &hstats, &vote, &scores, &hist16, &indices, &nq, &nk})
       *v = e.getArgument(a++);
     tid = b.create<gpu::ThreadIdOp>(gpu::Dimension::x);
     lane = rem(tid, 32);
@@ -237,6 +243,16 @@ void TokenSelectBuilder::buildStats(gpu::GPUFuncOp fn, bool withVote) {
   Value dyn = dynamicShared();
   Value qsm = workgroup(dyn, f32, Hq * D, 0);
   Value bc = add(mul(bb, chunks()), c);
+  if (!withVote) {
+    // The chunk's histogram zeroed for vote (nothing reads it before);
+    // the CTAs of (c, b) write it together, coalesced.
+    Value step = mul(ceilDiv(nk, kKeysPerCta), kKeysPerCta);
+    auto zero = b.create<scf::ForOp>(add(mul(blk, kKeysPerCta), tid),
+                                     idx(kSelectHistBins), step);
+    OpBuilder::InsertionGuard gz(b);
+    b.setInsertionPointToStart(zero.getBody());
+    sts(c32(0), hist16, add(mul(bc, kSelectHistBins), zero.getInductionVar()));
+  }
   // q̄ of the chunk into shared memory (stats only: vote reads the scores).
   if (!withVote)
     for (int64_t i = 0; i < ceilDivConst(Hq * D, kKeysPerCta); ++i) {
@@ -319,7 +335,23 @@ void TokenSelectBuilder::buildStats(gpu::GPUFuncOp fn, bool withVote) {
     }
     b.create<scf::YieldOp>(ValueRange{voteSum});
   }
-  ifThen(isCand, [&] { sts(loop.getResult(0), vote, add(mul(bc, nk), key)); });
+  Value voteSum = loop.getResult(0);
+  ifThen(isCand, [&] { sts(voteSum, vote, add(mul(bc, nk), key)); });
+  // The top 16 bits of the vote's key into the chunk's histogram: the
+  // lanes of a warp that share a bin add their count once, from the lowest
+  // of them (votes crowd into few bins); the rest share the bin -1, which
+  // nobody adds.
+  Value bin = b.create<arith::ShRUIOp>(orderedKey(voteSum), c32(16));
+  Value peers = matchAny(select(isCand, bin, c32(-1)));
+  Value below = b.create<arith::SubIOp>(b.create<arith::ShLIOp>(c32(1), i32of(lane)), c32(1));
+  Value leader = land(isCand, b.create<arith::CmpIOp>(arith::CmpIPredicate::eq,
+                                                      b.create<arith::AndIOp>(peers, below),
+                                                      c32(0)));
+  ifThen(leader, [&] {
+    b.create<memref::AtomicRMWOp>(arith::AtomicRMWKind::addi,
+                                  b.create<LLVM::CtPopOp>(i32, peers), hist16,
+                                  ValueRange{add(mul(bc, kSelectHistBins), indexOf(bin))});
+  });
   b.create<gpu::ReturnOp>();
 }
 
@@ -410,8 +442,55 @@ void TokenSelectBuilder::buildTopK(gpu::GPUFuncOp fn) {
   };
   // Radix select: after the passes, prefix is the want-th largest key and
   // kLeft the number of keys equal to it to take.
-  Value prefix = c32(0), mask = c32(0), kLeft = i32of(want);
-  for (int shift = 24; shift >= 0; shift -= 8) {
+  // Its top 16 bits from the chunk's histogram (vote counted them): thread
+  // t holds bins 65535 - 64 t down to 65472 - 64 t, a block scan of their
+  // sums gives each thread the count above its bins, and the one thread
+  // whose bins cross `want` walks them for the bin and the count left.
+  constexpr int64_t PerThread = kSelectHistBins / T, Step = 16;
+  Value histBase = mul(bc, kSelectHistBins);
+  Value topBin = sub(idx(kSelectHistBins - 1), mul(tid, PerThread));
+  auto binCount = [&](Value j) { return lds(hist16, add(histBase, sub(topBin, j))); };
+  // Sixteen loads in flight per step (a loop, so that they are not all
+  // hoisted: the kernel has 64 registers per thread).
+  auto sums = b.create<scf::ForOp>(idx(0), idx(PerThread), idx(Step), ValueRange{c32(0)});
+  {
+    OpBuilder::InsertionGuard gs(b);
+    b.setInsertionPointToStart(sums.getBody());
+    std::vector<Value> cnt;
+    for (int64_t j = 0; j < Step; ++j)
+      cnt.push_back(binCount(add(sums.getInductionVar(), j)));
+    Value sum = sums.getRegionIterArgs()[0];
+    for (Value x : cnt)
+      sum = b.create<arith::AddIOp>(sum, x);
+    b.create<scf::YieldOp>(ValueRange{sum});
+  }
+  Value mySum = sums.getResult(0);
+  Value aboveMine = blockExclusiveScan(mySum, totals, T);
+  Value wantI = i32of(want);
+  auto crosses = [&](Value above, Value after) {
+    return land(b.create<arith::CmpIOp>(arith::CmpIPredicate::slt, above, wantI),
+                b.create<arith::CmpIOp>(arith::CmpIPredicate::sge, after, wantI));
+  };
+  ifThen(crosses(aboveMine, b.create<arith::AddIOp>(aboveMine, mySum)), [&] {
+    auto walk = b.create<scf::ForOp>(idx(0), idx(PerThread), idx(1), ValueRange{aboveMine});
+    OpBuilder::InsertionGuard gw(b);
+    b.setInsertionPointToStart(walk.getBody());
+    Value j = walk.getInductionVar(), above = walk.getRegionIterArgs()[0];
+    Value after = b.create<arith::AddIOp>(above, binCount(j));
+    ifThen(crosses(above, after), [&] {
+      sts(i32of(sub(topBin, j)), vars, idx(0));
+      sts(b.create<arith::SubIOp>(wantI, above), vars, idx(1));
+    });
+    b.create<scf::YieldOp>(ValueRange{after});
+  });
+  b.create<gpu::BarrierOp>();
+  Value prefix = b.create<arith::ShLIOp>(lds(vars, idx(0)), c32(16));
+  Value mask = c32(int64_t(int32_t(0xFFFF0000u)));
+  Value kLeft = lds(vars, idx(1));
+  b.create<gpu::BarrierOp>();
+  // The low 16 bits: two 8-bit passes over the candidates whose top bits
+  // match.
+  for (int shift = 8; shift >= 0; shift -= 8) {
     for (int64_t z = 0; z < W * 256 / T; ++z)
       sts(c32(0), warpHist, add(tid, z * T));
     b.create<gpu::BarrierOp>();
@@ -495,54 +574,69 @@ void TokenSelectBuilder::buildTopK(gpu::GPUFuncOp fn) {
   auto ugt = [&](Value x, Value y) {
     return b.create<arith::CmpIOp>(arith::CmpIPredicate::ugt, x, y);
   };
-  // Ordered compaction over per-thread segments.
-  // Eight elements per step, their loads first (a segment is read in
-  // order by one thread); segments are whole steps.
-  constexpr int64_t V = 8;
-  Value seg = mul(ceilDiv(ceilDiv(n, T), V), V);
-  Value lo = minu(mul(tid, seg), n), hi = minu(add(lo, seg), n);
+  // Ordered compaction over per-warp segments (whole steps of 32 x V
+  // elements): lane l reads elements i0 + 32 u + l, so that every load of
+  // a warp is coalesced (until 2026-12-02 each thread read a segment of its
+  // own, 32 lines per load, and the two passes took most of topk's time);
+  // the order inside a step comes from ballots.
+  constexpr int64_t V = 8, StepElems = 32 * V;
+  Value seg = mul(ceilDiv(n, W * StepElems), StepElems);
+  Value lo = minu(mul(warp, seg), n), hi = minu(add(lo, seg), n);
   auto stepKeys = [&](Value i0) {
-    std::vector<std::pair<Value, Value>> out; // (valid, key)
+    std::vector<std::tuple<Value, Value, Value>> out; // (i, valid, key)
     for (int64_t u = 0; u < V; ++u) {
-      Value i = add(i0, u);
-      out.push_back({ult(i, hi), keyAt(minu(i, sub(n, 1)))});
+      Value i = add(i0, add(lane, u * 32));
+      out.push_back({i, ult(i, hi), keyAt(minu(i, sub(n, 1)))});
     }
     return out;
   };
-  auto count = b.create<scf::ForOp>(lo, hi, idx(V), ValueRange{c32(0), c32(0)});
+  auto ballot = [&](Value pred) {
+    return b.create<NVVM::VoteBallotOp>(i32, c32(-1), pred).getResult();
+  };
+  auto popc = [&](Value x) { return b.create<LLVM::CtPopOp>(i32, x).getResult(); };
+  auto count = b.create<scf::ForOp>(lo, hi, idx(StepElems), ValueRange{c32(0), c32(0)});
   {
     OpBuilder::InsertionGuard gc(b);
     b.setInsertionPointToStart(count.getBody());
     auto it = count.getRegionIterArgs();
     Value gt = it[0];
     Value eq = it[1];
-    for (auto [valid, kk] : stepKeys(count.getInductionVar())) {
+    for (auto [i, valid, kk] : stepKeys(count.getInductionVar())) {
       gt = b.create<arith::AddIOp>(gt, b.create<arith::ExtUIOp>(i32, land(valid, ugt(kk, thr))));
       eq = b.create<arith::AddIOp>(eq, b.create<arith::ExtUIOp>(i32, land(valid, isEq(kk, thr))));
     }
     b.create<scf::YieldOp>(ValueRange{gt, eq});
   }
-  Value gtBefore = blockExclusiveScan(count.getResult(0), totals, T);
-  Value eqBefore = blockExclusiveScan(count.getResult(1), totals, T);
+  // The counts of the warps before this one: lane 0's exclusive prefix
+  // over the block's threads (in thread order, so the earlier warps').
+  auto warpBase = [&](Value v) {
+    Value ex = blockExclusiveScan(v, totals, T);
+    return b.create<gpu::ShuffleOp>(ex, 0, 32, gpu::ShuffleMode::IDX).getShuffleResult();
+  };
+  Value gtBefore = warpBase(count.getResult(0));
+  Value eqBefore = warpBase(count.getResult(1));
   Value pos0 = b.create<arith::AddIOp>(gtBefore, b.create<arith::MinSIOp>(eqBefore, ties));
-  auto write = b.create<scf::ForOp>(lo, hi, idx(V), ValueRange{pos0, eqBefore});
+  Value below = b.create<arith::SubIOp>(b.create<arith::ShLIOp>(c32(1), i32of(lane)), c32(1));
+  auto rankIn = [&](Value mask) { return popc(b.create<arith::AndIOp>(mask, below)); };
+  auto write = b.create<scf::ForOp>(lo, hi, idx(StepElems), ValueRange{pos0, eqBefore});
   {
     OpBuilder::InsertionGuard gw(b);
     b.setInsertionPointToStart(write.getBody());
     auto it = write.getRegionIterArgs();
     Value pos = it[0];
-    Value seen = it[1];
-    int64_t u = 0;
-    for (auto [valid, kk] : stepKeys(write.getInductionVar())) {
-      Value i = add(write.getInductionVar(), u++);
+    Value seen = it[1]; // ties before this step (warp-uniform)
+    for (auto [i, valid, kk] : stepKeys(write.getInductionVar())) {
       Value tie = land(valid, isEq(kk, thr));
+      Value tieMask = ballot(tie);
+      Value tieRank = b.create<arith::AddIOp>(seen, rankIn(tieMask));
       Value take = b.create<arith::OrIOp>(
           land(valid, ugt(kk, thr)),
-          land(tie, b.create<arith::CmpIOp>(arith::CmpIPredicate::slt, seen, ties)));
-      Value at = pos;
+          land(tie, b.create<arith::CmpIOp>(arith::CmpIPredicate::slt, tieRank, ties)));
+      Value takeMask = ballot(take);
+      Value at = b.create<arith::AddIOp>(pos, rankIn(takeMask));
       ifThen(take, [&] { writeIndex(indexOfSigned(at), i32of(add(i, sinks))); });
-      pos = b.create<arith::AddIOp>(pos, b.create<arith::ExtUIOp>(i32, take));
-      seen = b.create<arith::AddIOp>(seen, b.create<arith::ExtUIOp>(i32, tie));
+      pos = b.create<arith::AddIOp>(pos, popc(takeMask));
+      seen = b.create<arith::AddIOp>(seen, popc(tieMask));
     }
     b.create<scf::YieldOp>(ValueRange{pos, seen});
   }
@@ -590,8 +684,8 @@ DeviceSelectKernels buildDeviceSelect(const DeviceSelectSpec &spec,
   Type elem = probe.elem, f32 = b.getF32Type(), i32 = b.getI32Type();
   SmallVector<Type> args = {gm.buffer(elem), gm.buffer(elem), gm.buffer(f32),
                             gm.buffer(f32),  gm.buffer(f32),  gm.buffer(f32),
-                            gm.buffer(f32),  gm.buffer(i32),  b.getIndexType(),
-                            b.getIndexType()};
+                            gm.buffer(f32),  gm.buffer(i32),  gm.buffer(i32),
+                            b.getIndexType(), b.getIndexType()};
   DeviceSelectKernels k;
   k.prefix = prefix;
   TokenSelectBuilder(b, spec).buildQbar(gm.addKernel(prefix + "_qbar", args, 1024));

@@ -232,15 +232,17 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
                 k.inputs.size() != wantInputs ||
                 (select && k.outputs.size() != 1) ||
                 (v.ptx->abi == "decode-v1" && k.kind != KernelKind::Attention) ||
-                (v.ptx->abi == "token-select-v2" && !select) ||
+                (v.ptx->abi.rfind("token-select-", 0) == 0 && !select) ||
                 k.inputs.size() + k.outputs.size() != nargs)
               throw std::runtime_error(kw + ": a PTX variant of a " +
                                        manifest::toString(k.kind) +
                                        " kernel is not supported");
-            if (select && v.ptx->abi != "token-select-v2")
-              throw std::runtime_error(kw + ": device selection kernels of the older "
-                                       "token-select-v1 ABI; recompile the module "
-                                       "with this deltaflow-compile");
+            if (select && v.ptx->abi != "token-select-v3")
+              throw std::runtime_error(
+                  kw + ": device selection kernels of the older " +
+                  (v.ptx->abi.empty() ? std::string("token-select-v1") : v.ptx->abi) +
+                  " ABI (this runtime launches token-select-v3); recompile the module "
+                  "with this deltaflow-compile");
             std::vector<std::string> entries = {""};
             if (select)
               entries = {"_qbar", "_stats", "_merge", "_vote", "_topk"};

@@ -148,9 +148,11 @@ PtxSelectPlan planSelectLaunch(const manifest::PtxLaunch &launch,
   if (C > kMaxGridYZ || B > kMaxGridYZ || hq > kMaxGridYZ)
     throw std::runtime_error("device selection: grid beyond the CUDA limits");
   // Scratch: qbar [B, C, Hq, D], stats [B, C, NP, Hq, 2], hstats [B, C, Hq,
-  // 2], vote [B, C, Nk], scores [B, C, Hq, Nk], f32, each 256-byte aligned.
-  std::vector<int64_t> counts = {B * C * hq * d, B * C * NP * hq * 2,
-                                 B * C * hq * 2, B * C * nk, B * C * hq * nk};
+  // 2], vote [B, C, Nk], scores [B, C, Hq, Nk] (f32), hist [B, C, 65536]
+  // (i32), each 256-byte aligned.
+  std::vector<int64_t> counts = {B * C * hq * d,  B * C * NP * hq * 2,
+                                 B * C * hq * 2,  B * C * nk,
+                                 B * C * hq * nk, B * C * manifest::kSelectHistBins};
   PtxSelectPlan p;
   std::vector<uint64_t> at, sizes;
   for (int64_t n : counts) {

@@ -185,7 +185,7 @@ TEST(PtxLaunch, DeviceSelectionPlansFiveStepsOverScratch) {
   sel.sinks = 128;
   sel.window = 512;
   sel.chunk = 512;
-  manifest::PtxLaunch l{"select_k0", 1024, 33928, 512, 80, "token-select-v2"};
+  manifest::PtxLaunch l{"select_k0", 1024, 33928, 512, 80, "token-select-v3"};
   // 700 queries at 1000 keys: C = 2 chunks, NB = 4 key blocks, NP = 32.
   std::vector<std::vector<int64_t>> s = {{1, 32, 700, 128}, {1, 8, 1000, 128},
                                          {1, 1, 2, 2048}};
@@ -202,10 +202,10 @@ TEST(PtxLaunch, DeviceSelectionPlansFiveStepsOverScratch) {
   EXPECT_EQ(p.steps[0].threads, 1024u);
   EXPECT_EQ(p.steps[1].threads, 256u);
   EXPECT_EQ(p.steps[4].sharedBytes, 33928u);
-  // Every step takes q, k, qbar, stats, hstats, vote, scores, indices, Nq,
-  // Nk ("token-select-v2").
+  // Every step takes q, k, qbar, stats, hstats, vote, scores, hist,
+  // indices, Nq, Nk ("token-select-v3").
   const std::vector<uint64_t> &a = p.steps[2].params;
-  ASSERT_EQ(a.size(), 8u * 5 + 2);
+  ASSERT_EQ(a.size(), 9u * 5 + 2);
   uint64_t qbar = 2 * 32 * 128 * 4, stats = 2 * 32 * 32 * 2 * 4,
            hstats = 2 * 32 * 2 * 4; // bytes, each a multiple of 256
   uint64_t vote = (2 * 1000 * 4 + 255) / 256 * 256, scores = 2 * 32 * 1000 * 4;
@@ -217,10 +217,13 @@ TEST(PtxLaunch, DeviceSelectionPlansFiveStepsOverScratch) {
   EXPECT_EQ(a[28], uint64_t(2 * 1000));
   EXPECT_EQ(a[30], 0x100000u + qbar + stats + hstats + vote);
   EXPECT_EQ(a[33], uint64_t(2 * 32 * 1000));
-  EXPECT_EQ(a[35], 0x3000u);
-  EXPECT_EQ(a[40], 700u);
-  EXPECT_EQ(a[41], 1000u);
-  EXPECT_EQ(p.scratchBytes, qbar + stats + hstats + vote + scores);
+  uint64_t hist = 2 * 65536 * 4;
+  EXPECT_EQ(a[35], 0x100000u + qbar + stats + hstats + vote + scores);
+  EXPECT_EQ(a[38], uint64_t(2 * 65536));
+  EXPECT_EQ(a[40], 0x3000u);
+  EXPECT_EQ(a[45], 700u);
+  EXPECT_EQ(a[46], 1000u);
+  EXPECT_EQ(p.scratchBytes, qbar + stats + hstats + vote + scores + hist);
 
   auto plan = [&](std::vector<std::vector<int64_t>> shp) {
     return errorOf([&] {

@@ -107,6 +107,10 @@ struct TensorSpec {
   bool operator==(const TensorSpec &o) const;
 };
 
+/// Bins of the "token-select-v3" selection's histogram (the top 16 bits of
+/// a vote's key), per (batch, chunk): the runtime sizes its scratch by it.
+constexpr int64_t kSelectHistBins = 65536;
+
 /// A variant that is a PTX kernel launched through the CUDA driver instead
 /// of a Halide pipeline. The PTX text is the NUL-terminated data symbol
 /// `Variant::symbol` in the module's library; its kernel ABI is
@@ -118,10 +122,11 @@ struct PtxLaunch {
   int64_t rowsPerBlock = 0;   ///< query rows per block: grid x = ceil(Nq / this)
   int computeCapability = 0;  ///< needed: major * 10 + minor (80 = sm_80)
   /// How it is launched (compiler/include/deltaflow/Compiler/TensorCore.h):
-  /// "attention-v1" (one entry), "token-select-v2" (five), "decode-v1"
+  /// "attention-v1" (one entry), "token-select-v3" (five), "decode-v1"
   /// (split then merge). The manifest leaves out "attention-v1", which the
-  /// kernel's kind implies. (A selection without "token-select-v2" is of
-  /// the older v1 ABI, which this runtime refuses.)
+  /// kernel's kind implies. (A selection without "token-select-v3" is of
+  /// an older ABI, v1 (no abi field) or v2, which the manifest reader
+  /// accepts and the runtime refuses with "recompile".)
   std::string abi;
   bool operator==(const PtxLaunch &o) const {
     return function == o.function && threads == o.threads &&
