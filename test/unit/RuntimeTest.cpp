@@ -63,6 +63,35 @@ TEST(Runtime, ThreadCountsGiveIdenticalResults) {
   EXPECT_TRUE(bitwiseEqual(a, c));
 }
 
+TEST(Runtime, OutputsAreReusedOnlyWhenTheCallerLetGo) {
+  // The executor keeps a run's outputs for the next run of the entry, but
+  // takes them only when nothing else holds them: results the caller keeps
+  // are never written over.
+  rt::Executor exec(variants(), 2);
+  auto inA = gqaInputs(37, 700, 21), inB = gqaInputs(37, 700, 22);
+  rt::Tensor a = exec.run("gqa4_d128_causal", inA).at("out");
+  rt::Tensor aCopy(a.shape(), a.dtype());
+  std::memcpy(aCopy.raw(), a.raw(), a.bytes());
+  rt::Tensor b = exec.run("gqa4_d128_causal", inB).at("out");
+  EXPECT_NE(b.raw(), a.raw()); // `a` is still held: b got new memory
+  EXPECT_TRUE(bitwiseEqual(a, aCopy));
+  rt::Tensor bRef = rt::Executor(variants(), 1).run("gqa4_d128_causal", inB).at("out");
+  EXPECT_TRUE(bitwiseEqual(b, bRef));
+  // Let go of b: the next run of the same shape writes its memory, and
+  // gives the same answer as a fresh executor.
+  const void *bData = b.raw();
+  b = rt::Tensor();
+  rt::Tensor a2 = exec.run("gqa4_d128_causal", inA).at("out");
+  EXPECT_EQ(a2.raw(), bData);
+  EXPECT_TRUE(bitwiseEqual(a2, aCopy));
+  // Another shape: new memory, right answer.
+  a2 = rt::Tensor();
+  auto inC = gqaInputs(5, 700, 23);
+  rt::Tensor c = exec.run("gqa4_d128_causal", inC).at("out");
+  EXPECT_EQ(c.shape()[2], 5);
+  EXPECT_TRUE(bitwiseEqual(c, rt::Executor(variants(), 1).run("gqa4_d128_causal", inC).at("out")));
+}
+
 TEST(Runtime, TwoModulesLoadedAtOnceRunConcurrently) {
   // The example module (32/8 heads) and the fixture module, each with its own
   // Halide runtime, used from two threads at the same time.

@@ -66,7 +66,12 @@ options:
                           N (default 0: the call ends the prompt)
   --profile               print per-kernel time of the last run (which
                           kernel variant ran, e.g. a sparse kernel's dense
-                          fallback when the context fits its pattern)
+                          fallback when the context fits its pattern), and
+                          the host's time around them: (setup) checks the
+                          inputs and allocates the outputs, (outputs)
+                          copies a GPU module's results to host memory; the
+                          run's time less these and the kernels' is the
+                          executor's own
   --temporaries DIR       also write the last run's intermediate buffers
                           (a selection's indices, say) as DIR/NAME.npy
   --list                  print the module's entries and their signatures
@@ -223,12 +228,17 @@ int main(int argc, char **argv) {
     std::vector<double> times;
     std::map<std::string, Tensor> outputs, temporaries;
     std::vector<KernelTiming> prof;
+    HostPhases phases;
     for (int r = 0; r < repeat; ++r) {
       prof.clear();
-      auto t0 = std::chrono::steady_clock::now();
+      // Let go of the last run's results first, so that the executor can
+      // reuse their memory.
+      outputs.clear();
       temporaries.clear();
+      auto t0 = std::chrono::steady_clock::now();
       RunOptions ro;
       ro.profile = &prof;
+      ro.hostPhases = &phases;
       ro.temporaries = temporariesDir.empty() ? nullptr : &temporaries;
       ro.promptRowsAfter = rowsAfter;
       outputs = exec.run(entryName, inputs, ro);
@@ -246,6 +256,13 @@ int main(int argc, char **argv) {
       for (const KernelTiming &k : prof)
         std::printf("  kernel %-20s %-16s %-28s %9.3f ms\n", k.kernel.c_str(),
                     k.kind.c_str(), k.symbol.c_str(), k.seconds * 1e3);
+    if (profile) {
+      std::printf("  host   %-20s %-45s %9.3f ms\n", "(setup)",
+                  "inputs checked, outputs allocated, poisoned", phases.setup * 1e3);
+      std::printf("  host   %-20s %-45s %9.3f ms\n", "(outputs)",
+                  module->gpu() ? "copied from the device" : "(host memory: none)",
+                  phases.outputs * 1e3);
+    }
     for (const auto &[name, t] : outputs) {
       double sum = 0, abssum = 0;
       Tensor f = t.toFloat32();

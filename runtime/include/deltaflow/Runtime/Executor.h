@@ -18,9 +18,16 @@ struct KernelTiming {
   double seconds = 0;
 };
 
+/// Wall time of a run's host phases around its kernels, in seconds.
+struct HostPhases {
+  double setup = 0;   ///< inputs checked; outputs and temporaries allocated and poisoned
+  double outputs = 0; ///< a GPU module's outputs (and temporaries) copied to host memory
+};
+
 /// Per-run options and results beyond inputs and outputs.
 struct RunOptions {
   std::vector<KernelTiming> *profile = nullptr;
+  HostPhases *hostPhases = nullptr; ///< filled when set
   /// Also return the intermediate buffers by their manifest names.
   std::map<std::string, Tensor> *temporaries = nullptr;
   /// Place temporaries in one arena by liveness (off: one buffer each).

@@ -68,6 +68,9 @@ public:
   /// address its elements through halideBuffer()'s strides.
   Tensor narrow(int dim, int64_t length) const;
   bool dense() const { return dense_; }
+  /// Whether this handle is the only one on its data (no copy, view or
+  /// owner elsewhere keeps it alive).
+  bool sole() const { return data_ && data_.use_count() == 1; }
   /// Whether the host bytes are current: false while a GPU kernel's output
   /// is newer on the device (Halide's device_dirty flag) until copied back.
   bool hostCurrent() const;
