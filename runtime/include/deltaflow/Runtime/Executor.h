@@ -62,6 +62,12 @@ struct RunOptions {
 /// manifest's `deps`, on the entry's first run; later runs (every decode
 /// token) reuse it. Runs may come from several threads: one that finds the
 /// entry's graph busy builds its own for that run.
+///
+/// Memory: the executor keeps each entry's last outputs and temporaries
+/// (as a caching allocator does) and the next run of the entry writes into
+/// them when the caller no longer holds them and the shapes match; results
+/// the caller holds are never written over. So the memory of one run's
+/// outputs per entry stays allocated until the executor is destroyed.
 class Executor {
 public:
   /// `threads` <= 0: the arena's default (honours tbb::global_control).
