@@ -55,7 +55,9 @@ rows. A causal prefill (as many query rows as keys) runs as a ring over
 zigzag chunks: give a module with a causal and a full attention, e.g.
 examples/attention_ring.mlir; rank r holds chunks r and 2N-1-r of the 2N,
 the K/V chunks travel round the ring, and each query chunk's partials merge
-by LSE. At start every rank checks that all ranks loaded the same module (a
+by LSE. Sparse modules (a selection, sparse attention, Delta) are refused:
+their selection would have to be made over every rank's keys at once, which
+shard does not do yet. At start every rank checks that all ranks loaded the same module (a
 hash of the .so and its manifest), read inputs of the same shapes and types,
 and were given the same --repeat.
 
@@ -410,6 +412,20 @@ int runShard(const std::vector<std::string> &args) {
                                  "shape, scale or type, or the causal one has an offset");
       one = causal; // decode (one row) runs the causal entry on every shard
     } else {
+      // A sparse module (attn.select, sparse attention, Δ) needs a global
+      // selection over every rank's keys, which shard does not do yet.
+      for (const EntryInfo &e : module->entries())
+        for (const manifest::KernelSpec &k : e.kernels)
+          if (k.kind == manifest::KernelKind::Select ||
+              k.kind == manifest::KernelKind::SparseAttention ||
+              k.kind == manifest::KernelKind::DenseRows ||
+              k.kind == manifest::KernelKind::DeltaCorrect)
+            throw std::runtime_error(
+                modulePath + ": entry '" + e.name + "' has a " +
+                manifest::toString(k.kind) + " kernel ('" + k.name +
+                "'): sparse attention does not shard yet (its selection must "
+                "be made over every rank's keys at once); run it unsharded, or "
+                "shard a dense module with its LSE output");
       throw std::runtime_error(
           modulePath + ": its entry is not one dense attn.attention with its LSE "
                        "output (the merge needs each shard's log-sum-exp; "
