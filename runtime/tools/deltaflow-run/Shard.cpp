@@ -57,9 +57,9 @@ examples/attention_ring.mlir; rank r holds chunks r and 2N-1-r of the 2N,
 the K/V chunks travel round the ring, and each query chunk's partials merge
 by LSE. Sparse modules (a selection, sparse attention, Delta) are refused:
 their selection would have to be made over every rank's keys at once, which
-shard does not do yet. At start every rank checks that all ranks loaded the same module (a
-hash of the .so and its manifest), read inputs of the same shapes and types,
-and were given the same --repeat.
+shard does not do yet. At start every rank checks that all ranks loaded the
+same module (a hash of the .so and its manifest), read inputs of the same
+shapes and types, and were given the same --repeat.
 
 Rank 0 prints one line per rank: its keys, its K/V shard's memory, its
 kernel time, its collective time and the collective's share of the call.
