@@ -29,6 +29,16 @@
       where the float64 reference is NaN (IEEE softmax over the keys a row
       sees: a +inf or NaN score makes the row NaN, -inf weighs 0, all -inf is
       NaN), the output must be NaN, and finite everywhere else
+  check DIR --causal --exact-sparse [--indices FILE --chunk C] [--window W --sinks S]
+                [--delta-stride S2 [--rows-after N]] [--out FILE]
+      the exact float64 output of a sparse build, every element: attention
+      over the keys the kernels attend to (sinks, the chunk's selected
+      indices from FILE, written by deltaflow-run --temporaries, and the
+      chunk's local window [max(S, s0 - W), p], s0 the chunk's first
+      position; without FILE, policy=window's sliding window), then with
+      S2 the Delta correction as the kernels compute it,
+      (O_s[i] + O_dense[m S2]) - O_s[m S2] for i in [m S2, (m + 1) S2), the
+      tail rows dense. NaN and inf must sit where the reference has them.
   check ... --kv-dtype float16
       rounds K/V to float16 before the float64 reference (a no-op for files
       already stored as float16), so an f16-K/V build is checked against the
@@ -77,10 +87,12 @@ def gen(args):
           f"({args.kv_dtype}) to {args.dir}")
 
 
-def reference(q, k, v, causal, window=None, sinks=0):
+def reference(q, k, v, causal, window=None, sinks=0, hidden=None):
     """float64 attention; with `window`, window + sinks attention in
     FlashAttention's convention (window_size=(window, 0)): the query at
-    position p sees key j iff j <= p and (j < sinks or p - j <= window)."""
+    position p sees key j iff j <= p and (j < sinks or p - j <= window).
+    `hidden(kv_head)`, when given, is the [nq, nk] mask of keys hidden from
+    each row (instead of the causal/window mask)."""
     _, hq, nq, d = q.shape
     nk = k.shape[2]
     group = hq // k.shape[1]
@@ -96,6 +108,8 @@ def reference(q, k, v, causal, window=None, sinks=0):
         if window is not None:
             mask = mask | ((j >= sinks) & (pos - j > window))
     for h in range(hq):
+        if hidden is not None:
+            mask = hidden(h // group)
         kh = k[0, h // group].astype(np.float64)
         vh = v[0, h // group].astype(np.float64)
         s = (q[0, h].astype(np.float64) @ kh.T) * scale
@@ -107,6 +121,40 @@ def reference(q, k, v, causal, window=None, sinks=0):
         # torch.logsumexp's value: -inf for a row whose scores are all -inf.
         lse[0, h] = np.where(np.isneginf(m[:, 0]), -np.inf, m[:, 0] + np.log(p.sum(axis=1)))
     return out, lse
+
+
+def sparse_hidden(nq, nk, idx, sinks, window, chunk):
+    """The keys hidden from each row of a selection build, per KV head:
+    row p (chunk c = i // chunk, s0 = Nk - Nq + c chunk) sees the sinks,
+    the chunk's indices (idx [1, 1 or Hkv, C, slots], -1 unused) and its
+    local window [max(sinks, s0 - window), p]; every key is causal."""
+    offset = nk - nq
+    pos = np.arange(nq) + offset
+    j = np.arange(nk)[None, :]
+
+    def hidden(kv_head):
+        hs = 0 if idx.shape[1] == 1 else kv_head
+        seen = (j < sinks) | ((j >= np.maximum(sinks, offset + (np.arange(nq) // chunk) * chunk
+                                               - window)[:, None]))
+        for c in range(idx.shape[2]):
+            rows = slice(c * chunk, min(nq, (c + 1) * chunk))
+            sel = idx[0, hs, c]
+            sel = sel[(sel >= 0) & (sel < nk)]
+            seen[rows, sel] = True
+        return ~seen | (j > pos[:, None])
+    return hidden
+
+
+def delta_combine(sparse, dense, s, tail):
+    """The Delta correction as delta_correct computes it: rows i < Nq - tail
+    get (O_s[i] + O_dense[m s]) - O_s[m s], m = i // s; the tail is dense."""
+    nq = sparse.shape[2]
+    out = np.empty_like(sparse)
+    for i in range(nq - tail):
+        m = i // s * s
+        out[:, :, i] = (sparse[:, :, i] + dense[:, :, m]) - sparse[:, :, m]
+    out[:, :, nq - tail:] = dense[:, :, nq - tail:]
+    return out
 
 
 def split_nan(name, out, ref):
@@ -136,6 +184,8 @@ def check(args):
         k, v = k.astype(np.float16), v.astype(np.float16)
     out = np.load(args.out) if args.out else load("out")
     with np.errstate(invalid="ignore"):
+        if args.exact_sparse:
+            return check_exact_sparse(args, q, k, v, out)
         ref, ref_lse = reference(q, k, v, args.causal, args.window, args.sinks)
     if out.shape == ref.shape:
         both = split_nan("out", out, ref)
@@ -209,6 +259,35 @@ def check(args):
     return 0 if ok else 1
 
 
+def check_exact_sparse(args, q, k, v, out):
+    nq, nk = q.shape[2], k.shape[2]
+    if args.indices:
+        idx = np.load(args.indices)
+        hidden = sparse_hidden(nq, nk, idx, args.sinks, args.window or 0, args.chunk)
+        ref, _ = reference(q, k, v, True, hidden=hidden)
+    else:
+        ref, _ = reference(q, k, v, True, args.window, args.sinks)
+    what = "sparse"
+    if args.delta_stride:
+        s = args.delta_stride
+        tail = min(nq, max(0, nq % s + delta_tail_span(s) - args.rows_after))
+        dense, _ = reference(q, k, v, True)
+        ref = delta_combine(ref, dense, s, tail)
+        what = f"sparse + Delta (stride {s}, tail {tail})"
+    if out.shape != ref.shape:
+        print(f"shape mismatch: out {out.shape}, reference {ref.shape}")
+        return 1
+    both = split_nan("out", out, ref)
+    if both is None:
+        return 1
+    o, r = both
+    err = np.linalg.norm(o - r) / max(np.linalg.norm(r), 1e-300)
+    print(f"{what}: relative L2 vs the exact float64 {what} = {err:.3e} (finite elements)")
+    ok = err <= 1e-4
+    print("PASS" if ok else "FAIL (tolerance 1e-4)")
+    return 0 if ok else 1
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -244,6 +323,12 @@ def main():
                         "many prompt rows follow (deltaflow-run --rows-after)")
     c.add_argument("--kv-dtype", choices=["float32", "float16"], default="float32",
                    help="round K/V to this dtype before the float64 reference")
+    c.add_argument("--exact-sparse", action="store_true",
+                   help="with --causal: check every element against the exact "
+                        "float64 output of a sparse build (see above)")
+    c.add_argument("--indices", help="with --exact-sparse: the selection's indices .npy")
+    c.add_argument("--chunk", type=int, default=1,
+                   help="with --indices: the selection's chunk (query rows per selection)")
     args = p.parse_args()
     return gen(args) if args.cmd == "gen" else check(args)
 
