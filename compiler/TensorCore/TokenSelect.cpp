@@ -117,6 +117,10 @@ private:
                 LLVM::AsmDialectAttr{}, ArrayAttr{})
         .getResult(0);
   }
+  /// The lanes of the (full) warp whose `pred` holds, as a mask.
+  Value ballot(Value pred) {
+    return b.create<NVVM::VoteBallotOp>(i32, c32(-1), pred).getResult();
+  }
   /// Inclusive prefix sum of an i32 across the warp (shuffle up).
   Value warpInclusiveScan(Value v) {
     for (int o = 1; o < 32; o *= 2) {
@@ -444,8 +448,9 @@ void TokenSelectBuilder::buildTopK(gpu::GPUFuncOp fn) {
   // kLeft the number of keys equal to it to take.
   // Its top 16 bits from the chunk's histogram (vote counted them): thread
   // t holds bins 65535 - 64 t down to 65472 - 64 t, a block scan of their
-  // sums gives each thread the count above its bins, and the one thread
-  // whose bins cross `want` walks them for the bin and the count left.
+  // sums gives each thread the count above its bins, and warp 0 walks the
+  // bins of the one thread whose bins cross `want` for the bin and the
+  // count left.
   constexpr int64_t PerThread = kSelectHistBins / T, Step = 16;
   Value histBase = mul(bc, kSelectHistBins);
   Value topBin = sub(idx(kSelectHistBins - 1), mul(tid, PerThread));
@@ -471,17 +476,31 @@ void TokenSelectBuilder::buildTopK(gpu::GPUFuncOp fn) {
     return land(b.create<arith::CmpIOp>(arith::CmpIPredicate::slt, above, wantI),
                 b.create<arith::CmpIOp>(arith::CmpIPredicate::sge, after, wantI));
   };
+  // The crossing thread leaves its id and count above in `hist` (free until
+  // the passes below); warp 0 then walks its 64 bins, two per lane, with a
+  // warp scan (a walk by the one thread took 64 dependent L2 round trips).
   ifThen(crosses(aboveMine, b.create<arith::AddIOp>(aboveMine, mySum)), [&] {
-    auto walk = b.create<scf::ForOp>(idx(0), idx(PerThread), idx(1), ValueRange{aboveMine});
-    OpBuilder::InsertionGuard gw(b);
-    b.setInsertionPointToStart(walk.getBody());
-    Value j = walk.getInductionVar(), above = walk.getRegionIterArgs()[0];
-    Value after = b.create<arith::AddIOp>(above, binCount(j));
-    ifThen(crosses(above, after), [&] {
-      sts(i32of(sub(topBin, j)), vars, idx(0));
+    sts(i32of(tid), hist, idx(0));
+    sts(aboveMine, hist, idx(1));
+  });
+  b.create<gpu::BarrierOp>();
+  static_assert(PerThread == 64, "warp 0 walks 2 bins per lane");
+  ifThen(isEq(warp, idx(0)), [&] {
+    Value top = sub(idx(kSelectHistBins - 1), mul(indexOf(lds(hist, idx(0))), PerThread));
+    Value hi = sub(top, mul(lane, 2)), lo = sub(hi, 1);
+    Value cHi = lds(hist16, add(histBase, hi)), cLo = lds(hist16, add(histBase, lo));
+    Value pair = b.create<arith::AddIOp>(cHi, cLo);
+    Value above = b.create<arith::AddIOp>(
+        lds(hist, idx(1)), b.create<arith::SubIOp>(warpInclusiveScan(pair), pair));
+    Value mid = b.create<arith::AddIOp>(above, cHi);
+    ifThen(crosses(above, mid), [&] {
+      sts(i32of(hi), vars, idx(0));
       sts(b.create<arith::SubIOp>(wantI, above), vars, idx(1));
     });
-    b.create<scf::YieldOp>(ValueRange{after});
+    ifThen(crosses(mid, b.create<arith::AddIOp>(mid, cLo)), [&] {
+      sts(i32of(lo), vars, idx(0));
+      sts(b.create<arith::SubIOp>(wantI, mid), vars, idx(1));
+    });
   });
   b.create<gpu::BarrierOp>();
   Value prefix = b.create<arith::ShLIOp>(lds(vars, idx(0)), c32(16));
@@ -516,15 +535,20 @@ void TokenSelectBuilder::buildTopK(gpu::GPUFuncOp fn) {
       Value match = land(valid, isEq(b.create<arith::AndIOp>(kk, mask), prefix));
       Value bin = b.create<arith::AndIOp>(b.create<arith::ShRUIOp>(kk, c32(shift)),
                                           c32(255));
-      // Lanes that do not match share the bin -1, which nobody adds.
-      Value peers = matchAny(select(match, bin, c32(-1)));
-      Value below = b.create<arith::SubIOp>(
-          b.create<arith::ShLIOp>(c32(1), i32of(lane)), c32(1));
-      Value leader = land(match, isEq(b.create<arith::AndIOp>(peers, below), c32(0)));
-      ifThen(leader, [&] {
-        b.create<memref::AtomicRMWOp>(arith::AtomicRMWKind::addi,
-                                      b.create<LLVM::CtPopOp>(i32, peers), warpHist,
-                                      ValueRange{add(myHist, indexOf(bin))});
+      // A warp none of whose lanes match skips the match and the atomics
+      // (warp-uniform: most warps, once the top bits are fixed).
+      Value anyMatch = b.create<arith::CmpIOp>(arith::CmpIPredicate::ne, ballot(match), c32(0));
+      ifThen(anyMatch, [&] {
+        // Lanes that do not match share the bin -1, which nobody adds.
+        Value peers = matchAny(select(match, bin, c32(-1)));
+        Value below = b.create<arith::SubIOp>(
+            b.create<arith::ShLIOp>(c32(1), i32of(lane)), c32(1));
+        Value leader = land(match, isEq(b.create<arith::AndIOp>(peers, below), c32(0)));
+        ifThen(leader, [&] {
+          b.create<memref::AtomicRMWOp>(arith::AtomicRMWKind::addi,
+                                        b.create<LLVM::CtPopOp>(i32, peers), warpHist,
+                                        ValueRange{add(myHist, indexOf(bin))});
+        });
       });
       }
     }
@@ -589,9 +613,6 @@ void TokenSelectBuilder::buildTopK(gpu::GPUFuncOp fn) {
       out.push_back({i, ult(i, hi), keyAt(minu(i, sub(n, 1)))});
     }
     return out;
-  };
-  auto ballot = [&](Value pred) {
-    return b.create<NVVM::VoteBallotOp>(i32, c32(-1), pred).getResult();
   };
   auto popc = [&](Value x) { return b.create<LLVM::CtPopOp>(i32, x).getResult(); };
   auto count = b.create<scf::ForOp>(lo, hi, idx(StepElems), ValueRange{c32(0), c32(0)});
