@@ -681,7 +681,7 @@ def bench_select(drv, name, nq, nk, rows):
 
 
 class DeviceSelect:
-    """The five kernels of a device selection ("token-select-v3" ABI,
+    """The seven kernels of a device selection ("token-select-v4" ABI,
     compiler/include/deltaflow/Compiler/TensorCore.h), with scratch buffers
     from PyTorch (hist poisoned: the stats kernel must zero it)."""
 
@@ -690,7 +690,8 @@ class DeviceSelect:
         p = case["launch"]["function"]
         hq, d = case["hq"], case["d"]
         self.shared = {"qbar": 4096, "stats": hq * d * 4, "merge": 64,
-                       "vote": hq * (d + 2) * 4, "topk": 1160 + 32 * 1024}
+                       "vote": hq * (d + 2) * 4, "topk_cand": 33928, "topk_thresh": 33928,
+                       "topk_write": 33928}
         self.fns = {n: drv.load(case["ptx"], f"{p}_{n}", sh) for n, sh in self.shared.items()}
 
     def __call__(self, q, k, idx=None):
@@ -698,16 +699,18 @@ class DeviceSelect:
         nk = k.shape[2]
         c = -(-nq // self.case["chunk"])
         nb = -(-nk // 256)
+        ns = -(-nk // 8192)  # top-k slices
         f32 = dict(device="cuda", dtype=torch.float32)
         scratch = [torch.empty(b * c * hq * d, **f32), torch.empty(b * c * nb * 8 * hq * 2, **f32),
                    torch.empty(b * c * hq * 2, **f32), torch.empty(b * c * nk, **f32),
                    torch.empty(b * c * hq * nk, **f32),
-                   torch.full((b * c * 65536,), 12345, dtype=torch.int32, device="cuda")]
+                   torch.full((b * c * (65536 + 256 + 64),), 12345, dtype=torch.int32, device="cuda")]
         if idx is None:
             idx = torch.full((b, 1, c, self.case["budget"]), -7, dtype=torch.int32, device="cuda")
         ts = [q, k] + scratch + [idx]
         grids = {"qbar": ((c, hq, b), 1024), "stats": ((nb, c, b), 256), "merge": ((hq, c, b), 256),
-                 "vote": ((nb, c, b), 256), "topk": ((c, b, 1), 1024)}
+                 "vote": ((nb, c, b), 256), "topk_cand": ((ns, c, b), 1024),
+                 "topk_thresh": ((c, b, 1), 1024), "topk_write": ((ns, c, b), 1024)}
         self.last = (grids, ts, [nq, nk])
         for n, (grid, threads) in grids.items():
             self.drv.launch(self.fns[n], grid, threads, self.shared[n], ts, [nq, nk])

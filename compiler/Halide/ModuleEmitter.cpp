@@ -177,7 +177,7 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     int64_t shared =
         std::max<int64_t>(k.select.hq * (k.select.d + 2) * 4, kSelectTopKSharedBytes);
     manifest::PtxLaunch launch{s.prefix, 1024, shared, k.select.chunk, 80,
-                               "token-select-v3"};
+                               "token-select-v4"};
     ck.manifest.variants = {{ptxSymbol(k.name), -1, launch}};
     ck.ptx.emplace_back(ptxSymbol(k.name), s.ptx);
     return ck;

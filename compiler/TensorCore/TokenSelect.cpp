@@ -57,6 +57,12 @@ namespace {
 constexpr int64_t kKeysPerCta = 256; // stats / vote: one thread per key
 int64_t ceilDivConst(int64_t x, int64_t y) { return (x + y - 1) / y; }
 constexpr int64_t kWarpsPerCta = kKeysPerCta / 32;
+constexpr int64_t kTopKThreads = 1024, kTopKWarps = kTopKThreads / 32;
+constexpr int64_t kCtrlHead = 4; // control words before gtTop (see the top-k kernels)
+/// In each chunk's `hist16` words: 65536 fine bins, 256 coarse bins, then
+/// the list's count.
+constexpr int64_t kSelectListCount = kSelectHistBins + 256;
+static_assert(kSelectListCount < kSelectHistWords, "hist16 words");
 
 class TokenSelectBuilder : GpuKernelBuilder {
 public:
@@ -69,7 +75,9 @@ public:
   void buildQbar(gpu::GPUFuncOp fn);
   void buildStats(gpu::GPUFuncOp fn, bool vote);
   void buildMerge(gpu::GPUFuncOp fn);
-  void buildTopK(gpu::GPUFuncOp fn);
+  void buildTopKCand(gpu::GPUFuncOp fn);
+  void buildTopKThresh(gpu::GPUFuncOp fn);
+  void buildTopKWrite(gpu::GPUFuncOp fn);
 
   Type elem;
 
@@ -79,6 +87,31 @@ private:
   // Parameters, in ABI order.
   Value q, k, qbar, stats, hstats, vote, scores, hist16, indices, nq, nk;
   Value tid, lane, warp;
+
+  /// What the three top-k kernels share: the chunk, its candidates, its
+  /// control words and list, and the shared memory (hist 256, vars 2,
+  /// totals 32, per-warp histograms 32 x 256 words: kSelectTopKSharedBytes).
+  struct TopK {
+    Value bc, n, want, voteBase, ctrl, slices, list, histBase;
+    Value hist, vars, totals, warpHist;
+  };
+  TopK topkBegin(gpu::GPUFuncOp fn, Value c, Value bb);
+  Value topkKey(const TopK &t, Value i);
+  Value ldCtrl(const TopK &t, Value word);
+  void stCtrl(const TopK &t, Value v, Value word);
+  /// above < want <= after (i32).
+  Value crosses(Value above, Value after, Value want);
+  Value isEq(Value x, Value y) {
+    return b.create<arith::CmpIOp>(arith::CmpIPredicate::eq, x, y);
+  }
+  Value ugt(Value x, Value y) {
+    return b.create<arith::CmpIOp>(arith::CmpIPredicate::ugt, x, y);
+  }
+  Value popc(Value x) { return b.create<LLVM::CtPopOp>(i32, x).getResult(); }
+  /// The mask of the lanes below this one.
+  Value lanesBelow() {
+    return b.create<arith::SubIOp>(b.create<arith::ShLIOp>(c32(1), i32of(lane)), c32(1));
+  }
 
   void bind(gpu::GPUFuncOp fn) {
     Block &e = fn.getBody().front();
@@ -252,10 +285,10 @@ void TokenSelectBuilder::buildStats(gpu::GPUFuncOp fn, bool withVote) {
     // the CTAs of (c, b) write it together, coalesced.
     Value step = mul(ceilDiv(nk, kKeysPerCta), kKeysPerCta);
     auto zero = b.create<scf::ForOp>(add(mul(blk, kKeysPerCta), tid),
-                                     idx(kSelectHistBins), step);
+                                     idx(kSelectHistWords), step);
     OpBuilder::InsertionGuard gz(b);
     b.setInsertionPointToStart(zero.getBody());
-    sts(c32(0), hist16, add(mul(bc, kSelectHistBins), zero.getInductionVar()));
+    sts(c32(0), hist16, add(mul(bc, kSelectHistWords), zero.getInductionVar()));
   }
   // q̄ of the chunk into shared memory (stats only: vote reads the scores).
   if (!withVote)
@@ -354,8 +387,18 @@ void TokenSelectBuilder::buildStats(gpu::GPUFuncOp fn, bool withVote) {
   ifThen(leader, [&] {
     b.create<memref::AtomicRMWOp>(arith::AtomicRMWKind::addi,
                                   b.create<LLVM::CtPopOp>(i32, peers), hist16,
-                                  ValueRange{add(mul(bc, kSelectHistBins), indexOf(bin))});
+                                  ValueRange{add(mul(bc, kSelectHistWords), indexOf(bin))});
   });
+  // And the top 8 bits into the 256 coarse bins after the fine ones.
+  Value bin8 = b.create<arith::ShRUIOp>(bin, c32(8));
+  Value peers8 = matchAny(select(isCand, bin8, c32(-1)));
+  ifThen(land(isCand, b.create<arith::CmpIOp>(arith::CmpIPredicate::eq,
+                                              b.create<arith::AndIOp>(peers8, below), c32(0))),
+         [&] {
+           b.create<memref::AtomicRMWOp>(
+               arith::AtomicRMWKind::addi, b.create<LLVM::CtPopOp>(i32, peers8), hist16,
+               ValueRange{add(mul(bc, kSelectHistWords), add(idx(kSelectHistBins), indexOf(bin8)))});
+         });
   b.create<gpu::ReturnOp>();
 }
 
@@ -404,160 +447,236 @@ void TokenSelectBuilder::buildMerge(gpu::GPUFuncOp fn) {
   b.create<gpu::ReturnOp>();
 }
 
-void TokenSelectBuilder::buildTopK(gpu::GPUFuncOp fn) {
-  // grid (C, B), 1024 threads.
-  constexpr int64_t T = 1024;
-  bind(fn);
-  const int64_t budget = spec.slots, sinks = spec.sinks;
-  Value c = bid(gpu::Dimension::x), bb = bid(gpu::Dimension::y);
-  Value bc = add(mul(bb, chunks()), c);
-  Value n = sub(candEnd(c), idx(sinks));
-  Value want = minu(n, idx(budget));
-  Value outBase = mul(bc, budget);
-  Value voteBase = add(mul(bc, nk), sinks);
-  Value dyn = dynamicShared();
-  // Each warp counts into its own 256 bins (no contention between warps);
-  // `hist` holds their sums.
-  constexpr int64_t W = T / 32;
-  Value hist = workgroup(dyn, i32, 256, 0);
-  Value vars = workgroup(dyn, i32, 2, 256 * 4);     // chosen bin, k left
-  Value totals = workgroup(dyn, i32, 32, 256 * 4 + 2 * 4);
-  Value warpHist = workgroup(dyn, i32, W * 256, 256 * 4 + 2 * 4 + 32 * 4);
-  Value myHist = mul(warp, 256);
-  auto writeIndex = [&](Value slot, Value key) {
-    sts(key, indices, add(outBase, slot));
-  };
+// --- Top-k: three kernels (ABI token-select-v4) --------------------------------
+//
+// cand    grid (P, C, B), P = ceil(Nk / 8192): every CTA finds the top 16
+//         bits of the budget-th largest key from `hist16` (the same bin in
+//         every CTA), then reads its slice of 8192 candidates once: it
+//         counts those above the bin (gtTop[p]) and appends the index of
+//         each one in the bin to a list (in the `scores` scratch, which vote
+//         has read), reserving its places by one atomic on the list's count.
+// thresh  grid (C, B): the low 16 bits by two 8-bit radix passes over the
+//         list (a fraction of the candidates, unless their votes tie), so
+//         the budget-th largest key `thr` and the ties to take; per slice,
+//         the list's keys above thr and equal to it; then per slice the keys
+//         above thr and the ties before it (prefix sums over the slices).
+// write   grid (P, C, B): each CTA writes its slice's kept indices in
+//         ascending order from its slice's offset: per-warp segments read
+//         coalesced, ranks inside a warp by ballots.
+// With n <= budget, thresh writes sinks + t for t < n, then -1, and cand
+// and write do nothing. Per (batch, chunk): the list's count is the i32
+// word after the 65536 bins of `hist16` (zeroed with them by stats); the
+// other control words are i32 bits in the `stats` scratch (dead after
+// merge): [0] the 16-bit bin, [1] the count left in it, [2] thr, [3] ties,
+// then gtTop, base and eqBefore, P words each.
 
-  auto many = b.create<scf::IfOp>(ult(idx(budget), n), /*withElse=*/true);
+TokenSelectBuilder::TopK TokenSelectBuilder::topkBegin(gpu::GPUFuncOp fn, Value c,
+                                                       Value bb) {
+  bind(fn);
+  TopK t;
+  t.bc = add(mul(bb, chunks()), c);
+  t.n = sub(candEnd(c), idx(spec.sinks));
+  t.want = minu(t.n, idx(spec.slots));
+  t.voteBase = add(mul(t.bc, nk), spec.sinks);
+  Value dyn = dynamicShared();
+  t.hist = workgroup(dyn, i32, 256, 0);
+  t.vars = workgroup(dyn, i32, 2, 256 * 4);
+  t.totals = workgroup(dyn, i32, 32, 256 * 4 + 2 * 4);
+  t.warpHist = workgroup(dyn, i32, kTopKWarps * 256, 256 * 4 + 2 * 4 + 32 * 4);
+  Value np = mul(ceilDiv(nk, kKeysPerCta), kWarpsPerCta);
+  t.ctrl = mul(t.bc, mul(np, spec.hq * 2));
+  t.slices = ceilDiv(nk, kSelectTopKSlice);
+  t.list = mul(t.bc, mul(nk, spec.hq));
+  t.histBase = mul(t.bc, kSelectHistWords);
+  return t;
+}
+
+Value TokenSelectBuilder::topkKey(const TopK &t, Value i) {
+  return orderedKey(lds(vote, add(t.voteBase, i)));
+}
+Value TokenSelectBuilder::ldCtrl(const TopK &t, Value word) {
+  return b.create<arith::BitcastOp>(i32, lds(stats, add(t.ctrl, word)));
+}
+void TokenSelectBuilder::stCtrl(const TopK &t, Value v, Value word) {
+  sts(b.create<arith::BitcastOp>(f32, v), stats, add(t.ctrl, word));
+}
+Value TokenSelectBuilder::crosses(Value above, Value after, Value want) {
+  return land(b.create<arith::CmpIOp>(arith::CmpIPredicate::slt, above, want),
+              b.create<arith::CmpIOp>(arith::CmpIPredicate::sge, after, want));
+}
+
+void TokenSelectBuilder::buildTopKCand(gpu::GPUFuncOp fn) {
+  constexpr int64_t T = kTopKThreads;
+  Value p = bid(gpu::Dimension::x);
+  TopK t = topkBegin(fn, bid(gpu::Dimension::y), bid(gpu::Dimension::z));
+  ifThen(ult(idx(spec.slots), t.n), [&] {
+    // The top 16 bits from the chunk's histograms (vote counted them): the
+    // top 8 bits from the 256 coarse bins, then the next 8 from the 256
+    // fine bins under that one, each by a block scan of one bin per thread
+    // (thread t holds bin 255 - t: the scan runs from the top). Scanning
+    // the 65536 fine bins took 33 us per CTA (uncoalesced reads).
+    Value wantI = i32of(t.want);
+    Value inRange = ult(tid, idx(256));
+    Value fromTop = sub(idx(255), minu(tid, idx(255)));
+    auto findBin = [&](Value binAt, Value aboveAll) {
+      Value cnt = select(inRange, lds(hist16, binAt), c32(0));
+      Value above = b.create<arith::AddIOp>(aboveAll, blockExclusiveScan(cnt, t.totals, T));
+      ifThen(land(inRange, crosses(above, b.create<arith::AddIOp>(above, cnt), wantI)), [&] {
+        sts(i32of(fromTop), t.vars, idx(0));
+        sts(above, t.vars, idx(1));
+      });
+      b.create<gpu::BarrierOp>();
+    };
+    findBin(add(t.histBase, add(idx(kSelectHistBins), fromTop)), c32(0));
+    Value bin8 = lds(t.vars, idx(0)), above8 = lds(t.vars, idx(1));
+    b.create<gpu::BarrierOp>();
+    findBin(add(t.histBase, add(mul(indexOf(bin8), 256), fromTop)), above8);
+    ifThen(isEq(tid, idx(0)), [&] {
+      Value fine = lds(t.vars, idx(0));
+      sts(b.create<arith::OrIOp>(b.create<arith::ShLIOp>(bin8, c32(8)), fine), t.vars, idx(0));
+      sts(b.create<arith::SubIOp>(wantI, lds(t.vars, idx(1))), t.vars, idx(1));
+    });
+    b.create<gpu::BarrierOp>();
+    Value bin16 = lds(t.vars, idx(0));
+    ifThen(land(isEq(p, idx(0)), isEq(tid, idx(0))), [&] {
+      stCtrl(t, bin16, idx(0));
+      stCtrl(t, lds(t.vars, idx(1)), idx(1));
+    });
+    // The slice: candidates p S + u T + tid (coalesced), V per thread, all
+    // loads first.
+    constexpr int64_t V = kSelectTopKSlice / T;
+    Value first = mul(p, kSelectTopKSlice);
+    Value below = lanesBelow();
+    std::vector<Value> is, kks;
+    for (int64_t u = 0; u < V; ++u) {
+      is.push_back(add(first, add(tid, u * T)));
+      kks.push_back(topkKey(t, minu(is.back(), sub(t.n, 1))));
+    }
+    // Above the bin: counted; in the bin: appended to the list. The CTA
+    // reserves its places with one atomic on the list's count (one per
+    // warp and step made the count's address the bottleneck: 4096 atomics
+    // in a row at 128K), the warps take theirs in warp order, the lanes in
+    // lane order.
+    Value gt = c32(0), warpCnt = c32(0);
+    std::vector<Value> inBins, masks;
+    for (int64_t u = 0; u < V; ++u) {
+      Value valid = ult(is[size_t(u)], t.n);
+      Value top16 = b.create<arith::ShRUIOp>(kks[size_t(u)], c32(16));
+      gt = b.create<arith::AddIOp>(
+          gt, b.create<arith::ExtUIOp>(i32, land(valid, ugt(top16, bin16))));
+      inBins.push_back(land(valid, isEq(top16, bin16)));
+      masks.push_back(ballot(inBins.back()));
+      warpCnt = b.create<arith::AddIOp>(warpCnt, popc(masks.back()));
+    }
+    Value warpOff = b.create<gpu::ShuffleOp>(
+                        blockExclusiveScan(select(isEq(lane, idx(0)), warpCnt, c32(0)),
+                                           t.totals, T),
+                        0, 32, gpu::ShuffleMode::IDX)
+                        .getShuffleResult();
+    ifThen(isEq(tid, idx(T - 32)), [&] { // the last warp's lane 0: the CTA's total
+      Value old = b.create<memref::AtomicRMWOp>(
+          arith::AtomicRMWKind::addi, b.create<arith::AddIOp>(warpOff, warpCnt), hist16,
+          ValueRange{add(t.histBase, kSelectListCount)});
+      sts(old, t.hist, idx(3));
+    });
+    b.create<gpu::BarrierOp>();
+    Value slot0 = b.create<arith::AddIOp>(lds(t.hist, idx(3)), warpOff);
+    for (int64_t u = 0; u < V; ++u) {
+      Value slot = b.create<arith::AddIOp>(
+          slot0, popc(b.create<arith::AndIOp>(masks[size_t(u)], below)));
+      Value i = is[size_t(u)];
+      ifThen(inBins[size_t(u)], [&] {
+        sts(b.create<arith::BitcastOp>(f32, i32of(i)), scores, add(t.list, indexOf(slot)));
+      });
+      slot0 = b.create<arith::AddIOp>(slot0, popc(masks[size_t(u)]));
+    }
+    // gtTop[p]: the block's sum.
+    Value warpSum = b.create<gpu::ShuffleOp>(warpInclusiveScan(gt), 31, 32,
+                                             gpu::ShuffleMode::IDX)
+                        .getShuffleResult();
+    ifThen(isEq(tid, idx(0)), [&] { sts(c32(0), t.hist, idx(2)); });
+    b.create<gpu::BarrierOp>();
+    ifThen(isEq(lane, idx(0)), [&] {
+      b.create<memref::AtomicRMWOp>(arith::AtomicRMWKind::addi, warpSum, t.hist,
+                                    ValueRange{idx(2)});
+    });
+    b.create<gpu::BarrierOp>();
+    ifThen(isEq(tid, idx(0)),
+           [&] { stCtrl(t, lds(t.hist, idx(2)), add(p, kCtrlHead)); });
+  });
+  b.create<gpu::ReturnOp>();
+}
+
+void TokenSelectBuilder::buildTopKThresh(gpu::GPUFuncOp fn) {
+  constexpr int64_t T = kTopKThreads, W = kTopKWarps;
+  TopK t = topkBegin(fn, bid(gpu::Dimension::x), bid(gpu::Dimension::y));
+  const int64_t budget = spec.slots, sinks = spec.sinks;
+  Value outBase = mul(t.bc, budget);
+  auto many = b.create<scf::IfOp>(ult(idx(budget), t.n), /*withElse=*/true);
   {
     // Every candidate fits: slots t < n hold sinks + t, the rest -1.
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(&many.getElseRegion().front());
     auto fill = b.create<scf::ForOp>(tid, idx(budget), idx(T));
     b.setInsertionPointToStart(fill.getBody());
-    Value t = fill.getInductionVar();
-    writeIndex(t, select(ult(t, n), i32of(add(t, sinks)), c32(-1)));
+    Value s = fill.getInductionVar();
+    sts(select(ult(s, t.n), i32of(add(s, sinks)), c32(-1)), indices, add(outBase, s));
   }
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(&many.getThenRegion().front());
-  auto keyAt = [&](Value i) { return orderedKey(lds(vote, add(voteBase, i))); };
-  auto isEq = [&](Value x, Value y) {
-    return b.create<arith::CmpIOp>(arith::CmpIPredicate::eq, x, y);
+  Value count = indexOf(lds(hist16, add(t.histBase, kSelectListCount)));
+  auto listKey = [&](Value j) {
+    Value i = indexOf(b.create<arith::BitcastOp>(i32, lds(scores, add(t.list, j))));
+    return std::make_pair(i, topkKey(t, i));
   };
-  // Radix select: after the passes, prefix is the want-th largest key and
-  // kLeft the number of keys equal to it to take.
-  // Its top 16 bits from the chunk's histogram (vote counted them): thread
-  // t holds bins 65535 - 64 t down to 65472 - 64 t, a block scan of their
-  // sums gives each thread the count above its bins, and warp 0 walks the
-  // bins of the one thread whose bins cross `want` for the bin and the
-  // count left.
-  constexpr int64_t PerThread = kSelectHistBins / T, Step = 16;
-  Value histBase = mul(bc, kSelectHistBins);
-  Value topBin = sub(idx(kSelectHistBins - 1), mul(tid, PerThread));
-  auto binCount = [&](Value j) { return lds(hist16, add(histBase, sub(topBin, j))); };
-  // Sixteen loads in flight per step (a loop, so that they are not all
-  // hoisted: the kernel has 64 registers per thread).
-  auto sums = b.create<scf::ForOp>(idx(0), idx(PerThread), idx(Step), ValueRange{c32(0)});
-  {
-    OpBuilder::InsertionGuard gs(b);
-    b.setInsertionPointToStart(sums.getBody());
-    std::vector<Value> cnt;
-    for (int64_t j = 0; j < Step; ++j)
-      cnt.push_back(binCount(add(sums.getInductionVar(), j)));
-    Value sum = sums.getRegionIterArgs()[0];
-    for (Value x : cnt)
-      sum = b.create<arith::AddIOp>(sum, x);
-    b.create<scf::YieldOp>(ValueRange{sum});
-  }
-  Value mySum = sums.getResult(0);
-  Value aboveMine = blockExclusiveScan(mySum, totals, T);
-  Value wantI = i32of(want);
-  auto crosses = [&](Value above, Value after) {
-    return land(b.create<arith::CmpIOp>(arith::CmpIPredicate::slt, above, wantI),
-                b.create<arith::CmpIOp>(arith::CmpIPredicate::sge, after, wantI));
-  };
-  // The crossing thread leaves its id and count above in `hist` (free until
-  // the passes below); warp 0 then walks its 64 bins, two per lane, with a
-  // warp scan (a walk by the one thread took 64 dependent L2 round trips).
-  ifThen(crosses(aboveMine, b.create<arith::AddIOp>(aboveMine, mySum)), [&] {
-    sts(i32of(tid), hist, idx(0));
-    sts(aboveMine, hist, idx(1));
-  });
-  b.create<gpu::BarrierOp>();
-  static_assert(PerThread == 64, "warp 0 walks 2 bins per lane");
-  ifThen(isEq(warp, idx(0)), [&] {
-    Value top = sub(idx(kSelectHistBins - 1), mul(indexOf(lds(hist, idx(0))), PerThread));
-    Value hi = sub(top, mul(lane, 2)), lo = sub(hi, 1);
-    Value cHi = lds(hist16, add(histBase, hi)), cLo = lds(hist16, add(histBase, lo));
-    Value pair = b.create<arith::AddIOp>(cHi, cLo);
-    Value above = b.create<arith::AddIOp>(
-        lds(hist, idx(1)), b.create<arith::SubIOp>(warpInclusiveScan(pair), pair));
-    Value mid = b.create<arith::AddIOp>(above, cHi);
-    ifThen(crosses(above, mid), [&] {
-      sts(i32of(hi), vars, idx(0));
-      sts(b.create<arith::SubIOp>(wantI, above), vars, idx(1));
-    });
-    ifThen(crosses(mid, b.create<arith::AddIOp>(mid, cLo)), [&] {
-      sts(i32of(lo), vars, idx(0));
-      sts(b.create<arith::SubIOp>(wantI, mid), vars, idx(1));
-    });
-  });
-  b.create<gpu::BarrierOp>();
-  Value prefix = b.create<arith::ShLIOp>(lds(vars, idx(0)), c32(16));
+  Value myHist = mul(warp, 256);
+  // Radix select over the list: the low 16 bits, 8 at a time.
+  Value prefix = b.create<arith::ShLIOp>(ldCtrl(t, idx(0)), c32(16));
   Value mask = c32(int64_t(int32_t(0xFFFF0000u)));
-  Value kLeft = lds(vars, idx(1));
-  b.create<gpu::BarrierOp>();
-  // The low 16 bits: two 8-bit passes over the candidates whose top bits
-  // match.
+  Value kLeft = ldCtrl(t, idx(1));
   for (int shift = 8; shift >= 0; shift -= 8) {
     for (int64_t z = 0; z < W * 256 / T; ++z)
-      sts(c32(0), warpHist, add(tid, z * T));
+      sts(c32(0), t.warpHist, add(tid, z * T));
     b.create<gpu::BarrierOp>();
-    // Whole warps step together (for match.any): lane l takes element
-    // w + l. Votes crowd into few bins (most of a softmax's mass is alike),
-    // so the lanes of a warp that share a bin add their count once, from
-    // the lowest of them (warp-aggregated atomics; until 2026-12-02 only
-    // lane 0's bin was aggregated by ballot and the rest added one each).
-    constexpr int64_t U = 8; // elements per lane per step, loads in flight (1024 threads: 64 registers)
-    auto scan = b.create<scf::ForOp>(mul(sub(tid, lane), U), n, idx(T * U));
+    // Whole warps step together (for match.any): lane l takes entry w + l.
+    // The lanes of a warp that share a bin add their count once, from the
+    // lowest of them (votes crowd into few bins).
+    constexpr int64_t U = 4;
+    auto scan = b.create<scf::ForOp>(mul(sub(tid, lane), U), count, idx(T * U));
     {
       OpBuilder::InsertionGuard gs(b);
       b.setInsertionPointToStart(scan.getBody());
-      std::vector<Value> is, kks;
+      std::vector<Value> js, kks;
       for (int64_t u = 0; u < U; ++u) {
-        is.push_back(add(scan.getInductionVar(), add(lane, u * 32)));
-        kks.push_back(keyAt(minu(is.back(), sub(n, 1))));
+        js.push_back(add(scan.getInductionVar(), add(lane, u * 32)));
+        kks.push_back(listKey(minu(js.back(), subSat(count, idx(1)))).second);
       }
       for (int64_t u = 0; u < U; ++u) {
-      Value i = is[size_t(u)];
-      Value valid = ult(i, n);
-      Value kk = kks[size_t(u)];
-      Value match = land(valid, isEq(b.create<arith::AndIOp>(kk, mask), prefix));
-      Value bin = b.create<arith::AndIOp>(b.create<arith::ShRUIOp>(kk, c32(shift)),
-                                          c32(255));
-      // A warp none of whose lanes match skips the match and the atomics
-      // (warp-uniform: most warps, once the top bits are fixed).
-      Value anyMatch = b.create<arith::CmpIOp>(arith::CmpIPredicate::ne, ballot(match), c32(0));
-      ifThen(anyMatch, [&] {
-        // Lanes that do not match share the bin -1, which nobody adds.
-        Value peers = matchAny(select(match, bin, c32(-1)));
-        Value below = b.create<arith::SubIOp>(
-            b.create<arith::ShLIOp>(c32(1), i32of(lane)), c32(1));
-        Value leader = land(match, isEq(b.create<arith::AndIOp>(peers, below), c32(0)));
-        ifThen(leader, [&] {
-          b.create<memref::AtomicRMWOp>(arith::AtomicRMWKind::addi,
-                                        b.create<LLVM::CtPopOp>(i32, peers), warpHist,
-                                        ValueRange{add(myHist, indexOf(bin))});
-        });
-      });
+        Value kk = kks[size_t(u)];
+        Value match = land(ult(js[size_t(u)], count),
+                           isEq(b.create<arith::AndIOp>(kk, mask), prefix));
+        Value bin = b.create<arith::AndIOp>(b.create<arith::ShRUIOp>(kk, c32(shift)),
+                                            c32(255));
+        ifThen(b.create<arith::CmpIOp>(arith::CmpIPredicate::ne, ballot(match), c32(0)),
+               [&] {
+                 // Lanes that do not match share the bin -1, which nobody adds.
+                 Value peers = matchAny(select(match, bin, c32(-1)));
+                 Value leader =
+                     land(match, isEq(b.create<arith::AndIOp>(peers, lanesBelow()), c32(0)));
+                 ifThen(leader, [&] {
+                   b.create<memref::AtomicRMWOp>(arith::AtomicRMWKind::addi, popc(peers),
+                                                 t.warpHist,
+                                                 ValueRange{add(myHist, indexOf(bin))});
+                 });
+               });
       }
     }
     b.create<gpu::BarrierOp>();
     ifThen(ult(tid, idx(256)), [&] {
       Value sum = c32(0);
       for (int64_t w = 0; w < W; ++w)
-        sum = b.create<arith::AddIOp>(sum, lds(warpHist, add(tid, w * 256)));
-      sts(sum, hist, tid);
+        sum = b.create<arith::AddIOp>(sum, lds(t.warpHist, add(tid, w * 256)));
+      sts(sum, t.hist, tid);
     });
     b.create<gpu::BarrierOp>();
     Value kNow = kLeft;
@@ -571,98 +690,155 @@ void TokenSelectBuilder::buildTopK(gpu::GPUFuncOp fn) {
       std::vector<Value> cnt;
       Value sum = c32(0);
       for (int64_t j = 0; j < PerLane; ++j) {
-        cnt.push_back(lds(hist, sub(top, j)));
+        cnt.push_back(lds(t.hist, sub(top, j)));
         sum = b.create<arith::AddIOp>(sum, cnt.back());
       }
       Value above = b.create<arith::SubIOp>(warpInclusiveScan(sum), sum);
       for (int64_t j = 0; j < PerLane; ++j) {
         Value after = b.create<arith::AddIOp>(above, cnt[size_t(j)]);
-        Value hit = land(b.create<arith::CmpIOp>(arith::CmpIPredicate::slt, above, kNow),
-                         b.create<arith::CmpIOp>(arith::CmpIPredicate::sge, after, kNow));
         Value before = above;
-        ifThen(hit, [&] {
-          sts(i32of(sub(top, j)), vars, idx(0));
-          sts(b.create<arith::SubIOp>(kNow, before), vars, idx(1));
+        ifThen(crosses(above, after, kNow), [&] {
+          sts(i32of(sub(top, j)), t.vars, idx(0));
+          sts(b.create<arith::SubIOp>(kNow, before), t.vars, idx(1));
         });
         above = after;
       }
     });
     b.create<gpu::BarrierOp>();
-    Value bin = lds(vars, idx(0));
-    kLeft = lds(vars, idx(1));
+    Value bin = lds(t.vars, idx(0));
+    kLeft = lds(t.vars, idx(1));
     prefix = b.create<arith::OrIOp>(prefix, b.create<arith::ShLIOp>(bin, c32(shift)));
     mask = b.create<arith::OrIOp>(mask, c32(int64_t(int32_t(0xFFu << shift))));
     b.create<gpu::BarrierOp>();
   }
   Value thr = prefix, ties = kLeft;
-  auto ugt = [&](Value x, Value y) {
-    return b.create<arith::CmpIOp>(arith::CmpIPredicate::ugt, x, y);
-  };
-  // Ordered compaction over per-warp segments (whole steps of 32 x V
-  // elements): lane l reads elements i0 + 32 u + l, so that every load of
-  // a warp is coalesced (until 2026-12-02 each thread read a segment of its
-  // own, 32 lines per load, and the two passes took most of topk's time);
-  // the order inside a step comes from ballots.
-  constexpr int64_t V = 8, StepElems = 32 * V;
-  Value seg = mul(ceilDiv(n, W * StepElems), StepElems);
-  Value lo = minu(mul(warp, seg), n), hi = minu(add(lo, seg), n);
-  auto stepKeys = [&](Value i0) {
-    std::vector<std::tuple<Value, Value, Value>> out; // (i, valid, key)
-    for (int64_t u = 0; u < V; ++u) {
-      Value i = add(i0, add(lane, u * 32));
-      out.push_back({i, ult(i, hi), keyAt(minu(i, sub(n, 1)))});
-    }
-    return out;
-  };
-  auto popc = [&](Value x) { return b.create<LLVM::CtPopOp>(i32, x).getResult(); };
-  auto count = b.create<scf::ForOp>(lo, hi, idx(StepElems), ValueRange{c32(0), c32(0)});
+  // Per slice: the list's keys above thr and equal to it, in shared memory
+  // (two arrays of up to 4096 slices in the per-warp histograms' place; the
+  // runtime refuses more keys), warp-aggregated by slice.
+  constexpr int64_t MaxSlices = kTopKWarps * 256 / 2;
+  static_assert(MaxSlices * kSelectTopKSlice == kSelectMaxKeys, "the runtime's limit");
+  Value gtExtra = t.warpHist;
+  for (int64_t z = 0; z < W * 256 / T; ++z)
+    sts(c32(0), t.warpHist, add(tid, z * T));
+  b.create<gpu::BarrierOp>();
+  auto perSlice = b.create<scf::ForOp>(sub(tid, lane), count, idx(T));
   {
-    OpBuilder::InsertionGuard gc(b);
-    b.setInsertionPointToStart(count.getBody());
-    auto it = count.getRegionIterArgs();
-    Value gt = it[0];
-    Value eq = it[1];
-    for (auto [i, valid, kk] : stepKeys(count.getInductionVar())) {
-      gt = b.create<arith::AddIOp>(gt, b.create<arith::ExtUIOp>(i32, land(valid, ugt(kk, thr))));
-      eq = b.create<arith::AddIOp>(eq, b.create<arith::ExtUIOp>(i32, land(valid, isEq(kk, thr))));
+    OpBuilder::InsertionGuard gp(b);
+    b.setInsertionPointToStart(perSlice.getBody());
+    Value j = add(perSlice.getInductionVar(), lane);
+    Value valid = ult(j, count);
+    std::pair<Value, Value> entry = listKey(minu(j, subSat(count, idx(1))));
+    Value i = entry.first, kk = entry.second;
+    Value slice = i32of(div(i, kSelectTopKSlice));
+    for (int which = 0; which < 2; ++which) {
+      Value pred = land(valid, which == 0 ? ugt(kk, thr) : isEq(kk, thr));
+      ifThen(b.create<arith::CmpIOp>(arith::CmpIPredicate::ne, ballot(pred), c32(0)), [&] {
+        Value peers = matchAny(select(pred, slice, c32(-1)));
+        ifThen(land(pred, isEq(b.create<arith::AndIOp>(peers, lanesBelow()), c32(0))), [&] {
+          b.create<memref::AtomicRMWOp>(
+              arith::AtomicRMWKind::addi, popc(peers), gtExtra,
+              ValueRange{add(indexOf(slice), which * MaxSlices)});
+        });
+      });
     }
-    b.create<scf::YieldOp>(ValueRange{gt, eq});
   }
-  // The counts of the warps before this one: lane 0's exclusive prefix
-  // over the block's threads (in thread order, so the earlier warps').
-  auto warpBase = [&](Value v) {
-    Value ex = blockExclusiveScan(v, totals, T);
-    return b.create<gpu::ShuffleOp>(ex, 0, 32, gpu::ShuffleMode::IDX).getShuffleResult();
-  };
-  Value gtBefore = warpBase(count.getResult(0));
-  Value eqBefore = warpBase(count.getResult(1));
-  Value pos0 = b.create<arith::AddIOp>(gtBefore, b.create<arith::MinSIOp>(eqBefore, ties));
-  Value below = b.create<arith::SubIOp>(b.create<arith::ShLIOp>(c32(1), i32of(lane)), c32(1));
-  auto rankIn = [&](Value mask) { return popc(b.create<arith::AndIOp>(mask, below)); };
-  auto write = b.create<scf::ForOp>(lo, hi, idx(StepElems), ValueRange{pos0, eqBefore});
+  b.create<gpu::BarrierOp>();
+  // base[p] = sum over q < p of gtTop[q] + gtExtra[q], eqBefore[p] = sum over
+  // q < p of eq[q]: block scans over the slices, 1024 at a time.
+  auto scan = b.create<scf::ForOp>(idx(0), t.slices, idx(T), ValueRange{c32(0), c32(0)});
   {
-    OpBuilder::InsertionGuard gw(b);
-    b.setInsertionPointToStart(write.getBody());
-    auto it = write.getRegionIterArgs();
-    Value pos = it[0];
-    Value seen = it[1]; // ties before this step (warp-uniform)
-    for (auto [i, valid, kk] : stepKeys(write.getInductionVar())) {
-      Value tie = land(valid, isEq(kk, thr));
-      Value tieMask = ballot(tie);
-      Value tieRank = b.create<arith::AddIOp>(seen, rankIn(tieMask));
+    OpBuilder::InsertionGuard gs(b);
+    b.setInsertionPointToStart(scan.getBody());
+    Value s = add(scan.getInductionVar(), tid);
+    Value ok = ult(s, t.slices);
+    Value sAt = minu(s, subSat(t.slices, idx(1)));
+    Value gtS = select(ok,
+                       b.create<arith::AddIOp>(ldCtrl(t, add(sAt, kCtrlHead)),
+                                               lds(gtExtra, sAt)),
+                       c32(0));
+    Value eqS = select(ok, lds(gtExtra, add(sAt, MaxSlices)), c32(0));
+    Value gtCarry = scan.getRegionIterArgs()[0], eqCarry = scan.getRegionIterArgs()[1];
+    Value gtEx = blockExclusiveScan(gtS, t.totals, T);
+    Value eqEx = blockExclusiveScan(eqS, t.totals, T);
+    ifThen(ok, [&] {
+      stCtrl(t, b.create<arith::AddIOp>(gtCarry, gtEx), add(add(t.slices, s), kCtrlHead));
+      stCtrl(t, b.create<arith::AddIOp>(eqCarry, eqEx),
+             add(add(mul(t.slices, 2), s), kCtrlHead));
+    });
+    // The carries: the last thread's inclusive sums, shared.
+    ifThen(isEq(tid, idx(T - 1)), [&] {
+      sts(b.create<arith::AddIOp>(gtEx, gtS), t.vars, idx(0));
+      sts(b.create<arith::AddIOp>(eqEx, eqS), t.vars, idx(1));
+    });
+    b.create<gpu::BarrierOp>();
+    Value gtNext = b.create<arith::AddIOp>(gtCarry, lds(t.vars, idx(0)));
+    Value eqNext = b.create<arith::AddIOp>(eqCarry, lds(t.vars, idx(1)));
+    b.create<gpu::BarrierOp>();
+    b.create<scf::YieldOp>(ValueRange{gtNext, eqNext});
+  }
+  ifThen(isEq(tid, idx(0)), [&] {
+    stCtrl(t, thr, idx(2));
+    stCtrl(t, ties, idx(3));
+  });
+  b.setInsertionPointAfter(many);
+  b.create<gpu::ReturnOp>();
+}
+
+void TokenSelectBuilder::buildTopKWrite(gpu::GPUFuncOp fn) {
+  constexpr int64_t T = kTopKThreads;
+  Value p = bid(gpu::Dimension::x);
+  TopK t = topkBegin(fn, bid(gpu::Dimension::y), bid(gpu::Dimension::z));
+  Value outBase = mul(t.bc, spec.slots);
+  ifThen(ult(idx(spec.slots), t.n), [&] {
+    Value thr = ldCtrl(t, idx(2)), ties = ldCtrl(t, idx(3));
+    Value sliceGt = ldCtrl(t, add(add(t.slices, p), kCtrlHead));
+    Value sliceEq = ldCtrl(t, add(add(mul(t.slices, 2), p), kCtrlHead));
+    // Warp w's segment: elements p S + 256 w + 32 u + lane, V = 8 per lane,
+    // kept in registers for both steps.
+    constexpr int64_t V = kSelectTopKSlice / T;
+    Value first = add(mul(p, kSelectTopKSlice), mul(warp, 32 * V));
+    std::vector<Value> is, valid, kks;
+    for (int64_t u = 0; u < V; ++u) {
+      is.push_back(add(first, add(lane, u * 32)));
+      valid.push_back(ult(is.back(), t.n));
+      kks.push_back(topkKey(t, minu(is.back(), sub(t.n, 1))));
+    }
+    std::vector<Value> gtMask, tieMask;
+    Value gtN = c32(0), eqN = c32(0);
+    for (int64_t u = 0; u < V; ++u) {
+      gtMask.push_back(ballot(land(valid[size_t(u)], ugt(kks[size_t(u)], thr))));
+      tieMask.push_back(ballot(land(valid[size_t(u)], isEq(kks[size_t(u)], thr))));
+      gtN = b.create<arith::AddIOp>(gtN, popc(gtMask.back()));
+      eqN = b.create<arith::AddIOp>(eqN, popc(tieMask.back()));
+    }
+    // The warps before this one in the slice (lane 0 carries the warp's
+    // counts; the exclusive scan at lane 0 sums the earlier warps').
+    auto warpBase = [&](Value v) {
+      Value ex = blockExclusiveScan(select(isEq(lane, idx(0)), v, c32(0)), t.totals, T);
+      return b.create<gpu::ShuffleOp>(ex, 0, 32, gpu::ShuffleMode::IDX).getShuffleResult();
+    };
+    Value seen = b.create<arith::AddIOp>(sliceEq, warpBase(eqN)); // ties before this warp
+    Value pos = b.create<arith::AddIOp>(
+        b.create<arith::AddIOp>(sliceGt, warpBase(gtN)),
+        b.create<arith::MinSIOp>(seen, ties));
+    Value below = lanesBelow();
+    for (int64_t u = 0; u < V; ++u) {
+      Value tie = land(valid[size_t(u)], isEq(kks[size_t(u)], thr));
+      Value tieRank = b.create<arith::AddIOp>(
+          seen, popc(b.create<arith::AndIOp>(tieMask[size_t(u)], below)));
       Value take = b.create<arith::OrIOp>(
-          land(valid, ugt(kk, thr)),
+          land(valid[size_t(u)], ugt(kks[size_t(u)], thr)),
           land(tie, b.create<arith::CmpIOp>(arith::CmpIPredicate::slt, tieRank, ties)));
       Value takeMask = ballot(take);
-      Value at = b.create<arith::AddIOp>(pos, rankIn(takeMask));
-      ifThen(take, [&] { writeIndex(indexOfSigned(at), i32of(add(i, sinks))); });
+      Value at = b.create<arith::AddIOp>(pos, popc(b.create<arith::AndIOp>(takeMask, below)));
+      Value i = is[size_t(u)];
+      ifThen(take, [&] {
+        sts(i32of(add(i, spec.sinks)), indices, add(outBase, indexOfSigned(at)));
+      });
       pos = b.create<arith::AddIOp>(pos, popc(takeMask));
-      seen = b.create<arith::AddIOp>(seen, popc(tieMask));
+      seen = b.create<arith::AddIOp>(seen, popc(tieMask[size_t(u)]));
     }
-    b.create<scf::YieldOp>(ValueRange{pos, seen});
-  }
-  // The budget is full (n > budget): no -1 slots.
-  b.setInsertionPointAfter(many);
+  });
   b.create<gpu::ReturnOp>();
 }
 
@@ -713,7 +889,9 @@ DeviceSelectKernels buildDeviceSelect(const DeviceSelectSpec &spec,
   TokenSelectBuilder(b, spec).buildStats(gm.addKernel(prefix + "_stats", args, 256), false);
   TokenSelectBuilder(b, spec).buildMerge(gm.addKernel(prefix + "_merge", args, 256));
   TokenSelectBuilder(b, spec).buildStats(gm.addKernel(prefix + "_vote", args, 256), true);
-  TokenSelectBuilder(b, spec).buildTopK(gm.addKernel(prefix + "_topk", args, 1024));
+  TokenSelectBuilder(b, spec).buildTopKCand(gm.addKernel(prefix + "_topk_cand", args, 1024));
+  TokenSelectBuilder(b, spec).buildTopKThresh(gm.addKernel(prefix + "_topk_thresh", args, 1024));
+  TokenSelectBuilder(b, spec).buildTopKWrite(gm.addKernel(prefix + "_topk_write", args, 1024));
   k.ptx = gm.ptx();
   k.mlir = gm.mlirText;
   return k;

@@ -237,15 +237,16 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
               throw std::runtime_error(kw + ": a PTX variant of a " +
                                        manifest::toString(k.kind) +
                                        " kernel is not supported");
-            if (select && v.ptx->abi != "token-select-v3")
+            if (select && v.ptx->abi != "token-select-v4")
               throw std::runtime_error(
                   kw + ": device selection kernels of the older " +
                   (v.ptx->abi.empty() ? std::string("token-select-v1") : v.ptx->abi) +
-                  " ABI (this runtime launches token-select-v3); recompile the module "
+                  " ABI (this runtime launches token-select-v4); recompile the module "
                   "with this deltaflow-compile");
             std::vector<std::string> entries = {""};
             if (select)
-              entries = {"_qbar", "_stats", "_merge", "_vote", "_topk"};
+              entries = {"_qbar",  "_stats",       "_merge",      "_vote",
+                         "_topk_cand", "_topk_thresh", "_topk_write"};
             else if (v.ptx->abi == "decode-v1")
               entries = {"_split", "_merge"};
             b.ptx = std::make_shared<PtxKernel>(

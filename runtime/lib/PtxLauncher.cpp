@@ -145,14 +145,19 @@ PtxSelectPlan planSelectLaunch(const manifest::PtxLaunch &launch,
         throw std::runtime_error("device selection: a dimension of " +
                                  shapeString(sh) + " is out of range");
   int64_t NB = (nk + 255) / 256, NP = 8 * NB;
+  int64_t NS = (nk + manifest::kSelectTopKSlice - 1) / manifest::kSelectTopKSlice;
   if (C > kMaxGridYZ || B > kMaxGridYZ || hq > kMaxGridYZ)
     throw std::runtime_error("device selection: grid beyond the CUDA limits");
   // Scratch: qbar [B, C, Hq, D], stats [B, C, NP, Hq, 2], hstats [B, C, Hq,
-  // 2], vote [B, C, Nk], scores [B, C, Hq, Nk] (f32), hist [B, C, 65536]
-  // (i32), each 256-byte aligned.
+  // 2], vote [B, C, Nk], scores [B, C, Hq, Nk] (f32), hist [B, C, 65536 +
+  // 64] (i32), each 256-byte aligned.
+  if (nk > manifest::kSelectMaxKeys)
+    throw std::runtime_error("device selection: " + std::to_string(nk) +
+                             " keys (its top-k takes up to " +
+                             std::to_string(manifest::kSelectMaxKeys) + ")");
   std::vector<int64_t> counts = {B * C * hq * d,  B * C * NP * hq * 2,
                                  B * C * hq * 2,  B * C * nk,
-                                 B * C * hq * nk, B * C * manifest::kSelectHistBins};
+                                 B * C * hq * nk, B * C * manifest::kSelectHistWords};
   PtxSelectPlan p;
   std::vector<uint64_t> at, sizes;
   for (int64_t n : counts) {
@@ -186,7 +191,9 @@ PtxSelectPlan planSelectLaunch(const manifest::PtxLaunch &launch,
                         {"_stats", {NB, C, B}, 256},
                         {"_merge", {hq, C, B}, 256},
                         {"_vote", {NB, C, B}, 256},
-                        {"_topk", {C, B, 1}, 1024}};
+                        {"_topk_cand", {NS, C, B}, 1024},
+                        {"_topk_thresh", {C, B, 1}, 1024},
+                        {"_topk_write", {NS, C, B}, 1024}};
   for (const Step &s : steps) {
     if (s.grid[0] == 0 || s.grid[1] == 0 || s.grid[2] == 0)
       continue;

@@ -67,7 +67,7 @@ struct Gen {
       if (coin())
         v.back().ptx = PtxLaunch{name("fn"), int(num(1, 1024)), num(0, 1 << 18),
                                  num(1, 256), int(num(50, 120)),
-                                 coin() ? (coin() ? "decode-v1" : "token-select-v3") : ""};
+                                 coin() ? (coin() ? "decode-v1" : "token-select-v4") : ""};
     }
     return v;
   }
@@ -265,7 +265,7 @@ TEST(ManifestJson, LocatedErrors) {
       "params": {"ops": "add"}, "variants": [{"symbol": "s", "ptx": {"function": "f", "threads": 256, "shared_bytes": 0,
       "rows_per_block": 1, "compute_capability": 80, "abi": "decode-v2"}}]}]}]})"),
             "m.json: entry 'e' kernel 'k' variant 's' ptx: unknown launch ABI 'decode-v2' "
-            "(this runtime knows decode-v1 and token-select-v2, -v3)");
+            "(this runtime knows decode-v1 and token-select-v2 to -v4)");
 }
 
 TEST(ManifestJson, ArgumentLayoutsByKind) {

@@ -185,25 +185,29 @@ TEST(PtxLaunch, DeviceSelectionPlansFiveStepsOverScratch) {
   sel.sinks = 128;
   sel.window = 512;
   sel.chunk = 512;
-  manifest::PtxLaunch l{"select_k0", 1024, 33928, 512, 80, "token-select-v3"};
+  manifest::PtxLaunch l{"select_k0", 1024, 33928, 512, 80, "token-select-v4"};
   // 700 queries at 1000 keys: C = 2 chunks, NB = 4 key blocks, NP = 32.
   std::vector<std::vector<int64_t>> s = {{1, 32, 700, 128}, {1, 8, 1000, 128},
                                          {1, 1, 2, 2048}};
   rt::PtxSelectPlan p = rt::planSelectLaunch(l, sel, s, {0x1000, 0x2000, 0x3000},
                                              0x100000);
-  EXPECT_EQ(p.entries, (std::vector<std::string>{"_qbar", "_stats", "_merge",
-                                                 "_vote", "_topk"}));
-  ASSERT_EQ(p.steps.size(), 5u);
+  EXPECT_EQ(p.entries,
+            (std::vector<std::string>{"_qbar", "_stats", "_merge", "_vote", "_topk_cand",
+                                      "_topk_thresh", "_topk_write"}));
+  ASSERT_EQ(p.steps.size(), 7u);
   EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{2, 32, 1}));
   EXPECT_EQ(p.steps[1].grid, (std::array<unsigned, 3>{4, 2, 1}));
   EXPECT_EQ(p.steps[2].grid, (std::array<unsigned, 3>{32, 2, 1}));
   EXPECT_EQ(p.steps[3].grid, (std::array<unsigned, 3>{4, 2, 1}));
-  EXPECT_EQ(p.steps[4].grid, (std::array<unsigned, 3>{2, 1, 1}));
+  // top-k: slices of 8192 candidates (one at 1000 keys), then per chunk.
+  EXPECT_EQ(p.steps[4].grid, (std::array<unsigned, 3>{1, 2, 1}));
+  EXPECT_EQ(p.steps[5].grid, (std::array<unsigned, 3>{2, 1, 1}));
+  EXPECT_EQ(p.steps[6].grid, (std::array<unsigned, 3>{1, 2, 1}));
   EXPECT_EQ(p.steps[0].threads, 1024u);
   EXPECT_EQ(p.steps[1].threads, 256u);
   EXPECT_EQ(p.steps[4].sharedBytes, 33928u);
   // Every step takes q, k, qbar, stats, hstats, vote, scores, hist,
-  // indices, Nq, Nk ("token-select-v3").
+  // indices, Nq, Nk ("token-select-v4").
   const std::vector<uint64_t> &a = p.steps[2].params;
   ASSERT_EQ(a.size(), 9u * 5 + 2);
   uint64_t qbar = 2 * 32 * 128 * 4, stats = 2 * 32 * 32 * 2 * 4,
@@ -217,9 +221,9 @@ TEST(PtxLaunch, DeviceSelectionPlansFiveStepsOverScratch) {
   EXPECT_EQ(a[28], uint64_t(2 * 1000));
   EXPECT_EQ(a[30], 0x100000u + qbar + stats + hstats + vote);
   EXPECT_EQ(a[33], uint64_t(2 * 32 * 1000));
-  uint64_t hist = 2 * 65536 * 4;
+  uint64_t hist = 2 * (65536 + 256 + 64) * 4;
   EXPECT_EQ(a[35], 0x100000u + qbar + stats + hstats + vote + scores);
-  EXPECT_EQ(a[38], uint64_t(2 * 65536));
+  EXPECT_EQ(a[38], uint64_t(2 * (65536 + 256 + 64)));
   EXPECT_EQ(a[40], 0x3000u);
   EXPECT_EQ(a[45], 700u);
   EXPECT_EQ(a[46], 1000u);
@@ -238,6 +242,9 @@ TEST(PtxLaunch, DeviceSelectionPlansFiveStepsOverScratch) {
   bad[1] = {1, 5, 1000, 128};
   EXPECT_EQ(plan(bad), "device selection: key [1, 5, 1000, 128] does not match "
                        "query [1, 32, 700, 128]");
+  bad = s;
+  bad[1] = {1, 8, (int64_t(1) << 25) + 1, 128};
+  EXPECT_EQ(plan(bad), "device selection: 33554433 keys (its top-k takes up to 33554432)");
   bad = s;
   bad[0] = {1, 32, 700};
   EXPECT_EQ(plan(bad), "device selection: query [1, 32, 700] is not of rank 4");

@@ -107,9 +107,15 @@ struct TensorSpec {
   bool operator==(const TensorSpec &o) const;
 };
 
-/// Bins of the "token-select-v3" selection's histogram (the top 16 bits of
-/// a vote's key), per (batch, chunk): the runtime sizes its scratch by it.
+/// The "token-select-v4" selection's histograms, per (batch, chunk): 65536
+/// bins (the top 16 bits of a vote's key), 256 (its top 8 bits), then
+/// control counters; the runtime sizes its i32 scratch by kSelectHistWords.
 constexpr int64_t kSelectHistBins = 65536;
+constexpr int64_t kSelectHistWords = kSelectHistBins + 256 + 64;
+/// Candidates per CTA of its top-k's slice kernels (grid x = ceil(Nk /
+/// this)), and the most keys it takes (4096 slices).
+constexpr int64_t kSelectTopKSlice = 8192;
+constexpr int64_t kSelectMaxKeys = 4096 * kSelectTopKSlice;
 
 /// A variant that is a PTX kernel launched through the CUDA driver instead
 /// of a Halide pipeline. The PTX text is the NUL-terminated data symbol
@@ -122,10 +128,10 @@ struct PtxLaunch {
   int64_t rowsPerBlock = 0;   ///< query rows per block: grid x = ceil(Nq / this)
   int computeCapability = 0;  ///< needed: major * 10 + minor (80 = sm_80)
   /// How it is launched (compiler/include/deltaflow/Compiler/TensorCore.h):
-  /// "attention-v1" (one entry), "token-select-v3" (five), "decode-v1"
+  /// "attention-v1" (one entry), "token-select-v4" (seven), "decode-v1"
   /// (split then merge). The manifest leaves out "attention-v1", which the
-  /// kernel's kind implies. (A selection without "token-select-v3" is of
-  /// an older ABI, v1 (no abi field) or v2, which the manifest reader
+  /// kernel's kind implies. (A selection without "token-select-v4" is of
+  /// an older ABI, v1 (no abi field), v2 or v3, which the manifest reader
   /// accepts and the runtime refuses with "recompile".)
   std::string abi;
   bool operator==(const PtxLaunch &o) const {

@@ -119,6 +119,9 @@ struct DeviceSelectSpec : manifest::SelectParams {
 /// (Hq, C, B) x 256 with 64 bytes; vote as stats with Hq (D + 2) 4 bytes;
 /// topk (C, B) x 1024 with kSelectTopKSharedBytes.
 constexpr int64_t kSelectHistBins = manifest::kSelectHistBins;
+constexpr int64_t kSelectHistWords = manifest::kSelectHistWords;
+constexpr int64_t kSelectTopKSlice = manifest::kSelectTopKSlice;
+constexpr int64_t kSelectMaxKeys = manifest::kSelectMaxKeys;
 constexpr int64_t kSelectTopKSharedBytes = 33928;
 struct DeviceSelectKernels {
   std::string prefix; ///< entry names are prefix + "_qbar", ...
