@@ -2,7 +2,7 @@
 //
 // attn.select under #attn.token_select (TokenSelect, Wu et al. 2024; the
 // semantics of passes/lib/Policies/TokenSelect.cpp and the Halide kernel of
-// compiler/Halide/Selection) for bf16/f16 Q and K, as five SIMT kernels
+// compiler/Halide/Selection) for bf16/f16 Q and K, as seven SIMT kernels
 // launched in order on one stream; nothing but the indices is produced, and
 // nothing goes back to the host. Per (batch, chunk c), s0 the chunk's first
 // position and the candidates j in [sinks, min(s0 - window, Nk)):
@@ -17,15 +17,14 @@
 //   vote   x_h(j) read back from the scores (K is read once, not twice),
 //          S(j) = sum_h exp2(x_h(j) - m_h) / l_h = sum_h softmax_j(...);
 //          the top 16 bits of S's order-preserving uint32 key counted in
-//          `hist16` (65536 bins in global memory, warp-aggregated atomics):
-//          the radix select's first 16 bits, done by every SM (ABI v3);
-//   topk   one CTA per (batch, chunk): an exact radix select finds the
-//          budget-th largest key, its top 16 bits from `hist16` (one block
-//          scan of the bins), its low 16 bits by two 8-bit passes over the
-//          candidates (histograms in shared memory); an ordered
-//          compaction (per-warp segments read coalesced, ranks inside a
-//          warp by ballots, block-wide prefix sums by warp shuffles) writes
-//          the keys above it and the lowest-index ties, ascending, then -1.
+//          `hist16` (65536 bins in global memory, and its top 8 bits in 256
+//          more; warp-aggregated atomics): the radix select's first 16
+//          bits, done by every SM (since ABI v3);
+//   topk   an exact radix select of the budget-th largest key and an
+//          ordered compaction of the keys above it and the lowest-index
+//          ties, ascending, then -1, in three kernels (ABI v4; before, one
+//          CTA per chunk did it all, 0.11 ms at 128K): cand, thresh, write
+//          (described at their code below).
 // The reductions use ex2.approx, so S differs from the float32 CPU kernel in
 // the last bits; near-ties may order differently (bench/gpu/tensorcore.py
 // checks the set against a float64 vote with that tolerance).

@@ -51,8 +51,8 @@ PtxLaunchPlan planAttentionLaunch(
     const std::vector<uint64_t> &devicePtrs,
     const manifest::SparsePattern *sparse = nullptr);
 
-/// The launches of a device selection ("token-select-v3", compiler/include/
-/// deltaflow/Compiler/TensorCore.h): five kernels in order over q [B, Hq,
+/// The launches of a device selection ("token-select-v4", compiler/include/
+/// deltaflow/Compiler/TensorCore.h): seven kernels in order over q [B, Hq,
 /// Nq, D], k [B, Hkv, Nk, D] and the output indices [B, 1, C, slots] (C =
 /// ceil(Nq / chunk)), with f32 scratch at device address `scratch` of
 /// `scratchBytes` (qbar, stats, hstats, vote, scores, hist, each 256-byte
@@ -60,7 +60,7 @@ PtxLaunchPlan planAttentionLaunch(
 /// Steps with an empty grid are left out. Throws one line for shapes the
 /// kernels cannot take. (The decode plan below has the same form.)
 struct PtxSelectPlan {
-  std::vector<PtxLaunchPlan> steps; ///< qbar, stats, merge, vote, topk
+  std::vector<PtxLaunchPlan> steps; ///< qbar, stats, merge, vote, topk_cand, _thresh, _write
   std::vector<std::string> entries; ///< the step's entry suffix ("_qbar")
   uint64_t scratchBytes = 0;
 };

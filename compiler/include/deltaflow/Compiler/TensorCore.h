@@ -102,22 +102,25 @@ struct DeviceSelectSpec : manifest::SelectParams {
   manifest::DType dtype = manifest::DType::BFloat16;
 };
 
-/// The selection kernels of one attn.select ("token-select-v3" ABI): five
-/// entries `<prefix>_qbar`, `_stats`, `_merge`, `_vote`, `_topk`, launched
-/// in that order on one stream. Every entry takes the same parameters: q
+/// The selection kernels of one attn.select ("token-select-v4" ABI): seven
+/// entries `<prefix>_qbar`, `_stats`, `_merge`, `_vote`, `_topk_cand`,
+/// `_topk_thresh`, `_topk_write`, launched in that order on one stream. Every entry takes the same parameters: q
 /// [B, Hq, Nq, D], k [B, Hkv, Nk, D] (16-bit), the f32 scratch buffers
 /// qbar [B, C, Hq, D], stats [B, C, NP, Hq, 2], hstats [B, C, Hq, 2], vote
 /// [B, C, Nk], scores [B, C, Hq, Nk] (since v2: stats writes the scores
 /// there and vote reads them, where v1 read K again), the i32 scratch hist
-/// [B, C, kSelectHistBins] (v3: stats zeroes it, vote counts the top 16
-/// bits of each vote's order-preserving key there, topk starts its radix
-/// select from it), and the output indices [B, 1, C, slots] (i32), as 1-D
+/// [B, C, kSelectHistWords] (since v3: stats zeroes it, vote counts the
+/// top 16 bits of each vote's order-preserving key there (v4: and the top
+/// 8 bits), the top-k starts its radix select from it), and the output
+/// indices [B, 1, C, slots] (i32), as 1-D
 /// memref descriptors, then Nq and Nk; C = ceil(Nq / chunk), NP = 8
 /// ceil(Nk / 256).
 /// Grids and blocks: qbar (C, Hq, B) x 1024 with 4 KB of dynamic shared
 /// memory; stats (ceil(Nk / 256), C, B) x 256 with Hq D 4 bytes; merge
 /// (Hq, C, B) x 256 with 64 bytes; vote as stats with Hq (D + 2) 4 bytes;
-/// topk (C, B) x 1024 with kSelectTopKSharedBytes.
+/// topk_cand and topk_write (ceil(Nk / kSelectTopKSlice), C, B) and
+/// topk_thresh (C, B) x 1024 with kSelectTopKSharedBytes. At most
+/// kSelectMaxKeys keys.
 constexpr int64_t kSelectHistBins = manifest::kSelectHistBins;
 constexpr int64_t kSelectHistWords = manifest::kSelectHistWords;
 constexpr int64_t kSelectTopKSlice = manifest::kSelectTopKSlice;
