@@ -177,6 +177,14 @@ def split_nan(name, out, ref):
     return np.where(nan_out, 0, out), np.where(nan_ref, 0, ref)
 
 
+def matched(name, out, ref):
+    """split_nan after checking the shapes: None (printed) on a mismatch."""
+    if out.shape != ref.shape:
+        print(f"shape mismatch: {name} {out.shape}, reference {ref.shape}")
+        return None
+    return split_nan(name, out, ref)
+
+
 def check(args):
     load = lambda n: np.load(os.path.join(args.dir, n + ".npy"))
     q, k, v = load("q"), load("k"), load("v")
@@ -193,11 +201,7 @@ def check(args):
             return 1
         out, ref = both
     if args.lse:
-        lse = np.load(args.lse)
-        if lse.shape != ref_lse.shape:
-            print(f"shape mismatch: lse {lse.shape}, reference {ref_lse.shape}")
-            return 1
-        both = split_nan("lse", lse, ref_lse)
+        both = matched("lse", np.load(args.lse), ref_lse)
         if both is None:
             return 1
         lse, ref_lse = both
@@ -274,10 +278,7 @@ def check_exact_sparse(args, q, k, v, out):
         dense, _ = reference(q, k, v, True)
         ref = delta_combine(ref, dense, s, tail)
         what = f"sparse + Delta (stride {s}, tail {tail})"
-    if out.shape != ref.shape:
-        print(f"shape mismatch: out {out.shape}, reference {ref.shape}")
-        return 1
-    both = split_nan("out", out, ref)
+    both = matched("out", out, ref)
     if both is None:
         return 1
     o, r = both
