@@ -85,7 +85,7 @@ def load_case(name):
     case["scale"] = k["params"].get("scale")
     with open(os.path.join(TC, name + ".ptx")) as f:
         modules = split_ptx(f.read())
-    # A device selection's five entries share one module (select_k0_qbar, ...).
+    # A device selection's seven entries share one module (select_k0_qbar, ...).
     case["ptx"] = ptx_with(modules, case["launch"]["function"] + ("_qbar" if k["kind"] == "select" else ""))
     if dec:
         case["decode_ptx"] = ptx_with(modules, case["decode_launch"]["function"] + "_split")

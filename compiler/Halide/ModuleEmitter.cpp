@@ -169,10 +169,10 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     return ck;
   }
   if (k.deviceSelect) {
-    // The device selection: five PTX entries under one prefix; the launch
+    // The device selection: seven PTX entries under one prefix; the launch
     // shape is the largest of them (the runtime derives each grid).
     const DeviceSelectKernels &s = *k.deviceSelect;
-    // The largest dynamic shared memory of the five (vote's q-bar and head
+    // The largest dynamic shared memory of the seven (vote's q-bar and head
     // statistics, or topk's histograms).
     int64_t shared =
         std::max<int64_t>(k.select.hq * (k.select.d + 2) * 4, kSelectTopKSharedBytes);

@@ -111,6 +111,17 @@ private:
   Value lanesBelow() {
     return b.create<arith::SubIOp>(b.create<arith::ShLIOp>(c32(1), i32of(lane)), c32(1));
   }
+  /// Warp-aggregated atomics: the lanes of the (converged) warp whose
+  /// `pred` holds and that share `key` (an i32, not -1) add their count to
+  /// mem[at()] once, from the lowest of them (match.any). The other lanes
+  /// share the key -1, which nobody adds.
+  template <typename At> void aggregatedAdd(Value pred, Value key, Value mem, At at) {
+    Value peers = matchAny(select(pred, key, c32(-1)));
+    ifThen(land(pred, isEq(b.create<arith::AndIOp>(peers, lanesBelow()), c32(0))), [&] {
+      b.create<memref::AtomicRMWOp>(arith::AtomicRMWKind::addi, popc(peers), mem,
+                                    ValueRange{at()});
+    });
+  }
 
   void bind(gpu::GPUFuncOp fn) {
     Block &e = fn.getBody().front();
@@ -177,6 +188,11 @@ private:
     b.create<gpu::BarrierOp>();
     Value warpBase = lds(totals, warp);
     return b.create<arith::AddIOp>(warpBase, b.create<arith::SubIOp>(inc, v));
+  }
+  /// The sum of the warp-uniform `v` over the warps before this one.
+  Value sumOverEarlierWarps(Value v, Value totals, int64_t threads) {
+    Value ex = blockExclusiveScan(select(isEq(lane, idx(0)), v, c32(0)), totals, threads);
+    return b.create<gpu::ShuffleOp>(ex, 0, 32, gpu::ShuffleMode::IDX).getShuffleResult();
   }
   /// Order-preserving uint32 key of a float (as i32 bits): larger floats
   /// get larger unsigned keys; NaN (positive) above +inf.
@@ -373,31 +389,16 @@ void TokenSelectBuilder::buildStats(gpu::GPUFuncOp fn, bool withVote) {
   }
   Value voteSum = loop.getResult(0);
   ifThen(isCand, [&] { sts(voteSum, vote, add(mul(bc, nk), key)); });
-  // The top 16 bits of the vote's key into the chunk's histogram: the
-  // lanes of a warp that share a bin add their count once, from the lowest
-  // of them (votes crowd into few bins); the rest share the bin -1, which
-  // nobody adds.
+  // The top 16 bits of the vote's key into the chunk's fine bins, the top
+  // 8 into its coarse bins after them (votes crowd into few bins: the
+  // lanes that share one add once).
   Value bin = b.create<arith::ShRUIOp>(orderedKey(voteSum), c32(16));
-  Value peers = matchAny(select(isCand, bin, c32(-1)));
-  Value below = b.create<arith::SubIOp>(b.create<arith::ShLIOp>(c32(1), i32of(lane)), c32(1));
-  Value leader = land(isCand, b.create<arith::CmpIOp>(arith::CmpIPredicate::eq,
-                                                      b.create<arith::AndIOp>(peers, below),
-                                                      c32(0)));
-  ifThen(leader, [&] {
-    b.create<memref::AtomicRMWOp>(arith::AtomicRMWKind::addi,
-                                  b.create<LLVM::CtPopOp>(i32, peers), hist16,
-                                  ValueRange{add(mul(bc, kSelectHistWords), indexOf(bin))});
-  });
-  // And the top 8 bits into the 256 coarse bins after the fine ones.
+  aggregatedAdd(isCand, bin, hist16,
+                [&] { return add(mul(bc, kSelectHistWords), indexOf(bin)); });
   Value bin8 = b.create<arith::ShRUIOp>(bin, c32(8));
-  Value peers8 = matchAny(select(isCand, bin8, c32(-1)));
-  ifThen(land(isCand, b.create<arith::CmpIOp>(arith::CmpIPredicate::eq,
-                                              b.create<arith::AndIOp>(peers8, below), c32(0))),
-         [&] {
-           b.create<memref::AtomicRMWOp>(
-               arith::AtomicRMWKind::addi, b.create<LLVM::CtPopOp>(i32, peers8), hist16,
-               ValueRange{add(mul(bc, kSelectHistWords), add(idx(kSelectHistBins), indexOf(bin8)))});
-         });
+  aggregatedAdd(isCand, bin8, hist16, [&] {
+    return add(mul(bc, kSelectHistWords), add(idx(kSelectHistBins), indexOf(bin8)));
+  });
   b.create<gpu::ReturnOp>();
 }
 
@@ -464,7 +465,7 @@ void TokenSelectBuilder::buildMerge(gpu::GPUFuncOp fn) {
 //         coalesced, ranks inside a warp by ballots.
 // With n <= budget, thresh writes sinks + t for t < n, then -1, and cand
 // and write do nothing. Per (batch, chunk): the list's count is the i32
-// word after the 65536 bins of `hist16` (zeroed with them by stats); the
+// word after the 65536 + 256 bins of `hist16` (zeroed with them by stats); the
 // other control words are i32 bits in the `stats` scratch (dead after
 // merge): [0] the 16-bit bin, [1] the count left in it, [2] thr, [3] ties,
 // then gtTop, base and eqBefore, P words each.
@@ -567,11 +568,7 @@ void TokenSelectBuilder::buildTopKCand(gpu::GPUFuncOp fn) {
       masks.push_back(ballot(inBins.back()));
       warpCnt = b.create<arith::AddIOp>(warpCnt, popc(masks.back()));
     }
-    Value warpOff = b.create<gpu::ShuffleOp>(
-                        blockExclusiveScan(select(isEq(lane, idx(0)), warpCnt, c32(0)),
-                                           t.totals, T),
-                        0, 32, gpu::ShuffleMode::IDX)
-                        .getShuffleResult();
+    Value warpOff = sumOverEarlierWarps(warpCnt, t.totals, T);
     ifThen(isEq(tid, idx(T - 32)), [&] { // the last warp's lane 0: the CTA's total
       Value old = b.create<memref::AtomicRMWOp>(
           arith::AtomicRMWKind::addi, b.create<arith::AddIOp>(warpOff, warpCnt), hist16,
@@ -658,15 +655,8 @@ void TokenSelectBuilder::buildTopKThresh(gpu::GPUFuncOp fn) {
                                             c32(255));
         ifThen(b.create<arith::CmpIOp>(arith::CmpIPredicate::ne, ballot(match), c32(0)),
                [&] {
-                 // Lanes that do not match share the bin -1, which nobody adds.
-                 Value peers = matchAny(select(match, bin, c32(-1)));
-                 Value leader =
-                     land(match, isEq(b.create<arith::AndIOp>(peers, lanesBelow()), c32(0)));
-                 ifThen(leader, [&] {
-                   b.create<memref::AtomicRMWOp>(arith::AtomicRMWKind::addi, popc(peers),
-                                                 t.warpHist,
-                                                 ValueRange{add(myHist, indexOf(bin))});
-                 });
+                 aggregatedAdd(match, bin, t.warpHist,
+                               [&] { return add(myHist, indexOf(bin)); });
                });
       }
     }
@@ -732,12 +722,8 @@ void TokenSelectBuilder::buildTopKThresh(gpu::GPUFuncOp fn) {
     for (int which = 0; which < 2; ++which) {
       Value pred = land(valid, which == 0 ? ugt(kk, thr) : isEq(kk, thr));
       ifThen(b.create<arith::CmpIOp>(arith::CmpIPredicate::ne, ballot(pred), c32(0)), [&] {
-        Value peers = matchAny(select(pred, slice, c32(-1)));
-        ifThen(land(pred, isEq(b.create<arith::AndIOp>(peers, lanesBelow()), c32(0))), [&] {
-          b.create<memref::AtomicRMWOp>(
-              arith::AtomicRMWKind::addi, popc(peers), gtExtra,
-              ValueRange{add(indexOf(slice), which * MaxSlices)});
-        });
+        aggregatedAdd(pred, slice, gtExtra,
+                      [&] { return add(indexOf(slice), which * MaxSlices); });
       });
     }
   }
@@ -810,15 +796,10 @@ void TokenSelectBuilder::buildTopKWrite(gpu::GPUFuncOp fn) {
       gtN = b.create<arith::AddIOp>(gtN, popc(gtMask.back()));
       eqN = b.create<arith::AddIOp>(eqN, popc(tieMask.back()));
     }
-    // The warps before this one in the slice (lane 0 carries the warp's
-    // counts; the exclusive scan at lane 0 sums the earlier warps').
-    auto warpBase = [&](Value v) {
-      Value ex = blockExclusiveScan(select(isEq(lane, idx(0)), v, c32(0)), t.totals, T);
-      return b.create<gpu::ShuffleOp>(ex, 0, 32, gpu::ShuffleMode::IDX).getShuffleResult();
-    };
-    Value seen = b.create<arith::AddIOp>(sliceEq, warpBase(eqN)); // ties before this warp
+    // Ties before this warp, and the first place it writes.
+    Value seen = b.create<arith::AddIOp>(sliceEq, sumOverEarlierWarps(eqN, t.totals, T));
     Value pos = b.create<arith::AddIOp>(
-        b.create<arith::AddIOp>(sliceGt, warpBase(gtN)),
+        b.create<arith::AddIOp>(sliceGt, sumOverEarlierWarps(gtN, t.totals, T)),
         b.create<arith::MinSIOp>(seen, ties));
     Value below = lanesBelow();
     for (int64_t u = 0; u < V; ++u) {

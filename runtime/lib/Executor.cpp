@@ -60,12 +60,13 @@ struct EntryState {
   /// (shared: a run keeps its plan while another replaces it).
   std::map<std::string, size_t> planSizes;
   std::shared_ptr<const BufferPlan> plan;
-  /// The last run's outputs and separate temporaries, and its temporaries'
-  /// arena, kept for the next run (guarded by Impl::statesMutex). A run
-  /// takes one only when its shape and type match and nothing outside holds
-  /// it: fresh host memory costs page faults on first touch (118 ms of a
-  /// 32K prefill's 175 ms call on the H200 machine, 2026-12-02), and a GPU
-  /// module's buffer keeps its device allocation.
+  /// The last run's outputs, and its temporaries' arena (host memory),
+  /// kept for the next run (guarded by Impl::statesMutex). A run takes one
+  /// only when its shape and type match and nothing outside holds it: fresh
+  /// host memory costs page faults on first touch (118 ms of a 32K
+  /// prefill's 175 ms call on the H200 machine, 2026-12-02), and a GPU
+  /// module's output keeps its device allocation. Every output is written
+  /// by its kernel each run (a skipped selection's are temporaries).
   std::map<std::string, Tensor> spare;
   std::shared_ptr<Tensor> spareArena;
 };
@@ -312,9 +313,16 @@ Executor::run(const std::string &entryName,
       buffers[spec.name] = t;
     }
   } else {
+    // Separate temporaries (returned to the caller, or unplanned) are new
+    // each run: a kernel skipped this run (the dense fallback, a selection
+    // cache hit) must leave its poison, not the last run's values, and a
+    // host write into one must not miss a device copy.
     options.arenaBytes = plan.separateBytes;
-    for (const TensorSpec &spec : e.temporaries)
-      buffers[spec.name] = fresh(spec.name, tempShapes[spec.name], spec.dtype);
+    for (const TensorSpec &spec : e.temporaries) {
+      Tensor t(tempShapes[spec.name], spec.dtype);
+      poison(t);
+      buffers[spec.name] = t;
+    }
   }
 
   // Dense fallback: a sparse attention kernel whose context fits its pattern
@@ -606,11 +614,9 @@ Executor::run(const std::string &entryName,
     std::lock_guard<std::mutex> lock(impl_->statesMutex);
     for (const TensorSpec &spec : e.outputs)
       state.spare[spec.name] = buffers.at(spec.name);
-    if (arena)
-      state.spareArena = arena; // its views go with `buffers`
-    else
-      for (const TensorSpec &spec : e.temporaries)
-        state.spare[spec.name] = buffers.at(spec.name);
+    // The arena's host memory only: its views (and their device copies)
+    // are new each run.
+    state.spareArena = arena;
   }
   std::map<std::string, Tensor> outputs;
   for (const TensorSpec &spec : e.outputs)

@@ -220,7 +220,7 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
                                        "' not found in " + soPath);
             // Dense attention and window + sinks sparse attention take
             // q, k, v, out[, lse]; sparse attention with a selection also
-            // takes its indices after v; a selection (five entries) takes
+            // takes its indices after v; a selection (seven entries) takes
             // q, k and writes the indices.
             const bool select = k.kind == KernelKind::Select;
             size_t wantInputs =

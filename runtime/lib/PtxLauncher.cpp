@@ -149,8 +149,8 @@ PtxSelectPlan planSelectLaunch(const manifest::PtxLaunch &launch,
   if (C > kMaxGridYZ || B > kMaxGridYZ || hq > kMaxGridYZ)
     throw std::runtime_error("device selection: grid beyond the CUDA limits");
   // Scratch: qbar [B, C, Hq, D], stats [B, C, NP, Hq, 2], hstats [B, C, Hq,
-  // 2], vote [B, C, Nk], scores [B, C, Hq, Nk] (f32), hist [B, C, 65536 +
-  // 64] (i32), each 256-byte aligned.
+  // 2], vote [B, C, Nk], scores [B, C, Hq, Nk] (f32), hist [B, C,
+  // kSelectHistWords] (i32), each 256-byte aligned.
   if (nk > manifest::kSelectMaxKeys)
     throw std::runtime_error("device selection: " + std::to_string(nk) +
                              " keys (its top-k takes up to " +

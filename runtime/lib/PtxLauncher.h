@@ -54,9 +54,9 @@ PtxLaunchPlan planAttentionLaunch(
 /// The launches of a device selection ("token-select-v4", compiler/include/
 /// deltaflow/Compiler/TensorCore.h): seven kernels in order over q [B, Hq,
 /// Nq, D], k [B, Hkv, Nk, D] and the output indices [B, 1, C, slots] (C =
-/// ceil(Nq / chunk)), with f32 scratch at device address `scratch` of
-/// `scratchBytes` (qbar, stats, hstats, vote, scores, hist, each 256-byte
-/// aligned).
+/// ceil(Nq / chunk)), with scratch at device address `scratch` of
+/// `scratchBytes` (f32 qbar, stats, hstats, vote, scores, then i32 hist,
+/// each 256-byte aligned).
 /// Steps with an empty grid are left out. Throws one line for shapes the
 /// kernels cannot take. (The decode plan below has the same form.)
 struct PtxSelectPlan {
@@ -99,7 +99,7 @@ struct HalideCudaRuntime {
 class PtxKernel {
 public:
   /// `entries`: the suffixes of the PTX's entry points after
-  /// launch.function ({""} for attention; the five of a selection).
+  /// launch.function ({""} for attention; the seven of a selection).
   PtxKernel(const manifest::PtxLaunch &launch, const char *ptx,
             HalideCudaRuntime halide, std::string where,
             std::vector<std::string> entries = {""});

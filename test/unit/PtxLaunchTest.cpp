@@ -178,7 +178,7 @@ TEST(PtxLaunch, SelectionPassesIndicesAfterValue) {
   EXPECT_EQ(plan(shapes(2, 300, 1100, true)), "");
 }
 
-TEST(PtxLaunch, DeviceSelectionPlansFiveStepsOverScratch) {
+TEST(PtxLaunch, DeviceSelectionPlansSevenStepsOverScratch) {
   manifest::SelectParams sel;
   sel.policy = "token-select";
   sel.slots = 2048;

@@ -56,8 +56,8 @@ zigzag chunks: give a module with a causal and a full attention, e.g.
 examples/attention_ring.mlir; rank r holds chunks r and 2N-1-r of the 2N,
 the K/V chunks travel round the ring, and each query chunk's partials merge
 by LSE. Sparse modules (a selection, sparse attention, Delta) are refused:
-their selection would have to be made over every rank's keys at once, which
-shard does not do yet. At start every rank checks that all ranks loaded the
+shard does not do them yet (a selection would have to be made over every
+rank's keys at once). At start every rank checks that all ranks loaded the
 same module (a hash of the .so and its manifest), read inputs of the same
 shapes and types, and were given the same --repeat.
 
@@ -423,9 +423,9 @@ int runShard(const std::vector<std::string> &args) {
             throw std::runtime_error(
                 modulePath + ": entry '" + e.name + "' has a " +
                 manifest::toString(k.kind) + " kernel ('" + k.name +
-                "'): sparse attention does not shard yet (its selection must "
-                "be made over every rank's keys at once); run it unsharded, or "
-                "shard a dense module with its LSE output");
+                "'): sparse attention and Delta do not shard yet (a selection "
+                "would have to be made over every rank's keys at once); run it "
+                "unsharded, or shard a dense module with its LSE output");
       throw std::runtime_error(
           modulePath + ": its entry is not one dense attn.attention with its LSE "
                        "output (the merge needs each shard's log-sum-exp; "

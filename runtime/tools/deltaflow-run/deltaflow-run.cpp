@@ -258,7 +258,7 @@ int main(int argc, char **argv) {
                     k.kind.c_str(), k.symbol.c_str(), k.seconds * 1e3);
     if (profile) {
       std::printf("  host   %-20s %-45s %9.3f ms\n", "(setup)",
-                  "inputs checked, outputs allocated, poisoned", phases.setup * 1e3);
+                  "inputs checked, outputs allocated or reused", phases.setup * 1e3);
       std::printf("  host   %-20s %-45s %9.3f ms\n", "(outputs)",
                   module->gpu() ? "copied from the device" : "(host memory: none)",
                   phases.outputs * 1e3);

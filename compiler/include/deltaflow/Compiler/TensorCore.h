@@ -128,7 +128,7 @@ constexpr int64_t kSelectMaxKeys = manifest::kSelectMaxKeys;
 constexpr int64_t kSelectTopKSharedBytes = 33928;
 struct DeviceSelectKernels {
   std::string prefix; ///< entry names are prefix + "_qbar", ...
-  std::string ptx;    ///< PTX text of all five (no trailing NUL)
+  std::string ptx;    ///< PTX text of all seven (no trailing NUL)
   std::string mlir;   ///< the gpu.module before lowering
 };
 

@@ -63,11 +63,12 @@ struct RunOptions {
 /// token) reuse it. Runs may come from several threads: one that finds the
 /// entry's graph busy builds its own for that run.
 ///
-/// Memory: the executor keeps each entry's last outputs and temporaries
-/// (as a caching allocator does) and the next run of the entry writes into
-/// them when the caller no longer holds them and the shapes match; results
-/// the caller holds are never written over. So the memory of one run's
-/// outputs per entry stays allocated until the executor is destroyed.
+/// Memory: the executor keeps each entry's last outputs (with their device
+/// allocations, on a GPU module) and its temporaries' host arena, as a
+/// caching allocator does, and the next run of the entry writes into them
+/// when the caller no longer holds them and the shapes match; results the
+/// caller holds are never written over. So one run's outputs and arena per
+/// entry stay allocated until the executor is destroyed.
 class Executor {
 public:
   /// `threads` <= 0: the arena's default (honours tbb::global_control).
