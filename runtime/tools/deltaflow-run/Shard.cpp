@@ -378,8 +378,10 @@ int runShard(const std::vector<std::string> &args) {
   }
   const int rank = comm->rank(), ranks = comm->size();
   auto fail = [&](const std::string &msg) {
-    std::fprintf(stderr, "deltaflow-run shard: error: rank %d of %d: %s\n", rank,
-                 ranks, msg.c_str());
+    // The communicator's errors name the rank already.
+    std::string who = "rank " + std::to_string(rank) + " of " + std::to_string(ranks) + ": ";
+    std::fprintf(stderr, "deltaflow-run shard: error: %s%s\n",
+                 msg.rfind(who, 0) == 0 ? "" : who.c_str(), msg.c_str());
   };
   std::unique_ptr<tbb::global_control> threadLimit;
   if (threads > 0)
