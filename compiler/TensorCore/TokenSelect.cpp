@@ -189,6 +189,13 @@ private:
     Value warpBase = lds(totals, warp);
     return b.create<arith::AddIOp>(warpBase, b.create<arith::SubIOp>(inc, v));
   }
+  /// `words` (a multiple of `threads`) i32 of shared memory `mem` set to
+  /// 0, then a barrier.
+  void zeroShared(Value mem, int64_t words, int64_t threads) {
+    for (int64_t z = 0; z < words / threads; ++z)
+      sts(c32(0), mem, add(tid, z * threads));
+    b.create<gpu::BarrierOp>();
+  }
   /// The sum of the warp-uniform `v` over the warps before this one.
   Value sumOverEarlierWarps(Value v, Value totals, int64_t threads) {
     Value ex = blockExclusiveScan(select(isEq(lane, idx(0)), v, c32(0)), totals, threads);
@@ -304,14 +311,14 @@ void TokenSelectBuilder::buildStats(gpu::GPUFuncOp fn, bool withVote) {
     OpBuilder::InsertionGuard gz(b);
     b.setInsertionPointToStart(zero.getBody());
     sts(c32(0), hist16, add(mul(bc, kSelectHistWords), zero.getInductionVar()));
-  }
-  // q̄ of the chunk into shared memory (stats only: vote reads the scores).
-  if (!withVote)
+    b.setInsertionPointAfter(zero);
+    // q̄ of the chunk into shared memory (stats only: vote reads the scores).
     for (int64_t i = 0; i < ceilDivConst(Hq * D, kKeysPerCta); ++i) {
       Value at = add(tid, i * kKeysPerCta);
       ifThen(ult(at, idx(Hq * D)),
              [&] { sts(lds(qbar, add(mul(bc, Hq * D), at)), qsm, at); });
     }
+  }
   Value hsm;
   if (withVote) {
     // m_h and 1 / l_h of every head.
@@ -631,9 +638,7 @@ void TokenSelectBuilder::buildTopKThresh(gpu::GPUFuncOp fn) {
   Value mask = c32(int64_t(int32_t(0xFFFF0000u)));
   Value kLeft = ldCtrl(t, idx(1));
   for (int shift = 8; shift >= 0; shift -= 8) {
-    for (int64_t z = 0; z < W * 256 / T; ++z)
-      sts(c32(0), t.warpHist, add(tid, z * T));
-    b.create<gpu::BarrierOp>();
+    zeroShared(t.warpHist, W * 256, T);
     // Whole warps step together (for match.any): lane l takes entry w + l.
     // The lanes of a warp that share a bin add their count once, from the
     // lowest of them (votes crowd into few bins).
@@ -707,9 +712,7 @@ void TokenSelectBuilder::buildTopKThresh(gpu::GPUFuncOp fn) {
   constexpr int64_t MaxSlices = kTopKWarps * 256 / 2;
   static_assert(MaxSlices * kSelectTopKSlice == kSelectMaxKeys, "the runtime's limit");
   Value gtExtra = t.warpHist;
-  for (int64_t z = 0; z < W * 256 / T; ++z)
-    sts(c32(0), t.warpHist, add(tid, z * T));
-  b.create<gpu::BarrierOp>();
+  zeroShared(t.warpHist, W * 256, T);
   auto perSlice = b.create<scf::ForOp>(sub(tid, lane), count, idx(T));
   {
     OpBuilder::InsertionGuard gp(b);

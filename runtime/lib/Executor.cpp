@@ -248,21 +248,19 @@ Executor::run(const std::string &entryName,
     state.spare.erase(it);
     return t.sole() && t.dense() && t.shape() == shape && t.dtype() == dtype ? t : Tensor();
   };
-  // Outputs and temporaries start as NaN (INT32_MIN), so that an element
-  // no kernel writes shows. A GPU module's reused buffer is not poisoned
-  // again: its kernels write the device copy, which is what comes back.
-  auto fresh = [&](const std::string &name, const std::vector<int64_t> &shape,
-                   DType dtype) {
-    Tensor t = takeSpare(name, shape, dtype);
+  // Outputs start as NaN (INT32_MIN), so that an element no kernel writes
+  // shows. A GPU module's reused output is not poisoned again: its kernels
+  // write the device copy, which is what comes back.
+  for (const TensorSpec &spec : e.outputs) {
+    std::vector<int64_t> shape = manifest::resolveShape(spec, shapes);
+    Tensor t = takeSpare(spec.name, shape, spec.dtype);
     bool reused = t.defined();
     if (!reused)
-      t = Tensor(shape, dtype);
+      t = Tensor(shape, spec.dtype);
     if (!reused || !module_->gpu())
       poison(t);
-    return t;
-  };
-  for (const TensorSpec &spec : e.outputs)
-    buffers[spec.name] = fresh(spec.name, manifest::resolveShape(spec, shapes), spec.dtype);
+    buffers[spec.name] = t;
+  }
   // Temporaries: one arena, placed by liveness over the kernel graph (the
   // plan is kept while the temporaries' sizes stay the same).
   std::map<std::string, size_t> tempBytes;

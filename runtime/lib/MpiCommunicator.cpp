@@ -55,7 +55,7 @@ public:
     MPI_Request req;
     if (MPI_Iallgather(send, count, type, recv, count, type, MPI_COMM_WORLD, &req) !=
         MPI_SUCCESS)
-      throw std::runtime_error("rank " + std::to_string(rank_) + ": MPI_Iallgather failed");
+      throw error("MPI_Iallgather failed");
     wait({req}, t0, "allgather");
   }
   void gather(const void *send, size_t bytes, void *recv, int root) override {
@@ -65,14 +65,14 @@ public:
     MPI_Request req;
     if (MPI_Igather(send, count, type, recv, count, type, root, MPI_COMM_WORLD, &req) !=
         MPI_SUCCESS)
-      throw std::runtime_error("rank " + std::to_string(rank_) + ": MPI_Igather failed");
+      throw error("MPI_Igather failed");
     wait({req}, t0, "gather to rank " + std::to_string(root));
   }
   void checkBytes(size_t bytes, const std::string &what) const override {
     // Counts are ints: of 4-byte units where the size allows (8 GiB).
     size_t limit = size_t(std::numeric_limits<int>::max()) * (bytes % 4 == 0 ? 4 : 1);
     if (bytes > limit)
-      throw std::runtime_error("rank " + std::to_string(rank_) + ": " + what + " of " +
+      throw error(what + " of " +
                                std::to_string(bytes) + " bytes is more than one MPI message "
                                "carries (" + std::to_string(limit) + ")");
   }
@@ -86,7 +86,7 @@ public:
     MPI_Request reqs[2];
     if (MPI_Irecv(recv, rc, rt, source, 0, MPI_COMM_WORLD, &reqs[0]) != MPI_SUCCESS ||
         MPI_Isend(send, sc, st, dest, 0, MPI_COMM_WORLD, &reqs[1]) != MPI_SUCCESS)
-      throw std::runtime_error("rank " + std::to_string(rank_) + ": MPI_Isend/MPI_Irecv failed");
+      throw error("MPI_Isend/MPI_Irecv failed");
     wait({reqs[0], reqs[1]}, t0, "ring exchange with ranks " + std::to_string(source) +
                                      " and " + std::to_string(dest));
   }
@@ -105,6 +105,12 @@ public:
   }
 
 private:
+  /// An error naming this rank, as every error of the communicator does:
+  /// "rank r of N: what".
+  std::runtime_error error(const std::string &what) const {
+    return std::runtime_error("rank " + std::to_string(rank_) + " of " +
+                              std::to_string(size_) + ": " + what);
+  }
   /// `bytes` as an MPI count and type: 4-byte units where it divides.
   static std::pair<int, MPI_Datatype> units(size_t bytes) {
     return bytes % 4 == 0 ? std::make_pair(int(bytes / 4), MPI_INT)
@@ -120,9 +126,8 @@ private:
       double waited =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (waited > timeout_)
-        throw std::runtime_error(
-            "rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ": " + what +
-            " did not complete within " + std::to_string(int(timeout_)) +
+        throw error(
+            what + " did not complete within " + std::to_string(int(timeout_)) +
             " s (a rank stopped or is stuck; --timeout or DELTAFLOW_COLLECTIVE_TIMEOUT "
             "sets the limit)");
       std::this_thread::sleep_for(std::chrono::microseconds(waited > 0.01 ? 200 : 0));

@@ -378,7 +378,7 @@ int runShard(const std::vector<std::string> &args) {
   }
   const int rank = comm->rank(), ranks = comm->size();
   auto fail = [&](const std::string &msg) {
-    // The communicator's errors name the rank already.
+    // The communicator's errors name the rank already, in this form.
     std::string who = "rank " + std::to_string(rank) + " of " + std::to_string(ranks) + ": ";
     std::fprintf(stderr, "deltaflow-run shard: error: %s%s\n",
                  msg.rfind(who, 0) == 0 ? "" : who.c_str(), msg.c_str());

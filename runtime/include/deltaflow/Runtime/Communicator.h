@@ -4,7 +4,8 @@
 // context-parallel run exchange their attention partials (ContextParallel.h)
 // through a communicator. Implementations sit on existing engines: MPI for
 // CPU processes (Debian's Open MPI; rank and size from mpirun). Every
-// collective is bounded in time and fails in one line naming the rank.
+// collective is bounded in time and fails in one line naming the rank
+// ("rank r of N: ...").
 //
 //===----------------------------------------------------------------------===//
 #ifndef DELTAFLOW_RUNTIME_COMMUNICATOR_H
