@@ -75,7 +75,9 @@ def load_case(name):
     with open(os.path.join(TC, name + ".manifest.json")) as f:
         man = json.load(f)
     kernels = man["entries"][0]["kernels"]
-    k = kernels[-1]  # the attention (after a selection)
+    # The attention (after a selection; before Δ's rows and combination).
+    k = [x for x in kernels if x["kind"] not in ("dense_rows", "delta_correct")][-1]
+    case["kernels"] = {x["kind"]: x for x in kernels}
     # The tile (any number of rows) is the last variant; dense attention
     # has the split-K decode kernels ("decode-v1") before it.
     case["launch"] = k["variants"][-1]["ptx"]
@@ -409,8 +411,8 @@ def check(drv, names, via, work, rows):
     gen = torch.Generator(device="cuda").manual_seed(1234)
     for name in names:
         case = load_case(name)
-        if case.get("token_select") and via == "direct":
-            continue  # two kernels: checked through deltaflow-run
+        if case.get("delta") or (case.get("token_select") and via == "direct"):
+            continue  # several kernels: checked through deltaflow-run (Δ: check_delta)
         L = case["launch"]
         fn = drv.load(case["ptx"], L["function"], L["shared_bytes"]) if via == "direct" else None
         dt = DT[case["dtype"]]
@@ -863,6 +865,151 @@ def bench_token_select(drv, sel_name, attn_name, nq, nk, rows):
                  "dense_ms": t_dense, "dense_label": label, "speedup": t_dense / t_all,
                  "rel_l2_vs_dense": agree})
 
+# (Nq, Nk, rows-after values): odd lengths, Nq = Nk, a context within the
+# pattern (the sparse kernel is dense there), chunks past it; rows-after 0
+# is the prompt's last call (its tail), a large one a call with no tail, and
+# 100 a call that holds part of the tail.
+DELTA_LENGTHS = [(1, 1, (0,)), (37, 300, (0,)), (300, 300, (0, 100)), (129, 1100, (0, 100, 10 ** 6)),
+                 (700, 9001, (0, 10 ** 6)), (512, 16384, (0,))]
+
+
+def delta_reference(q, k, v, case, idx, rows_after):
+    """float64 Δ (Delta Attention) over the module's own selection `idx`:
+    the sparse output S, attn.dense_rows' rows (strided rows 0, s, 2s, ...,
+    then the tail, then zeros), and the corrected output (row i: S[i] +
+    dense[m s] - S[m s], m = i // s; the tail's rows dense)."""
+    s, span = case["delta"], max(128, case["delta"])
+    b, hq, nq, d = q.shape
+    sref, _ = reference_select(q, k, v, case["scale"], dict(case, slots=case["budget"], per_kv=False), idx)
+    dref, _ = reference(q, k, v, case["scale"], True, case.get("offset"))
+    ns = -(-nq // s)
+    tail = min(max(nq % s + span - rows_after, 0), nq)
+    rows = torch.zeros(b, hq, ns + s - 1 + span, d, dtype=torch.float64, device=q.device)
+    rows[:, :, :ns] = dref[:, :, ::s]
+    rows[:, :, ns:ns + tail] = dref[:, :, nq - tail:]
+    anchor = (torch.arange(nq, device=q.device) // s) * s
+    out = sref + dref[:, :, anchor] - sref[:, :, anchor]
+    out[:, :, nq - tail:] = dref[:, :, nq - tail:]
+    return sref, rows, out, ns + tail, anchor
+
+
+def check_delta(names, work, rows):
+    """Token-select + Δ through deltaflow-run (every kernel on the device),
+    against float64 over the module's own selection (--temporaries): the
+    sparse output and the dense rows each within the 16-bit bound (2^-8
+    bf16, 2^-11 f16), reserved rows exactly 0, and the corrected output
+    within the sum of its three terms' bounds (triangle inequality) plus
+    one rounding; no NaN anywhere."""
+    ok = True
+    gen = torch.Generator(device="cuda").manual_seed(4321)
+    tdir = os.path.join(work, "temporaries")
+    for name in names:
+        case = load_case(name)
+        kern = case["kernels"]
+        bufs = {kind: kern[kind]["outputs"][0] for kind in ("select", "sparse_attention", "dense_rows")}
+        dt = DT[case["dtype"]]
+        unit = 2 ** -8 if case["dtype"] == "bf16" else 2 ** -11
+        b, hq, hkv, d = case["batch"], case["hq"], case["hkv"], case["d"]
+        for nq, nk, afters in DELTA_LENGTHS:
+            for ra in afters:
+                q = torch.randn(b, hq, nq, d, device="cuda", generator=gen).to(dt)
+                k = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
+                v = torch.randn(b, hkv, nk, d, device="cuda", generator=gen).to(dt)
+                for n, t in (("q", q), ("k", k), ("v", v)):
+                    np.save(os.path.join(work, n + ".npy"),
+                            t.cpu().numpy() if dt == torch.float16 else t.float().cpu().numpy())
+                os.makedirs(tdir, exist_ok=True)
+                cmd = [os.path.join(HERE, "out", "deltaflow-run"), os.path.join(TC, name + ".so")]
+                for n in "qkv":
+                    cmd += ["--input", f"{n}={work}/{n}.npy"]
+                cmd += ["--output", f"out={work}/out.npy", "--temporaries", tdir,
+                        "--rows-after", str(ra), "--profile"]
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+                if r.returncode != 0:
+                    print(f"BAD run    {name:30s} Nq={nq} Nk={nk} rows-after {ra}: {(r.stderr or r.stdout).strip()}")
+                    ok = False
+                    continue
+                load = lambda f: torch.from_numpy(np.load(f)).cuda()
+                out = load(f"{work}/out.npy")
+                idx = load(f"{tdir}/{bufs['select']}.npy")
+                sp = load(f"{tdir}/{bufs['sparse_attention']}.npy")
+                rw = load(f"{tdir}/{bufs['dense_rows']}.npy")
+                sref, rref, oref, used, anchor = delta_reference(q, k, v, case, idx, ra)
+                e_sp, e_rw = rel_l2(sp, sref), rel_l2(rw[:, :, :used], rref[:, :, :used])
+                reserved = int((rw[:, :, used:] != 0).sum())
+                terms = sref.norm() + rref[:, :, :used].norm() + sref[:, :, anchor].norm()
+                bound = (unit * terms / oref.norm()).item() + unit
+                e_out = rel_l2(out, oref)
+                nan = int(torch.isnan(out.float()).sum() + torch.isnan(rw.float()).sum())
+                named = "[tensor cores, split-K, PTX]" in r.stdout and "[delta correction, PTX]" in r.stdout
+                good = (nan == 0 and reserved == 0 and e_sp <= unit and e_rw <= unit and e_out <= bound
+                        and named)
+                ok &= good
+                print(f"{'ok ' if good else 'BAD'} delta  {name:30s} Nq={nq:5d} Nk={nk:5d} rows-after {ra:7d}: "
+                      f"sparse {e_sp:.2e}, rows {e_rw:.2e} (bound {unit:.1e}), out {e_out:.2e} "
+                      f"(bound {bound:.1e}), reserved rows nonzero {reserved}, NaN {nan}"
+                      + ("" if named else "; profile does not name the PTX kernels:\n" + r.stdout), flush=True)
+                rows.append({"case": name, "nq": nq, "nk": nk, "rows_after": ra, "sparse_rel_l2": e_sp,
+                             "rows_rel_l2": e_rw, "out_rel_l2": e_out, "out_bound": bound,
+                             "reserved_nonzero": reserved, "nan": nan, "pass": good})
+    return ok
+
+
+def bench_delta(drv, name, nq, nk, rows_after, rows):
+    """Δ's kernels alone (dense rows split + merge, then the combination),
+    each in a CUDA graph, beside dense SDPA flash on the same queries and
+    the device-to-device copy bandwidth, all measured in this run. Target
+    (#14 stage 2): Δ <= dense / stride + 10%."""
+    case = load_case(name)
+    kern = case["kernels"]
+    dr, dc = kern["dense_rows"]["variants"][-1]["ptx"], kern["delta_correct"]["variants"][-1]["ptx"]
+    with open(os.path.join(TC, name + ".ptx")) as f:
+        modules = split_ptx(f.read())
+    rows_mod = ptx_with(modules, dr["function"] + "_split")
+    f_split = drv.load(rows_mod, dr["function"] + "_split", dr["shared_bytes"])
+    f_merge = drv.load(rows_mod, dr["function"] + "_merge", dr["shared_bytes"])
+    f_dc = drv.load(ptx_with(modules, dc["function"]), dc["function"], 0)
+    st, span = case["delta"], max(128, case["delta"])
+    b, hq, hkv, d, dt = case["batch"], case["hq"], case["hkv"], case["d"], DT[case["dtype"]]
+    q, k, v = random_qkv(case, nq, nk)
+    R = -(-nq // st) + st - 1 + span
+    tiles = -(-R // dr["rows_per_block"])
+    want = max(1, 1024 // (tiles * hq * b))  # PtxLauncher: kDecodeTargetCtas
+    kps = -(-nk // want)
+    kps = max(256, -(-kps // 256) * 256)
+    S = -(-nk // kps)
+    f32 = dict(device="cuda", dtype=torch.float32)
+    rws = torch.empty(b, hq, R, d, device="cuda", dtype=dt)
+    ts = [q, k, v, rws, torch.empty(b * hq * R * S * d, **f32), torch.empty(b * hq * R * S, **f32)]
+    sc = [nq, nk, kps, rows_after]
+    merge_shared = 8 * 8 + (256 // (d // 4)) * d * 4  # ptx_abi::mergeSharedBytes
+    split = lambda: drv.launch(f_split, (tiles, hq, S * b), dr["threads"], dr["shared_bytes"], ts, sc)
+    merge = lambda: drv.launch(f_merge, (R, hq, b), 256, merge_shared, ts, sc)
+    sparse_out, out = torch.randn_like(q), torch.empty_like(q)
+    comb = lambda: drv.launch(f_dc, (nq, hq, b), dc["threads"], 0, [sparse_out, rws, out], [nq, rows_after])
+    t_split, t_merge, t_comb = graph_time(split), graph_time(merge), graph_time(comb)
+    t_all = graph_time(lambda: (split(), merge(), comb()))
+    from torch.nn.attention.bias import causal_lower_right
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+        t_dense = cuda_time(lambda: F.scaled_dot_product_attention(
+            q, k, v, attn_mask=causal_lower_right(nq, nk), enable_gqa=True), 20)
+    x = torch.empty(1 << 28, **f32)
+    y = torch.empty_like(x)
+    copy_gbs = 2 * x.numel() * 4 / cuda_time(lambda: y.copy_(x), 20) / 1e6
+    kv_bytes = 2 * b * hkv * nk * d * q.element_size()
+    gbs = kv_bytes / t_split / 1e6
+    target = t_dense / st * 1.1
+    tail = min(max(nq % st + span - rows_after, 0), nq)
+    print(f"delta {name} {nq} q @ {nk} (stride {st}, rows-after {rows_after}: {-(-nq // st)} strided + "
+          f"{tail} tail rows): split {t_split:.3f} + merge {t_merge:.3f} + combine {t_comb:.3f} = "
+          f"{t_all:.3f} ms; dense flash {t_dense:.3f} ms, dense/stride + 10% = {target:.3f} ms "
+          f"({'met' if t_all <= target else 'MISSED'}); split reads K/V at {gbs:.0f} GB/s = "
+          f"{gbs / copy_gbs:.0%} of this run's device copy {copy_gbs:.0f} GB/s", flush=True)
+    rows.append({"case": name, "nq": nq, "nk": nk, "rows_after": rows_after, "tail_rows": tail,
+                 "split_ms": t_split, "merge_ms": t_merge, "combine_ms": t_comb, "total_ms": t_all,
+                 "dense_flash_ms": t_dense, "target_ms": target, "met": t_all <= target,
+                 "keys_per_split": kps, "splits": S, "kv_gbs": gbs, "copy_gbs": copy_gbs})
+
 
 def run_bench(name, n, work, rows, nq=None):
     """The user's path: deltaflow-run --repeat on .npy files (the kernel
@@ -938,6 +1085,13 @@ def main():
                    help="cases timed by --decode-bench (same shape; the first gives the inputs)")
     p.add_argument("--nonfinite", default="bf16-gqa4-d128-causal,f16-gqa4-d128-causal-lse,bf16-gqa4-d128-window,f16-gqa2-d64-window-lse",
                    help="cases checked with +-inf / NaN keys ('' for none)")
+    p.add_argument("--delta", default="bf16-gqa4-d128-ts-delta,f16-gqa2-d64-ts-delta,"
+                   "bf16-gqa8-d256-ts-delta,bf16-gqa4-d128-ts-delta-offset",
+                   help="token-select + Delta cases checked through deltaflow-run ('' for none)")
+    p.add_argument("--delta-bench", default="512@131072@1000000,512@131072@0,4096@131072@1000000",
+                   help="NQ@NK@ROWS_AFTER of Delta's kernels ('' for none)")
+    p.add_argument("--run-delta", default="512@131072",
+                   help="NQ@NK of deltaflow-run on the token-select + Delta module ('' for none)")
     a = p.parse_args()
     print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}", flush=True)
     with open(os.path.join(TC, "cases.json")) as f:
@@ -978,6 +1132,12 @@ def main():
     for spec in [x for x in a.token_select_bench.split(",") if x]:
         nq, nk = (int(x) for x in spec.split("@"))
         bench_token_select(drv, "bf16-gqa4-d128-tsel", a.select_case, nq, nk, rows["token_select"])
+    rows["delta"], rows["delta_bench"] = [], []
+    if a.delta:
+        ok &= check_delta(a.delta.split(","), work, rows["delta"])
+    for spec in [x for x in a.delta_bench.split(",") if x]:
+        nq, nk, ra = (int(x) for x in spec.split("@"))
+        bench_delta(drv, "bf16-gqa4-d128-ts-delta", nq, nk, ra, rows["delta_bench"])
     rows["run"] = []
     for n in [int(x) for x in a.run_bench.split(",") if x]:
         run_bench(a.bench_case.split(",")[0], n, work, rows["run"])
@@ -986,6 +1146,9 @@ def main():
     for spec in [x for x in a.run_token_select.split(",") if x]:
         nq, nk = (int(x) for x in spec.split("@"))
         run_bench("bf16-gqa4-d128-ts", nk, work, rows["run"], nq=nq)
+    for spec in [x for x in a.run_delta.split(",") if x]:
+        nq, nk = (int(x) for x in spec.split("@"))
+        run_bench("bf16-gqa4-d128-ts-delta", nk, work, rows["run"], nq=nq)
     with open(os.path.join(a.out, "tensorcore.json"), "w") as f:
         json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, **rows}, f, indent=1)
     print("all checks passed" if ok else "SOME CHECKS FAILED")

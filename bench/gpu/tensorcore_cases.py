@@ -63,6 +63,19 @@ TOKEN_SELECT = {
     "f16-gqa2-d64-ts-lse": (("f16", 1, 4, 2, 64, True, True), 32, 4, 64, 64),
 }
 
+# Token-select with Delta correction (attn-delta-correct on the token-select
+# module: the device selection, sparse attention, Δ's dense rows and their
+# combination, all on the device), checked through deltaflow-run: name ->
+# (case, budget, sinks, window, chunk, stride). The first is the bench shape
+# (Delta Attention's default stride 64); the others take an odd stride, a
+# stride past the tail span, an offset with batch 2, and head dims 64/256.
+TOKEN_SELECT_DELTA = {
+    "bf16-gqa4-d128-ts-delta": ("bf16-gqa4-d128-causal", 2048, 128, 512, 512, 64),
+    "f16-gqa2-d64-ts-delta": (("f16", 1, 4, 2, 64, True, False), 32, 4, 64, 64, 16),
+    "bf16-gqa8-d256-ts-delta": ("bf16-gqa8-d256-causal", 50, 0, 100, 128, 200),
+    "bf16-gqa4-d128-ts-delta-offset": (("bf16", 2, 8, 2, 128, True, False, 37), 24, 16, 64, 32, 5),
+}
+
 # Tile sweep of the main case (--tile overrides): name -> (case, tiles).
 SWEEP = {
     "sweep-a64": ("bf16-gqa4-d128-causal", {"tensorcore.address-bits": 64}),
@@ -169,6 +182,13 @@ def main():
         with open(os.path.join(out, name + ".flags"), "w") as f:
             f.write(f"--sparsity=policy=token-select budget={budget} sinks={sinks} "
                     f"window={window} chunk={chunk}\n")
+    for name, (base, budget, sinks, window, chunk, stride) in TOKEN_SELECT_DELTA.items():
+        c = CASES[base] if isinstance(base, str) else base
+        with open(os.path.join(out, name + ".mlir"), "w") as f:
+            f.write(mlir(*c))
+        with open(os.path.join(out, name + ".flags"), "w") as f:
+            f.write(f"--sparsity=policy=token-select budget={budget} sinks={sinks} "
+                    f"window={window} chunk={chunk}\n--delta=stride={stride}\n")
     for name, (base, *pattern) in DEVICE_SELECT.items():
         c = CASES[base] if isinstance(base, str) else base
         with open(os.path.join(out, name + ".mlir"), "w") as f:
@@ -187,6 +207,10 @@ def main():
     for name, (base, *pattern) in TOKEN_SELECT.items():
         c = CASES[base] if isinstance(base, str) else base
         cases[name] = dict(zip(keys, c), **dict(zip(ds_keys, pattern)), token_select=True)
+    for name, (base, *pattern) in TOKEN_SELECT_DELTA.items():
+        c = CASES[base] if isinstance(base, str) else base
+        cases[name] = dict(zip(keys, c), **dict(zip(ds_keys, pattern[:4])), token_select=True,
+                           delta=pattern[4])
     for name, (base, tiles) in SWEEP.items():
         cases[name] = dict(cases[base], tiles=tiles, sweep=True)
     with open(os.path.join(out, "cases.json"), "w") as f:

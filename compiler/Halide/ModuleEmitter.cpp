@@ -152,8 +152,11 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     // dense itself when the context fits the pattern).
     const PtxKernel &p = *k.tensorCore;
     manifest::PtxLaunch launch{p.function, p.threads, p.sharedBytes,
-                               p.rowsPerBlock, p.computeCapability, ""};
+                               p.rowsPerBlock, p.computeCapability, p.abi};
     ck.manifest.variants.clear();
+    // Δ's rows and combination take the prompt rows after this call.
+    if (k.kind == KernelKind::DenseRows || k.kind == KernelKind::DeltaCorrect)
+      ck.manifest.promptRowsAfter = true;
     if (k.decode) {
       // A few query rows: the split-K decode kernels.
       const PtxKernel &d = *k.decode;
@@ -257,6 +260,10 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     break;
   }
   case KernelKind::DeltaCorrect: {
+    if (spec.dtype != DType::Float32)
+      throw UnsupportedShape(
+          std::string("delta correction of a ") + manifest::toString(spec.dtype) +
+          " output compiles only for --target=cuda (tensor cores)");
     DeltaPipeline delta = buildDeltaCorrect(k.stride);
     scheduleDeltaCorrect(delta, spec.dv, t);
     lower(Halide::Pipeline(delta.out),

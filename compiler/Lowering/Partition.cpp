@@ -166,10 +166,10 @@ struct EntryBuilder {
       if (!query16 && (qt.getElementType().isF16() || qt.getElementType().isBF16()))
         return op->emitOpError()
                << "has a " << qt.getElementType()
-               << " query; 16-bit queries compile only for dense "
-                  "attn.attention and attn.sparse_attention (tensor cores, "
+               << " query; 16-bit queries compile only for attn.attention, "
+                  "attn.sparse_attention, attn.dense_rows (tensor cores, "
                   "--target=cuda) and token-select's attn.select: the other "
-                  "selections and the Delta rows take f32 queries";
+                  "selections take f32 queries";
     for (auto [val, what] : {std::pair<Value, const char *>{q, "query"},
                              {k, "key"},
                              {v, "value"}}) {
@@ -357,7 +357,8 @@ struct EntryBuilder {
 
   LogicalResult addDenseRows(attn::DenseRowsOp op) {
     AttentionSpec spec;
-    if (failed(causalSpec(op, spec)))
+    // A 16-bit query: the tensor-core dense-rows kernel (--target=cuda).
+    if (failed(causalSpec(op, spec, /*query16=*/true)))
       return failure();
     KernelDesc k = newKernel(op, KernelKind::DenseRows,
                              {op.getQuery(), op.getKey(), op.getValue()});
@@ -381,6 +382,8 @@ struct EntryBuilder {
     KernelDesc k =
         newKernel(op, KernelKind::DeltaCorrect, {op.getSparse(), op.getRows()});
     k.stride = op.getStride();
+    // f32, or the 16-bit output of tensor-core kernels (--target=cuda).
+    k.attention.dtype = k.attention.kvDtype = dtypeOf(sTy);
     k.attention.hq = sTy.getDimSize(1);
     k.attention.dv = sTy.getDimSize(3);
     return finish(op, k, {dimsOf[op.getSparse()]});

@@ -42,6 +42,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -78,8 +79,10 @@ public:
   AttentionTileBuilder(ImplicitLocOpBuilder &b,
                        const manifest::AttentionParams &spec,
                        const TensorCoreTile &tile,
-                       const manifest::SparsePattern *sparse, int64_t selHeads)
+                       const manifest::SparsePattern *sparse, int64_t selHeads,
+                       int64_t deltaStride = 0)
       : GpuKernelBuilder(b), spec(spec), tile(tile), selHeads(selHeads),
+        deltaStride(deltaStride),
         sliding(sparse && sparse->slots == 0 ? sparse : nullptr),
         gather(gathers(sparse) ? sparse : nullptr), D(spec.d), BN(tile.keyTile),
         BM(tile.warps * kMmaM), threads(tile.warps * 32) {
@@ -93,6 +96,10 @@ private:
   const manifest::AttentionParams &spec;
   const TensorCoreTile &tile;
   const int64_t selHeads; ///< gather: index sets, 1 (shared) or Hkv
+  /// > 0: Δ's dense rows ("dense-rows-v1"): the CTA's rows are rows of
+  /// attn.dense_rows (query rows 0, s, 2s, ..., then the tail), its keys
+  /// one split of keysPerSplit, its result a partial (O, L) for the merge.
+  const int64_t deltaStride;
   /// Window + sinks (FlashAttention's window_size=(window, 0) plus the
   /// first `sinks` keys); nullptr: dense.
   const manifest::SparsePattern *sliding;
@@ -146,9 +153,11 @@ private:
 
   /// Copies rows [row0, row0 + rows) of a [*, D] matrix starting at element
   /// `base` of `src` into the swizzled tile at `region`; rows >= limit are
-  /// zero-filled. Each thread moves 16-byte chunks.
+  /// zero-filled. Each thread moves 16-byte chunks. With `sourceRow`, tile
+  /// row r comes from row sourceRow(row0 + r) of the matrix.
   void loadTile(Value src, Value base, Value row0, Value limit, Value region,
-                int64_t rows) {
+                int64_t rows,
+                llvm::function_ref<Value(Value)> sourceRow = nullptr) {
     int64_t chunksPerRow = D / 8, total = rows * chunksPerRow;
     for (int64_t i = 0; i < total / threads; ++i) {
       Value c = add(tid, i * threads);
@@ -159,7 +168,8 @@ private:
       {
         OpBuilder::InsertionGuard g(b);
         b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-        Value from = add(base, add(mul(grow, D), mul(ch, 8)));
+        Value from = add(base, add(mul(sourceRow ? sourceRow(grow) : grow, D),
+                                   mul(ch, 8)));
         b.create<nvgpu::DeviceAsyncCopyOp>(
             nvgpu::DeviceAsyncTokenType::get(b.getContext()), smem,
             ValueRange{dst}, src, ValueRange{from}, b.getIndexAttr(8),
@@ -247,6 +257,11 @@ private:
     /// (then the slots are the keys: dense attention).
     Value indices, s0, selBase, nSel, localStart, denseMode;
     std::vector<std::array<Value, 4>> qFrag; // per 16-wide k-step of D
+    /// Δ's rows: the partials, keys per split, the split and the split
+    /// count, the row layout, and the positions of this lane's two rows.
+    Value partO, partL, kps, rowsAfter, split, splits;
+    DeltaRows rows;
+    Value lanePos[2];
   };
 
   /// Loop-carried state: O (D/8 tiles x 4), m (2 rows), l (2 rows).
@@ -375,6 +390,15 @@ private:
   /// the number of slot tiles it visits.
   Value setUpGather(Context &cx, Value lastRow, Value batch, Value kvHead);
 
+  /// Δ's rows: the row layout, this lane's row positions, and the key
+  /// tiles of this CTA's split (virtual positions [0, nV), those in [vLo,
+  /// vHi) unmasked).
+  void setUpDeltaRows(Context &cx, Value &nV, Value &vLo, Value &vHi);
+  /// Δ's rows: the partial (O / l, m + log2 l) of each valid row, or (0,
+  /// -inf) where the split holds no key the row sees.
+  void storeDeltaPartials(const Context &cx, const State &st, Value row0,
+                          Value col, Value batch, Value head);
+
   /// One K/V tile (virtual position v of nV): returns the new state.
   State step(const Context &cx, Value v, Value nV, const State &in,
              bool masked);
@@ -446,7 +470,8 @@ AttentionTileBuilder::step(const Context &cx, Value v, Value nV,
         Value key = add(key0, n * kMmaN + (e & 1));
         Value ok = ult(key, cx.nk);
         if (spec.causal) {
-          Value pos = add(add(row0, (e >> 1) * 8), cx.offset);
+          Value pos = deltaStride ? cx.lanePos[e >> 1]
+                                  : add(add(row0, (e >> 1) * 8), cx.offset);
           ok = b.create<arith::AndIOp>(ok, ule(key, pos));
           if (sliding) {
             // key < sinks, or pos - key <= window (key <= pos holds here;
@@ -558,6 +583,77 @@ Value AttentionTileBuilder::setUpGather(Context &cx, Value lastRow,
   return ceilDiv(nSlots, BN);
 }
 
+void AttentionTileBuilder::setUpDeltaRows(Context &cx, Value &nV, Value &vLo,
+                                          Value &vHi) {
+  const int64_t s = deltaStride;
+  cx.rows = deltaRows(cx.nq, cx.rowsAfter, s);
+  Value strided = cx.rows.strided, used = add(strided, cx.rows.tail);
+  Value row0 = add(add(cx.q0, mul(warp, 16)), div(lane, 4));
+  for (int h = 0; h < 2; ++h)
+    cx.lanePos[h] =
+        add(cx.offset, deltaQueryRow(cx.rows, cx.nq, add(row0, h * 8), s));
+  // The CTA's valid rows [q0, rEnd): strided ones [q0, sEnd) at query rows
+  // q0 s ... (sEnd - 1) s, tail ones [tLo, rEnd) from nq - tail on. minQ
+  // and maxQ bound their query rows.
+  Value rEnd = minu(add(cx.q0, BM), used);
+  Value sEnd = minu(add(cx.q0, BM), strided);
+  Value tLo = maxu(cx.q0, strided);
+  Value hasS = ult(cx.q0, strided), hasT = ult(tLo, rEnd);
+  Value tail0 = sub(cx.nq, cx.rows.tail);
+  Value minS = mul(cx.q0, s), maxS = mul(sub(sEnd, 1), s);
+  Value minT = add(tail0, sub(tLo, strided)),
+        maxT = add(tail0, sub(sub(rEnd, 1), strided));
+  Value minQ = select(hasS, select(hasT, minu(minS, minT), minS), minT);
+  Value maxQ = select(hasS, select(hasT, maxu(maxS, maxT), maxS), maxT);
+  // Keys [kBegin, kEnd): the split's, up to the last row's position.
+  Value kBegin = mul(cx.split, cx.kps);
+  Value kEnd = minu(minu(add(kBegin, cx.kps), cx.nk),
+                    add(add(cx.offset, maxQ), 1));
+  kEnd = select(ult(cx.q0, rEnd), kEnd, kBegin);
+  Value tFirst = div(kBegin, BN); // keysPerSplit is a multiple of BN
+  Value tEnd = maxu(tFirst, ceilDiv(kEnd, BN));
+  // Unmasked: whole tiles inside K at or below the first row's position.
+  Value uEnd = minu(div(add(add(cx.offset, minQ), 1), BN), div(cx.nk, BN));
+  uEnd = minu(maxu(uEnd, tFirst), tEnd);
+  cx.sinkTiles = idx(0);
+  cx.winStart = tFirst;
+  nV = sub(tEnd, tFirst);
+  vLo = idx(0);
+  vHi = sub(uEnd, tFirst);
+}
+
+void AttentionTileBuilder::storeDeltaPartials(const Context &cx, const State &st,
+                                              Value row0, Value col,
+                                              Value batch, Value head) {
+  Value zero = f32c(0.0), one = f32c(1.0);
+  for (int h = 0; h < 2; ++h) {
+    Value l = quadSum(st.l[h]);
+    Value row = add(row0, h * 8);
+    ifThen(ult(row, cx.rows.rows), [&] {
+      // partO [B, Hq, R, S, D], partL [B, Hq, R, S] (log2 domain).
+      Value prow = add(mul(add(mul(add(mul(batch, spec.hq), head), cx.rows.rows),
+                               row),
+                           cx.splits),
+                       cx.split);
+      Value empty = b.create<arith::CmpFOp>(arith::CmpFPredicate::OEQ, l, zero);
+      Value inv = b.create<arith::DivFOp>(one, l);
+      for (int64_t n = 0; n < D / kMmaN; ++n) {
+        Value x = select(empty, zero, fmul(st.o[size_t(n)][2 * h], inv));
+        Value y = select(empty, zero, fmul(st.o[size_t(n)][2 * h + 1], inv));
+        Value v = b.create<vector::FromElementsOp>(VectorType::get({2}, f32),
+                                                   ValueRange{x, y});
+        b.create<vector::StoreOp>(
+            v, cx.partO, ValueRange{add(mul(prow, D), add(col, n * kMmaN))});
+      }
+      ifThen(b.create<arith::CmpIOp>(arith::CmpIPredicate::eq, rem(lane, 4), idx(0)),
+             [&] {
+               Value lse = fadd(fmul(st.m[h], cx.scaleLog2), log2(l));
+               sts(select(empty, negInf(), lse), cx.partL, prow);
+             });
+    });
+  }
+}
+
 void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
   Block &entry = fn.getBody().front();
   b.setInsertionPointToStart(&entry);
@@ -571,17 +667,35 @@ void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
   cx.out = entry.getArgument(a++);
   if (spec.withLse)
     cx.lse = entry.getArgument(a++);
+  if (deltaStride) {
+    cx.partO = entry.getArgument(a++);
+    cx.partL = entry.getArgument(a++);
+  }
   cx.nq = entry.getArgument(a++);
   cx.nk = entry.getArgument(a++);
+  if (deltaStride) {
+    cx.kps = entry.getArgument(a++);
+    cx.rowsAfter = entry.getArgument(a++);
+  }
 
   tid = b.create<gpu::ThreadIdOp>(gpu::Dimension::x);
   lane = rem(tid, 32);
   warp = div(tid, 32);
-  // Longest causal CTAs first: block x counts query tiles from the end.
-  Value tiles = ceilDiv(cx.nq, BM);
-  Value qTile = sub(sub(tiles, 1), b.create<gpu::BlockIdOp>(gpu::Dimension::x));
-  Value head = b.create<gpu::BlockIdOp>(gpu::Dimension::y);
-  Value batch = b.create<gpu::BlockIdOp>(gpu::Dimension::z);
+  Value qTile, head = b.create<gpu::BlockIdOp>(gpu::Dimension::y), batch;
+  if (deltaStride) {
+    // Grid (row tiles, Hq, S B): the CTAs of one key split are adjacent,
+    // so the query heads of a KV head read its keys while they are in L2.
+    qTile = b.create<gpu::BlockIdOp>(gpu::Dimension::x);
+    Value z = b.create<gpu::BlockIdOp>(gpu::Dimension::z);
+    cx.splits = b.create<arith::DivUIOp>(add(cx.nk, sub(cx.kps, idx(1))), cx.kps);
+    cx.split = b.create<arith::RemUIOp>(z, cx.splits);
+    batch = b.create<arith::DivUIOp>(z, cx.splits);
+  } else {
+    // Longest causal CTAs first: block x counts query tiles from the end.
+    Value tiles = ceilDiv(cx.nq, BM);
+    qTile = sub(sub(tiles, 1), b.create<gpu::BlockIdOp>(gpu::Dimension::x));
+    batch = b.create<gpu::BlockIdOp>(gpu::Dimension::z);
+  }
   Value kvHead = div(head, spec.hq / spec.hkv);
   cx.q0 = mul(qTile, BM);
   cx.offset = spec.offset ? idx(*spec.offset) : sub(cx.nk, cx.nq);
@@ -636,9 +750,17 @@ void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
   Value vHi = add(cx.sinkTiles, sub(uHi, cx.winStart));
   if (gather)
     nV = setUpGather(cx, lastRow, batch, kvHead);
+  if (deltaStride)
+    setUpDeltaRows(cx, nV, vLo, vHi);
 
   // Prologue: Q and the first K/V tile in one group.
-  loadTile(cx.q, cx.qBase, cx.q0, cx.nq, idx(qRegion()), BM);
+  if (deltaStride)
+    loadTile(cx.q, cx.qBase, cx.q0, add(cx.rows.strided, cx.rows.tail),
+             idx(qRegion()), BM, [&](Value r) {
+               return deltaQueryRow(cx.rows, cx.nq, r, deltaStride);
+             });
+  else
+    loadTile(cx.q, cx.qBase, cx.q0, cx.nq, idx(qRegion()), BM);
   issueKvLoads(cx, idx(0), nV);
   b.create<NVVM::CpAsyncWaitGroupOp>(0u);
   b.create<gpu::BarrierOp>();
@@ -676,6 +798,11 @@ void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
   Value one = f32c(1.0);
   Value row0 = add(add(cx.q0, mul(warp, 16)), div(lane, 4));
   Value col = mul(rem(lane, 4), 2);
+  if (deltaStride) {
+    storeDeltaPartials(cx, st, row0, col, batch, head);
+    b.create<gpu::ReturnOp>();
+    return;
+  }
   Value oBase = cx.qBase;
   for (int h = 0; h < 2; ++h) {
     Value l = quadSum(st.l[h]);
@@ -796,6 +923,54 @@ PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
   k.rowsPerBlock = tile.warps * kMmaM;
   k.sharedBytes = sharedBytesOf(spec, tile, sparse);
   k.computeCapability = 80;
+  k.ptx = gm.ptx();
+  k.mlir = gm.mlirText;
+  return k;
+}
+
+std::string denseRowsUnsupported(const manifest::AttentionParams &spec,
+                                 const TensorCoreTile &tile, int64_t stride) {
+  if (stride < 1)
+    return "stride " + std::to_string(stride) + " (must be >= 1)";
+  if (!spec.causal)
+    return "non-causal dense rows (attn.dense_rows is causal)";
+  if (spec.withLse)
+    return "an LSE output (attn.dense_rows has none)";
+  if (ptx_abi::kRowsSplitQuantum % tile.keyTile != 0)
+    return "key tile " + std::to_string(tile.keyTile) + " (must divide " +
+           std::to_string(ptx_abi::kRowsSplitQuantum) + ", the split quantum)";
+  return tensorCoreUnsupported(spec, tile);
+}
+
+PtxKernel buildDenseRowsAttention(const manifest::AttentionParams &spec,
+                                  const TensorCoreTile &tile,
+                                  const std::string &prefix, int64_t stride) {
+  if (std::string why = denseRowsUnsupported(spec, tile, stride); !why.empty())
+    throw std::runtime_error("no tensor-core dense-rows kernel for " + why);
+  GpuKernelModule gm(prefix + "_module", "tensor-core dense-rows attention");
+  ImplicitLocOpBuilder &b = gm.builder();
+  Type elem = spec.dtype == manifest::DType::BFloat16 ? Type(b.getBF16Type())
+                                                      : Type(b.getF16Type());
+  Type f32 = b.getF32Type(), index = b.getIndexType();
+  // q, k, v, rows, partO, partL, Nq, Nk, keysPerSplit, rowsAfter: the
+  // decode-v1 parameters (no lse) and rowsAfter.
+  SmallVector<Type> args = {gm.buffer(elem), gm.buffer(elem), gm.buffer(elem),
+                            gm.buffer(elem), gm.buffer(f32),  gm.buffer(f32),
+                            index,           index,           index,
+                            index};
+  int threads = tile.warps * 32;
+  AttentionTileBuilder(b, spec, tile, nullptr, 1, stride)
+      .build(gm.addKernel(prefix + "_split", args, threads));
+  buildLseMerge(b, gm.addKernel(prefix + "_merge", args, int(kDecodeMergeThreads)),
+                spec, stride);
+  PtxKernel k;
+  k.function = prefix;
+  k.threads = threads;
+  k.rowsPerBlock = tile.warps * kMmaM;
+  k.sharedBytes = std::max(sharedBytesOf(spec, tile, nullptr),
+                           ptx_abi::mergeSharedBytes(spec.d));
+  k.computeCapability = 80;
+  k.abi = "dense-rows-v1";
   k.ptx = gm.ptx();
   k.mlir = gm.mlirText;
   return k;

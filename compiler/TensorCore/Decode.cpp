@@ -55,8 +55,9 @@ namespace {
 class DecodeBuilder : GpuKernelBuilder {
 public:
   DecodeBuilder(ImplicitLocOpBuilder &b, const manifest::AttentionParams &spec,
-                const DecodeTile &tile = {})
-      : GpuKernelBuilder(b), spec(spec), G(spec.hq / spec.hkv), D(spec.d),
+                const DecodeTile &tile = {}, int64_t deltaStride = 0)
+      : GpuKernelBuilder(b), spec(spec), deltaStride(deltaStride),
+        G(spec.hq / spec.hkv), D(spec.d),
         L(spec.d / 8), R(32 / (spec.d / 8)),
         U(tile.keysPerStep > 0 ? tile.keysPerStep : spec.hq / spec.hkv <= 4 ? 4 : 2),
         prefetch(tile.prefetch) {
@@ -69,13 +70,16 @@ public:
 
 private:
   const manifest::AttentionParams &spec;
+  /// > 0: the merge of "dense-rows-v1" (Δ's rows; a trailing rowsAfter
+  /// parameter, output rows as attn.dense_rows lays them out).
+  const int64_t deltaStride;
   const int64_t G, D;
   const int64_t L; ///< lanes per key row (8 elements each)
   const int64_t R; ///< key rows per warp load
   const int64_t U; ///< key rows in flight per lane group per step
   const bool prefetch; ///< next step's loads issued before this step's math
   static constexpr int64_t W = kDecodeSplitThreads / 32;
-  Value q, k, v, out, lse, partO, partL, nq, nk, kps;
+  Value q, k, v, out, lse, partO, partL, nq, nk, kps, rowsAfter;
   Value tid, lane, warp;
 
   void bind(gpu::GPUFuncOp fn) {
@@ -87,6 +91,8 @@ private:
       lse = e.getArgument(a++);
     for (Value *x : {&partO, &partL, &nq, &nk, &kps})
       *x = e.getArgument(a++);
+    if (deltaStride > 0)
+      rowsAfter = e.getArgument(a++);
     tid = b.create<gpu::ThreadIdOp>(gpu::Dimension::x);
     lane = rem(tid, 32);
     warp = div(tid, 32);
@@ -308,7 +314,16 @@ void DecodeBuilder::buildMerge(gpu::GPUFuncOp fn) {
   Value i = bid(gpu::Dimension::x), h = bid(gpu::Dimension::y),
         bb = bid(gpu::Dimension::z);
   Value S = splits();
-  Value qrow = add(mul(add(mul(bb, spec.hq), h), nq), i);
+  // Decode: one output row per query row. Δ's rows: [B, Hq, R, D] with R =
+  // ceil(Nq / stride) + deltaExtraRows(stride); rows past the strided ones
+  // and this call's tail are zero.
+  Value rowsPerHead = nq, used;
+  if (deltaStride > 0) {
+    DeltaRows g = deltaRows(nq, rowsAfter, deltaStride);
+    rowsPerHead = g.rows;
+    used = ult(i, add(g.strided, g.tail));
+  }
+  Value qrow = add(mul(add(mul(bb, spec.hq), h), rowsPerHead), i);
   Value row0 = mul(qrow, S);
   Value dyn = dynamicShared();
   Value redMax = workgroup(dyn, f32, T / 32, 0);
@@ -347,6 +362,8 @@ void DecodeBuilder::buildMerge(gpu::GPUFuncOp fn) {
     for (int64_t p = 0; p < P; ++p)
       o = fadd(o, lds(acc, add(idx(p * D), tid)));
     o = b.create<arith::DivFOp>(o, lsum);
+    if (used)
+      o = select(used, o, f32c(0));
     sts(b.create<arith::TruncFOp>(elem, o), out, add(mul(qrow, D), tid));
     if (spec.withLse)
       ifThen(b.create<arith::CmpIOp>(arith::CmpIPredicate::eq, tid, idx(0)), [&] {
@@ -357,6 +374,11 @@ void DecodeBuilder::buildMerge(gpu::GPUFuncOp fn) {
 }
 
 } // namespace
+
+void buildLseMerge(ImplicitLocOpBuilder &b, gpu::GPUFuncOp fn,
+                   const manifest::AttentionParams &spec, int64_t deltaStride) {
+  DecodeBuilder(b, spec, {}, deltaStride).buildMerge(fn);
+}
 
 std::string decodeUnsupported(const manifest::AttentionParams &spec) {
   using manifest::DType;
@@ -382,8 +404,7 @@ std::string decodeUnsupported(const manifest::AttentionParams &spec) {
 int64_t decodeSharedBytes(const manifest::AttentionParams &spec) {
   int64_t G = spec.hkv > 0 ? spec.hq / spec.hkv : 0;
   int64_t split = (kDecodeSplitThreads / 32) * G * (spec.d + 2) * 4;
-  int64_t merge = (kDecodeMergeThreads / 32) * 8 +
-                  (kDecodeMergeThreads / std::max<int64_t>(spec.d / 4, 1)) * spec.d * 4;
+  int64_t merge = ptx_abi::mergeSharedBytes(spec.d);
   return std::max(split, merge);
 }
 
@@ -406,8 +427,8 @@ PtxKernel buildDecodeAttention(const manifest::AttentionParams &spec,
                b.getIndexType()});
   DecodeBuilder(b, spec, tile).buildSplit(gm.addKernel(prefix + "_split", args,
                                                  int(kDecodeSplitThreads)));
-  DecodeBuilder(b, spec).buildMerge(gm.addKernel(prefix + "_merge", args,
-                                                 int(kDecodeMergeThreads)));
+  buildLseMerge(b, gm.addKernel(prefix + "_merge", args, int(kDecodeMergeThreads)),
+                spec, 0);
   PtxKernel k;
   k.function = prefix;
   k.ptx = gm.ptx();

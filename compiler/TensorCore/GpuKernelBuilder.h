@@ -10,6 +10,8 @@
 #ifndef DELTAFLOW_COMPILER_TENSORCORE_GPUKERNELBUILDER_H
 #define DELTAFLOW_COMPILER_TENSORCORE_GPUKERNELBUILDER_H
 
+#include "deltaflow/Common/SparseGeometry.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -148,6 +150,26 @@ protected:
                                                 m, negInf());
     return select(isInf, f32c(0), m);
   }
+  /// attn.dense_rows' row layout for `nq` query rows (common/include/
+  /// deltaflow/Common/SparseGeometry.h): `strided` rows 0, s, 2s, ...,
+  /// then this call's `tail` (the prompt's last nq mod s + max(128, s)
+  /// rows less the `rowsAfter` that later calls hold, within [0, nq]), in
+  /// `rows` = strided + deltaExtraRows(s) reserved rows per head.
+  struct DeltaRows {
+    Value strided, tail, rows;
+  };
+  DeltaRows deltaRows(Value nq, Value rowsAfter, int64_t stride) {
+    Value strided = ceilDiv(nq, stride);
+    Value span = add(rem(nq, stride), ::deltaflow::geometry::deltaTailSpan(stride));
+    Value tail = minu(subSat(span, rowsAfter), nq);
+    return {strided, tail, add(strided, ::deltaflow::geometry::deltaExtraRows(stride))};
+  }
+  /// The query row that Δ's row `r` computes (valid for r < strided +
+  /// tail): r s for the strided rows, then nq - tail + (r - strided).
+  Value deltaQueryRow(const DeltaRows &g, Value nq, Value r, int64_t stride) {
+    return select(ult(r, g.strided), mul(r, stride),
+                  add(sub(nq, g.tail), sub(r, g.strided)));
+  }
   /// (m, l) of two softmax partials in the log2 domain, merged.
   std::pair<Value, Value> mergeStats(Value m1, Value l1, Value m2, Value l2) {
     Value m = fmax(m1, m2);
@@ -228,6 +250,12 @@ private:
         mlir::LLVM::LLVMPointerType::get(b.getContext(), /*addressSpace=*/1), i64v);
   }
 };
+
+/// The LSE merge of split-K partials (compiler/TensorCore/Decode.cpp):
+/// decode-v1's `<prefix>_merge` for `deltaStride` 0, dense-rows-v1's for
+/// Δ's rows (a trailing rowsAfter parameter; unused rows written as 0).
+void buildLseMerge(mlir::ImplicitLocOpBuilder &b, mlir::gpu::GPUFuncOp fn,
+                   const manifest::AttentionParams &spec, int64_t deltaStride);
 
 /// A module holding one gpu.module, in a context of its own with the
 /// dialects the kernels use; errors reported in it are collected. Kernels

@@ -449,7 +449,9 @@ void registerGpuTargets() {
       {"tensorcore.address-bits", "bf16/f16 attention: shared-memory address arithmetic, 32 or 64 bits (32)", 32, 64},
       {"tensorcore.decode-rows", "bf16/f16 dense attention: query rows up to which the split-K decode kernels run instead of the tile (4; 0: never; each split CTA serves one row, so K/V are read once per row)", 0, 16},
       {"tensorcore.decode-keys-per-step", "bf16/f16 decode: K/V rows each lane group loads per step, 1, 2, 4 or 8 (4 for G <= 4, else 2)", 1, 8},
-      {"tensorcore.decode-prefetch", "bf16/f16 decode: 1 issues the next step's K/V loads before this step's arithmetic, 0 after (1)", 0, 1}};
+      {"tensorcore.decode-prefetch", "bf16/f16 decode: 1 issues the next step's K/V loads before this step's arithmetic, 0 after (1)", 0, 1},
+      {"tensorcore.rows-warps", "bf16/f16 Delta rows (attn.dense_rows): warps per block, 16 rows each (4)", 1, 8},
+      {"tensorcore.rows-key-tile", "bf16/f16 Delta rows: keys per K/V tile, a multiple of 16 dividing 256 (64 for D <= 128, else 32)", 16, 256}};
   f.claims = [](const Halide::Target &t) { return t.has_gpu_feature(); };
   f.prefillTiles = prefillTilesCuda;
   f.decodeTiles = decodeTilesCuda;

@@ -512,7 +512,7 @@ Executor::run(const std::string &entryName,
     int rc = 0;
     if (job->ptx) {
       try {
-        job->ptx->launch(*job->kernel, job->tensors);
+        job->ptx->launch(*job->kernel, job->tensors, rowsAfter);
       } catch (...) {
         failWithCurrentException(*job->kernel);
         return;
@@ -585,6 +585,10 @@ Executor::run(const std::string &entryName,
                                   ? " [device selection, PTX]"
                               : j.variant->ptx && j.variant->ptx->abi == "decode-v1"
                                   ? " [split-K decode, PTX]"
+                              : j.variant->ptx && j.variant->ptx->abi == "dense-rows-v1"
+                                  ? " [tensor cores, split-K, PTX]"
+                              : j.variant->ptx && j.variant->ptx->abi == "delta-correct-v1"
+                                  ? " [delta correction, PTX]"
                                   : " [tensor cores, PTX]")
                        : std::string("runtime"),
            manifest::toString(j.kernel->kind), j.seconds});

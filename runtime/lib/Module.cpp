@@ -221,19 +221,27 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
             // Dense attention and window + sinks sparse attention take
             // q, k, v, out[, lse]; sparse attention with a selection also
             // takes its indices after v; a selection (seven entries) takes
-            // q, k and writes the indices.
+            // q, k and writes the indices; Δ's rows take q, k, v and write
+            // the rows, its combination takes the sparse output and the
+            // rows (both also the prompt rows after the call).
             const bool select = k.kind == KernelKind::Select;
+            const bool rows = k.kind == KernelKind::DenseRows;
+            const bool delta = k.kind == KernelKind::DeltaCorrect;
             size_t wantInputs =
-                select ? 2
+                select || delta ? 2
                 : k.kind == KernelKind::SparseAttention && k.sparse.slots > 0 ? 4
                                                                               : 3;
             if ((k.kind != KernelKind::Attention &&
-                 k.kind != KernelKind::SparseAttention && !select) ||
+                 k.kind != KernelKind::SparseAttention && !select && !rows &&
+                 !delta) ||
                 k.inputs.size() != wantInputs ||
-                (select && k.outputs.size() != 1) ||
+                ((select || rows || delta) && k.outputs.size() != 1) ||
                 (v.ptx->abi == "decode-v1" && k.kind != KernelKind::Attention) ||
                 (v.ptx->abi.rfind("token-select-", 0) == 0 && !select) ||
-                k.inputs.size() + k.outputs.size() != nargs)
+                (rows != (v.ptx->abi == "dense-rows-v1")) ||
+                (delta != (v.ptx->abi == "delta-correct-v1")) ||
+                k.inputs.size() + k.outputs.size() + (k.promptRowsAfter ? 1 : 0) !=
+                    nargs)
               throw std::runtime_error(kw + ": a PTX variant of a " +
                                        manifest::toString(k.kind) +
                                        " kernel is not supported");
@@ -247,7 +255,7 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
             if (select)
               entries = {"_qbar",  "_stats",       "_merge",      "_vote",
                          "_topk_cand", "_topk_thresh", "_topk_write"};
-            else if (v.ptx->abi == "decode-v1")
+            else if (v.ptx->abi == "decode-v1" || rows)
               entries = {"_split", "_merge"};
             b.ptx = std::make_shared<PtxKernel>(
                 *v.ptx, text, cudaRuntime(),

@@ -2,6 +2,7 @@
 
 #include "PtxLauncher.h"
 #include "deltaflow/Common/PtxAbi.h"
+#include "deltaflow/Common/SparseGeometry.h"
 #include "deltaflow/Runtime/Module.h"
 #include "deltaflow/Runtime/Tensor.h"
 
@@ -16,6 +17,42 @@ namespace deltaflow::rt {
 
 /// CUDA's limit on grid dimensions y and z (x: 2^31 - 1).
 constexpr int64_t kMaxGridYZ = 65535;
+
+namespace {
+/// The element count of each shape, every one a valid int64 product (the
+/// kernels' offsets are 64-bit). Throws "<what>: a buffer of [..] elements
+/// overflows".
+std::vector<uint64_t> elementCounts(const std::vector<std::vector<int64_t>> &shapes,
+                                    const std::string &what) {
+  std::vector<uint64_t> elements;
+  for (const std::vector<int64_t> &sh : shapes) {
+    int64_t n = 1;
+    for (int64_t d : sh) {
+      if (d < 0 || (d > 0 && n > std::numeric_limits<int64_t>::max() / d))
+        throw std::runtime_error(what + ": a buffer of " + shapeString(sh) +
+                                 " elements overflows");
+      n *= d;
+    }
+    elements.push_back(uint64_t(n));
+  }
+  return elements;
+}
+
+/// Each buffer's shape against `want` (rank and sizes), naming it.
+void expectShapes(const std::vector<std::vector<int64_t>> &shapes,
+                  const std::vector<std::vector<int64_t>> &want,
+                  const std::vector<const char *> &names, const std::string &what) {
+  for (size_t i = 0; i < shapes.size(); ++i)
+    if (shapes[i] != want[i])
+      throw std::runtime_error(what + ": " + names[i] + " " + shapeString(shapes[i]) +
+                               " (expected " + shapeString(want[i]) + ")");
+}
+
+/// 1-D memref descriptors {allocated, aligned, offset 0, size, stride 1}.
+void pushDescriptor(std::vector<uint64_t> &params, uint64_t ptr, uint64_t n) {
+  params.insert(params.end(), {ptr, ptr, 0, n, 1});
+}
+} // namespace
 
 PtxLaunchPlan planAttentionLaunch(
     const manifest::PtxLaunch &launch, const manifest::AttentionParams &spec,
@@ -77,17 +114,7 @@ PtxLaunchPlan planAttentionLaunch(
                              ", Nq, " + std::to_string(spec.d) + "]");
   // The kernel's element offsets are 64-bit, its buffer sizes too; keep
   // every count a valid int64 product.
-  std::vector<uint64_t> elements;
-  for (const std::vector<int64_t> &sh : shapes) {
-    int64_t n = 1;
-    for (int64_t d : sh) {
-      if (d < 0 || (d > 0 && n > std::numeric_limits<int64_t>::max() / d))
-        throw std::runtime_error("tensor-core attention: a buffer of " +
-                                 shapeString(sh) + " elements overflows");
-      n *= d;
-    }
-    elements.push_back(uint64_t(n));
-  }
+  std::vector<uint64_t> elements = elementCounts(shapes, "tensor-core attention");
   if (nk < 1)
     throw std::runtime_error("attention needs at least one key (Nk = 0)");
   if (spec.causal && !spec.offset && nq > nk)
@@ -109,8 +136,7 @@ PtxLaunchPlan planAttentionLaunch(
   // MLIR's memref calling convention, rank 1: {allocated, aligned, offset,
   // size, stride}.
   for (size_t i = 0; i < buffers; ++i)
-    p.params.insert(p.params.end(),
-                    {devicePtrs[i], devicePtrs[i], 0, elements[i], 1});
+    pushDescriptor(p.params, devicePtrs[i], elements[i]);
   p.params.push_back(uint64_t(nq));
   p.params.push_back(uint64_t(nk));
   return p;
@@ -255,6 +281,132 @@ PtxSelectPlan planDecodeLaunch(const manifest::PtxLaunch &launch,
     p.steps.push_back(*lp);
   }
   p.entries = {"_split", "_merge"};
+  return p;
+}
+
+PtxSelectPlan planDenseRowsLaunch(const manifest::PtxLaunch &launch,
+                                  const manifest::AttentionParams &spec,
+                                  int64_t stride,
+                                  const std::vector<std::vector<int64_t>> &shapes,
+                                  const std::vector<uint64_t> &devicePtrs,
+                                  uint64_t scratch, int64_t rowsAfter) {
+  const std::string what = "tensor-core dense rows";
+  std::vector<const char *> names = {"query", "key", "value", "rows"};
+  if (shapes.size() != 4 || devicePtrs.size() != 4)
+    throw std::runtime_error(what + " takes 4 buffers (q, k, v, rows), got " +
+                             std::to_string(shapes.size()));
+  if (stride < 1 || launch.rowsPerBlock < 1 || rowsAfter < 0)
+    throw std::runtime_error(what + ": stride " + std::to_string(stride) +
+                             ", rows per block " + std::to_string(launch.rowsPerBlock) +
+                             " or rows after " + std::to_string(rowsAfter) +
+                             " out of range");
+  for (size_t i = 0; i < 4; ++i)
+    if (shapes[i].size() != 4)
+      throw std::runtime_error(what + ": " + names[i] + " " + shapeString(shapes[i]) +
+                               " is not of rank 4");
+  const std::vector<int64_t> &q = shapes[0], &k = shapes[1];
+  int64_t B = q[0], nq = q[2], nk = k[2];
+  if (nq < 0 || nq > (int64_t(1) << 40))
+    throw std::runtime_error(what + ": query " + shapeString(q) + " is out of range");
+  int64_t R = geometry::deltaStridedRows(nq, stride) + geometry::deltaExtraRows(stride);
+  expectShapes(shapes,
+               {{B, spec.hq, nq, spec.d},
+                {B, spec.hkv, nk, spec.d},
+                {B, spec.hkv, nk, spec.dv},
+                {B, spec.hq, R, spec.dv}},
+               names, what);
+  std::vector<uint64_t> elements = elementCounts(shapes, what);
+  if (nk < 1)
+    throw std::runtime_error("attention needs at least one key (Nk = 0)");
+  if (!spec.offset && nq > nk)
+    throw std::runtime_error(
+        "causal attention without an offset takes the queries as the last Nq "
+        "of the Nk keys, so Nq <= Nk; got Nq = " + std::to_string(nq) +
+        ", Nk = " + std::to_string(nk));
+  if (B < 1)
+    return {}; // nothing to launch
+  // Keys per split: a multiple of the quantum, about kDecodeTargetCtas CTAs.
+  const int64_t quantum = ptx_abi::kRowsSplitQuantum;
+  int64_t tiles = (R + launch.rowsPerBlock - 1) / launch.rowsPerBlock;
+  int64_t perSplit = std::max<int64_t>(1, tiles * spec.hq * B);
+  int64_t splitsWanted = std::max<int64_t>(1, kDecodeTargetCtas / perSplit);
+  int64_t kps = (nk + splitsWanted - 1) / splitsWanted;
+  kps = std::max<int64_t>(quantum, (kps + quantum - 1) / quantum * quantum);
+  int64_t S = (nk + kps - 1) / kps;
+  if (spec.hq > kMaxGridYZ || S * B > kMaxGridYZ || R > int64_t(std::numeric_limits<int32_t>::max()))
+    throw std::runtime_error(what + ": grid beyond the CUDA limits (" +
+                             std::to_string(R) + " rows, " + std::to_string(spec.hq) +
+                             " heads, " + std::to_string(S * B) + " splits x batch)");
+  // Scratch: partO [B, Hq, R, S, Dv] and partL [B, Hq, R, S], f32, each
+  // 256-byte aligned.
+  uint64_t rows = uint64_t(B) * uint64_t(spec.hq) * uint64_t(R) * uint64_t(S);
+  uint64_t oCount = rows * uint64_t(spec.dv);
+  PtxSelectPlan p;
+  uint64_t oAt = scratch, lAt = scratch + (oCount * 4 + 255) / 256 * 256;
+  p.scratchBytes = (lAt - scratch) + (rows * 4 + 255) / 256 * 256;
+  std::vector<uint64_t> params;
+  for (size_t i = 0; i < 4; ++i)
+    pushDescriptor(params, devicePtrs[i], elements[i]);
+  pushDescriptor(params, oAt, oCount);
+  pushDescriptor(params, lAt, rows);
+  params.insert(params.end(),
+                {uint64_t(nq), uint64_t(nk), uint64_t(kps), uint64_t(rowsAfter)});
+  PtxLaunchPlan split, merge;
+  split.grid = {unsigned(tiles), unsigned(spec.hq), unsigned(S * B)};
+  split.threads = unsigned(launch.threads);
+  split.sharedBytes = unsigned(launch.sharedBytes);
+  merge.grid = {unsigned(R), unsigned(spec.hq), unsigned(B)};
+  merge.threads = unsigned(ptx_abi::kDecodeMergeThreads);
+  merge.sharedBytes = unsigned(ptx_abi::mergeSharedBytes(spec.dv));
+  for (PtxLaunchPlan *lp : {&split, &merge}) {
+    lp->params = params;
+    p.steps.push_back(*lp);
+  }
+  p.entries = {"_split", "_merge"};
+  return p;
+}
+
+PtxSelectPlan planDeltaCorrectLaunch(const manifest::PtxLaunch &launch, int64_t stride,
+                                     const std::vector<std::vector<int64_t>> &shapes,
+                                     const std::vector<uint64_t> &devicePtrs,
+                                     int64_t rowsAfter) {
+  const std::string what = "tensor-core delta correction";
+  std::vector<const char *> names = {"sparse output", "dense rows", "output"};
+  if (shapes.size() != 3 || devicePtrs.size() != 3)
+    throw std::runtime_error(what + " takes 3 buffers (sparse, rows, out), got " +
+                             std::to_string(shapes.size()));
+  if (stride < 1 || rowsAfter < 0)
+    throw std::runtime_error(what + ": stride " + std::to_string(stride) +
+                             " or rows after " + std::to_string(rowsAfter) +
+                             " out of range");
+  for (size_t i = 0; i < 3; ++i)
+    if (shapes[i].size() != 4)
+      throw std::runtime_error(what + ": " + names[i] + " " + shapeString(shapes[i]) +
+                               " is not of rank 4");
+  // The manifest sizes these temporaries from the compiled types, so the
+  // sparse output's heads and head dim are the kernel's.
+  const std::vector<int64_t> &s = shapes[0];
+  int64_t B = s[0], hq = s[1], nq = s[2], dv = s[3];
+  if (nq < 0 || nq > int64_t(std::numeric_limits<int32_t>::max()))
+    throw std::runtime_error(what + ": sparse output " + shapeString(s) +
+                             " is out of range");
+  int64_t R = geometry::deltaStridedRows(nq, stride) + geometry::deltaExtraRows(stride);
+  expectShapes(shapes, {{B, hq, nq, dv}, {B, hq, R, dv}, {B, hq, nq, dv}}, names, what);
+  std::vector<uint64_t> elements = elementCounts(shapes, what);
+  if (hq > kMaxGridYZ || B > kMaxGridYZ)
+    throw std::runtime_error(what + ": grid beyond the CUDA limits");
+  PtxSelectPlan p;
+  if (nq < 1 || B < 1)
+    return p; // nothing to launch
+  PtxLaunchPlan lp;
+  lp.grid = {unsigned(nq), unsigned(hq), unsigned(B)};
+  lp.threads = unsigned(launch.threads);
+  lp.sharedBytes = 0;
+  for (size_t i = 0; i < 3; ++i)
+    pushDescriptor(lp.params, devicePtrs[i], elements[i]);
+  lp.params.insert(lp.params.end(), {uint64_t(nq), uint64_t(rowsAfter)});
+  p.steps.push_back(std::move(lp));
+  p.entries = {""};
   return p;
 }
 
@@ -455,9 +607,12 @@ template <typename Plan> void PtxKernel::launchSteps(Plan plan) {
 }
 
 void PtxKernel::launch(const manifest::KernelSpec &kernel,
-                       std::vector<Tensor> &tensors) {
+                       std::vector<Tensor> &tensors, int64_t promptRowsAfter) {
   const bool select = kernel.kind == manifest::KernelKind::Select;
   const bool decode = launch_.abi == "decode-v1";
+  const bool rows = launch_.abi == "dense-rows-v1";
+  const bool delta = launch_.abi == "delta-correct-v1";
+  const bool steps = select || decode || rows || delta;
   // Everything about the tensors is checked before the driver is touched
   // and before anything moves to the device.
   size_t inputs = kernel.inputs.size();
@@ -473,19 +628,29 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
                                "dense tensors only");
     shapes.push_back(tensors[i].shape());
   }
+  // The launches of a multi-step ABI, with the scratch at `scratch`.
+  auto stepsPlan = [&](const std::vector<uint64_t> &ptrs, uint64_t scratch) {
+    if (select)
+      return planSelectLaunch(launch_, kernel.select, shapes, ptrs, scratch);
+    if (decode)
+      return planDecodeLaunch(launch_, kernel.attention, shapes, ptrs, scratch);
+    if (rows)
+      return planDenseRowsLaunch(launch_, kernel.attention, kernel.stride, shapes,
+                                 ptrs, scratch, promptRowsAfter);
+    return planDeltaCorrectLaunch(launch_, kernel.stride, shapes, ptrs,
+                                  promptRowsAfter);
+  };
   try {
     std::vector<uint64_t> none(shapes.size(), 0);
-    if (select)
-      planSelectLaunch(launch_, kernel.select, shapes, none, 0);
-    else if (decode)
-      planDecodeLaunch(launch_, kernel.attention, shapes, none, 0);
+    if (steps)
+      stepsPlan(none, 0);
     else
       planAttentionLaunch(launch_, kernel.attention, shapes, none, &kernel.sparse);
   } catch (const std::exception &e) {
     throw std::runtime_error(where_ + ": " + e.what());
   }
   const Driver &d = Driver::get();
-  if (!d.complete() || ((select || decode) && (!d.memAlloc || !d.memFree)))
+  if (!d.complete() || (steps && (!d.memAlloc || !d.memFree)))
     throw std::runtime_error(where_ + ": the CUDA driver (libcuda.so.1) is "
                              "missing or lacks the launch API");
   auto *iface = static_cast<const halide_device_interface_t *>(halide_.deviceInterface());
@@ -501,16 +666,9 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
           " on the device: " + Module::takeHalideError());
     ptrs.push_back(buf->device);
   }
-  if (select || decode) {
+  if (steps) {
     try {
-      if (select)
-        launchSteps([&](uint64_t scratch) {
-          return planSelectLaunch(launch_, kernel.select, shapes, ptrs, scratch);
-        });
-      else
-        launchSteps([&](uint64_t scratch) {
-          return planDecodeLaunch(launch_, kernel.attention, shapes, ptrs, scratch);
-        });
+      launchSteps([&](uint64_t scratch) { return stepsPlan(ptrs, scratch); });
     } catch (const std::exception &e) {
       std::string what = e.what();
       throw std::runtime_error(what.rfind(where_, 0) == 0 ? what : where_ + ": " + what);

@@ -83,6 +83,29 @@ PtxSelectPlan planDecodeLaunch(const manifest::PtxLaunch &launch,
                                const std::vector<uint64_t> &devicePtrs,
                                uint64_t scratch);
 
+/// The launches of Δ's dense rows ("dense-rows-v1", compiler/include/
+/// deltaflow/Compiler/TensorCore.h) over q, k, v and the rows [B, Hq,
+/// ceil(Nq / stride) + deltaExtraRows(stride), Dv] at `devicePtrs`, with
+/// its f32 scratch (partO, partL) at `scratch`: the split then the merge.
+/// keysPerSplit is a multiple of ptx_abi::kRowsSplitQuantum chosen so that
+/// the split has about kDecodeTargetCtas CTAs; `rowsAfter` is the prompt
+/// rows after this call (Executor's promptRowsAfter). Throws one line for
+/// shapes the kernels cannot take.
+PtxSelectPlan planDenseRowsLaunch(const manifest::PtxLaunch &launch,
+                                  const manifest::AttentionParams &spec,
+                                  int64_t stride,
+                                  const std::vector<std::vector<int64_t>> &shapes,
+                                  const std::vector<uint64_t> &devicePtrs,
+                                  uint64_t scratch, int64_t rowsAfter);
+
+/// The launch of Δ's combination ("delta-correct-v1") over sparse [B, Hq,
+/// Nq, Dv], rows (as above) and out [B, Hq, Nq, Dv]: one step, no scratch;
+/// none for Nq = 0 or B = 0. Throws one line for shapes it cannot take.
+PtxSelectPlan planDeltaCorrectLaunch(const manifest::PtxLaunch &launch, int64_t stride,
+                                     const std::vector<std::vector<int64_t>> &shapes,
+                                     const std::vector<uint64_t> &devicePtrs,
+                                     int64_t rowsAfter);
+
 /// "8.0" for 80 (major * 10 + minor).
 std::string computeCapabilityString(int cc);
 
@@ -106,14 +129,16 @@ public:
   ~PtxKernel();
   /// Copies the inputs to the device where their host copy is newer,
   /// allocates the outputs there, and launches (asynchronously: the
-  /// executor's device sync waits). `tensors`: inputs then outputs.
+  /// executor's device sync waits). `tensors`: inputs then outputs;
+  /// `promptRowsAfter`: for Δ's kernels, the prompt rows after this call.
   /// Throws one line on failure.
-  void launch(const manifest::KernelSpec &kernel, std::vector<Tensor> &tensors);
+  void launch(const manifest::KernelSpec &kernel, std::vector<Tensor> &tensors,
+              int64_t promptRowsAfter = 0);
   const manifest::PtxLaunch &description() const { return launch_; }
 
 private:
   void loadInContext(); // under mutex_, with the context current
-  /// The launches of a multi-step plan (selection or decode) made by
+  /// The launches of a multi-step plan (selection, decode, Δ) made by
   /// `plan(scratch)`, with the scratch it asks for allocated first.
   template <typename Plan> void launchSteps(Plan plan);
   manifest::PtxLaunch launch_;

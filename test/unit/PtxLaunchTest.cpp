@@ -10,6 +10,7 @@
 #include "ErrorOf.h"
 
 #include "PtxLauncher.h" // runtime/lib: the launcher's plan, not installed
+#include "deltaflow/Common/PtxAbi.h"
 #include "deltaflow/Runtime/Tensor.h"
 
 #include <gtest/gtest.h>
@@ -302,6 +303,94 @@ TEST(PtxLaunch, DecodePlansSplitThenMergeOverScratch) {
   EXPECT_EQ(errorOf([&] { rt::planDecodeLaunch(l, gqa(true, true), bad, ptrs, 0); }),
             "key and value lengths differ (1000 vs 999)");
   EXPECT_TRUE(rt::planDecodeLaunch(l, gqa(false, true), shapes(1, 0, 10, true), ptrs, 0)
+                  .steps.empty());
+}
+
+TEST(PtxLaunch, DenseRowsPlanSplitsKeysAndMergesRows) {
+  // "dense-rows-v1": q, k, v, rows, partO, partL, then Nq, Nk, keys per
+  // split, rows after; split (row tiles, Hq, S B), merge (R, Hq, B).
+  manifest::PtxLaunch l{"attention_k2", 128, 81920, 64, 80, "dense-rows-v1"};
+  std::vector<uint64_t> ptrs = {0x1000, 0x2000, 0x3000, 0x4000};
+  // 512 queries, stride 64: R = 8 strided + 63 + 128 reserved = 199 rows,
+  // 4 row tiles x 32 heads = 128 CTAs per split, so 8 splits of 16K keys.
+  auto sh = [](int64_t b, int64_t nq, int64_t nk, int64_t rows) {
+    return std::vector<std::vector<int64_t>>{
+        {b, 32, nq, 128}, {b, 8, nk, 128}, {b, 8, nk, 128}, {b, 32, rows, 128}};
+  };
+  rt::PtxSelectPlan p = rt::planDenseRowsLaunch(l, gqa(true, false), 64,
+                                                sh(1, 512, 131072, 199), ptrs, 0x100000, 7);
+  EXPECT_EQ(p.entries, (std::vector<std::string>{"_split", "_merge"}));
+  ASSERT_EQ(p.steps.size(), 2u);
+  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{4, 32, 8}));
+  EXPECT_EQ(p.steps[1].grid, (std::array<unsigned, 3>{199, 32, 1}));
+  EXPECT_EQ(p.steps[0].threads, 128u);
+  EXPECT_EQ(p.steps[1].threads, 256u);
+  EXPECT_EQ(p.steps[0].sharedBytes, 81920u);
+  EXPECT_EQ(p.steps[1].sharedBytes, unsigned(ptx_abi::mergeSharedBytes(128)));
+  const std::vector<uint64_t> &a = p.steps[0].params;
+  ASSERT_EQ(a.size(), 6u * 5 + 4);
+  EXPECT_EQ(a, p.steps[1].params);
+  EXPECT_EQ(a[15], 0x4000u);                 // rows
+  EXPECT_EQ(a[18], uint64_t(32 * 199 * 128)); // its elements
+  uint64_t partRows = 32 * 199 * 8;
+  EXPECT_EQ(a[20], 0x100000u);
+  EXPECT_EQ(a[23], partRows * 128);
+  EXPECT_EQ(a[25], 0x100000u + partRows * 128 * 4);
+  EXPECT_EQ(a[28], partRows);
+  EXPECT_EQ((std::vector<uint64_t>(a.end() - 4, a.end())),
+            (std::vector<uint64_t>{512, 131072, 16384, 7}));
+  EXPECT_EQ(p.scratchBytes, partRows * 128 * 4 + (partRows * 4 + 255) / 256 * 256);
+
+  // A short context: one split of at least 256 keys; batch 2 in grid z.
+  p = rt::planDenseRowsLaunch(l, gqa(true, false), 64, sh(2, 37, 300, 192), ptrs, 0, 0);
+  ASSERT_EQ(p.steps.size(), 2u);
+  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{3, 32, 4}));
+  EXPECT_EQ(p.steps[0].params[32], 256u);
+
+  // Bad shapes are one line; so is a causal call with more queries than keys.
+  EXPECT_EQ(errorOf([&] {
+              rt::planDenseRowsLaunch(l, gqa(true, false), 64, sh(1, 512, 4096, 200), ptrs, 0, 0);
+            }),
+            "tensor-core dense rows: rows [1, 32, 200, 128] (expected [1, 32, 199, 128])");
+  EXPECT_EQ(errorOf([&] {
+              rt::planDenseRowsLaunch(l, gqa(true, false), 64, sh(1, 512, 100, 199), ptrs, 0, 0);
+            }),
+            "causal attention without an offset takes the queries as the last Nq of the "
+            "Nk keys, so Nq <= Nk; got Nq = 512, Nk = 100");
+  EXPECT_EQ(errorOf([&] {
+              rt::planDenseRowsLaunch(l, gqa(true, false), 64, sh(1, 4, 10, 195), ptrs, 0, -1);
+            }),
+            "tensor-core dense rows: stride 64, rows per block 64 or rows after -1 out of range");
+}
+
+TEST(PtxLaunch, DeltaCorrectPlanIsOneRowPerBlock) {
+  // "delta-correct-v1": sparse, rows, out, then Nq and rows after; grid
+  // (Nq, Hq, B).
+  manifest::PtxLaunch l{"attention_k3", 128, 0, 1, 80, "delta-correct-v1"};
+  std::vector<std::vector<int64_t>> sh = {{2, 32, 512, 128}, {2, 32, 199, 128}, {2, 32, 512, 128}};
+  rt::PtxSelectPlan p = rt::planDeltaCorrectLaunch(l, 64, sh, {0x1000, 0x2000, 0x3000}, 5);
+  ASSERT_EQ(p.steps.size(), 1u);
+  EXPECT_EQ(p.entries, (std::vector<std::string>{""}));
+  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{512, 32, 2}));
+  EXPECT_EQ(p.steps[0].threads, 128u);
+  EXPECT_EQ(p.scratchBytes, 0u);
+  const std::vector<uint64_t> &a = p.steps[0].params;
+  ASSERT_EQ(a.size(), 3u * 5 + 2);
+  EXPECT_EQ(a[10], 0x3000u);
+  EXPECT_EQ(a[13], uint64_t(2 * 32 * 512 * 128));
+  EXPECT_EQ(a[15], 512u);
+  EXPECT_EQ(a[16], 5u);
+  // Rows of another stride's layout, or an output of another shape: one line.
+  sh[1][2] = 198;
+  EXPECT_EQ(errorOf([&] { rt::planDeltaCorrectLaunch(l, 64, sh, {1, 2, 3}, 0); }),
+            "tensor-core delta correction: dense rows [2, 32, 198, 128] (expected [2, 32, 199, 128])");
+  sh[1][2] = 199;
+  sh[2][3] = 64;
+  EXPECT_EQ(errorOf([&] { rt::planDeltaCorrectLaunch(l, 64, sh, {1, 2, 3}, 0); }),
+            "tensor-core delta correction: output [2, 32, 512, 64] (expected [2, 32, 512, 128])");
+  // No rows: nothing to launch.
+  EXPECT_TRUE(rt::planDeltaCorrectLaunch(l, 64, {{1, 32, 0, 128}, {1, 32, 191, 128}, {1, 32, 0, 128}},
+                                         {1, 2, 3}, 0)
                   .steps.empty());
 }
 

@@ -188,8 +188,36 @@ static bool buildTensorCoreKernels(deltaflow::compiler::ModuleDesc &desc,
         }
         continue;
       }
+      if (k.kind == KernelKind::DeltaCorrect && k.attention.dtype != DType::Float32) {
+        try {
+          k.tensorCore = buildDeltaCorrect(k.attention.dtype, k.attention.dv,
+                                           k.stride, k.name);
+        } catch (const std::exception &ex) {
+          llvm::errs() << k.loc << ": error: " << ex.what() << "\n";
+          return false;
+        }
+        continue;
+      }
+      if (k.kind == KernelKind::DenseRows && k.attention.dtype != DType::Float32) {
+        // Δ's rows: split-K over the keys on a 4-warp tile (a call has few
+        // rows: ceil(Nq / stride) and a tail).
+        TensorCoreTile tile;
+        tile.warps = 4;
+        tile.keyTile = k.attention.d <= 128 ? 64 : 32;
+        if (auto it = tiles.find("tensorcore.rows-warps"); it != tiles.end())
+          tile.warps = it->second;
+        if (auto it = tiles.find("tensorcore.rows-key-tile"); it != tiles.end())
+          tile.keyTile = it->second;
+        try {
+          k.tensorCore = buildDenseRowsAttention(k.attention, tile, k.name, k.stride);
+        } catch (const std::exception &ex) {
+          llvm::errs() << k.loc << ": error: " << ex.what() << "\n";
+          return false;
+        }
+        continue;
+      }
       // Dense and sparse attention (Partition admits a 16-bit query only
-      // there).
+      // there, in Δ's rows and in a selection).
       const bool sparse = k.kind == KernelKind::SparseAttention;
       if ((k.kind != KernelKind::Attention && !sparse) ||
           k.attention.dtype == DType::Float32)

@@ -129,7 +129,8 @@ struct PtxLaunch {
   int computeCapability = 0;  ///< needed: major * 10 + minor (80 = sm_80)
   /// How it is launched (compiler/include/deltaflow/Compiler/TensorCore.h):
   /// "attention-v1" (one entry), "token-select-v4" (seven), "decode-v1"
-  /// (split then merge). The manifest leaves out "attention-v1", which the
+  /// and "dense-rows-v1" (split then merge), "delta-correct-v1" (one
+  /// entry). The manifest leaves out "attention-v1", which the
   /// kernel's kind implies. (A selection without "token-select-v4" is of
   /// an older ABI, v1 (no abi field), v2 or v3, which the manifest reader
   /// accepts and the runtime refuses with "recompile".)

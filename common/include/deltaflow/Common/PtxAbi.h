@@ -15,6 +15,18 @@ namespace deltaflow::ptx_abi {
 /// "decode-v1": threads per CTA of `<prefix>_split` and `<prefix>_merge`.
 constexpr int64_t kDecodeSplitThreads = 128, kDecodeMergeThreads = 256;
 
+/// Dynamic shared memory of the LSE merge (decode-v1's and dense-rows-v1's
+/// `<prefix>_merge`) for head dim `d`: a max and a sum per warp, then
+/// kDecodeMergeThreads / (d / 4) partial output rows of d floats.
+constexpr int64_t mergeSharedBytes(int64_t d) {
+  return (kDecodeMergeThreads / 32) * 8 +
+         (kDecodeMergeThreads / (d / 4 > 0 ? d / 4 : 1)) * d * 4;
+}
+
+/// "dense-rows-v1": keys per split are a multiple of this (and so of every
+/// key tile the kernel admits).
+constexpr int64_t kRowsSplitQuantum = 256;
+
 } // namespace deltaflow::ptx_abi
 
 #endif // DELTAFLOW_COMMON_PTXABI_H

@@ -58,6 +58,8 @@ struct PtxKernel {
   int rowsPerBlock = 0;      ///< query rows per CTA (grid x = ceil(Nq/this))
   int computeCapability = 80;///< needed by the PTX (major*10 + minor)
   int64_t maxRows = -1;      ///< the variant serves at most this many query rows (-1: any)
+  /// The launch ABI the manifest names ("" for attention-v1).
+  std::string abi;
 };
 
 /// Largest dynamic shared memory per CTA on the oldest GPU the PTX targets
@@ -142,6 +144,41 @@ std::string deviceSelectUnsupported(const DeviceSelectSpec &spec);
 /// lowering.
 DeviceSelectKernels buildDeviceSelect(const DeviceSelectSpec &spec,
                                       const std::string &prefix);
+
+/// Δ's dense rows (attn.dense_rows) for bf16/f16 Q, K, V on the tensor
+/// cores ("dense-rows-v1" ABI). Its rows, query rows 0, s, 2s, ... then
+/// the prompt's tail (common/include/deltaflow/Common/SparseGeometry.h),
+/// each see every key up to their position, so the keys are split as in
+/// Flash-Decoding and merged by LSE. Two entries, `<prefix>_split` then
+/// `<prefix>_merge`, launched in that order on one stream, take the same
+/// parameters: q [B, Hq, Nq, D], k and v [B, Hkv, Nk, D], rows [B, Hq, R,
+/// D] (R = ceil(Nq / s) + deltaExtraRows(s); rows past the strided ones
+/// and this call's tail are written as 0), then the f32 scratch partO [B,
+/// Hq, R, S, D] and partL [B, Hq, R, S] (log2 domain), as 1-D memref
+/// descriptors, then Nq, Nk, keysPerSplit (a multiple of
+/// ptx_abi::kRowsSplitQuantum) and rowsAfter (the prompt rows after this
+/// call, >= 0) as 64-bit integers; S = ceil(Nk / keysPerSplit). Grids and
+/// blocks: split (ceil(R / rowsPerBlock), Hq, S B) x threads with the
+/// attention tile's shared memory, merge (R, Hq, B) x kDecodeMergeThreads
+/// with ptx_abi::mergeSharedBytes(D).
+std::string denseRowsUnsupported(const manifest::AttentionParams &spec,
+                                 const TensorCoreTile &tile, int64_t stride);
+PtxKernel buildDenseRowsAttention(const manifest::AttentionParams &spec,
+                                  const TensorCoreTile &tile,
+                                  const std::string &prefix, int64_t stride);
+
+/// Δ's combination (attn.delta_correct) for bf16/f16 rows ("delta-correct-
+/// v1" ABI): row i of the output is sparse[i] + rows[m] - sparse[m s] (m =
+/// i / s), in f32 and rounded once, except the tail's rows, which are the
+/// dense rows as they are. One entry `function` takes sparse [B, Hq, Nq,
+/// D], rows [B, Hq, R, D] and out [B, Hq, Nq, D] as 1-D memref
+/// descriptors, then Nq and rowsAfter as 64-bit integers; grid (Nq, Hq, B)
+/// x kDeltaCorrectThreads, no shared memory. Head dims up to
+/// 2 kDeltaCorrectThreads.
+constexpr int kDeltaCorrectThreads = 128;
+std::string deltaCorrectUnsupported(manifest::DType dtype, int64_t d, int64_t stride);
+PtxKernel buildDeltaCorrect(manifest::DType dtype, int64_t d, int64_t stride,
+                            const std::string &function);
 
 /// Split-K decode of dense attention for bf16/f16 Q, K, V (Flash-Decoding;
 /// compiler/TensorCore/Decode.cpp): the few-row variant beside the tile
