@@ -973,8 +973,11 @@ def bench_delta(drv, name, nq, nk, rows_after, rows):
     b, hq, hkv, d, dt = case["batch"], case["hq"], case["hkv"], case["d"], DT[case["dtype"]]
     q, k, v = random_qkv(case, nq, nk)
     R = -(-nq // st) + st - 1 + span
-    tiles = -(-R // dr["rows_per_block"])
-    want = max(1, 1024 // (tiles * hq * b))  # PtxLauncher: kDecodeTargetCtas
+    tail = min(max(nq % st + span - rows_after, 0), nq)
+    # PtxLauncher's plan: a CTA's rows are (query head, used row) pairs of one
+    # KV head; about kDecodeTargetCtas CTAs.
+    tiles = -(-(hq // hkv) * (-(-nq // st) + tail) // dr["rows_per_block"])
+    want = max(1, 1024 // (tiles * hkv * b))
     kps = -(-nk // want)
     kps = max(256, -(-kps // 256) * 256)
     S = -(-nk // kps)
@@ -983,10 +986,11 @@ def bench_delta(drv, name, nq, nk, rows_after, rows):
     ts = [q, k, v, rws, torch.empty(b * hq * R * S * d, **f32), torch.empty(b * hq * R * S, **f32)]
     sc = [nq, nk, kps, rows_after]
     merge_shared = 8 * 8 + (256 // (d // 4)) * d * 4  # ptx_abi::mergeSharedBytes
-    split = lambda: drv.launch(f_split, (tiles, hq, S * b), dr["threads"], dr["shared_bytes"], ts, sc)
+    split = lambda: drv.launch(f_split, (tiles, hkv, S * b), dr["threads"], dr["shared_bytes"], ts, sc)
     merge = lambda: drv.launch(f_merge, (R, hq, b), 256, merge_shared, ts, sc)
     sparse_out, out = torch.randn_like(q), torch.empty_like(q)
-    comb = lambda: drv.launch(f_dc, (nq, hq, b), dc["threads"], 0, [sparse_out, rws, out], [nq, rows_after])
+    comb = lambda: drv.launch(f_dc, (-(-nq // dc["rows_per_block"]), hq, b), dc["threads"], 0,
+                              [sparse_out, rws, out], [nq, rows_after])
     t_split, t_merge, t_comb = graph_time(split), graph_time(merge), graph_time(comb)
     t_all = graph_time(lambda: (split(), merge(), comb()))
     from torch.nn.attention.bias import causal_lower_right
@@ -999,7 +1003,6 @@ def bench_delta(drv, name, nq, nk, rows_after, rows):
     kv_bytes = 2 * b * hkv * nk * d * q.element_size()
     gbs = kv_bytes / t_split / 1e6
     target = t_dense / st * 1.1
-    tail = min(max(nq % st + span - rows_after, 0), nq)
     print(f"delta {name} {nq} q @ {nk} (stride {st}, rows-after {rows_after}: {-(-nq // st)} strided + "
           f"{tail} tail rows): split {t_split:.3f} + merge {t_merge:.3f} + combine {t_comb:.3f} = "
           f"{t_all:.3f} ms; dense flash {t_dense:.3f} ms, dense/stride + 10% = {target:.3f} ms "

@@ -261,6 +261,9 @@ private:
     /// count, the row layout, and the positions of this lane's two rows.
     Value partO, partL, kps, rowsAfter, split, splits;
     DeltaRows rows;
+    /// Rows this call uses per head (strided + tail, at least 1 for the
+    /// divisions) and the CTA rows of a KV head's group, G of them.
+    Value usedRows, packedRows;
     Value lanePos[2];
   };
 
@@ -397,7 +400,7 @@ private:
   /// Δ's rows: the partial (O / l, m + log2 l) of each valid row, or (0,
   /// -inf) where the split holds no key the row sees.
   void storeDeltaPartials(const Context &cx, const State &st, Value row0,
-                          Value col, Value batch, Value head);
+                          Value col, Value batch, Value kvHead);
 
   /// One K/V tile (virtual position v of nV): returns the new state.
   State step(const Context &cx, Value v, Value nV, const State &in,
@@ -587,29 +590,40 @@ void AttentionTileBuilder::setUpDeltaRows(Context &cx, Value &nV, Value &vLo,
                                           Value &vHi) {
   const int64_t s = deltaStride;
   cx.rows = deltaRows(cx.nq, cx.rowsAfter, s);
-  Value strided = cx.rows.strided, used = add(strided, cx.rows.tail);
+  Value strided = cx.rows.strided;
+  Value U = maxu(add(strided, cx.rows.tail), idx(1));
+  cx.usedRows = U;
+  cx.packedRows = mul(add(strided, cx.rows.tail), spec.hq / spec.hkv);
+  auto divU = [&](Value x) { return b.create<arith::DivUIOp>(x, U); };
+  auto remU = [&](Value x) { return b.create<arith::RemUIOp>(x, U); };
   Value row0 = add(add(cx.q0, mul(warp, 16)), div(lane, 4));
   for (int h = 0; h < 2; ++h)
-    cx.lanePos[h] =
-        add(cx.offset, deltaQueryRow(cx.rows, cx.nq, add(row0, h * 8), s));
-  // The CTA's valid rows [q0, rEnd): strided ones [q0, sEnd) at query rows
-  // q0 s ... (sEnd - 1) s, tail ones [tLo, rEnd) from nq - tail on. minQ
-  // and maxQ bound their query rows.
-  Value rEnd = minu(add(cx.q0, BM), used);
-  Value sEnd = minu(add(cx.q0, BM), strided);
-  Value tLo = maxu(cx.q0, strided);
-  Value hasS = ult(cx.q0, strided), hasT = ult(tLo, rEnd);
+    cx.lanePos[h] = add(cx.offset, deltaQueryRow(cx.rows, cx.nq,
+                                                 remU(add(row0, h * 8)), s));
+  // The CTA's valid rows [q0, rhoEnd) hold Δ rows [ra, rb) when they lie in
+  // one head's segment, else (conservatively) all of [0, U). Of those, the
+  // strided ones [ra, sEnd) are query rows ra s ... (sEnd - 1) s, the tail
+  // ones [tLo, rb) from nq - tail on; minQ and maxQ bound their query rows.
+  Value rhoEnd = minu(add(cx.q0, BM), cx.packedRows);
+  Value last = sub(rhoEnd, 1);
+  Value inOne = b.create<arith::CmpIOp>(arith::CmpIPredicate::eq, divU(cx.q0),
+                                        divU(last));
+  Value ra = select(inOne, remU(cx.q0), idx(0));
+  Value rb = select(inOne, add(remU(last), 1), U);
+  Value sEnd = minu(rb, strided);
+  Value tLo = maxu(ra, strided);
+  Value hasS = ult(ra, strided), hasT = ult(tLo, rb);
   Value tail0 = sub(cx.nq, cx.rows.tail);
-  Value minS = mul(cx.q0, s), maxS = mul(sub(sEnd, 1), s);
+  Value minS = mul(ra, s), maxS = mul(sub(sEnd, 1), s);
   Value minT = add(tail0, sub(tLo, strided)),
-        maxT = add(tail0, sub(sub(rEnd, 1), strided));
+        maxT = add(tail0, sub(sub(rb, 1), strided));
   Value minQ = select(hasS, select(hasT, minu(minS, minT), minS), minT);
   Value maxQ = select(hasS, select(hasT, maxu(maxS, maxT), maxS), maxT);
   // Keys [kBegin, kEnd): the split's, up to the last row's position.
   Value kBegin = mul(cx.split, cx.kps);
   Value kEnd = minu(minu(add(kBegin, cx.kps), cx.nk),
                     add(add(cx.offset, maxQ), 1));
-  kEnd = select(ult(cx.q0, rEnd), kEnd, kBegin);
+  kEnd = select(ult(cx.q0, rhoEnd), kEnd, kBegin);
   Value tFirst = div(kBegin, BN); // keysPerSplit is a multiple of BN
   Value tEnd = maxu(tFirst, ceilDiv(kEnd, BN));
   // Unmasked: whole tiles inside K at or below the first row's position.
@@ -624,15 +638,19 @@ void AttentionTileBuilder::setUpDeltaRows(Context &cx, Value &nV, Value &vLo,
 
 void AttentionTileBuilder::storeDeltaPartials(const Context &cx, const State &st,
                                               Value row0, Value col,
-                                              Value batch, Value head) {
+                                              Value batch, Value kvHead) {
   Value zero = f32c(0.0), one = f32c(1.0);
+  const int64_t G = spec.hq / spec.hkv;
   for (int h = 0; h < 2; ++h) {
     Value l = quadSum(st.l[h]);
-    Value row = add(row0, h * 8);
-    ifThen(ult(row, cx.rows.rows), [&] {
-      // partO [B, Hq, R, S, D], partL [B, Hq, R, S] (log2 domain).
-      Value prow = add(mul(add(mul(add(mul(batch, spec.hq), head), cx.rows.rows),
-                               row),
+    Value rho = add(row0, h * 8);
+    ifThen(ult(rho, cx.packedRows), [&] {
+      // Row rho is Δ row r of query head kvHead G + g; partO [B, Hq, R, S,
+      // D], partL [B, Hq, R, S] (log2 domain).
+      Value g = b.create<arith::DivUIOp>(rho, cx.usedRows);
+      Value r = b.create<arith::RemUIOp>(rho, cx.usedRows);
+      Value qHead = add(mul(kvHead, G), g);
+      Value prow = add(mul(add(mul(add(mul(batch, spec.hq), qHead), cx.rows.rows), r),
                            cx.splits),
                        cx.split);
       Value empty = b.create<arith::CmpFOp>(arith::CmpFPredicate::OEQ, l, zero);
@@ -683,8 +701,9 @@ void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
   warp = div(tid, 32);
   Value qTile, head = b.create<gpu::BlockIdOp>(gpu::Dimension::y), batch;
   if (deltaStride) {
-    // Grid (row tiles, Hq, S B): the CTAs of one key split are adjacent,
-    // so the query heads of a KV head read its keys while they are in L2.
+    // Grid (row tiles, Hkv, S B): a CTA's rows are (query head g of the KV
+    // head, Δ row r) pairs, g-major, so the G heads share each K/V tile;
+    // the CTAs of one key split are adjacent (their keys stay in L2).
     qTile = b.create<gpu::BlockIdOp>(gpu::Dimension::x);
     Value z = b.create<gpu::BlockIdOp>(gpu::Dimension::z);
     cx.splits = b.create<arith::DivUIOp>(add(cx.nk, sub(cx.kps, idx(1))), cx.kps);
@@ -696,10 +715,14 @@ void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
     qTile = sub(sub(tiles, 1), b.create<gpu::BlockIdOp>(gpu::Dimension::x));
     batch = b.create<gpu::BlockIdOp>(gpu::Dimension::z);
   }
-  Value kvHead = div(head, spec.hq / spec.hkv);
+  const int64_t G = spec.hq / spec.hkv;
+  Value kvHead = deltaStride ? head : div(head, G);
   cx.q0 = mul(qTile, BM);
   cx.offset = spec.offset ? idx(*spec.offset) : sub(cx.nk, cx.nq);
-  cx.qBase = mul(mul(add(mul(batch, spec.hq), head), cx.nq), D);
+  // Δ's rows: the first query head of the KV head's group.
+  cx.qBase = mul(mul(add(mul(batch, spec.hq), deltaStride ? mul(head, G) : head),
+                     cx.nq),
+                 D);
   cx.kvBase = mul(mul(add(mul(batch, spec.hkv), kvHead), cx.nk), D);
   cx.scaleLog2 = f32c(spec.scale * M_LOG2E);
 
@@ -755,9 +778,12 @@ void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
 
   // Prologue: Q and the first K/V tile in one group.
   if (deltaStride)
-    loadTile(cx.q, cx.qBase, cx.q0, add(cx.rows.strided, cx.rows.tail),
-             idx(qRegion()), BM, [&](Value r) {
-               return deltaQueryRow(cx.rows, cx.nq, r, deltaStride);
+    loadTile(cx.q, cx.qBase, cx.q0, cx.packedRows, idx(qRegion()), BM,
+             [&](Value rho) -> Value {
+               Value g = b.create<arith::DivUIOp>(rho, cx.usedRows);
+               Value r = b.create<arith::RemUIOp>(rho, cx.usedRows);
+               return add(mul(g, cx.nq),
+                          deltaQueryRow(cx.rows, cx.nq, r, deltaStride));
              });
   else
     loadTile(cx.q, cx.qBase, cx.q0, cx.nq, idx(qRegion()), BM);
@@ -799,7 +825,7 @@ void AttentionTileBuilder::build(gpu::GPUFuncOp fn) {
   Value row0 = add(add(cx.q0, mul(warp, 16)), div(lane, 4));
   Value col = mul(rem(lane, 4), 2);
   if (deltaStride) {
-    storeDeltaPartials(cx, st, row0, col, batch, head);
+    storeDeltaPartials(cx, st, row0, col, batch, kvHead);
     b.create<gpu::ReturnOp>();
     return;
   }

@@ -5,9 +5,10 @@
 //   sparse[i] + rows[m] - sparse[m s],
 // except the rows of this call's tail (the prompt's last rows, computed
 // densely), which are the dense rows as they are. The f32 sum is rounded
-// to the output type once. One CTA per (row, query head, batch); thread t
-// writes elements t, t + kDeltaCorrectThreads, ... of the row. The row
-// layout is attn.dense_rows' (GpuKernelBuilder::deltaRows).
+// to the output type once. A CTA holds kDeltaCorrectThreads / (D / 8) rows
+// of one (query head, batch); each lane reads and writes 8 consecutive
+// elements with 16-byte accesses. The row layout is attn.dense_rows'
+// (GpuKernelBuilder::deltaRows).
 //
 //===----------------------------------------------------------------------===//
 
@@ -33,47 +34,50 @@ public:
   DeltaCorrectBuilder(ImplicitLocOpBuilder &b, Type elem, int64_t d, int64_t stride)
       : GpuKernelBuilder(b), elem(elem), D(d), stride(stride) {}
 
+  /// Rows per CTA: kDeltaCorrectThreads / (D / 8) lanes of 8 elements.
+  static int64_t rowsPerBlock(int64_t d) { return kDeltaCorrectThreads / (d / 8); }
+
   void build(gpu::GPUFuncOp fn) {
     Block &e = fn.getBody().front();
     Value sparse = e.getArgument(0), rows = e.getArgument(1), out = e.getArgument(2),
           nq = e.getArgument(3), rowsAfter = e.getArgument(4);
+    const int64_t lanes = D / 8, perBlock = rowsPerBlock(D);
     Value tid = b.create<gpu::ThreadIdOp>(gpu::Dimension::x);
-    Value i = bid(gpu::Dimension::x), h = bid(gpu::Dimension::y),
-          bb = bid(gpu::Dimension::z);
+    Value rr = div(tid, lanes), col = mul(rem(tid, lanes), 8);
+    Value i = add(mul(bid(gpu::Dimension::x), perBlock), rr);
+    Value h = bid(gpu::Dimension::y), bb = bid(gpu::Dimension::z);
     Value heads = b.create<gpu::GridDimOp>(gpu::Dimension::y);
     DeltaRows g = deltaRows(nq, rowsAfter, stride);
     Value head = add(mul(bb, heads), h);
-    Value tail0 = sub(nq, g.tail);
-    Value inTail = b.create<arith::CmpIOp>(arith::CmpIPredicate::uge, i, tail0);
-    Value m = div(i, stride);
-    // Element offsets of the row's sources: sparse row i and m s, dense
-    // row m, or the tail's dense row strided + (i - tail0).
-    Value sRow = mul(add(mul(head, nq), i), D);
-    Value sAnchor = mul(add(mul(head, nq), mul(m, stride)), D);
-    Value rRow = mul(add(mul(head, g.rows),
-                         select(inTail, add(g.strided, sub(i, tail0)), m)),
-                     D);
-    auto load = [&](Value mem, Value at) {
-      return b.create<arith::ExtFOp>(f32, lds(mem, at));
-    };
-    for (int64_t e0 = 0; e0 < D; e0 += kDeltaCorrectThreads) {
-      Value el = add(tid, e0);
-      ifThen(ult(el, idx(D)), [&] {
-        Value dense = load(rows, add(rRow, el));
-        auto branch = b.create<scf::IfOp>(TypeRange{f32}, inTail, true);
-        {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPointToStart(&branch.getThenRegion().front());
-          b.create<scf::YieldOp>(dense);
-          b.setInsertionPointToStart(&branch.getElseRegion().front());
-          Value x = fsub(fadd(load(sparse, add(sRow, el)), dense),
-                         load(sparse, add(sAnchor, el)));
-          b.create<scf::YieldOp>(x);
-        }
-        sts(b.create<arith::TruncFOp>(elem, branch.getResult(0)), out,
-            add(sRow, el));
-      });
-    }
+    ifThen(land(ult(rr, idx(perBlock)), ult(i, nq)), [&] {
+      Value tail0 = sub(nq, g.tail);
+      Value inTail = b.create<arith::CmpIOp>(arith::CmpIPredicate::uge, i, tail0);
+      Value m = div(i, stride);
+      // Element offsets of the lane's 8 elements: sparse rows i and m s,
+      // dense row m, or the tail's dense row strided + (i - tail0).
+      Value sRow = add(mul(add(mul(head, nq), i), D), col);
+      Value sAnchor = add(mul(add(mul(head, nq), mul(m, stride)), D), col);
+      Value rRow = add(mul(add(mul(head, g.rows),
+                               select(inTail, add(g.strided, sub(i, tail0)), m)),
+                           D),
+                       col);
+      auto vecE = VectorType::get({8}, elem), vecF = VectorType::get({8}, f32);
+      auto load = [&](Value mem, Value at) {
+        return b.create<arith::ExtFOp>(vecF, loadAligned16(mem, at, vecE));
+      };
+      Value dense = load(rows, rRow);
+      auto branch = b.create<scf::IfOp>(TypeRange{vecF}, inTail, true);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(&branch.getThenRegion().front());
+        b.create<scf::YieldOp>(dense);
+        b.setInsertionPointToStart(&branch.getElseRegion().front());
+        Value x = b.create<arith::SubFOp>(
+            b.create<arith::AddFOp>(load(sparse, sRow), dense), load(sparse, sAnchor));
+        b.create<scf::YieldOp>(x);
+      }
+      storeAligned16(b.create<arith::TruncFOp>(vecE, branch.getResult(0)), out, sRow);
+    });
     b.create<gpu::ReturnOp>();
   }
 
@@ -88,9 +92,9 @@ std::string deltaCorrectUnsupported(manifest::DType dtype, int64_t d, int64_t st
   if (dtype != manifest::DType::BFloat16 && dtype != manifest::DType::Float16)
     return std::string("element type ") + manifest::toString(dtype) +
            " (the kernel takes bfloat16 or float16)";
-  if (d < 1 || d > 2 * kDeltaCorrectThreads)
-    return "head dim " + std::to_string(d) + " (1 to " +
-           std::to_string(2 * kDeltaCorrectThreads) + ")";
+  if (d < 8 || d % 8 != 0 || d > 8 * kDeltaCorrectThreads)
+    return "head dim " + std::to_string(d) + " (a multiple of 8 up to " +
+           std::to_string(8 * kDeltaCorrectThreads) + ")";
   if (stride < 1)
     return "stride " + std::to_string(stride) + " (must be >= 1)";
   return "";
@@ -111,7 +115,7 @@ PtxKernel buildDeltaCorrect(manifest::DType dtype, int64_t d, int64_t stride,
   PtxKernel k;
   k.function = function;
   k.threads = kDeltaCorrectThreads;
-  k.rowsPerBlock = 1;
+  k.rowsPerBlock = int(DeltaCorrectBuilder::rowsPerBlock(d));
   k.computeCapability = 80;
   k.abi = "delta-correct-v1";
   k.ptx = gm.ptx();

@@ -182,6 +182,11 @@ protected:
   Value loadAligned16(Value mem, Value at, mlir::VectorType ty, int64_t elemBytes = 2) {
     return b.create<mlir::LLVM::LoadOp>(ty, globalPtr(mem, at, elemBytes), /*alignment=*/16);
   }
+  /// Stores the 16-byte vector `v` at element `at` (16-byte aligned) of a
+  /// global buffer of `elemBytes`-byte elements: one st.global.v4.
+  void storeAligned16(Value v, Value mem, Value at, int64_t elemBytes = 2) {
+    b.create<mlir::LLVM::StoreOp>(v, globalPtr(mem, at, elemBytes), /*alignment=*/16);
+  }
   /// loadAligned16 through the read-only path as one opaque instruction
   /// (inline PTX `ld.global.nc.v4.b32`), for buffers the kernel never
   /// writes; the 16 bytes as vector<4xi32> (widen16 unpacks 16-bit floats).

@@ -295,6 +295,10 @@ PtxSelectPlan planDenseRowsLaunch(const manifest::PtxLaunch &launch,
   if (shapes.size() != 4 || devicePtrs.size() != 4)
     throw std::runtime_error(what + " takes 4 buffers (q, k, v, rows), got " +
                              std::to_string(shapes.size()));
+  if (spec.hkv < 1 || spec.hq % spec.hkv != 0)
+    throw std::runtime_error(what + ": " + std::to_string(spec.hq) +
+                             " query heads over " + std::to_string(spec.hkv) +
+                             " KV heads");
   if (stride < 1 || launch.rowsPerBlock < 1 || rowsAfter < 0)
     throw std::runtime_error(what + ": stride " + std::to_string(stride) +
                              ", rows per block " + std::to_string(launch.rowsPerBlock) +
@@ -325,15 +329,22 @@ PtxSelectPlan planDenseRowsLaunch(const manifest::PtxLaunch &launch,
         ", Nk = " + std::to_string(nk));
   if (B < 1)
     return {}; // nothing to launch
-  // Keys per split: a multiple of the quantum, about kDecodeTargetCtas CTAs.
+  // A split CTA's rows are (query head, used row) pairs of one KV head: G
+  // times the strided rows and this call's tail. Keys per split: a multiple
+  // of the quantum, about kDecodeTargetCtas CTAs.
   const int64_t quantum = ptx_abi::kRowsSplitQuantum;
-  int64_t tiles = (R + launch.rowsPerBlock - 1) / launch.rowsPerBlock;
-  int64_t perSplit = std::max<int64_t>(1, tiles * spec.hq * B);
+  int64_t used = geometry::deltaStridedRows(nq, stride) +
+                 geometry::deltaTailRows(nq, stride, rowsAfter);
+  int64_t packed = used * (spec.hq / spec.hkv);
+  int64_t tiles = (packed + launch.rowsPerBlock - 1) / launch.rowsPerBlock;
+  int64_t perSplit = std::max<int64_t>(1, tiles * spec.hkv * B);
   int64_t splitsWanted = std::max<int64_t>(1, kDecodeTargetCtas / perSplit);
   int64_t kps = (nk + splitsWanted - 1) / splitsWanted;
   kps = std::max<int64_t>(quantum, (kps + quantum - 1) / quantum * quantum);
   int64_t S = (nk + kps - 1) / kps;
-  if (spec.hq > kMaxGridYZ || S * B > kMaxGridYZ || R > int64_t(std::numeric_limits<int32_t>::max()))
+  if (spec.hq > kMaxGridYZ || S * B > kMaxGridYZ ||
+      R > int64_t(std::numeric_limits<int32_t>::max()) ||
+      tiles > int64_t(std::numeric_limits<int32_t>::max()))
     throw std::runtime_error(what + ": grid beyond the CUDA limits (" +
                              std::to_string(R) + " rows, " + std::to_string(spec.hq) +
                              " heads, " + std::to_string(S * B) + " splits x batch)");
@@ -352,17 +363,21 @@ PtxSelectPlan planDenseRowsLaunch(const manifest::PtxLaunch &launch,
   params.insert(params.end(),
                 {uint64_t(nq), uint64_t(nk), uint64_t(kps), uint64_t(rowsAfter)});
   PtxLaunchPlan split, merge;
-  split.grid = {unsigned(tiles), unsigned(spec.hq), unsigned(S * B)};
+  split.grid = {unsigned(tiles), unsigned(spec.hkv), unsigned(S * B)};
   split.threads = unsigned(launch.threads);
   split.sharedBytes = unsigned(launch.sharedBytes);
+  split.params = params;
   merge.grid = {unsigned(R), unsigned(spec.hq), unsigned(B)};
   merge.threads = unsigned(ptx_abi::kDecodeMergeThreads);
   merge.sharedBytes = unsigned(ptx_abi::mergeSharedBytes(spec.dv));
-  for (PtxLaunchPlan *lp : {&split, &merge}) {
-    lp->params = params;
-    p.steps.push_back(*lp);
+  merge.params = std::move(params);
+  // No used rows (no queries): the merge alone writes the zeros.
+  if (tiles > 0) {
+    p.steps.push_back(std::move(split));
+    p.entries.push_back("_split");
   }
-  p.entries = {"_split", "_merge"};
+  p.steps.push_back(std::move(merge));
+  p.entries.push_back("_merge");
   return p;
 }
 
@@ -398,8 +413,12 @@ PtxSelectPlan planDeltaCorrectLaunch(const manifest::PtxLaunch &launch, int64_t 
   PtxSelectPlan p;
   if (nq < 1 || B < 1)
     return p; // nothing to launch
+  if (launch.rowsPerBlock < 1)
+    throw std::runtime_error(what + ": rows per block " +
+                             std::to_string(launch.rowsPerBlock));
   PtxLaunchPlan lp;
-  lp.grid = {unsigned(nq), unsigned(hq), unsigned(B)};
+  lp.grid = {unsigned((nq + launch.rowsPerBlock - 1) / launch.rowsPerBlock),
+             unsigned(hq), unsigned(B)};
   lp.threads = unsigned(launch.threads);
   lp.sharedBytes = 0;
   for (size_t i = 0; i < 3; ++i)

@@ -308,20 +308,23 @@ TEST(PtxLaunch, DecodePlansSplitThenMergeOverScratch) {
 
 TEST(PtxLaunch, DenseRowsPlanSplitsKeysAndMergesRows) {
   // "dense-rows-v1": q, k, v, rows, partO, partL, then Nq, Nk, keys per
-  // split, rows after; split (row tiles, Hq, S B), merge (R, Hq, B).
+  // split, rows after; split (row tiles, Hkv, S B) over the G query heads'
+  // used rows of each KV head, merge (R, Hq, B) over the reserved rows.
   manifest::PtxLaunch l{"attention_k2", 128, 81920, 64, 80, "dense-rows-v1"};
   std::vector<uint64_t> ptrs = {0x1000, 0x2000, 0x3000, 0x4000};
-  // 512 queries, stride 64: R = 8 strided + 63 + 128 reserved = 199 rows,
-  // 4 row tiles x 32 heads = 128 CTAs per split, so 8 splits of 16K keys.
+  // 512 queries, stride 64, a call with no tail: R = 8 strided + 63 + 128
+  // reserved = 199 rows; 4 query heads x 8 used rows fill one 64-row tile
+  // per KV head: 8 CTAs per split, so 128 splits of 1024 keys.
   auto sh = [](int64_t b, int64_t nq, int64_t nk, int64_t rows) {
     return std::vector<std::vector<int64_t>>{
         {b, 32, nq, 128}, {b, 8, nk, 128}, {b, 8, nk, 128}, {b, 32, rows, 128}};
   };
   rt::PtxSelectPlan p = rt::planDenseRowsLaunch(l, gqa(true, false), 64,
-                                                sh(1, 512, 131072, 199), ptrs, 0x100000, 7);
+                                                sh(1, 512, 131072, 199), ptrs, 0x100000,
+                                                1000000);
   EXPECT_EQ(p.entries, (std::vector<std::string>{"_split", "_merge"}));
   ASSERT_EQ(p.steps.size(), 2u);
-  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{4, 32, 8}));
+  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{1, 8, 128}));
   EXPECT_EQ(p.steps[1].grid, (std::array<unsigned, 3>{199, 32, 1}));
   EXPECT_EQ(p.steps[0].threads, 128u);
   EXPECT_EQ(p.steps[1].threads, 256u);
@@ -332,20 +335,33 @@ TEST(PtxLaunch, DenseRowsPlanSplitsKeysAndMergesRows) {
   EXPECT_EQ(a, p.steps[1].params);
   EXPECT_EQ(a[15], 0x4000u);                 // rows
   EXPECT_EQ(a[18], uint64_t(32 * 199 * 128)); // its elements
-  uint64_t partRows = 32 * 199 * 8;
+  uint64_t partRows = 32 * 199 * 128;
   EXPECT_EQ(a[20], 0x100000u);
   EXPECT_EQ(a[23], partRows * 128);
   EXPECT_EQ(a[25], 0x100000u + partRows * 128 * 4);
   EXPECT_EQ(a[28], partRows);
   EXPECT_EQ((std::vector<uint64_t>(a.end() - 4, a.end())),
-            (std::vector<uint64_t>{512, 131072, 16384, 7}));
+            (std::vector<uint64_t>{512, 131072, 1024, 1000000}));
   EXPECT_EQ(p.scratchBytes, partRows * 128 * 4 + (partRows * 4 + 255) / 256 * 256);
 
-  // A short context: one split of at least 256 keys; batch 2 in grid z.
+  // The call that ends the prompt: 512 mod 64 + 128 tail rows, less the 7
+  // that follow: 129 used rows x 4 heads = 9 tiles per KV head, 72 CTAs per
+  // split, so 14 splits of 9472 keys.
+  p = rt::planDenseRowsLaunch(l, gqa(true, false), 64, sh(1, 512, 131072, 199), ptrs, 0, 7);
+  ASSERT_EQ(p.steps.size(), 2u);
+  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{9, 8, 14}));
+  EXPECT_EQ(p.steps[0].params[32], 9472u);
+  // A short context: splits of at least 256 keys; batch 2 in grid z (37
+  // queries: 1 strided row and all 37 as the tail).
   p = rt::planDenseRowsLaunch(l, gqa(true, false), 64, sh(2, 37, 300, 192), ptrs, 0, 0);
   ASSERT_EQ(p.steps.size(), 2u);
-  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{3, 32, 4}));
+  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{3, 8, 4}));
   EXPECT_EQ(p.steps[0].params[32], 256u);
+  // No queries: the merge alone (it writes the reserved rows' zeros).
+  p = rt::planDenseRowsLaunch(l, gqa(true, false), 64, sh(1, 0, 300, 191), ptrs, 0, 0);
+  EXPECT_EQ(p.entries, (std::vector<std::string>{"_merge"}));
+  ASSERT_EQ(p.steps.size(), 1u);
+  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{191, 32, 1}));
 
   // Bad shapes are one line; so is a causal call with more queries than keys.
   EXPECT_EQ(errorOf([&] {
@@ -363,15 +379,15 @@ TEST(PtxLaunch, DenseRowsPlanSplitsKeysAndMergesRows) {
             "tensor-core dense rows: stride 64, rows per block 64 or rows after -1 out of range");
 }
 
-TEST(PtxLaunch, DeltaCorrectPlanIsOneRowPerBlock) {
+TEST(PtxLaunch, DeltaCorrectPlanCoversTheRows) {
   // "delta-correct-v1": sparse, rows, out, then Nq and rows after; grid
-  // (Nq, Hq, B).
-  manifest::PtxLaunch l{"attention_k3", 128, 0, 1, 80, "delta-correct-v1"};
+  // (ceil(Nq / rows per block), Hq, B): 8 rows of 16 lanes for D = 128.
+  manifest::PtxLaunch l{"attention_k3", 128, 0, 8, 80, "delta-correct-v1"};
   std::vector<std::vector<int64_t>> sh = {{2, 32, 512, 128}, {2, 32, 199, 128}, {2, 32, 512, 128}};
   rt::PtxSelectPlan p = rt::planDeltaCorrectLaunch(l, 64, sh, {0x1000, 0x2000, 0x3000}, 5);
   ASSERT_EQ(p.steps.size(), 1u);
   EXPECT_EQ(p.entries, (std::vector<std::string>{""}));
-  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{512, 32, 2}));
+  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{64, 32, 2}));
   EXPECT_EQ(p.steps[0].threads, 128u);
   EXPECT_EQ(p.scratchBytes, 0u);
   const std::vector<uint64_t> &a = p.steps[0].params;

@@ -158,9 +158,11 @@ DeviceSelectKernels buildDeviceSelect(const DeviceSelectSpec &spec,
 /// descriptors, then Nq, Nk, keysPerSplit (a multiple of
 /// ptx_abi::kRowsSplitQuantum) and rowsAfter (the prompt rows after this
 /// call, >= 0) as 64-bit integers; S = ceil(Nk / keysPerSplit). Grids and
-/// blocks: split (ceil(R / rowsPerBlock), Hq, S B) x threads with the
-/// attention tile's shared memory, merge (R, Hq, B) x kDecodeMergeThreads
-/// with ptx_abi::mergeSharedBytes(D).
+/// blocks: split (ceil(G U / rowsPerBlock), Hkv, S B) x threads with the
+/// attention tile's shared memory, where U = ceil(Nq / s) + this call's
+/// tail rows are the used rows and a CTA's rows are (query head g of the
+/// KV head, used row) pairs, g-major; merge (R, Hq, B) x
+/// kDecodeMergeThreads with ptx_abi::mergeSharedBytes(D).
 std::string denseRowsUnsupported(const manifest::AttentionParams &spec,
                                  const TensorCoreTile &tile, int64_t stride);
 PtxKernel buildDenseRowsAttention(const manifest::AttentionParams &spec,
@@ -172,9 +174,10 @@ PtxKernel buildDenseRowsAttention(const manifest::AttentionParams &spec,
 /// i / s), in f32 and rounded once, except the tail's rows, which are the
 /// dense rows as they are. One entry `function` takes sparse [B, Hq, Nq,
 /// D], rows [B, Hq, R, D] and out [B, Hq, Nq, D] as 1-D memref
-/// descriptors, then Nq and rowsAfter as 64-bit integers; grid (Nq, Hq, B)
-/// x kDeltaCorrectThreads, no shared memory. Head dims up to
-/// 2 kDeltaCorrectThreads.
+/// descriptors, then Nq and rowsAfter as 64-bit integers; grid (ceil(Nq /
+/// rowsPerBlock), Hq, B) x kDeltaCorrectThreads, no shared memory;
+/// rowsPerBlock = kDeltaCorrectThreads / (D / 8). Head dims: multiples of 8
+/// up to 8 kDeltaCorrectThreads.
 constexpr int kDeltaCorrectThreads = 128;
 std::string deltaCorrectUnsupported(manifest::DType dtype, int64_t d, int64_t stride);
 PtxKernel buildDeltaCorrect(manifest::DType dtype, int64_t d, int64_t stride,
