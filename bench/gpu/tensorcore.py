@@ -1093,6 +1093,8 @@ def main():
                    help="token-select + Delta cases checked through deltaflow-run ('' for none)")
     p.add_argument("--delta-bench", default="512@131072@1000000,512@131072@0,4096@131072@1000000",
                    help="NQ@NK@ROWS_AFTER of Delta's kernels ('' for none)")
+    p.add_argument("--delta-bench-case", default="bf16-gqa4-d128-ts-delta",
+                   help="cases timed by --delta-bench (a tile sweep: sweep-delta-w8,...)")
     p.add_argument("--run-delta", default="512@131072",
                    help="NQ@NK of deltaflow-run on the token-select + Delta module ('' for none)")
     a = p.parse_args()
@@ -1140,7 +1142,8 @@ def main():
         ok &= check_delta(a.delta.split(","), work, rows["delta"])
     for spec in [x for x in a.delta_bench.split(",") if x]:
         nq, nk, ra = (int(x) for x in spec.split("@"))
-        bench_delta(drv, "bf16-gqa4-d128-ts-delta", nq, nk, ra, rows["delta_bench"])
+        for name in a.delta_bench_case.split(","):
+            bench_delta(drv, name, nq, nk, ra, rows["delta_bench"])
     rows["run"] = []
     for n in [int(x) for x in a.run_bench.split(",") if x]:
         run_bench(a.bench_case.split(",")[0], n, work, rows["run"])

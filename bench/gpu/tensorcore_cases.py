@@ -76,6 +76,14 @@ TOKEN_SELECT_DELTA = {
     "bf16-gqa4-d128-ts-delta-offset": (("bf16", 2, 8, 2, 128, True, False, 37), 24, 16, 64, 32, 5),
 }
 
+# Tile sweep of Δ's dense rows (bench/gpu/tensorcore.py --delta-bench-case):
+# name -> (token-select + Δ case, tiles).
+DELTA_SWEEP = {
+    "sweep-delta-w8": ("bf16-gqa4-d128-ts-delta", {"tensorcore.rows-warps": 8}),
+    "sweep-delta-w2": ("bf16-gqa4-d128-ts-delta", {"tensorcore.rows-warps": 2}),
+    "sweep-delta-k128": ("bf16-gqa4-d128-ts-delta", {"tensorcore.rows-key-tile": 128}),
+}
+
 # Tile sweep of the main case (--tile overrides): name -> (case, tiles).
 SWEEP = {
     "sweep-a64": ("bf16-gqa4-d128-causal", {"tensorcore.address-bits": 64}),
@@ -189,6 +197,12 @@ def main():
         with open(os.path.join(out, name + ".flags"), "w") as f:
             f.write(f"--sparsity=policy=token-select budget={budget} sinks={sinks} "
                     f"window={window} chunk={chunk}\n--delta=stride={stride}\n")
+    for name, (base, tiles) in DELTA_SWEEP.items():
+        for ext in (".mlir", ".flags"):
+            with open(os.path.join(out, base + ext)) as f, open(os.path.join(out, name + ext), "w") as g:
+                g.write(f.read())
+        with open(os.path.join(out, name + ".tiles"), "w") as f:
+            f.write(" ".join(f"--tile {k}={v}" for k, v in tiles.items()))
     for name, (base, *pattern) in DEVICE_SELECT.items():
         c = CASES[base] if isinstance(base, str) else base
         with open(os.path.join(out, name + ".mlir"), "w") as f:
@@ -211,7 +225,7 @@ def main():
         c = CASES[base] if isinstance(base, str) else base
         cases[name] = dict(zip(keys, c), **dict(zip(ds_keys, pattern[:4])), token_select=True,
                            delta=pattern[4])
-    for name, (base, tiles) in SWEEP.items():
+    for name, (base, tiles) in list(SWEEP.items()) + list(DELTA_SWEEP.items()):
         cases[name] = dict(cases[base], tiles=tiles, sweep=True)
     with open(os.path.join(out, "cases.json"), "w") as f:
         json.dump(cases, f, indent=1)

@@ -325,12 +325,14 @@ void DecodeBuilder::buildMerge(gpu::GPUFuncOp fn) {
   }
   Value qrow = add(mul(add(mul(bb, spec.hq), h), rowsPerHead), i);
   Value row0 = mul(qrow, S);
+  // An unused Δ row reads no partial (the split wrote none).
+  Value bound = used ? select(used, S, idx(0)) : S;
   Value dyn = dynamicShared();
   Value redMax = workgroup(dyn, f32, T / 32, 0);
   Value redSum = workgroup(dyn, f32, T / 32, T / 32 * 4);
   Value acc = workgroup(dyn, f32, P * D, T / 32 * 8);
   auto strided = [&](Value from, int64_t stride, Value initial, auto body) {
-    auto f = b.create<scf::ForOp>(from, S, idx(stride), ValueRange{initial});
+    auto f = b.create<scf::ForOp>(from, bound, idx(stride), ValueRange{initial});
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(f.getBody());
     b.create<scf::YieldOp>(ValueRange{body(f.getInductionVar(), f.getRegionIterArgs()[0])});
