@@ -4,7 +4,8 @@
 #   CUDA modules of examples/attention.mlir (dense, window + sinks,
 #   token-select), dense-f16 of examples/attention_f16kv.mlir (f16 K/V:
 #   inputs q float32 [1,32,N,128], k and v float16 [1,8,N,128]; output out
-#   float32), the x86-64 deltaflow-run and the oneTBB it links.
+#   float32), the Llama-style example for --target=cuda (bench/gpu/llama.py),
+#   the x86-64 deltaflow-run and the oneTBB it links.
 # On the device: bash bench/gpu/run.sh   (prints the table, writes $OUT/gpu.json)
 #                bash bench/gpu/run.sh tensorcore [args]   (bf16/f16 tensor cores)
 set -euo pipefail
@@ -30,6 +31,15 @@ for m in "$out"/tc/*.mlir; do
   # shellcheck disable=SC2086
   ./build/bin/deltaflow-compile "$m" --target=cuda --emit=ptx -o "${m%.mlir}" $tiles "${flags[@]}"
 done
+# The Llama-style example (examples/llama, 2 layers, d_model 1024, 16/4
+# heads of 64, f32) for the whole-model run (bench/gpu/llama.py): dense, and
+# token-select + Delta as run-example.sh builds it. Weights are made on the
+# device (make_weights.py; too large to carry).
+mkdir -p "$out/llama"
+python3 examples/llama/gen_llama.py -o "$out/llama/llama.mlir"
+./build/bin/deltaflow-compile "$out/llama/llama.mlir" --target=cuda -o "$out/llama/dense"
+./build/bin/deltaflow-compile "$out/llama/llama.mlir" --target=cuda -o "$out/llama/sparse" \
+  --sparsity="policy=token-select budget=256 sinks=64 window=256 chunk=256" --delta="stride=64" 2>/dev/null
 cp build/bin/deltaflow-run "$out/"
 for lib in libtbb.so.12 libtbbmalloc.so.2; do
   cp -L "/usr/lib/x86_64-linux-gnu/$lib" "$out/lib/"

@@ -323,14 +323,19 @@ struct Builder {
       Expr ni = indices.shape[0] == 1 ? Expr(0) : idx[0];
       // An index outside the table is an error of the run (TOSA leaves it
       // undefined; reading a clamped row would be a silent wrong answer).
-      // The clamp keeps the bounds inference within the table.
-      Expr index = at(n.operands[1], {ni, idx[1]});
-      Expr row = Halide::clamp(
+      // The clamp keeps the bounds inference within the table. The checked
+      // indices are a Func of their own, which a GPU schedule computes on
+      // the host (a GPU kernel cannot raise the error).
+      Var c0("gather_i"), c1("gather_j");
+      Func checked("gather_index");
+      Expr index = at(n.operands[1], {c0, c1});
+      checked(c1, c0) = Halide::clamp(
           Halide::require(index >= 0 && index < K, index,
                           "tosa.gather: index", index,
                           "is outside the table's", K, "rows"),
           0, K - 1);
-      return at(n.operands[0], {nv, row, idx[2]});
+      p.hostChecks.push_back(checked);
+      return at(n.operands[0], {nv, checked(idx[1], ni), idx[2]});
     }
     fail("no layout lowering for '" + op + "'");
   }

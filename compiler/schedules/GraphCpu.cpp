@@ -92,11 +92,17 @@ void packB(GraphPipeline &p, const Var &strip, int vw) {
 } // namespace
 
 int graphSmallRowsLimit(const GraphPipeline &p, const Halide::Target &t) {
+  if (familyOf(t).scheduleGraph)
+    return -1;
   MatmulTiles m = tilesFor(t);
   return tiledMatmul(p, m) ? m.rowBlock - 1 : -1;
 }
 
 void scheduleGraph(GraphPipeline &p, const Halide::Target &t, bool smallRows) {
+  if (const TargetFamily &f = familyOf(t); f.scheduleGraph) {
+    f.scheduleGraph(p, t);
+    return;
+  }
   const int vw = t.natural_vector_size<float>();
   const int64_t inner = p.shape.empty() ? 1 : p.shape.back();
   MatmulTiles m = tilesFor(t);

@@ -20,6 +20,7 @@
 
 #include "deltaflow/Compiler/Schedule.h"
 #include "deltaflow/Compiler/SelectionKernel.h"
+#include "deltaflow/Compiler/GraphPipeline.h"
 #include "deltaflow/Compiler/Targets.h"
 
 #include <optional>
@@ -462,6 +463,7 @@ void registerGpuTargets() {
   };
   f.selection = {scheduleCandidateScoresGpu, scheduleHeadSoftmaxGpu,
                  scheduleOverCandidatesGpu};
+  f.scheduleGraph = scheduleGraphGpu;
   f.sparseDecode = false; // sparse decode runs the prefill form (one row)
   f.bitWidenF16 = false;  // GPUs convert f16 natively
   registerTargetFamily(std::move(f));

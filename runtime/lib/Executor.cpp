@@ -489,9 +489,21 @@ Executor::run(const std::string &entryName,
         return;
       }
       if (!job->variant) {
-        cacheWrite(*job->kernel,
-                   job->tensors.at(size_t(job->kernel->argIndex(Arg::NewRows))),
-                   job->tensors.at(size_t(job->kernel->argIndex(Arg::Cache))));
+        Tensor &rows = job->tensors.at(size_t(job->kernel->argIndex(Arg::NewRows)));
+        Tensor &cache = job->tensors.at(size_t(job->kernel->argIndex(Arg::Cache)));
+        // A GPU module: the new rows come from a GPU kernel (bring them to
+        // the host cache), and the cache's device copy, if any, is then
+        // stale (the next kernel copies the host's).
+        halide_buffer_t *src = rows.halideBuffer();
+        if (src->device && (src->flags & halide_buffer_flag_device_dirty) &&
+            module_->copyToHost(src) != 0)
+          throw std::runtime_error("kernel '" + job->kernel->name +
+                                   "': copying the new rows from the device "
+                                   "failed: " + Module::takeHalideError());
+        cacheWrite(*job->kernel, rows, cache);
+        cache.halideBuffer()->flags =
+            (cache.halideBuffer()->flags | halide_buffer_flag_host_dirty) &
+            ~uint64_t(halide_buffer_flag_device_dirty);
         elapsed();
         return;
       }

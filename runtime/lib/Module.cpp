@@ -294,7 +294,10 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
 }
 
 Module::~Module() {
-  if (handle_)
+  // A GPU module's library stays loaded: a Tensor the caller still holds
+  // (an output, a session's logits) may own a device allocation that its
+  // deleter frees through this library's Halide runtime.
+  if (handle_ && !gpu_)
     dlclose(handle_);
 }
 

@@ -38,6 +38,9 @@ struct GraphPipeline {
   bool matmulBTransposed = false;
   int64_t matmulW = -1, matmulC = -1;     ///< static output columns, depth
   int reduceAxis = -1;                    ///< Halide dim reduced (Reduce)
+  /// Funcs that raise a run's error (tosa.gather's index check): inlined on
+  /// a CPU, computed on the host by a GPU schedule.
+  std::vector<Halide::Func> hostChecks;
 };
 
 /// Builds the algorithm; throws std::runtime_error naming `where` for a node
@@ -55,6 +58,9 @@ struct MatmulTiles {
 /// THE SCHEDULE for graph kernels. `smallRows`: the variant for fewer than
 /// rowBlock output rows (decode); otherwise at least rowBlock rows.
 void scheduleGraph(GraphPipeline &p, const Halide::Target &t, bool smallRows);
+/// The GPU graph schedule (schedules/GraphGpu.cpp): the GPU family's
+/// scheduleGraph hook.
+void scheduleGraphGpu(GraphPipeline &p, const Halide::Target &t);
 /// Whether the kernel gets a small-rows variant (matmuls with static,
 /// tile-aligned columns), and its row limit.
 int graphSmallRowsLimit(const GraphPipeline &p, const Halide::Target &t);

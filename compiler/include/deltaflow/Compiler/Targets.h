@@ -28,6 +28,7 @@ namespace deltaflow::compiler {
 
 struct CpuRegisterTiles;
 struct MatmulTiles;
+struct GraphPipeline;
 struct CandidateScores;
 struct HeadSoftmax;
 struct SelectionBuild;
@@ -73,8 +74,13 @@ struct TargetFamily {
   std::function<void(DecodePipeline &, const AttentionSpec &, const Halide::Target &)>
       scheduleDecode;
   std::function<void(DeltaPipeline &, int64_t dv, const Halide::Target &)> scheduleDelta;
-  /// Graph (TOSA) matmul tiles; unset: the family has no graph schedule.
+  /// Graph (TOSA) matmul tiles of the CPU graph schedule (schedules/
+  /// GraphCpu.cpp); unset, with scheduleGraph unset too: the family has no
+  /// graph schedule.
   std::function<MatmulTiles(const Halide::Target &)> matmulTiles;
+  /// A graph schedule of the family's own (GPUs: schedules/GraphGpu.cpp),
+  /// used instead of the CPU one; it has no small-rows variant.
+  std::function<void(GraphPipeline &, const Halide::Target &)> scheduleGraph;
   /// The selection kernels' shared stages.
   SelectionSchedules selection;
   /// Whether sparse attention gets a one-row (decode) variant.

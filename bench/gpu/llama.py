@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""The whole Llama-style example (examples/llama: 2 layers, d_model 1024,
+16/4 heads of 64, vocab 4096, f32) on the GPU through deltaflow-run generate
+(issue #14, stage 4), against the same model in PyTorch eager on the same
+device, in the same run. Device side of bench/gpu/build.sh:
+
+    bash bench/gpu/run.sh llama [--prompt 2048] [--decode 16]
+
+Checks: our dense logits against float64 (examples/llama/reference.py, the
+prompt's last position and every decode step, tol 1e-4), PyTorch's against
+ours. Prints prefill tokens/s and decode ms/token of both, their ratio, and
+the fraction of the f32 matmul rate PyTorch reaches on this GPU (measured
+in this run) that our prefill sustains.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import cuda_time  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+OUT = os.path.join(HERE, "out")
+LL = os.path.join(OUT, "llama")
+sys.path.insert(0, os.path.join(ROOT, "examples", "llama"))
+from reference import config_of, read_safetensors  # noqa: E402
+
+
+class TorchLlama:
+    """examples/llama/reference.py's forward in PyTorch eager (f32, no TF32),
+    with a KV cache for decode."""
+
+    def __init__(self, cfg, weights):
+        self.cfg = cfg
+        self.W = {k: torch.from_numpy(v.astype(np.float32)).cuda() for k, v in weights.items()}
+        d = cfg["head_dim"]
+        self.inv = 1.0 / cfg["rope_theta"] ** (torch.arange(0, d // 2, device="cuda", dtype=torch.float64) * 2 / d)
+
+    def rms(self, x, w):
+        return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + self.cfg["norm_eps"]) * w.reshape(-1)
+
+    def rope(self, x, pos):  # x [n, h, d]
+        ang = pos[:, None].double() * torch.cat([self.inv, self.inv])[None, :]
+        cos, sin = ang.cos().float()[:, None, :], ang.sin().float()[:, None, :]
+        half = x.shape[-1] // 2
+        return x * cos + torch.cat([-x[..., half:], x[..., :half]], -1) * sin
+
+    def step(self, tokens, pos0, cache):
+        c, W = self.cfg, self.W
+        n, hq, hkv, hd = len(tokens), c["heads"], c["kv_heads"], c["head_dim"]
+        x = W["embed"][tokens]
+        pos = torch.arange(pos0, pos0 + n, device="cuda")
+        for l in range(c["layers"]):
+            p = f"layers.{l}."
+            xn = self.rms(x, W[p + "attn_norm"])
+            q = self.rope((xn @ W[p + "wq"]).reshape(n, hq, hd), pos)
+            k = self.rope((xn @ W[p + "wk"]).reshape(n, hkv, hd), pos)
+            v = (xn @ W[p + "wv"]).reshape(n, hkv, hd)
+            if l in cache:
+                k, v = torch.cat([cache[l][0], k]), torch.cat([cache[l][1], v])
+            cache[l] = (k, v)
+            o = F.scaled_dot_product_attention(q.transpose(0, 1)[None], k.transpose(0, 1)[None],
+                                               v.transpose(0, 1)[None], is_causal=n > 1,
+                                               enable_gqa=True)
+            x = x + o[0].transpose(0, 1).reshape(n, hq * hd) @ W[p + "wo"]
+            xn = self.rms(x, W[p + "mlp_norm"])
+            a = xn @ W[p + "w1"]
+            x = x + (F.silu(a) * (xn @ W[p + "w3"])) @ W[p + "w2"]
+        return self.rms(x[-1:], W["final_norm"]) @ W["lm_head"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.environ.get("OUT", "/tmp"))
+    ap.add_argument("--prompt", type=int, default=2048)
+    ap.add_argument("--decode", type=int, default=16)
+    a = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}", flush=True)
+    work = "/tmp/deltaflow-llama"
+    os.makedirs(work, exist_ok=True)
+    wpath = os.path.join(work, "weights.safetensors")
+    subprocess.run([sys.executable, os.path.join(ROOT, "examples/llama/make_weights.py"),
+                    os.path.join(LL, "dense.manifest.json"), "-o", wpath], check=True)
+    cmd = [os.path.join(OUT, "deltaflow-run"), "generate", "--dense", os.path.join(LL, "dense.so"),
+           "--sparse", os.path.join(LL, "sparse.so"), "--weights", wpath,
+           "--prompt-len", str(a.prompt), "--decode", str(a.decode),
+           "--json", os.path.join(work, "run.json"), "--dump-dir", work]
+    print("$ " + " ".join(cmd), flush=True)
+    t0 = time.time()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=550)
+    print(r.stdout[-3000:] + r.stderr[-3000:], flush=True)
+    if r.returncode != 0:
+        print(f"SOME CHECKS FAILED: deltaflow-run generate exited {r.returncode}")
+        return 1
+    print(f"(generate took {time.time() - t0:.1f} s of wall time)")
+    run = json.load(open(os.path.join(work, "run.json")))
+    builds = {b["build"]: b for b in run["builds"]}
+    # float64 reference of the dense build's logits.
+    ref = subprocess.run([sys.executable, os.path.join(ROOT, "examples/llama/reference.py"),
+                          os.path.join(LL, "llama.mlir"), wpath, os.path.join(work, "run.json"),
+                          "--build", "dense", "--tol", "1e-4"], capture_output=True, text=True)
+    print(ref.stdout.strip().splitlines()[-1] if ref.stdout else ref.stderr, flush=True)
+    ok = ref.returncode == 0
+
+    # The same model in PyTorch eager on the same tokens.
+    cfg = config_of(os.path.join(LL, "llama.mlir"))
+    model = TorchLlama(cfg, read_safetensors(wpath))
+    dump = run["dumps"]["dense"]
+    tokens = torch.tensor(dump["tokens"], device="cuda")
+    ours = torch.from_numpy(np.load(dump["logits"])).cuda().double()
+    prompt = tokens[:a.prompt]
+    with torch.no_grad():
+        t_prefill = cuda_time(lambda: model.step(prompt, 0, {}), 5)
+        cache = {}
+        logits = [model.step(prompt, 0, cache)]
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        for i in range(a.decode):
+            logits.append(model.step(tokens[a.prompt + i:a.prompt + i + 1], a.prompt + i, cache))
+        e.record()
+        torch.cuda.synchronize()
+        t_decode = s.elapsed_time(e) / a.decode
+    theirs = torch.cat(logits).double()
+    agree = ((theirs - ours[:theirs.shape[0]]).norm(dim=-1) / ours[:theirs.shape[0]].norm(dim=-1)).max().item()
+    ok &= agree <= 1e-4
+    # This GPU's f32 matmul rate (no TF32), measured now: the yardstick.
+    m = torch.randn(8192, 8192, device="cuda")
+    sgemm = 2 * 8192 ** 3 / cuda_time(lambda: m @ m, 10) / 1e9  # TFLOP/s
+    d, f, L = cfg["d_model"], cfg["ffn"], cfg["layers"]
+    kv = cfg["kv_heads"] * cfg["head_dim"]
+    flops_tok = L * 2 * (2 * d * d + 2 * d * kv + 3 * d * f)  # projections and MLP per token
+    rows = []
+    print(f"\nLlama example, {L} layers, d_model {d}, ffn {f}, prompt {a.prompt}, decode {a.decode} "
+          f"(H200; PyTorch eager f32 on the same GPU, same run)")
+    print(f"{'':28s} {'prefill tok/s':>14s} {'decode ms/token':>16s}")
+    for name in ("dense", "sparse"):
+        b = builds[name]
+        dec_ms = 1000.0 / b["decode_tok_s"] if b["decode_tok_s"] else float("nan")
+        print(f"deltaflow {name:18s} {b['prefill_tok_s']:14.0f} {dec_ms:16.3f}")
+        rows.append({"build": name, "prefill_tok_s": b["prefill_tok_s"], "decode_ms_per_token": dec_ms})
+    torch_tok_s = a.prompt / (t_prefill / 1e3)
+    print(f"{'PyTorch eager f32':28s} {torch_tok_s:14.0f} {t_decode:16.3f}")
+    dense = builds["dense"]
+    print(f"dense vs PyTorch: prefill {dense['prefill_tok_s'] / torch_tok_s:.3f}x, decode "
+          f"{t_decode / (1000.0 / dense['decode_tok_s']):.3f}x (above 1: faster)")
+    print(f"prefill sustains {dense['prefill_tok_s'] * flops_tok / 1e12:.2f} TFLOP/s in the projections = "
+          f"{dense['prefill_tok_s'] * flops_tok / 1e12 / sgemm:.1%} of this GPU's f32 matmul "
+          f"({sgemm:.1f} TFLOP/s by torch, this run); PyTorch's prefill "
+          f"{torch_tok_s * flops_tok / 1e12:.2f} TFLOP/s")
+    print(f"PyTorch's logits vs ours: max rel L2 {agree:.2e} (tol 1e-4)")
+    with open(os.path.join(a.out, "llama.json"), "w") as fjs:
+        json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "prompt": a.prompt,
+                   "decode": a.decode, "builds": rows, "torch_prefill_tok_s": torch_tok_s,
+                   "torch_decode_ms_per_token": t_decode, "sgemm_tflops": sgemm,
+                   "reference": ref.stdout, "torch_vs_ours_rel_l2": agree, "generate": run,
+                   "command": " ".join(cmd)}, fjs, indent=1, default=str)
+    print("all checks passed" if ok else "SOME CHECKS FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
