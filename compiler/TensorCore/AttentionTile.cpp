@@ -943,15 +943,8 @@ PtxKernel buildTensorCoreAttention(const manifest::AttentionParams &spec,
   auto fn = gm.addKernel(function, args, threads);
   AttentionTileBuilder(b, spec, tile, sparse, selHeads).build(fn);
 
-  PtxKernel k;
-  k.function = function;
-  k.threads = threads;
-  k.rowsPerBlock = tile.warps * kMmaM;
-  k.sharedBytes = sharedBytesOf(spec, tile, sparse);
-  k.computeCapability = 80;
-  k.ptx = gm.ptx();
-  k.mlir = gm.mlirText;
-  return k;
+  return gm.kernel(function, threads, tile.warps * kMmaM,
+                   sharedBytesOf(spec, tile, sparse));
 }
 
 std::string denseRowsUnsupported(const manifest::AttentionParams &spec,
@@ -989,17 +982,10 @@ PtxKernel buildDenseRowsAttention(const manifest::AttentionParams &spec,
       .build(gm.addKernel(prefix + "_split", args, threads));
   buildLseMerge(b, gm.addKernel(prefix + "_merge", args, int(kDecodeMergeThreads)),
                 spec, stride);
-  PtxKernel k;
-  k.function = prefix;
-  k.threads = threads;
-  k.rowsPerBlock = tile.warps * kMmaM;
-  k.sharedBytes = std::max(sharedBytesOf(spec, tile, nullptr),
-                           ptx_abi::mergeSharedBytes(spec.d));
-  k.computeCapability = 80;
-  k.abi = "dense-rows-v1";
-  k.ptx = gm.ptx();
-  k.mlir = gm.mlirText;
-  return k;
+  return gm.kernel(prefix, threads, tile.warps * kMmaM,
+                   std::max(sharedBytesOf(spec, tile, nullptr),
+                            ptx_abi::mergeSharedBytes(spec.d)),
+                   "dense-rows-v1");
 }
 
 } // namespace deltaflow::compiler

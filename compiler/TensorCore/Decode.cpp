@@ -431,15 +431,7 @@ PtxKernel buildDecodeAttention(const manifest::AttentionParams &spec,
                                                  int(kDecodeSplitThreads)));
   buildLseMerge(b, gm.addKernel(prefix + "_merge", args, int(kDecodeMergeThreads)),
                 spec, 0);
-  PtxKernel k;
-  k.function = prefix;
-  k.ptx = gm.ptx();
-  k.mlir = gm.mlirText;
-  k.threads = int(kDecodeMergeThreads);
-  k.sharedBytes = decodeSharedBytes(spec);
-  k.rowsPerBlock = 1;
-  k.computeCapability = 80;
-  return k;
+  return gm.kernel(prefix, int(kDecodeMergeThreads), 1, decodeSharedBytes(spec));
 }
 
 } // namespace deltaflow::compiler

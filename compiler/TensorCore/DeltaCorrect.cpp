@@ -112,15 +112,8 @@ PtxKernel buildDeltaCorrect(manifest::DType dtype, int64_t d, int64_t stride,
                             b.getIndexType(), b.getIndexType()};
   DeltaCorrectBuilder(b, elem, d, stride)
       .build(gm.addKernel(function, args, kDeltaCorrectThreads));
-  PtxKernel k;
-  k.function = function;
-  k.threads = kDeltaCorrectThreads;
-  k.rowsPerBlock = int(DeltaCorrectBuilder::rowsPerBlock(d));
-  k.computeCapability = 80;
-  k.abi = "delta-correct-v1";
-  k.ptx = gm.ptx();
-  k.mlir = gm.mlirText;
-  return k;
+  return gm.kernel(function, kDeltaCorrectThreads, DeltaCorrectBuilder::rowsPerBlock(d),
+                   0, "delta-correct-v1");
 }
 
 } // namespace deltaflow::compiler

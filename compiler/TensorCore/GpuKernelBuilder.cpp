@@ -143,4 +143,19 @@ std::string GpuKernelModule::ptx() {
   return text;
 }
 
+PtxKernel GpuKernelModule::kernel(const std::string &function, int threads,
+                                  int64_t rowsPerBlock, int64_t sharedBytes,
+                                  const std::string &abi) {
+  PtxKernel k;
+  k.function = function;
+  k.threads = threads;
+  k.rowsPerBlock = int(rowsPerBlock);
+  k.sharedBytes = sharedBytes;
+  k.computeCapability = 80;
+  k.abi = abi;
+  k.ptx = ptx();
+  k.mlir = mlirText;
+  return k;
+}
+
 } // namespace deltaflow::compiler

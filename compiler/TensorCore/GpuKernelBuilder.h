@@ -11,6 +11,7 @@
 #define DELTAFLOW_COMPILER_TENSORCORE_GPUKERNELBUILDER_H
 
 #include "deltaflow/Common/SparseGeometry.h"
+#include "deltaflow/Compiler/TensorCore.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -283,6 +284,9 @@ public:
   /// PTX (no trailing NUL), checking that every kernel has its .entry.
   /// Throws std::runtime_error with one line naming `what`.
   std::string ptx();
+  /// The lowered module as a PtxKernel (sm_80) with this launch shape.
+  PtxKernel kernel(const std::string &function, int threads, int64_t rowsPerBlock,
+                   int64_t sharedBytes, const std::string &abi = "");
   std::string mlirText;
 
 private:

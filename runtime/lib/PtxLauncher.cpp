@@ -48,6 +48,24 @@ void expectShapes(const std::vector<std::vector<int64_t>> &shapes,
                                " (expected " + shapeString(want[i]) + ")");
 }
 
+/// One buffer per name, each of rank 4 (`names` as the messages say them).
+void expectRank4(const std::vector<std::vector<int64_t>> &shapes,
+                 const std::vector<uint64_t> &devicePtrs,
+                 const std::vector<const char *> &names, const std::string &what) {
+  if (shapes.size() != names.size() || devicePtrs.size() != names.size()) {
+    std::string list;
+    for (const char *n : names)
+      list += std::string(list.empty() ? "" : ", ") + n;
+    throw std::runtime_error(what + " takes " + std::to_string(names.size()) +
+                             " buffers (" + list + "), got " +
+                             std::to_string(shapes.size()));
+  }
+  for (size_t i = 0; i < names.size(); ++i)
+    if (shapes[i].size() != 4)
+      throw std::runtime_error(what + ": " + names[i] + " " + shapeString(shapes[i]) +
+                               " is not of rank 4");
+}
+
 /// 1-D memref descriptors {allocated, aligned, offset 0, size, stride 1}.
 void pushDescriptor(std::vector<uint64_t> &params, uint64_t ptr, uint64_t n) {
   params.insert(params.end(), {ptr, ptr, 0, n, 1});
@@ -147,14 +165,7 @@ PtxSelectPlan planSelectLaunch(const manifest::PtxLaunch &launch,
                                const std::vector<std::vector<int64_t>> &shapes,
                                const std::vector<uint64_t> &devicePtrs,
                                uint64_t scratch) {
-  const char *names[] = {"query", "key", "indices"};
-  if (shapes.size() != 3 || devicePtrs.size() != 3)
-    throw std::runtime_error("device selection takes 3 buffers (q, k, "
-                             "indices), got " + std::to_string(shapes.size()));
-  for (size_t i = 0; i < 3; ++i)
-    if (shapes[i].size() != 4)
-      throw std::runtime_error(std::string("device selection: ") + names[i] +
-                               " " + shapeString(shapes[i]) + " is not of rank 4");
+  expectRank4(shapes, devicePtrs, {"query", "key", "indices"}, "device selection");
   const std::vector<int64_t> &q = shapes[0], &k = shapes[1], &ix = shapes[2];
   int64_t B = q[0], hq = q[1], nq = q[2], d = q[3], hkv = k[1], nk = k[2];
   if (k[0] != B || k[3] != d || hkv < 1 || hq % hkv != 0)
@@ -292,9 +303,7 @@ PtxSelectPlan planDenseRowsLaunch(const manifest::PtxLaunch &launch,
                                   uint64_t scratch, int64_t rowsAfter) {
   const std::string what = "tensor-core dense rows";
   std::vector<const char *> names = {"query", "key", "value", "rows"};
-  if (shapes.size() != 4 || devicePtrs.size() != 4)
-    throw std::runtime_error(what + " takes 4 buffers (q, k, v, rows), got " +
-                             std::to_string(shapes.size()));
+  expectRank4(shapes, devicePtrs, names, what);
   if (spec.hkv < 1 || spec.hq % spec.hkv != 0)
     throw std::runtime_error(what + ": " + std::to_string(spec.hq) +
                              " query heads over " + std::to_string(spec.hkv) +
@@ -304,10 +313,6 @@ PtxSelectPlan planDenseRowsLaunch(const manifest::PtxLaunch &launch,
                              ", rows per block " + std::to_string(launch.rowsPerBlock) +
                              " or rows after " + std::to_string(rowsAfter) +
                              " out of range");
-  for (size_t i = 0; i < 4; ++i)
-    if (shapes[i].size() != 4)
-      throw std::runtime_error(what + ": " + names[i] + " " + shapeString(shapes[i]) +
-                               " is not of rank 4");
   const std::vector<int64_t> &q = shapes[0], &k = shapes[1];
   int64_t B = q[0], nq = q[2], nk = k[2];
   if (nq < 0 || nq > (int64_t(1) << 40))
@@ -387,17 +392,11 @@ PtxSelectPlan planDeltaCorrectLaunch(const manifest::PtxLaunch &launch, int64_t 
                                      int64_t rowsAfter) {
   const std::string what = "tensor-core delta correction";
   std::vector<const char *> names = {"sparse output", "dense rows", "output"};
-  if (shapes.size() != 3 || devicePtrs.size() != 3)
-    throw std::runtime_error(what + " takes 3 buffers (sparse, rows, out), got " +
-                             std::to_string(shapes.size()));
+  expectRank4(shapes, devicePtrs, names, what);
   if (stride < 1 || rowsAfter < 0)
     throw std::runtime_error(what + ": stride " + std::to_string(stride) +
                              " or rows after " + std::to_string(rowsAfter) +
                              " out of range");
-  for (size_t i = 0; i < 3; ++i)
-    if (shapes[i].size() != 4)
-      throw std::runtime_error(what + ": " + names[i] + " " + shapeString(shapes[i]) +
-                               " is not of rank 4");
   // The manifest sizes these temporaries from the compiled types, so the
   // sparse output's heads and head dim are the kernel's.
   const std::vector<int64_t> &s = shapes[0];
