@@ -92,15 +92,15 @@ void packB(GraphPipeline &p, const Var &strip, int vw) {
 } // namespace
 
 int graphSmallRowsLimit(const GraphPipeline &p, const Halide::Target &t) {
-  if (familyOf(t).scheduleGraph)
-    return -1;
+  if (const TargetFamily &f = familyOf(t); f.graphSmallRowsLimit)
+    return f.graphSmallRowsLimit(p, t);
   MatmulTiles m = tilesFor(t);
   return tiledMatmul(p, m) ? m.rowBlock - 1 : -1;
 }
 
 void scheduleGraph(GraphPipeline &p, const Halide::Target &t, bool smallRows) {
   if (const TargetFamily &f = familyOf(t); f.scheduleGraph) {
-    f.scheduleGraph(p, t);
+    f.scheduleGraph(p, t, smallRows);
     return;
   }
   const int vw = t.natural_vector_size<float>();

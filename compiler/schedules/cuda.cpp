@@ -464,6 +464,7 @@ void registerGpuTargets() {
   f.selection = {scheduleCandidateScoresGpu, scheduleHeadSoftmaxGpu,
                  scheduleOverCandidatesGpu};
   f.scheduleGraph = scheduleGraphGpu;
+  f.graphSmallRowsLimit = graphSmallRowsLimitGpu;
   f.sparseDecode = false; // sparse decode runs the prefill form (one row)
   f.bitWidenF16 = false;  // GPUs convert f16 natively
   registerTargetFamily(std::move(f));

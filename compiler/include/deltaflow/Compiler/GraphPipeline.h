@@ -58,9 +58,10 @@ struct MatmulTiles {
 /// THE SCHEDULE for graph kernels. `smallRows`: the variant for fewer than
 /// rowBlock output rows (decode); otherwise at least rowBlock rows.
 void scheduleGraph(GraphPipeline &p, const Halide::Target &t, bool smallRows);
-/// The GPU graph schedule (schedules/GraphGpu.cpp): the GPU family's
-/// scheduleGraph hook.
-void scheduleGraphGpu(GraphPipeline &p, const Halide::Target &t);
+/// The GPU graph schedule and its small-rows limit (schedules/GraphGpu.cpp):
+/// the GPU family's hooks.
+void scheduleGraphGpu(GraphPipeline &p, const Halide::Target &t, bool smallRows);
+int graphSmallRowsLimitGpu(const GraphPipeline &p, const Halide::Target &t);
 /// Whether the kernel gets a small-rows variant (matmuls with static,
 /// tile-aligned columns), and its row limit.
 int graphSmallRowsLimit(const GraphPipeline &p, const Halide::Target &t);

@@ -79,8 +79,10 @@ struct TargetFamily {
   /// graph schedule.
   std::function<MatmulTiles(const Halide::Target &)> matmulTiles;
   /// A graph schedule of the family's own (GPUs: schedules/GraphGpu.cpp),
-  /// used instead of the CPU one; it has no small-rows variant.
-  std::function<void(GraphPipeline &, const Halide::Target &)> scheduleGraph;
+  /// used instead of the CPU one, and the row limit of its small-rows
+  /// variant (-1: none), both set or both unset.
+  std::function<void(GraphPipeline &, const Halide::Target &, bool smallRows)> scheduleGraph;
+  std::function<int(const GraphPipeline &, const Halide::Target &)> graphSmallRowsLimit;
   /// The selection kernels' shared stages.
   SelectionSchedules selection;
   /// Whether sparse attention gets a one-row (decode) variant.
