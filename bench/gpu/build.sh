@@ -8,6 +8,7 @@
 #   the x86-64 deltaflow-run and the oneTBB it links.
 # On the device: bash bench/gpu/run.sh   (prints the table, writes $OUT/gpu.json)
 #                bash bench/gpu/run.sh tensorcore [args]   (bf16/f16 tensor cores)
+#                bash bench/gpu/run.sh gemm [args]         (graph matmuls on the tensor-core GEMM)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ./scripts/build.sh >/dev/null
@@ -31,6 +32,16 @@ for m in "$out"/tc/*.mlir; do
   # shellcheck disable=SC2086
   ./build/bin/deltaflow-compile "$m" --target=cuda --emit=ptx -o "${m%.mlir}" $tiles "${flags[@]}"
 done
+# Graph matmuls by bf16/f16 nn.Linear weights on the tensor-core GEMM
+# (bench/gpu/gemm.py): Llama-3-8B projections, and the two-projection test
+# graph with and without the GEMM (--tile tensorcore.gemm=0: Halide SIMT).
+python3 bench/gpu/gemm.py --write-cases "$out/gemm"
+for m in "$out"/gemm/*.mlir; do
+  ./build/bin/deltaflow-compile "$m" --target=cuda -o "${m%.mlir}"
+done
+lin=test/lit/TensorCore/Inputs/linear-bf16.mlir
+./build/bin/deltaflow-compile $lin --target=cuda -o "$out/gemm/linear"
+./build/bin/deltaflow-compile $lin --target=cuda -o "$out/gemm/linear-simt" --tile tensorcore.gemm=0
 # The Llama-style example (examples/llama, 2 layers, d_model 1024, 16/4
 # heads of 64, f32) for the whole-model run (bench/gpu/llama.py): dense, and
 # token-select + Delta as run-example.sh builds it. Weights are made on the

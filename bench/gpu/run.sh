@@ -8,6 +8,10 @@ if [ "${1:-}" = llama ]; then
   shift
   PYTHONUNBUFFERED=1 exec python3 bench/gpu/llama.py --out "${OUT:-/tmp}" "$@"
 fi
+if [ "${1:-}" = gemm ]; then
+  shift
+  PYTHONUNBUFFERED=1 exec python3 bench/gpu/gemm.py --out "${OUT:-/tmp}" "$@"
+fi
 if [ "${1:-}" = tensorcore ]; then
   shift
   PYTHONUNBUFFERED=1 exec python3 bench/gpu/tensorcore.py --out "${OUT:-/tmp}" "$@"

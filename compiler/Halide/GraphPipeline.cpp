@@ -128,6 +128,13 @@ const ElementwiseOp kElementwise[] = {
                                               Halide::select(x <= lo, t.min(),
                                                              Halide::cast(t, Halide::round(x)))));
        }
+       if (a[0].type().is_bfloat() && t == Halide::Float(32))
+         // bf16 is the top half of an f32: widen on the bits (exact, NaN
+         // and subnormals included; Halide 14's CUDA back end (LLVM 14
+         // NVPTX) aborts on a bf16 conversion).
+         return Halide::reinterpret(
+             t, Halide::cast(Halide::UInt(32), Halide::reinterpret(Halide::UInt(16), a[0]))
+                    << 16);
        return Halide::cast(t, a[0]);
      }},
 };

@@ -157,6 +157,18 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     // Δ's rows and combination take the prompt rows after this call.
     if (k.kind == KernelKind::DenseRows || k.kind == KernelKind::DeltaCorrect)
       ck.manifest.promptRowsAfter = true;
+    if (k.kind == KernelKind::Graph) {
+      // A matmul alone (the tensor-core GEMM, "gemm-v1"): below
+      // kGemmMinRows rows (decode) Halide's few-rows kernel, which reads
+      // the weight once without padding the rows to the GEMM's tile.
+      GraphPipeline gp = buildGraph(k.graph, k.loc);
+      scheduleGraph(gp, t, /*smallRows=*/true);
+      std::vector<Halide::Argument> args(gp.inputs.begin(), gp.inputs.end());
+      lower(Halide::Pipeline(gp.out), args, k.name + "_few_rows");
+      ck.manifest.variants.push_back({k.name + "_few_rows", kGemmMinRows - 1});
+      ck.manifest.rows = manifest::RowsSelector{
+          k.outputs.at(0), int(k.graph.nodes.back().shape.size()) - 2};
+    }
     if (k.decode) {
       // A few query rows: the split-K decode kernels.
       const PtxKernel &d = *k.decode;

@@ -183,57 +183,16 @@ private:
     }
   }
 
-  /// ldmatrix x4 (optionally .trans) at the lane's address: four b16x2
-  /// registers as i32.
+  /// ldmatrix x4 (optionally .trans) at the lane's address.
   std::array<Value, 4> ldmatrix4(Value offset, bool trans) {
-    auto ty = VectorType::get({4, 2}, elem);
-    Value frag = b.create<nvgpu::LdMatrixOp>(ty, smem, ValueRange{offset},
-                                             trans, 4u);
-    std::array<Value, 4> regs;
-    for (int i = 0; i < 4; ++i)
-      regs[i] = packed(b.create<vector::ExtractOp>(frag, ArrayRef<int64_t>{i}));
-    return regs;
-  }
-  /// A vector<2 x elem> as one 32-bit register.
-  Value packed(Value v2) {
-    Value v = b.create<vector::BitCastOp>(VectorType::get({1}, i32), v2);
-    return b.create<vector::ExtractOp>(v, ArrayRef<int64_t>{0});
+    return ldmatrixX4(elem, smem, offset, trans);
   }
   /// Two f32 rounded to elem and packed (P's A fragments, the output).
-  Value pack2(Value x, Value y) {
-    Value v = b.create<vector::FromElementsOp>(VectorType::get({2}, f32),
-                                               ValueRange{x, y});
-    return packed(b.create<arith::TruncFOp>(VectorType::get({2}, elem), v));
-  }
-
+  Value pack2(Value x, Value y) { return packPair(elem, x, y); }
   /// D = A B + C for one m16n8k16 tile (row-major A, column-major B).
   std::array<Value, 4> mma(const std::array<Value, 4> &a, Value b0, Value b1,
                            const std::array<Value, 4> &c) {
-    bool bf16 = spec.dtype == manifest::DType::BFloat16;
-    SmallVector<Value> args;
-    auto operand = [&](Value r) {
-      // The f16 intrinsic takes <2 x half>; bf16 takes the packed i32.
-      if (bf16)
-        return r;
-      return Value(b.create<LLVM::BitcastOp>(VectorType::get({2}, elem), r));
-    };
-    for (Value r : a)
-      args.push_back(operand(r));
-    args.push_back(operand(b0));
-    args.push_back(operand(b1));
-    args.append(c.begin(), c.end());
-    auto structTy = LLVM::LLVMStructType::getLiteral(b.getContext(),
-                                                     {f32, f32, f32, f32});
-    Value d = b.create<LLVM::CallIntrinsicOp>(
-                   TypeRange{structTy},
-                   bf16 ? "llvm.nvvm.mma.m16n8k16.row.col.bf16"
-                        : "llvm.nvvm.mma.m16n8k16.row.col.f32.f32",
-                   args)
-                  .getResult(0);
-    std::array<Value, 4> out;
-    for (int i = 0; i < 4; ++i)
-      out[i] = b.create<LLVM::ExtractValueOp>(d, ArrayRef<int64_t>{i});
-    return out;
+    return mmaM16N8K16(elem, a, b0, b1, c);
   }
 
   Value quadMax(Value v) {

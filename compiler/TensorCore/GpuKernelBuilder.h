@@ -17,11 +17,13 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <array>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -181,12 +183,21 @@ protected:
   /// element `at` (16-byte aligned): one ld.global.v4 (vector.load of MLIR
   /// 19 takes the element's alignment and becomes one load per element).
   Value loadAligned16(Value mem, Value at, mlir::VectorType ty, int64_t elemBytes = 2) {
-    return b.create<mlir::LLVM::LoadOp>(ty, globalPtr(mem, at, elemBytes), /*alignment=*/16);
+    return loadGlobal(mem, at, ty, elemBytes, 16);
+  }
+  /// A value of type `ty` at element `at` of a global buffer of
+  /// `elemBytes`-byte elements, `alignment`-byte aligned: one ld.global.
+  Value loadGlobal(Value mem, Value at, mlir::Type ty, int64_t elemBytes, unsigned alignment) {
+    return b.create<mlir::LLVM::LoadOp>(ty, globalPtr(mem, at, elemBytes), alignment);
+  }
+  /// Stores `v` at element `at` of a global buffer (as loadGlobal).
+  void storeGlobal(Value v, Value mem, Value at, int64_t elemBytes, unsigned alignment) {
+    b.create<mlir::LLVM::StoreOp>(v, globalPtr(mem, at, elemBytes), alignment);
   }
   /// Stores the 16-byte vector `v` at element `at` (16-byte aligned) of a
   /// global buffer of `elemBytes`-byte elements: one st.global.v4.
   void storeAligned16(Value v, Value mem, Value at, int64_t elemBytes = 2) {
-    b.create<mlir::LLVM::StoreOp>(v, globalPtr(mem, at, elemBytes), /*alignment=*/16);
+    storeGlobal(v, mem, at, elemBytes, 16);
   }
   /// loadAligned16 through the read-only path as one opaque instruction
   /// (inline PTX `ld.global.nc.v4.b32`), for buffers the kernel never
@@ -244,6 +255,63 @@ protected:
     for (int64_t e = 0; e < 8; ++e)
       vec = b.create<mlir::vector::InsertOp>(w[size_t(e)], vec, mlir::ArrayRef<int64_t>{e});
     return vec;
+  }
+
+  // --- tensor cores (mma.sync.m16n8k16, PTX ISA "Warp-level matrix
+  // multiply-accumulate"); `elem` is bf16 or f16 ----------------------------
+  /// ldmatrix x4 (optionally .trans) of 16-bit `elem` from the workgroup
+  /// memref `smem` at element `offset` (this lane's row address): four
+  /// b16x2 registers as i32.
+  std::array<Value, 4> ldmatrixX4(mlir::Type elem, Value smem, Value offset, bool trans) {
+    auto ty = mlir::VectorType::get({4, 2}, elem);
+    Value frag = b.create<mlir::nvgpu::LdMatrixOp>(ty, smem, mlir::ValueRange{offset},
+                                                   trans, 4u);
+    std::array<Value, 4> regs;
+    for (int i = 0; i < 4; ++i)
+      regs[size_t(i)] = packed(b.create<mlir::vector::ExtractOp>(frag, llvm::ArrayRef<int64_t>{i}));
+    return regs;
+  }
+  /// A vector<2 x elem> as one 32-bit register.
+  Value packed(Value v2) {
+    Value v = b.create<mlir::vector::BitCastOp>(mlir::VectorType::get({1}, i32), v2);
+    return b.create<mlir::vector::ExtractOp>(v, llvm::ArrayRef<int64_t>{0});
+  }
+  /// Two f32 rounded to `elem` and packed into one register.
+  Value packPair(mlir::Type elem, Value x, Value y) {
+    Value v = b.create<mlir::vector::FromElementsOp>(mlir::VectorType::get({2}, f32),
+                                                     mlir::ValueRange{x, y});
+    return packed(b.create<mlir::arith::TruncFOp>(mlir::VectorType::get({2}, elem), v));
+  }
+  /// D = A B + C for one m16n8k16 tile (row-major A, column-major B, f32
+  /// C and D). The NVVM intrinsic through llvm.call_intrinsic: MLIR 19's
+  /// nvgpu.mma.sync and nvvm.mma.sync have no bf16 m16n8k16 case.
+  std::array<Value, 4> mmaM16N8K16(mlir::Type elem, const std::array<Value, 4> &a,
+                                   Value b0, Value b1, const std::array<Value, 4> &c) {
+    bool bf16 = elem.isBF16();
+    llvm::SmallVector<Value> args;
+    auto operand = [&](Value r) {
+      // The f16 intrinsic takes <2 x half>; bf16 takes the packed i32.
+      if (bf16)
+        return r;
+      return Value(b.create<mlir::LLVM::BitcastOp>(mlir::VectorType::get({2}, elem), r));
+    };
+    for (Value r : a)
+      args.push_back(operand(r));
+    args.push_back(operand(b0));
+    args.push_back(operand(b1));
+    args.append(c.begin(), c.end());
+    auto structTy = mlir::LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                                           {f32, f32, f32, f32});
+    Value d = b.create<mlir::LLVM::CallIntrinsicOp>(
+                   mlir::TypeRange{structTy},
+                   bf16 ? "llvm.nvvm.mma.m16n8k16.row.col.bf16"
+                        : "llvm.nvvm.mma.m16n8k16.row.col.f32.f32",
+                   args)
+                  .getResult(0);
+    std::array<Value, 4> out;
+    for (int i = 0; i < 4; ++i)
+      out[size_t(i)] = b.create<mlir::LLVM::ExtractValueOp>(d, llvm::ArrayRef<int64_t>{i});
+    return out;
   }
 
 private:

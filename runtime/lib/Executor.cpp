@@ -601,6 +601,8 @@ Executor::run(const std::string &entryName,
                                   ? " [tensor cores, split-K, PTX]"
                               : j.variant->ptx && j.variant->ptx->abi == "delta-correct-v1"
                                   ? " [delta correction, PTX]"
+                              : j.variant->ptx && j.variant->ptx->abi == "gemm-v1"
+                                  ? " [tensor-core GEMM, PTX]"
                                   : " [tensor cores, PTX]")
                        : std::string("runtime"),
            manifest::toString(j.kernel->kind), j.seconds});

@@ -227,15 +227,18 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
             const bool select = k.kind == KernelKind::Select;
             const bool rows = k.kind == KernelKind::DenseRows;
             const bool delta = k.kind == KernelKind::DeltaCorrect;
+            // A graph kernel's PTX is a matmul alone (a, the weight -> c).
+            const bool gemm = k.kind == KernelKind::Graph;
             size_t wantInputs =
-                select || delta ? 2
+                select || delta || gemm ? 2
                 : k.kind == KernelKind::SparseAttention && k.sparse.slots > 0 ? 4
                                                                               : 3;
             if ((k.kind != KernelKind::Attention &&
                  k.kind != KernelKind::SparseAttention && !select && !rows &&
-                 !delta) ||
+                 !delta && !gemm) ||
                 k.inputs.size() != wantInputs ||
-                ((select || rows || delta) && k.outputs.size() != 1) ||
+                ((select || rows || delta || gemm) && k.outputs.size() != 1) ||
+                (gemm != (v.ptx->abi == "gemm-v1")) ||
                 (v.ptx->abi == "decode-v1" && k.kind != KernelKind::Attention) ||
                 (v.ptx->abi.rfind("token-select-", 0) == 0 && !select) ||
                 (rows != (v.ptx->abi == "dense-rows-v1")) ||

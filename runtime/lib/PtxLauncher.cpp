@@ -428,6 +428,50 @@ PtxSelectPlan planDeltaCorrectLaunch(const manifest::PtxLaunch &launch, int64_t 
   return p;
 }
 
+PtxSelectPlan planGemmLaunch(const manifest::PtxLaunch &launch,
+                             const std::vector<std::vector<int64_t>> &shapes,
+                             const std::vector<uint64_t> &devicePtrs) {
+  const std::string what = "tensor-core GEMM";
+  if (shapes.size() != 3 || devicePtrs.size() != 3)
+    throw std::runtime_error(what + " takes 3 buffers (a, weight, c), got " +
+                             std::to_string(shapes.size()));
+  const std::vector<int64_t> &a = shapes[0], &c = shapes[2];
+  if (a.size() < 2 || c.size() != a.size() ||
+      !std::equal(a.begin(), a.end() - 1, c.begin()))
+    throw std::runtime_error(what + ": a " + shapeString(a) + " and c " +
+                             shapeString(c) + " differ in their rows");
+  std::vector<uint64_t> elements = elementCounts(shapes, what);
+  int64_t k = a.back(), n = c.back();
+  if (k < 1 || k % ptx_abi::kGemmBlockK != 0 || n < 1 || n % ptx_abi::kGemmBlockN != 0 ||
+      elements[1] != uint64_t(k) * uint64_t(n))
+    throw std::runtime_error(what + ": weight " + shapeString(shapes[1]) +
+                             " is not " + std::to_string(n) + " x " + std::to_string(k) +
+                             " with columns a multiple of " +
+                             std::to_string(ptx_abi::kGemmBlockN) + " and depth of " +
+                             std::to_string(ptx_abi::kGemmBlockK));
+  int64_t m = k ? int64_t(elements[0] / uint64_t(k)) : 0;
+  PtxSelectPlan p;
+  if (m < 1)
+    return p; // nothing to launch
+  if (launch.rowsPerBlock < 1)
+    throw std::runtime_error(what + ": rows per block " +
+                             std::to_string(launch.rowsPerBlock));
+  int64_t gy = (m + launch.rowsPerBlock - 1) / launch.rowsPerBlock;
+  if (gy > kMaxGridYZ)
+    throw std::runtime_error(what + ": " + std::to_string(m) +
+                             " rows exceed the grid's CUDA limit");
+  PtxLaunchPlan lp;
+  lp.grid = {unsigned(n / ptx_abi::kGemmBlockN), unsigned(gy), 1};
+  lp.threads = unsigned(launch.threads);
+  lp.sharedBytes = unsigned(launch.sharedBytes);
+  for (size_t i = 0; i < 3; ++i)
+    pushDescriptor(lp.params, devicePtrs[i], elements[i]);
+  lp.params.push_back(uint64_t(m));
+  p.steps.push_back(std::move(lp));
+  p.entries = {""};
+  return p;
+}
+
 std::string computeCapabilityString(int cc) {
   return std::to_string(cc / 10) + "." + std::to_string(cc % 10);
 }
@@ -630,7 +674,8 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
   const bool decode = launch_.abi == "decode-v1";
   const bool rows = launch_.abi == "dense-rows-v1";
   const bool delta = launch_.abi == "delta-correct-v1";
-  const bool steps = select || decode || rows || delta;
+  const bool gemm = launch_.abi == "gemm-v1";
+  const bool steps = select || decode || rows || delta || gemm;
   // Everything about the tensors is checked before the driver is touched
   // and before anything moves to the device.
   size_t inputs = kernel.inputs.size();
@@ -655,6 +700,8 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
     if (rows)
       return planDenseRowsLaunch(launch_, kernel.attention, kernel.stride, shapes,
                                  ptrs, scratch, promptRowsAfter);
+    if (gemm)
+      return planGemmLaunch(launch_, shapes, ptrs);
     return planDeltaCorrectLaunch(launch_, kernel.stride, shapes, ptrs,
                                   promptRowsAfter);
   };

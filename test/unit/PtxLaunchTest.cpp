@@ -410,6 +410,40 @@ TEST(PtxLaunch, DeltaCorrectPlanCoversTheRows) {
                   .steps.empty());
 }
 
+TEST(PtxLaunch, GemmPlanTilesTheOutput) {
+  // "gemm-v1": a, weight, c, then M; grid (N / kGemmBlockN, ceil(M / rows
+  // per block)), one step, no scratch. M = 1 x 1000 rows (A [1, M, K]).
+  manifest::PtxLaunch l{"main_k0", 256, 40960, 128, 80, "gemm-v1"};
+  std::vector<std::vector<int64_t>> sh = {{1, 1000, 4096}, {14336, 4096}, {1, 1000, 14336}};
+  rt::PtxSelectPlan p = rt::planGemmLaunch(l, sh, {0x1000, 0x2000, 0x3000});
+  ASSERT_EQ(p.steps.size(), 1u);
+  EXPECT_EQ(p.entries, (std::vector<std::string>{""}));
+  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{14336 / 128, 8, 1}));
+  EXPECT_EQ(p.steps[0].threads, 256u);
+  EXPECT_EQ(p.steps[0].sharedBytes, 40960u);
+  EXPECT_EQ(p.scratchBytes, 0u);
+  const std::vector<uint64_t> &a = p.steps[0].params;
+  ASSERT_EQ(a.size(), 3u * 5 + 1);
+  EXPECT_EQ(a[0], 0x1000u);
+  EXPECT_EQ(a[3], uint64_t(1000 * 4096));
+  EXPECT_EQ(a[5], 0x2000u);
+  EXPECT_EQ(a[8], uint64_t(14336 * 4096));
+  EXPECT_EQ(a[10], 0x3000u);
+  EXPECT_EQ(a[15], 1000u);
+  // A weight of another size, or rows that differ: one line each.
+  sh[1] = {14336, 4095};
+  EXPECT_EQ(errorOf([&] { rt::planGemmLaunch(l, sh, {1, 2, 3}); }),
+            "tensor-core GEMM: weight [14336, 4095] is not 14336 x 4096 with columns a "
+            "multiple of 128 and depth of 32");
+  sh[1] = {14336, 4096};
+  sh[2][1] = 999;
+  EXPECT_EQ(errorOf([&] { rt::planGemmLaunch(l, sh, {1, 2, 3}); }),
+            "tensor-core GEMM: a [1, 1000, 4096] and c [1, 999, 14336] differ in their rows");
+  // No rows: nothing to launch.
+  EXPECT_TRUE(rt::planGemmLaunch(l, {{1, 0, 4096}, {14336, 4096}, {1, 0, 14336}}, {1, 2, 3})
+                  .steps.empty());
+}
+
 namespace {
 // Stand-ins for the module's Halide runtime: the checks below must refuse
 // before any of them (or the driver) is called.

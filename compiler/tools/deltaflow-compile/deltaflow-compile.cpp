@@ -165,14 +165,25 @@ static int printPlan(const deltaflow::compiler::ModuleDesc &desc, int64_t n) {
 /// --target=cuda: builds the tensor-core kernel of every attention with a
 /// bf16/f16 query (compiler/TensorCore). Reports a located error and
 /// returns false for a shape it does not cover.
-static bool buildTensorCoreKernels(deltaflow::compiler::ModuleDesc &desc,
-                                   const std::map<std::string, int> &tiles) {
+static bool buildTensorCoreKernels(
+    deltaflow::compiler::ModuleDesc &desc, const std::map<std::string, int> &tiles,
+    const std::map<std::string, deltaflow::compiler::GemmKernel> &gemms) {
   using namespace deltaflow::compiler;
   namespace manifest = ::deltaflow::manifest;
   if (desc.target != "cuda")
     return true;
   for (EntryDesc &e : desc.entries)
     for (KernelDesc &k : e.kernels) {
+      if (auto g = gemms.find(k.name); g != gemms.end() && k.kind == KernelKind::Graph) {
+        try {
+          k.tensorCore = buildTensorCoreGemm(g->second.weight, g->second.k,
+                                             g->second.n, k.name);
+        } catch (const std::exception &ex) {
+          llvm::errs() << k.loc << ": error: " << ex.what() << "\n";
+          return false;
+        }
+        continue;
+      }
       if (k.kind == KernelKind::Select && k.select.qDtype != DType::Float32) {
         DeviceSelectSpec s;
         static_cast<manifest::SelectParams &>(s) = k.select;
@@ -445,9 +456,18 @@ int main(int argc, char **argv) {
     return 1;
   desc->target = target;
   tick("partition into kernels");
+  // --target=cuda: matmuls by 16-bit nn.Linear weights become kernels of
+  // their own, for the tensor-core GEMM (--tile tensorcore.gemm=0 keeps
+  // them in Halide's SIMT kernels).
+  std::map<std::string, deltaflow::compiler::GemmKernel> gemms;
+  auto gemmTile = tileOverrides.find("tensorcore.gemm");
+  if (target == "cuda" && (gemmTile == tileOverrides.end() || gemmTile->second != 0))
+    for (auto &e : desc->entries)
+      for (auto &g : deltaflow::compiler::splitTensorCoreGemms(e))
+        gemms[g.kernel] = g;
   if (emit == Emit::Plan)
     return printPlan(*desc, planSize);
-  if (!buildTensorCoreKernels(*desc, tileOverrides))
+  if (!buildTensorCoreKernels(*desc, tileOverrides, gemms))
     return 1;
   tick("tensor-core kernels (MLIR NVGPU -> PTX)");
   if (emit == Emit::Ptx || emit == Emit::GpuMlir)

@@ -27,6 +27,11 @@ constexpr int64_t mergeSharedBytes(int64_t d) {
 /// key tile the kernel admits).
 constexpr int64_t kRowsSplitQuantum = 256;
 
+/// "gemm-v1": output columns per CTA (grid x = N / kGemmBlockN; the
+/// manifest's rowsPerBlock gives the rows, grid y = ceil(M / rowsPerBlock))
+/// and the depth step (K is a multiple of it).
+constexpr int64_t kGemmBlockN = 128, kGemmBlockK = 32;
+
 } // namespace deltaflow::ptx_abi
 
 #endif // DELTAFLOW_COMMON_PTXABI_H

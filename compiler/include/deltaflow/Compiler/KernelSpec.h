@@ -135,6 +135,13 @@ struct EntryDesc {
   std::vector<TensorSpec> valueBuffers;
 };
 
+/// --target=cuda: splits every graph kernel whose matmul takes a 16-bit
+/// weight in nn.Linear's layout (and fits buildTensorCoreGemm) into A's
+/// kernel (when A is computed), the matmul alone and its epilogue (when it
+/// has one), recomputing the entry's deps; returns the matmul-alone
+/// kernels (compiler/TensorCore/GemmSplit.cpp).
+std::vector<GemmKernel> splitTensorCoreGemms(EntryDesc &e);
+
 struct ModuleDesc {
   std::string target; ///< deltaflow target name (host, x86-64-avx2, ...)
   std::vector<EntryDesc> entries;

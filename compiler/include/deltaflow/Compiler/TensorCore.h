@@ -183,6 +183,29 @@ std::string deltaCorrectUnsupported(manifest::DType dtype, int64_t d, int64_t st
 PtxKernel buildDeltaCorrect(manifest::DType dtype, int64_t d, int64_t stride,
                             const std::string &function);
 
+/// A graph matmul with a 16-bit weight on the tensor cores ("gemm-v1" ABI;
+/// compiler/TensorCore/Gemm.cpp): C = A B^T with A f32 [M, K] (rounded to
+/// the weight's type as it is read), B bf16/f16 [N, K] (nn.Linear's weight
+/// layout), C f32 [M, N], f32 accumulation. One entry `function` takes a,
+/// b and c as 1-D memref descriptors, then M as a 64-bit integer; grid
+/// (N / ptx_abi::kGemmBlockN, ceil(M / rowsPerBlock)) x threads with
+/// sharedBytes of dynamic shared memory. K must be a multiple of
+/// ptx_abi::kGemmBlockK and N of kGemmBlockN.
+std::string gemmUnsupported(manifest::DType weight, int64_t k, int64_t n);
+PtxKernel buildTensorCoreGemm(manifest::DType weight, int64_t k, int64_t n,
+                              const std::string &function);
+
+/// A graph kernel left by splitTensorCoreGemms holding a matmul alone,
+/// for buildTensorCoreGemm.
+/// Rows from which the GEMM runs (below: Halide's few-rows variant).
+constexpr int64_t kGemmMinRows = 16;
+
+struct GemmKernel {
+  std::string kernel;     ///< its KernelDesc::name
+  manifest::DType weight; ///< bf16 or f16
+  int64_t k = 0, n = 0;   ///< depth and output columns
+};
+
 /// Split-K decode of dense attention for bf16/f16 Q, K, V (Flash-Decoding;
 /// compiler/TensorCore/Decode.cpp): the few-row variant beside the tile
 /// ("decode-v1" ABI). Two entries, `<prefix>_split` then `<prefix>_merge`,
