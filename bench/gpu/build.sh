@@ -51,6 +51,12 @@ python3 examples/llama/gen_llama.py -o "$out/llama/llama.mlir"
 ./build/bin/deltaflow-compile "$out/llama/llama.mlir" --target=cuda -o "$out/llama/dense"
 ./build/bin/deltaflow-compile "$out/llama/llama.mlir" --target=cuda -o "$out/llama/sparse" \
   --sparsity="policy=token-select budget=256 sinks=64 window=256 chunk=256" --delta="stride=64" 2>/dev/null
+# The same with bf16 projection weights in nn.Linear's layout (the
+# matmuls on the tensor-core GEMM): llama.py --weights bf16.
+python3 examples/llama/gen_llama.py --weight-dtype bf16 -o "$out/llama/llama-bf16.mlir"
+./build/bin/deltaflow-compile "$out/llama/llama-bf16.mlir" --target=cuda -o "$out/llama/dense-bf16"
+./build/bin/deltaflow-compile "$out/llama/llama-bf16.mlir" --target=cuda -o "$out/llama/sparse-bf16" \
+  --sparsity="policy=token-select budget=256 sinks=64 window=256 chunk=256" --delta="stride=64" 2>/dev/null
 cp build/bin/deltaflow-run "$out/"
 for lib in libtbb.so.12 libtbbmalloc.so.2; do
   cp -L "/usr/lib/x86_64-linux-gnu/$lib" "$out/lib/"

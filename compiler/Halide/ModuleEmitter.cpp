@@ -331,14 +331,19 @@ void emitModule(const ModuleDesc &module, const EmitOptions &options) {
     PhaseTimer timer(options);
     Halide::Target target = halideTargetOf(options.targetName);
     TileOverrides tiles(target, options.tiles);
-    // f16 K/V on OpenCL: Halide declares `half` in kernels only with cl_half
-    // (the device must offer cl_khr_fp16). Other targets load f16 as is.
+    // f16 K/V, or 16-bit graph inputs (bf16/f16 weights), on OpenCL: Halide
+    // declares `half` in kernels only with cl_half (the device must offer
+    // cl_khr_fp16). Other targets load them as they are.
     if (target.has_feature(Halide::Target::OpenCL)) {
       bool f16 = false;
       for (const EntryDesc &e : module.entries)
-        for (const KernelDesc &k : e.kernels)
+        for (const KernelDesc &k : e.kernels) {
           f16 |= k.attention.kvDtype == DType::Float16 ||
                  k.select.kDtype == DType::Float16;
+          for (const GraphNode &n : k.graph.nodes)
+            f16 |= n.op == "input" &&
+                   (n.dtype == DType::Float16 || n.dtype == DType::BFloat16);
+        }
       if (f16)
         target = target.with_feature(Halide::Target::CLHalf);
     }

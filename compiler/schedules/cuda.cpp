@@ -453,7 +453,7 @@ void registerGpuTargets() {
       {"tensorcore.decode-prefetch", "bf16/f16 decode: 1 issues the next step's K/V loads before this step's arithmetic, 0 after (1)", 0, 1},
       {"tensorcore.rows-warps", "bf16/f16 Delta rows (attn.dense_rows): warps per block, 16 rows each (4)", 1, 8},
       {"tensorcore.rows-key-tile", "bf16/f16 Delta rows: keys per K/V tile, a multiple of 16 dividing 256 (64 for D <= 128, else 32)", 16, 256},
-      {"tensorcore.gemm", "matmuls by a bf16/f16 nn.Linear weight: 1 runs them on the tensor-core GEMM (from 16 rows on), 0 in Halide's f32 SIMT kernels (1)", 0, 1}};
+      {"tensorcore.gemm", "matmuls by a bf16/f16 nn.Linear weight: 1 runs them on the tensor-core GEMM (from 16 rows on), 0 in Halide's f32 SIMT kernels (cuda: 1; opencl: 0, and 1 splits the kernels as cuda does, all in Halide)", 0, 1}};
   f.claims = [](const Halide::Target &t) { return t.has_gpu_feature(); };
   f.prefillTiles = prefillTilesCuda;
   f.decodeTiles = decodeTilesCuda;

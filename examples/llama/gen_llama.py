@@ -35,6 +35,11 @@ DEFAULTS = {
     # KV-cache element type: "f32", or "f16" (cache_write rounds the f32
     # K/V rows into an f16 cache; attention reads half the bytes).
     "kv_dtype": "f32",
+    # Projection and LM-head weights: "f32" ([in, out], y = x W), or "bf16" /
+    # "f16" in nn.Linear's [out, in] layout (y = x W^T), as a Hugging Face
+    # checkpoint stores them; --target=cuda runs those matmuls on the
+    # tensor-core GEMM. Embedding and norms stay f32.
+    "weight_dtype": "f32",
 }
 
 
@@ -103,16 +108,21 @@ def deltaflow_weights(cfg):
     """
     L, d, hq, hkv, hd = cfg["layers"], cfg["d_model"], cfg["heads"], cfg["kv_heads"], cfg["head_dim"]
     ffn, vocab = cfg["ffn"], cfg["vocab"]
+    wdt = cfg.get("weight_dtype", "f32")
+
+    def linear(in_f, out_f):  # (shape, dtype, layout) of a projection
+        return ([in_f, out_f], "f32", "io") if wdt == "f32" else ([out_f, in_f], wdt, "oi")
+
     w = {"embed": ("embed", [vocab, d], "f32", "embed")}
     for l in range(L):
         p = f"layers.{l}."
-        for key, shape, layout in [("attn_norm", [1, 1, d], "row"), ("wq", [d, hq * hd], "io"),
-                                   ("wk", [d, hkv * hd], "io"), ("wv", [d, hkv * hd], "io"),
-                                   ("wo", [hq * hd, d], "io"), ("mlp_norm", [1, 1, d], "row"),
-                                   ("w1", [d, ffn], "io"), ("w3", [d, ffn], "io"), ("w2", [ffn, d], "io")]:
-            w[p + key] = (p + key, shape, "f32", layout)
+        for key, spec in [("attn_norm", ([1, 1, d], "f32", "row")), ("wq", linear(d, hq * hd)),
+                          ("wk", linear(d, hkv * hd)), ("wv", linear(d, hkv * hd)),
+                          ("wo", linear(hq * hd, d)), ("mlp_norm", ([1, 1, d], "f32", "row")),
+                          ("w1", linear(d, ffn)), ("w3", linear(d, ffn)), ("w2", linear(ffn, d))]:
+            w[p + key] = (p + key,) + spec
     w["final_norm"] = ("final_norm", [1, 1, d], "f32", "row")
-    w["lm_head"] = ("lm_head", [d, vocab], "f32", "io")
+    w["lm_head"] = ("lm_head",) + linear(d, vocab)
     return w
 
 
@@ -306,6 +316,8 @@ def main():
         v = getattr(a, k)
         if v is not None:
             cfg[k] = v
+    if cfg["weight_dtype"] not in ("f32", "bf16", "f16"):
+        sys.exit(f"gen_llama.py: weight_dtype must be f32, bf16 or f16, got {cfg['weight_dtype']!r}")
     if cfg["kv_dtype"] not in ("f32", "f16"):
         sys.exit(f"gen_llama.py: kv_dtype must be f32 or f16, got {cfg['kv_dtype']!r}")
     if cfg["heads"] % cfg["kv_heads"] or cfg["head_dim"] % 2 or cfg["heads"] * cfg["head_dim"] <= 0:

@@ -40,7 +40,16 @@ import numpy as np
 ALIGN = 64
 # Elements generated and written at a time: bounds memory for big tensors.
 CHUNK = 1 << 22
-DTYPES = {"float32": ("F32", np.dtype("<f4")), "float16": ("F16", np.dtype("<f2"))}
+# bfloat16 is written as its bits (NumPy has no bf16 type): the f32 value
+# rounded to nearest even, its top 16 bits.
+DTYPES = {"float32": ("F32", np.dtype("<f4")), "float16": ("F16", np.dtype("<f2")),
+          "bfloat16": ("BF16", np.dtype("<u2"))}
+
+
+def to_bf16_bits(a):
+    """f32 array -> uint16 bf16 bits, round to nearest even (finite input)."""
+    b = a.view(np.uint32)
+    return ((b + np.uint32(0x7FFF) + ((b >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)).astype("<u2")
 
 
 class Error(Exception):
@@ -152,7 +161,10 @@ def write(path, weights, seed):
                     a = rng.standard_normal(n, dtype=np.float32)
                     a *= np.float32(std)
                     a += np.float32(mean)
-                    f.write(a.astype(npd, copy=False).tobytes())
+                    if npd == DTYPES["bfloat16"][1]:
+                        f.write(to_bf16_bits(a).tobytes())
+                    else:
+                        f.write(a.astype(npd, copy=False).tobytes())
                     left -= n
                 pos = end
             f.flush()

@@ -26,10 +26,28 @@ def read_safetensors(path):
     for name, e in header.items():
         if name == "__metadata__":
             continue
-        dt = {"F32": np.float32, "F16": np.float16, "I32": np.int32}[e["dtype"]]
+        dt = {"F32": np.float32, "F16": np.float16, "I32": np.int32, "BF16": np.uint16}[e["dtype"]]
         b, t = e["data_offsets"]
-        out[name] = np.frombuffer(data[base + b:base + t], dtype=dt).reshape(e["shape"]).astype(np.float64)
+        a = np.frombuffer(data[base + b:base + t], dtype=dt)
+        if e["dtype"] == "BF16":  # the top half of an f32
+            a = (a.astype(np.uint32) << 16).view(np.float32)
+        out[name] = a.reshape(e["shape"]).astype(np.float64)
     return out
+
+
+LINEAR = ("wq", "wk", "wv", "wo", "w1", "w3", "w2")
+
+
+def as_in_out(cfg, W):
+    """With 16-bit weights (cfg weight_dtype) the projections are stored
+    [out, in] (nn.Linear); the forward pass takes them [in, out]."""
+    if cfg.get("weight_dtype", "f32") == "f32":
+        return W
+    W = dict(W)
+    for name in list(W):
+        if name == "lm_head" or name.split(".")[-1] in LINEAR:
+            W[name] = W[name].T
+    return W
 
 
 def config_of(mlir_path):
@@ -89,7 +107,7 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-4)
     a = ap.parse_args()
     cfg = config_of(a.mlir)
-    W = read_safetensors(a.weights)
+    W = as_in_out(cfg, read_safetensors(a.weights))
     run = json.load(open(a.run))
     dump = run["dumps"][a.build]
     tokens = np.array(dump["tokens"], dtype=np.int64)

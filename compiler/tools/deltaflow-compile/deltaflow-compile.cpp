@@ -174,7 +174,8 @@ static bool buildTensorCoreKernels(
     return true;
   for (EntryDesc &e : desc.entries)
     for (KernelDesc &k : e.kernels) {
-      if (auto g = gemms.find(k.name); g != gemms.end() && k.kind == KernelKind::Graph) {
+      if (auto g = gemms.find(k.name); g != gemms.end() && k.kind == KernelKind::Graph &&
+                                       desc.target == "cuda") {
         try {
           k.tensorCore = buildTensorCoreGemm(g->second.weight, g->second.k,
                                              g->second.n, k.name);
@@ -458,10 +459,13 @@ int main(int argc, char **argv) {
   tick("partition into kernels");
   // --target=cuda: matmuls by 16-bit nn.Linear weights become kernels of
   // their own, for the tensor-core GEMM (--tile tensorcore.gemm=0 keeps
-  // them in Halide's SIMT kernels).
+  // them in Halide's SIMT kernels). --target=opencl splits them the same
+  // way with --tile tensorcore.gemm=1 (the parts all run in Halide), so
+  // that CI checks the split on pocl.
   std::map<std::string, deltaflow::compiler::GemmKernel> gemms;
   auto gemmTile = tileOverrides.find("tensorcore.gemm");
-  if (target == "cuda" && (gemmTile == tileOverrides.end() || gemmTile->second != 0))
+  bool gemmOn = gemmTile == tileOverrides.end() ? target == "cuda" : gemmTile->second != 0;
+  if (gemmOn && (target == "cuda" || target == "opencl"))
     for (auto &e : desc->entries)
       for (auto &g : deltaflow::compiler::splitTensorCoreGemms(e))
         gemms[g.kernel] = g;
