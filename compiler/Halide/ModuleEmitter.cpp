@@ -146,6 +146,17 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
                                           {prefillSym, -1}};
   };
 
+  // A graph kernel's variant (scheduling changes the Funcs: one pipeline
+  // per variant), and the rows that pick among several (dim 1 of [N, H, W]).
+  auto lowerGraph = [&](GraphPipeline gp, bool smallRows, const std::string &symbol) {
+    scheduleGraph(gp, t, smallRows);
+    std::vector<Halide::Argument> args(gp.inputs.begin(), gp.inputs.end());
+    lower(Halide::Pipeline(gp.out), args, symbol);
+  };
+  const manifest::RowsSelector graphRows{
+      k.outputs.empty() ? std::string() : k.outputs[0],
+      int(k.graph.nodes.empty() ? 0 : k.graph.nodes.back().shape.size()) - 2};
+
   if (k.tensorCore) {
     // Tensor cores (dense or sparse attention): one PTX kernel for every
     // number of rows, and no dense fallback variant (the sparse kernel is
@@ -161,13 +172,9 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
       // A matmul alone (the tensor-core GEMM, "gemm-v1"): below
       // kGemmMinRows rows (decode) Halide's few-rows kernel, which reads
       // the weight once without padding the rows to the GEMM's tile.
-      GraphPipeline gp = buildGraph(k.graph, k.loc);
-      scheduleGraph(gp, t, /*smallRows=*/true);
-      std::vector<Halide::Argument> args(gp.inputs.begin(), gp.inputs.end());
-      lower(Halide::Pipeline(gp.out), args, k.name + "_few_rows");
+      lowerGraph(buildGraph(k.graph, k.loc), true, k.name + "_few_rows");
       ck.manifest.variants.push_back({k.name + "_few_rows", kGemmMinRows - 1});
-      ck.manifest.rows = manifest::RowsSelector{
-          k.outputs.at(0), int(k.graph.nodes.back().shape.size()) - 2};
+      ck.manifest.rows = graphRows;
     }
     if (k.decode) {
       // A few query rows: the split-K decode kernels.
@@ -290,11 +297,8 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     GraphPipeline probe = buildGraph(k.graph, k.loc);
     bool probeUsed = false;
     auto build = [&](bool smallRows, const std::string &symbol) {
-      GraphPipeline gp = probeUsed ? buildGraph(k.graph, k.loc) : probe;
+      lowerGraph(probeUsed ? buildGraph(k.graph, k.loc) : probe, smallRows, symbol);
       probeUsed = true;
-      scheduleGraph(gp, t, smallRows);
-      std::vector<Halide::Argument> args(gp.inputs.begin(), gp.inputs.end());
-      lower(Halide::Pipeline(gp.out), args, symbol);
     };
     int limit = graphSmallRowsLimit(probe, t);
     int64_t staticRows = probe.shape.size() >= 2
@@ -310,8 +314,7 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
       build(true, k.name + "_few_rows");
       build(false, k.name);
       variants = {{k.name + "_few_rows", limit}, {k.name, -1}};
-      ck.manifest.rows = manifest::RowsSelector{
-          k.outputs.at(0), int(k.graph.nodes.back().shape.size()) - 2};
+      ck.manifest.rows = graphRows;
     } else {
       build(false, k.name);
       variants = {{k.name, -1}};

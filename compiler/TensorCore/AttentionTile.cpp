@@ -170,10 +170,7 @@ private:
         b.setInsertionPointToStart(&ifOp.getThenRegion().front());
         Value from = add(base, add(mul(sourceRow ? sourceRow(grow) : grow, D),
                                    mul(ch, 8)));
-        b.create<nvgpu::DeviceAsyncCopyOp>(
-            nvgpu::DeviceAsyncTokenType::get(b.getContext()), smem,
-            ValueRange{dst}, src, ValueRange{from}, b.getIndexAttr(8),
-            /*srcElements=*/Value(), /*bypassL1=*/b.getUnitAttr());
+        cpAsync16(smem, dst, src, from);
         b.setInsertionPointToStart(&ifOp.getElseRegion().front());
         auto vecTy = VectorType::get({8}, elem);
         Value zero = b.create<arith::ConstantOp>(
@@ -308,11 +305,7 @@ private:
       Value from = add(cx.kvBase, add(mul(key, D), mul(ch, 8)));
       for (auto [src, region] : {std::pair{cx.k, kRegion(stage)},
                                  std::pair{cx.v, vRegion(stage)}})
-        b.create<nvgpu::DeviceAsyncCopyOp>(
-            nvgpu::DeviceAsyncTokenType::get(b.getContext()), smem,
-            ValueRange{add(region, dstOff)}, src, ValueRange{from},
-            b.getIndexAttr(8), /*srcElements=*/Value(),
-            /*bypassL1=*/b.getUnitAttr());
+        cpAsync16(smem, add(region, dstOff), src, from);
       b.setInsertionPointToStart(&ifOp.getElseRegion().front());
       auto vecTy = VectorType::get({8}, elem);
       Value zero = b.create<arith::ConstantOp>(

@@ -101,11 +101,8 @@ public:
       for (int64_t i = 0; i < kBCopies; ++i) {
         Value q = add(tid, i * kThreads);
         Value r = div(q, kBlockK / 8), col = mul(rem(q, kBlockK / 8), 8);
-        b.create<nvgpu::DeviceAsyncCopyOp>(
-            nvgpu::DeviceAsyncTokenType::get(b.getContext()), smem,
-            ValueRange{add(base, add(mul(r, kPitch), col))}, w,
-            ValueRange{add(mul(add(n0, r), K), add(k0, col))}, b.getIndexAttr(8),
-            /*srcElements=*/Value(), /*bypassL1=*/b.getUnitAttr());
+        cpAsync16(smem, add(base, add(mul(r, kPitch), col)), w,
+                  add(mul(add(n0, r), K), add(k0, col)));
       }
       b.create<NVVM::CpAsyncCommitGroupOp>();
     };

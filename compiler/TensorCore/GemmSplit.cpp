@@ -131,12 +131,17 @@ std::vector<GemmKernel> splitTensorCoreGemms(EntryDesc &e) {
     int w = depth > 0 && cols > 0 ? linearWeight(g, mm->operands[1], depth, cols) : -1;
     const TensorSpec *out = findTensor(e, k.outputs[0]);
     bool epilogue = mmAt != int(g.nodes.size()) - 1;
-    if (w < 0 || !out || a.dtype != DType::Float32 ||
+    // Rows known at compile time below the GEMM's (decode): Halide's
+    // few-rows kernel runs anyway, so nothing is split.
+    bool fewRows = mm->shape[1] >= 0 && mm->shape[1] < kGemmMinRows;
+    if (w < 0 || !out || fewRows || a.dtype != DType::Float32 ||
         !gemmUnsupported(g.nodes[size_t(w)].dtype, depth, cols).empty() ||
         out->shape.size() != 3 || (epilogue && g.nodes.back().shape != mm->shape)) {
       kernels.push_back(std::move(k));
       continue;
     }
+    // (Copied: the temporaries below may move the TensorSpec `out` points to.)
+    const std::vector<Dim> outShape = out->shape;
     std::map<int, std::string> cut;
     std::map<int, DType> cutType;
     // 1. A into a temporary unless it is read from a buffer as it is.
@@ -145,7 +150,7 @@ std::vector<GemmKernel> splitTensorCoreGemms(EntryDesc &e) {
       KernelDesc pro = extract(k, mm->operands[0], {}, {});
       pro.name = k.name + "_a";
       pro.outputs = {name};
-      std::vector<Dim> dims = out->shape;
+      std::vector<Dim> dims = outShape;
       dims.back() = Dim::fixed(depth);
       e.temporaries.push_back(TensorSpec{name, DType::Float32, dims, std::nullopt});
       kernels.push_back(std::move(pro));
@@ -158,7 +163,7 @@ std::vector<GemmKernel> splitTensorCoreGemms(EntryDesc &e) {
     std::string product = epilogue ? k.name + "_gemm_c" : k.outputs[0];
     gemm.outputs = {product};
     if (epilogue)
-      e.temporaries.push_back(TensorSpec{product, DType::Float32, out->shape, std::nullopt});
+      e.temporaries.push_back(TensorSpec{product, DType::Float32, outShape, std::nullopt});
     gemms.push_back({gemm.name, g.nodes[size_t(w)].dtype, depth, cols});
     kernels.push_back(std::move(gemm));
     // 3. The epilogue.

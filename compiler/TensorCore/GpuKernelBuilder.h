@@ -271,6 +271,15 @@ protected:
       regs[size_t(i)] = packed(b.create<mlir::vector::ExtractOp>(frag, llvm::ArrayRef<int64_t>{i}));
     return regs;
   }
+  /// cp.async of 16 bytes (8 16-bit elements) from element `srcAt` of the
+  /// global memref `src` to element `dstAt` of the workgroup memref `dst`,
+  /// bypassing L1 (cp.async.cg); both 16-byte aligned.
+  void cpAsync16(Value dst, Value dstAt, Value src, Value srcAt) {
+    b.create<mlir::nvgpu::DeviceAsyncCopyOp>(
+        mlir::nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst,
+        mlir::ValueRange{dstAt}, src, mlir::ValueRange{srcAt}, b.getIndexAttr(8),
+        /*srcElements=*/Value(), /*bypassL1=*/b.getUnitAttr());
+  }
   /// A vector<2 x elem> as one 32-bit register.
   Value packed(Value v2) {
     Value v = b.create<mlir::vector::BitCastOp>(mlir::VectorType::get({1}, i32), v2);

@@ -447,7 +447,7 @@ PtxSelectPlan planGemmLaunch(const manifest::PtxLaunch &launch,
     throw std::runtime_error(what + ": weight " + shapeString(shapes[1]) +
                              " is not " + std::to_string(n) + " x " + std::to_string(k) +
                              " with columns a multiple of " +
-                             std::to_string(ptx_abi::kGemmBlockN) + " and depth of " +
+                             std::to_string(ptx_abi::kGemmBlockN) + " and depth a multiple of " +
                              std::to_string(ptx_abi::kGemmBlockK));
   int64_t m = k ? int64_t(elements[0] / uint64_t(k)) : 0;
   PtxSelectPlan p;

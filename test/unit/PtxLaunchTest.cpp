@@ -434,7 +434,7 @@ TEST(PtxLaunch, GemmPlanTilesTheOutput) {
   sh[1] = {14336, 4095};
   EXPECT_EQ(errorOf([&] { rt::planGemmLaunch(l, sh, {1, 2, 3}); }),
             "tensor-core GEMM: weight [14336, 4095] is not 14336 x 4096 with columns a "
-            "multiple of 128 and depth of 32");
+            "multiple of 128 and depth a multiple of 32");
   sh[1] = {14336, 4096};
   sh[2][1] = 999;
   EXPECT_EQ(errorOf([&] { rt::planGemmLaunch(l, sh, {1, 2, 3}); }),
