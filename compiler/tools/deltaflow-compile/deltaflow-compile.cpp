@@ -174,8 +174,7 @@ static bool buildTensorCoreKernels(
     return true;
   for (EntryDesc &e : desc.entries)
     for (KernelDesc &k : e.kernels) {
-      if (auto g = gemms.find(k.name); g != gemms.end() && k.kind == KernelKind::Graph &&
-                                       desc.target == "cuda") {
+      if (auto g = gemms.find(k.name); g != gemms.end() && k.kind == KernelKind::Graph) {
         try {
           k.tensorCore = buildTensorCoreGemm(g->second.weight, g->second.k,
                                              g->second.n, k.name);
