@@ -471,6 +471,10 @@ std::vector<Variant> parseVariants(const json &list, const std::string &where) {
     Variant v;
     v.symbol = field<std::string>(vj, "symbol", where);
     v.maxRows = optionalField<int64_t>(vj, "max_rows", where).value_or(-1);
+    // Absent means any number of rows; a written bound is a row count.
+    if (vj.contains("max_rows") && v.maxRows < 0)
+      fail(where + " variant '" + v.symbol + "'",
+           "max_rows " + std::to_string(v.maxRows) + " is negative");
     if (vj.contains("ptx")) {
       const json &pj = vj.at("ptx");
       std::string pw = where + " variant '" + v.symbol + "' ptx";

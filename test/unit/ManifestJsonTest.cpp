@@ -267,6 +267,13 @@ TEST(ManifestJson, LocatedErrors) {
             "m.json: entry 'e' kernel 'k' variant 's' ptx: unknown launch ABI 'decode-v2' "
             "(this runtime knows decode-v1, dense-rows-v1, delta-correct-v1, gemm-v1 and "
             "token-select-v2 to -v4)");
+  // A negative bound did not round-trip (toJson omits max_rows below 0, the
+  // "any rows" default): found by fuzz-manifest in CI, corpus
+  // regress-negative-max-rows.
+  EXPECT_EQ(errorOf(head + R"({"name": "e", "inputs": [], "outputs": [], "temporaries": [],
+      "kernels": [{"name": "k", "kind": "graph", "loc": "x", "inputs": [], "outputs": [],
+      "params": {"ops": "add"}, "variants": [{"symbol": "s", "max_rows": -4}]}]}]})"),
+            "m.json: entry 'e' kernel 'k' variant 's': max_rows -4 is negative");
 }
 
 TEST(ManifestJson, ArgumentLayoutsByKind) {
