@@ -3,13 +3,18 @@
 // The merge of partial attentions (runtime/include/deltaflow/Runtime/
 // ContextParallel.h) against float64 attention over all keys, on fresh
 // random scores and values, with shards of uneven and zero size, and at the
-// special values (rows no shard sees, NaN and +inf scores).
+// special values (rows no shard sees, NaN and +inf scores); TokenSelect's
+// selection made across shards against the unsharded float64 one.
 //
 //===----------------------------------------------------------------------===//
 
 #include "deltaflow/Runtime/ContextParallel.h"
 
+#include "SparseReference.h"
+
 #include <gtest/gtest.h>
+
+#include <numeric>
 
 #include <cmath>
 #include <limits>
@@ -119,4 +124,92 @@ TEST(ContextParallel, MergeAtSpecialValues) {
   for (int i = 0; i < 8; ++i)
     EXPECT_TRUE(std::isnan(out[size_t(i)]));
   EXPECT_EQ(lse[0], -inf);
+}
+
+// --- TokenSelect over key shards -------------------------------------------------
+
+namespace {
+using deltaflow::test::Geometry;
+
+/// The unsharded selection in float64 (SparseReference's tokenVote, then
+/// the budget best, ties lowest key first), as global key positions.
+std::vector<int64_t> referenceSelection(const Tensor &q, const Tensor &k, int64_t b,
+                                        const Geometry &g, int64_t budget) {
+  std::vector<double> S = deltaflow::test::tokenVote(q, k, b, g, 0);
+  std::vector<int64_t> order(S.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t x, int64_t y) { return S[size_t(x)] > S[size_t(y)]; });
+  order.resize(std::min(order.size(), size_t(budget)));
+  for (int64_t &j : order)
+    j += g.sinks;
+  std::sort(order.begin(), order.end());
+  return order;
+}
+
+/// The shard protocol of deltaflow-run shard without the communicator: the
+/// ranks' statistics combined, their best votes, the global choice.
+std::vector<std::vector<int64_t>> shardedSelection(const Tensor &q, const Tensor &k,
+                                                   const Geometry &g, int64_t budget, int ranks) {
+  const auto &qs = q.shape(), &ks = k.shape();
+  const int64_t B = qs[0], hq = qs[1], hkv = ks[1], d = qs[3], nk = ks[2];
+  const int64_t candBegin = g.sinks, candEnd = g.sinks + g.candidates(0);
+  std::vector<TokenSelectShard> shards;
+  std::vector<Tensor> keys;
+  for (int r = 0; r < ranks; ++r) {
+    auto [kb, ke] = keyShard(nk, r, ranks);
+    Tensor part({B, hkv, ke - kb, d});
+    for (int64_t bh = 0; bh < B * hkv; ++bh)
+      std::copy(k.f32() + (bh * nk + kb) * d, k.f32() + (bh * nk + ke) * d,
+                part.f32() + bh * (ke - kb) * d);
+    keys.push_back(part);
+    shards.emplace_back(q.f32(), keys.back().f32(), B, hq, hkv, d, ke - kb, kb, candBegin,
+                        candEnd);
+  }
+  std::vector<std::vector<SoftmaxStats>> stats;
+  for (TokenSelectShard &s : shards)
+    stats.push_back(s.stats());
+  std::vector<SoftmaxStats> global = TokenSelectShard::combine(stats);
+  std::vector<std::vector<VoteCandidate>> best;
+  std::vector<const VoteCandidate *> ptrs;
+  for (const TokenSelectShard &s : shards)
+    best.push_back(s.bestVotes(global, budget));
+  for (const auto &v : best)
+    ptrs.push_back(v.data());
+  return TokenSelectShard::select(ptrs, B, budget);
+}
+} // namespace
+
+// Every shard count gives the unsharded float64 selection: key counts off
+// the shard size, shards with no candidate (inside the sinks or the window)
+// or no key at all, grouped heads (G = 4) and G = 1, batch 2, a budget
+// larger than the candidates, and tied votes (repeated key rows).
+TEST(ContextParallel, TokenSelectAcrossShardsEqualsUnsharded) {
+  struct Case {
+    int64_t B, hq, hkv, d, nk, sinks, window, budget;
+  };
+  for (Case c : {Case{2, 8, 2, 16, 1001, 16, 64, 37}, Case{1, 4, 4, 8, 300, 4, 8, 1},
+                 Case{1, 8, 2, 16, 97, 16, 20, 500}, Case{1, 2, 1, 8, 5, 1, 1, 2},
+                 Case{1, 8, 2, 32, 4099, 128, 512, 256}}) {
+    Tensor q = deltaflow::test::randomTensor({c.B, c.hq, 1, c.d}, 11 + uint64_t(c.nk));
+    Tensor k = deltaflow::test::randomTensor({c.B, c.hkv, c.nk, c.d}, 12 + uint64_t(c.nk));
+    if (c.nk > 40) // ties: key rows 30..39 of every head repeat row 20
+      for (int64_t bh = 0; bh < c.B * c.hkv; ++bh)
+        for (int64_t j = 30; j < 40; ++j)
+          std::copy(k.f32() + (bh * c.nk + 20) * c.d, k.f32() + (bh * c.nk + 21) * c.d,
+                    k.f32() + (bh * c.nk + j) * c.d);
+    Geometry g;
+    g.nq = 1;
+    g.nk = c.nk;
+    g.sinks = c.sinks;
+    g.window = c.window;
+    for (int ranks : {1, 2, 3, 7}) {
+      std::vector<std::vector<int64_t>> sel = shardedSelection(q, k, g, c.budget, ranks);
+      ASSERT_EQ(sel.size(), size_t(c.B));
+      for (int64_t b = 0; b < c.B; ++b)
+        EXPECT_EQ(sel[size_t(b)], referenceSelection(q, k, b, g, c.budget))
+            << c.nk << " keys, budget " << c.budget << ", " << ranks << " ranks, batch " << b;
+    }
+  }
+  EXPECT_THROW(TokenSelectShard(nullptr, nullptr, 1, 6, 4, 8, 0, 0, 0, 0), std::invalid_argument);
 }

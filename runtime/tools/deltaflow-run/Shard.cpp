@@ -5,7 +5,8 @@
 // each rank runs the compiled attention on its shard, one allgather per call
 // exchanges the (out, lse) partials, and every rank merges them by LSE
 // (runtime/include/deltaflow/Runtime/ContextParallel.h); a causal prefill
-// runs as a ring over zigzag chunks (ringPrefill).
+// runs as a ring over zigzag chunks (ringPrefill); a sparse decode makes
+// TokenSelect's selection over every rank's keys (sparseDecode).
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +16,7 @@
 #include "deltaflow/Runtime/ContextParallel.h"
 #include "deltaflow/Runtime/Executor.h"
 #include "deltaflow/Runtime/Npy.h"
+#include "deltaflow/Common/SparseGeometry.h"
 
 #include <oneapi/tbb/global_control.h>
 
@@ -55,19 +57,36 @@ rows. A causal prefill (as many query rows as keys) runs as a ring over
 zigzag chunks: give a module with a causal and a full attention, e.g.
 examples/attention_ring.mlir; rank r holds chunks r and 2N-1-r of the 2N,
 the K/V chunks travel round the ring, and each query chunk's partials merge
-by LSE. Sparse modules (a selection, sparse attention, Delta) are refused:
-shard does not do them yet (a selection would have to be made over every
-rank's keys at once). At start every rank checks that all ranks loaded the
-same module (a hash of the .so and its manifest), read inputs of the same
-shapes and types, and were given the same --repeat.
+by LSE.
 
-Rank 0 prints one line per rank: its keys, its K/V shard's memory, its
-kernel time, its collective time and the collective's share of the call.
+Sparse decode: give a module with a sparse decode entry and a full
+attention, e.g. examples/attention_ring.mlir compiled with
+  --sparsity="policy=token-select budget=2048 sinks=128 window=512 entries=causal".
+TokenSelect's selection is made over every rank's keys at once: each rank
+scores its candidates, one allgather combines the per-head softmax
+statistics, a second gathers each rank's best `budget` votes, and every
+rank takes the global top-k of their union, the unsharded selection. Each
+rank then attends, by the full entry, to the keys of the pattern (sinks,
+selection, window) that it holds, and the partials merge by LSE. Window +
+sinks (policy=window) needs no selection. Other policies and Delta do not
+shard yet.
+
+At start every rank checks that all ranks loaded the same module (a hash
+of the .so and its manifest), read inputs of the same shapes and types, and
+were given the same --repeat.
+
+Rank 0 prints one line per rank: its keys (sparse: how many it attends to,
+and the selection's time), its K/V shard's memory, its kernel time, its
+collective time and the collective's share of the call.
 
 options:
   --input NAME=FILE.npy   q, k and v, as for deltaflow-run (every rank reads
                           them and keeps its shard of k and v)
   --output NAME=FILE.npy  out and/or lse (written by rank 0)
+  --selection FILE.npy    token-select: the global selection, int32
+                          [B, 1, 1, slots] as the select kernel writes it
+                          (ascending, -1 in unused slots; all -1 when the
+                          context fits the pattern and every key is read)
   --repeat N              run N times, report the fastest (default 1)
   --threads N             worker threads per rank (default: all cores)
   --timeout S             seconds a collective may take before the rank
@@ -106,6 +125,16 @@ void copyRowBlocks(const void *src, int64_t srcRows, int64_t srcAt, void *dst,
                 size_t(n) * rowBytes);
 }
 
+/// Batch `b` of a [B, ...] tensor, copied as [1, ...].
+Tensor batchSlice(const Tensor &t, int64_t b) {
+  std::vector<int64_t> s = t.shape();
+  const size_t bytes = t.bytes() / size_t(s[0]);
+  s[0] = 1;
+  Tensor r(s, t.dtype());
+  std::memcpy(r.raw(), static_cast<const uint8_t *>(t.raw()) + size_t(b) * bytes, bytes);
+  return r;
+}
+
 /// Rows [begin, end) of dim 2 of a [B, H, N, D] tensor, copied.
 Tensor keyRows(const Tensor &t, int64_t begin, int64_t end) {
   const std::vector<int64_t> &s = t.shape();
@@ -130,7 +159,8 @@ struct Status {
 /// What every rank reports after it.
 struct Report {
   int64_t begin = 0, end = 0, begin2 = 0, end2 = 0, shardBytes = 0; ///< keys (ring: 2 chunks)
-  double kernelMs = 0, commMs = 0, callMs = 0;
+  int64_t attended = 0; ///< sparse: keys of the pattern held here (summed over the batch)
+  double selectMs = 0, kernelMs = 0, commMs = 0, callMs = 0;
 };
 
 
@@ -150,6 +180,7 @@ std::optional<AttentionEntry> attentionEntry(const EntryInfo &e) {
 }
 
 struct CallTimes {
+  double selectMs = 0; ///< sparse: the global selection, its allgathers included
   double kernelMs = 0, commMs = 0, callMs = 0;
 };
 
@@ -167,18 +198,33 @@ std::pair<Tensor, Tensor> attend(Executor &exec, const AttentionEntry &a, const 
   return {res.at(a.attn->outputs[0]).toFloat32(), res.at(a.attn->outputs[1]).toFloat32()};
 }
 
+/// One allgather of every rank's partial, `send` = [rows * dv outputs, rows
+/// LSEs] (rows and dv those of `out`), and their merge into `out` and `lse`
+/// (on every rank).
+void exchangeAndMerge(Communicator &comm, const std::vector<float> &send, Tensor &out,
+                      Tensor &lse) {
+  const int64_t dv = out.shape()[3], rows = out.numel() / dv;
+  std::vector<float> recv(send.size() * size_t(comm.size()));
+  comm.allGather(send.data(), send.size() * 4, recv.data());
+  std::vector<AttentionPartial> parts;
+  for (int r = 0; r < comm.size(); ++r) {
+    const float *base = recv.data() + size_t(r) * send.size();
+    parts.push_back({base, base + rows * dv});
+  }
+  mergeAttentionPartials(parts, rows, dv, out.f32(), lse.f32());
+}
+
 /// Keys split by sequence: this rank's partial over its shard, one
 /// allgather of every rank's (out, lse), the merge (on every rank).
 CallTimes splitKeys(Executor &exec, Communicator &comm, const AttentionEntry &a,
                     const Tensor &q, const Tensor &kShard, const Tensor &vShard,
                     std::pair<int64_t, int64_t> keys, Tensor &out, Tensor &lse,
                     Report &rep) {
-  const int ranks = comm.size();
   const int64_t dv = out.shape()[3], rows = out.numel() / dv;
   rep.begin = keys.first;
   rep.end = keys.second;
   rep.shardBytes = int64_t(kShard.bytes() + vShard.bytes());
-  std::vector<float> send(size_t(rows * (dv + 1))), recv(send.size() * size_t(ranks));
+  std::vector<float> send(size_t(rows * (dv + 1)));
   CallTimes t;
   auto t0 = std::chrono::steady_clock::now();
   if (keys.second > keys.first) {
@@ -191,14 +237,159 @@ CallTimes splitKeys(Executor &exec, Communicator &comm, const AttentionEntry &a,
   }
   t.kernelMs = msSince(t0);
   double comm0 = comm.commSeconds;
-  comm.allGather(send.data(), send.size() * 4, recv.data());
+  exchangeAndMerge(comm, send, out, lse);
   t.commMs = (comm.commSeconds - comm0) * 1e3;
-  std::vector<AttentionPartial> parts;
-  for (int r = 0; r < ranks; ++r) {
-    const float *base = recv.data() + size_t(r) * send.size();
-    parts.push_back({base, base + rows * dv});
+  t.callMs = msSince(t0);
+  return t;
+}
+
+/// A decode entry of sparse attention with its LSE: TokenSelect's
+/// selection and the sparse attention over sinks, selection and window; or
+/// the sparse attention alone (window + sinks).
+struct SparseEntry {
+  const EntryInfo *entry = nullptr;
+  const manifest::KernelSpec *select = nullptr; ///< nullptr: window + sinks
+  const manifest::KernelSpec *attn = nullptr;
+};
+/// Such an entry, or nullopt; throws one line for a sparse entry that
+/// shard cannot split (another policy, Δ, no LSE).
+std::optional<SparseEntry> sparseEntry(const EntryInfo &e, const std::string &module) {
+  SparseEntry s{&e, nullptr, nullptr};
+  bool sparse = false;
+  for (const manifest::KernelSpec &k : e.kernels)
+    sparse |= k.kind == manifest::KernelKind::Select ||
+              k.kind == manifest::KernelKind::SparseAttention ||
+              k.kind == manifest::KernelKind::DenseRows ||
+              k.kind == manifest::KernelKind::DeltaCorrect;
+  if (!sparse)
+    return std::nullopt;
+  auto refuse = [&](const manifest::KernelSpec &k, const std::string &why) {
+    throw std::runtime_error(module + ": entry '" + e.name + "' has a " +
+                             manifest::toString(k.kind) + " kernel ('" + k.name + "'): " + why);
+  };
+  for (const manifest::KernelSpec &k : e.kernels) {
+    if (k.kind == manifest::KernelKind::Select && !s.select && !s.attn)
+      s.select = &k;
+    else if (k.kind == manifest::KernelKind::SparseAttention && !s.attn)
+      s.attn = &k;
+    else
+      refuse(k, "shard splits a decode entry of one selection (token-select) and one sparse "
+                "attention with its LSE, or the sparse attention alone (window + sinks); "
+                "Delta and other kernels do not shard yet");
   }
-  mergeAttentionPartials(parts, rows, dv, out.f32(), lse.f32());
+  if (!s.attn)
+    refuse(*s.select, "its entry has no sparse attention");
+  if (s.select && (s.select->select.policy != "token-select" || s.select->select.perKvHead))
+    refuse(*s.select, "policy '" + s.select->select.policy +
+                          "' does not shard yet: shard makes a global top-k for token-select "
+                          "(and window + sinks needs no selection)");
+  if (!s.attn->attention.withLse || s.attn->outputs.size() != 2)
+    refuse(*s.attn, "it has no LSE output, which the merge needs (add `lse` to the attention)");
+  if (s.select && s.attn->inputs.size() < 4)
+    refuse(*s.attn, "it does not read the selection");
+  return s;
+}
+
+/// Sparse decode over key shards: the selection made globally (token-select:
+/// TokenSelectShard's two allgathers), then each rank attends, by the
+/// module's full attention, to the keys of the pattern (sinks, selection,
+/// window) that it holds, and the partials merge by LSE as in splitKeys.
+/// `selection` gets the global selection, [B, 1, 1, slots] int32 as the
+/// select kernel writes it (ascending, -1 in unused slots; all -1 when the
+/// context fits the pattern and every key is attended).
+CallTimes sparseDecode(Executor &exec, Communicator &comm, const SparseEntry &sp,
+                       const AttentionEntry &full, const Tensor &q, const Tensor &kShard,
+                       const Tensor &vShard, std::pair<int64_t, int64_t> keys, int64_t nk,
+                       Tensor &out, Tensor &lse, Tensor &selection, Report &rep) {
+  const int64_t B = q.shape()[0], hq = q.shape()[1], d = q.shape()[3],
+                hkv = kShard.shape()[1], dv = out.shape()[3], n = keys.second - keys.first;
+  const manifest::SparsePattern &pat = sp.attn->sparse;
+  const int64_t pos = nk - 1; // the decode row
+  rep.begin = keys.first;
+  rep.end = keys.second;
+  rep.shardBytes = int64_t(kShard.bytes() + vShard.bytes());
+  CallTimes t;
+  auto t0 = std::chrono::steady_clock::now();
+  double comm0 = comm.commSeconds;
+  // The selection, unless the context fits the pattern (the runtime's
+  // dense fallback: every key).
+  const bool everyKey = sp.attn->denseFallback && nk <= sp.attn->denseFallback->maxKeys;
+  std::vector<std::vector<int64_t>> chosen(static_cast<size_t>(B));
+  std::fill(selection.i32(), selection.i32() + selection.numel(), -1);
+  if (sp.select && !everyKey) {
+    const int64_t budget = int64_t(sp.select->select.knobs.at("budget"));
+    const int64_t candBegin = pat.sinks,
+                  candEnd = pat.sinks + geometry::candidateCount<int64_t>(pos, nk, pat.sinks,
+                                                                         pat.window);
+    Tensor qf = q.toFloat32(); // K/V in float16: widened for the scores
+    Tensor kf = kShard.dtype() == DType::Float32 ? kShard : kShard.toFloat32();
+    TokenSelectShard mine(qf.f32(), kf.f32(), B, hq, hkv, d, n, keys.first, candBegin, candEnd);
+    std::vector<SoftmaxStats> st = mine.stats();
+    std::vector<SoftmaxStats> stAll(st.size() * size_t(comm.size()));
+    comm.allGather(st.data(), st.size() * sizeof(SoftmaxStats), stAll.data());
+    std::vector<std::vector<SoftmaxStats>> perRank;
+    for (int r = 0; r < comm.size(); ++r)
+      perRank.emplace_back(stAll.begin() + std::ptrdiff_t(size_t(r) * st.size()),
+                           stAll.begin() + std::ptrdiff_t(size_t(r + 1) * st.size()));
+    std::vector<VoteCandidate> best = mine.bestVotes(TokenSelectShard::combine(perRank), budget);
+    std::vector<VoteCandidate> bestAll(best.size() * size_t(comm.size()));
+    comm.allGather(best.data(), best.size() * sizeof(VoteCandidate), bestAll.data());
+    std::vector<const VoteCandidate *> ptrs;
+    for (int r = 0; r < comm.size(); ++r)
+      ptrs.push_back(bestAll.data() + size_t(r) * best.size());
+    chosen = TokenSelectShard::select(ptrs, B, budget);
+    const int64_t slots = selection.shape()[3];
+    for (int64_t b = 0; b < B; ++b)
+      for (size_t i = 0; i < chosen[size_t(b)].size() && int64_t(i) < slots; ++i)
+        selection.i32()[b * slots + int64_t(i)] = int32_t(chosen[size_t(b)][i]);
+  }
+  t.selectMs = msSince(t0);
+  // Each batch's keys of the pattern held here, gathered into K/V of their
+  // own; the full attention over them.
+  const int64_t rows = hq; // per batch: [Hq, 1] rows
+  std::vector<float> send(size_t(B * rows * (dv + 1)));
+  const size_t es = dtypeSize(kShard.dtype()), esV = dtypeSize(vShard.dtype());
+  rep.attended = 0;
+  auto tk = std::chrono::steady_clock::now();
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<int64_t> take; // local rows, ascending
+    auto held = [&](int64_t j) { return j >= keys.first && j < keys.second; };
+    const int64_t winBegin = geometry::windowBegin<int64_t>(pos, pat.sinks, pat.window);
+    for (int64_t j = keys.first; j < keys.second; ++j)
+      if (everyKey || j < pat.sinks || j >= winBegin)
+        take.push_back(j - keys.first);
+    for (int64_t j : chosen[size_t(b)])
+      if (held(j))
+        take.push_back(j - keys.first);
+    std::sort(take.begin(), take.end());
+    take.erase(std::unique(take.begin(), take.end()), take.end());
+    rep.attended += int64_t(take.size());
+    float *o = send.data() + b * rows * dv, *l = send.data() + B * rows * dv + b * rows;
+    if (take.empty()) { // the merge's identity
+      std::fill(o, o + rows * dv, 0.0f);
+      std::fill(l, l + rows, -INFINITY);
+      continue;
+    }
+    const int64_t m = int64_t(take.size());
+    Tensor kb({1, hkv, m, d}, kShard.dtype()), vb({1, hkv, m, dv}, vShard.dtype());
+    for (int64_t h = 0; h < hkv; ++h)
+      for (int64_t i = 0; i < m; ++i) {
+        std::memcpy(static_cast<uint8_t *>(kb.raw()) + size_t(h * m + i) * size_t(d) * es,
+                    static_cast<const uint8_t *>(kShard.raw()) +
+                        size_t((b * hkv + h) * n + take[size_t(i)]) * size_t(d) * es,
+                    size_t(d) * es);
+        std::memcpy(static_cast<uint8_t *>(vb.raw()) + size_t(h * m + i) * size_t(dv) * esV,
+                    static_cast<const uint8_t *>(vShard.raw()) +
+                        size_t((b * hkv + h) * n + take[size_t(i)]) * size_t(dv) * esV,
+                    size_t(dv) * esV);
+      }
+    auto [ob, lb] = attend(exec, full, batchSlice(q, b), kb, vb);
+    std::memcpy(o, ob.f32(), size_t(rows * dv) * 4);
+    std::memcpy(l, lb.f32(), size_t(rows) * 4);
+  }
+  t.kernelMs = msSince(tk);
+  exchangeAndMerge(comm, send, out, lse);
+  t.commMs = (comm.commSeconds - comm0) * 1e3;
   t.callMs = msSince(t0);
   return t;
 }
@@ -318,6 +509,7 @@ CallTimes ringPrefill(Executor &exec, Communicator &comm, const AttentionEntry &
 int runShard(const std::vector<std::string> &args) {
   std::string modulePath;
   std::vector<std::pair<std::string, std::string>> inputFiles, outputFiles;
+  std::string selectionFile;
   int threads = 0, repeat = 1;
   double timeout = 60;
   if (const char *env = std::getenv("DELTAFLOW_COLLECTIVE_TIMEOUT")) {
@@ -352,6 +544,8 @@ int runShard(const std::vector<std::string> &args) {
       inputFiles.push_back(binding("--input"));
     } else if (take("--output")) {
       outputFiles.push_back(binding("--output"));
+    } else if (take("--selection")) {
+      selectionFile = value;
     } else if (take("--repeat")) {
       repeat = positive("--repeat", 1 << 20);
     } else if (take("--threads")) {
@@ -392,16 +586,39 @@ int runShard(const std::vector<std::string> &args) {
   Status mine;
   std::shared_ptr<Module> module;
   AttentionEntry one, causal, full; // one: split mode; causal + full: ring
+  SparseEntry sparse;                // with full: sparse decode
   bool ring = false;
   Tensor q, k, v, kShard, vShard;
   std::pair<int64_t, int64_t> keys{0, 0};
   try {
     module = Module::load(modulePath);
     std::vector<AttentionEntry> found;
+    std::vector<SparseEntry> sparseFound;
     for (const EntryInfo &e : module->entries())
       if (auto a = attentionEntry(module->entry(e.name)))
         found.push_back(*a);
-    if (found.size() == 1 && module->entries().size() == 1) {
+      else if (auto sp = sparseEntry(module->entry(e.name), modulePath))
+        sparseFound.push_back(*sp);
+    if (sparseFound.size() == 1 && found.size() == 1 && module->entries().size() == 2 &&
+        !found[0].attn->attention.causal) {
+      sparse = sparseFound[0];
+      full = found[0];
+      manifest::AttentionParams a = sparse.attn->attention, b = full.attn->attention;
+      if (a.offset || a.hq != b.hq || a.hkv != b.hkv || a.d != b.d || a.dv != b.dv ||
+          a.scale != b.scale || a.dtype != b.dtype || a.kvDtype != b.kvDtype)
+        throw std::runtime_error(modulePath + ": its sparse attention ('" + sparse.attn->name +
+                                 "') and full attention ('" + full.attn->name +
+                                 "') differ in shape, scale or type, or the sparse one has "
+                                 "an offset");
+      one = {sparse.entry, sparse.attn};
+    } else if (!sparseFound.empty()) {
+      throw std::runtime_error(
+          modulePath + ": entry '" + sparseFound[0].entry->name +
+          "' is sparse; shard runs it with a full (non-causal) attention with its LSE as "
+          "the module's one other entry, over each rank's keys of the pattern (e.g. "
+          "examples/attention_ring.mlir compiled with --sparsity=\"policy=token-select "
+          "entries=causal ...\")");
+    } else if (found.size() == 1 && module->entries().size() == 1) {
       one = found[0];
     } else if (found.size() == 2 && module->entries().size() == 2 &&
                found[0].attn->attention.causal != found[1].attn->attention.causal) {
@@ -414,20 +631,6 @@ int runShard(const std::vector<std::string> &args) {
                                  "shape, scale or type, or the causal one has an offset");
       one = causal; // decode (one row) runs the causal entry on every shard
     } else {
-      // A sparse module (attn.select, sparse attention, Δ) needs a global
-      // selection over every rank's keys, which shard does not do yet.
-      for (const EntryInfo &e : module->entries())
-        for (const manifest::KernelSpec &k : e.kernels)
-          if (k.kind == manifest::KernelKind::Select ||
-              k.kind == manifest::KernelKind::SparseAttention ||
-              k.kind == manifest::KernelKind::DenseRows ||
-              k.kind == manifest::KernelKind::DeltaCorrect)
-            throw std::runtime_error(
-                modulePath + ": entry '" + e.name + "' has a " +
-                manifest::toString(k.kind) + " kernel ('" + k.name +
-                "'): sparse attention and Delta do not shard yet (a selection "
-                "would have to be made over every rank's keys at once); run it "
-                "unsharded, or shard a dense module with its LSE output");
       throw std::runtime_error(
           modulePath + ": its entry is not one dense attn.attention with its LSE "
                        "output (the merge needs each shard's log-sum-exp; "
@@ -435,8 +638,14 @@ int runShard(const std::vector<std::string> &args) {
                        "one for a ring prefill (examples/attention_ring.mlir)");
     }
     const EntryInfo &entry = *one.entry;
+    if (!selectionFile.empty()) {
+      if (!sparse.select)
+        throw std::runtime_error("--selection writes a token-select module's global "
+                                 "selection; " + modulePath + " makes none");
+      outputFiles.emplace_back("", selectionFile); // checked for writing below
+    }
     for (const auto &[name, file] : outputFiles) {
-      if (!entry.findOutput(name))
+      if (!name.empty() && !entry.findOutput(name))
         throw std::runtime_error("entry '" + entry.name + "' has no output '" + name + "'");
       std::string dir = std::filesystem::path(file).parent_path().string();
       if (rank == 0 && access(dir.empty() ? "." : dir.c_str(), W_OK) != 0)
@@ -451,7 +660,8 @@ int runShard(const std::vector<std::string> &args) {
         throw std::runtime_error("input '" + name + "' bound twice");
       inputs[name] = convertInput(readNpy(file), spec->dtype);
     }
-    for (const std::string &name : one.attn->inputs)
+    for (const std::string &name : {one.attn->inputs[0], one.attn->inputs[1],
+                                    one.attn->inputs[2]}) // q, k, v (not a selection)
       if (!inputs.count(name))
         throw std::runtime_error("input '" + name + "' is not bound (--input " + name +
                                  "=FILE.npy)");
@@ -480,7 +690,11 @@ int runShard(const std::vector<std::string> &args) {
           "the causal attention has offset(" + std::to_string(*off) +
           "), which hides keys from the query rows; split by keys, each shard would "
           "apply it to its own key numbers (give a module without a static offset)");
-    if (full.entry && mine.nq() > 1) {
+    if (sparse.entry && mine.nq() != 1) {
+      throw std::runtime_error("sparse attention over key shards takes one query row "
+                               "(decode, at the end of the keys), got " +
+                               std::to_string(mine.nq()) + " rows");
+    } else if (full.entry && !sparse.entry && mine.nq() > 1) {
       if (mine.nq() != mine.nk())
         throw std::runtime_error("a ring prefill takes as many query rows as keys (self-"
                                  "attention over one sequence), got " +
@@ -554,13 +768,21 @@ int runShard(const std::vector<std::string> &args) {
   const std::vector<int64_t> &qs = q.shape();
   const int64_t dv = one.attn->attention.dv;
   Tensor out({qs[0], qs[1], qs[2], dv}), lse({qs[0], qs[1], qs[2]});
+  Tensor selection({qs[0], 1, 1, sparse.select ? sparse.select->select.slots : 0},
+                   DType::Int32);
   Report rep;
-  rep.kernelMs = rep.callMs = rep.commMs = std::numeric_limits<double>::infinity();
+  rep.selectMs = rep.kernelMs = rep.callMs = rep.commMs =
+      std::numeric_limits<double>::infinity();
   try {
     Executor exec(module, threads);
     for (int it = 0; it < repeat; ++it) {
-      CallTimes t = ring ? ringPrefill(exec, *comm, causal, full, q, k, v, out, lse, rep)
-                         : splitKeys(exec, *comm, one, q, kShard, vShard, keys, out, lse, rep);
+      CallTimes t =
+          ring ? ringPrefill(exec, *comm, causal, full, q, k, v, out, lse, rep)
+          : sparse.entry
+              ? sparseDecode(exec, *comm, sparse, full, q, kShard, vShard, keys, all[0].nk(),
+                             out, lse, selection, rep)
+              : splitKeys(exec, *comm, one, q, kShard, vShard, keys, out, lse, rep);
+      rep.selectMs = std::min(rep.selectMs, t.selectMs);
       rep.kernelMs = std::min(rep.kernelMs, t.kernelMs);
       rep.commMs = std::min(rep.commMs, t.commMs);
       rep.callMs = std::min(rep.callMs, t.callMs);
@@ -572,23 +794,37 @@ int runShard(const std::vector<std::string> &args) {
                   "%d call(s)\n",
                   ranks, comm->describe().c_str(), (long long)all[0].nk(),
                   (long long)all[0].nq(),
-                  ring ? "ring prefill over zigzag chunks" : "keys split by sequence", repeat);
+                  ring           ? "ring prefill over zigzag chunks"
+                  : sparse.select ? "sparse decode, token-select's top-k over every rank's keys"
+                  : sparse.entry  ? "sparse decode, window + sinks"
+                                  : "keys split by sequence",
+                  repeat);
       for (int r = 0; r < ranks; ++r) {
         const Report &x = reps[size_t(r)];
         std::string held = "[" + std::to_string(x.begin) + ", " + std::to_string(x.end) + ")";
         int64_t count = x.end - x.begin + x.end2 - x.begin2;
         if (ring)
           held += " + [" + std::to_string(x.begin2) + ", " + std::to_string(x.end2) + ")";
-        std::printf("  rank %d: %s %s (%lld), K/V %.2f MiB, kernel %.3f ms, "
+        std::string sparseTimes;
+        if (sparse.entry) {
+          char buf[96];
+          std::snprintf(buf, sizeof buf, ", attends %lld, select %.3f ms", (long long)x.attended,
+                        x.selectMs);
+          sparseTimes = buf;
+        }
+        std::printf("  rank %d: %s %s (%lld)%s, K/V %.2f MiB, kernel %.3f ms, "
                     "%s %.3f ms, call %.3f ms (communication %.0f%%)\n",
                     r, ring ? "chunks" : "keys", held.c_str(), (long long)count,
+                    sparse.entry ? sparseTimes.c_str() : "",
                     double(x.shardBytes) / (1 << 20), x.kernelMs,
-                    ring ? "ring + gather" : "allgather", x.commMs, x.callMs,
-                    x.callMs > 0 ? 100 * x.commMs / x.callMs : 0.0);
+                    ring ? "ring + gather" : sparse.select ? "allgathers" : "allgather",
+                    x.commMs, x.callMs, x.callMs > 0 ? 100 * x.commMs / x.callMs : 0.0);
       }
       std::vector<std::pair<std::string, const Tensor *>> files;
       for (const auto &[name, file] : outputFiles)
-        files.emplace_back(file, name == one.attn->outputs[0] ? &out : &lse);
+        files.emplace_back(file, name.empty()                   ? &selection
+                                 : name == one.attn->outputs[0] ? &out
+                                                                : &lse);
       writeNpyAll(files, DType::Float32);
     }
   } catch (const std::exception &e) {

@@ -14,6 +14,7 @@
 #define DELTAFLOW_RUNTIME_CONTEXTPARALLEL_H
 
 #include <cstdint>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -46,6 +47,79 @@ struct AttentionPartial {
 /// float32 rounding.
 void mergeAttentionPartials(const std::vector<AttentionPartial> &parts,
                             int64_t rows, int64_t dv, float *out, float *lse);
+
+// --- TokenSelect over key shards (a global top-k) ----------------------------
+//
+// TokenSelect's selection for one decode row (DESIGN "TokenSelect" and
+// "Scale-out": a global top-k threshold from gathered candidate scores),
+// made by ranks that each hold a contiguous shard of the keys. Per head h
+// the vote needs softmax_j(s_h(j)) over *every* candidate j, so it takes two
+// exchanges:
+//  1. each rank's softmax statistics over its candidates, (max, Σ exp(s −
+//     max)) per (batch, head), combined into the global ones as the online
+//     softmax does (Milakov & Gimelshein 2018);
+//  2. each rank's `budget` best votes S(j) = Σ_h exp(s_h(j) − M_h) / L_h
+//     with their key positions; the global top-`budget` of their union is
+//     the unsharded top-k, since a key in it is among its own shard's best
+//     `budget`.
+// Scores are s_h(j) = q_h · k_{h/G}(j) / sqrt(D) (the grouped-query map of
+// DESIGN, the 1/sqrt(D) temperature of the compiled selection), accumulated
+// in float32 lanes as the compiled selection does, with the statistics and
+// votes in float64; ties take the lowest key first, as the compiled top-k
+// does.
+
+/// Softmax statistics of one (batch, head) over some candidates: the
+/// largest logit and Σ exp(logit − max). No candidate: (−inf, 0).
+struct SoftmaxStats {
+  double max = -std::numeric_limits<double>::infinity();
+  double sum = 0;
+};
+
+/// A candidate key (global position) and its vote; key −1 pads.
+struct VoteCandidate {
+  double vote = -std::numeric_limits<double>::infinity();
+  int64_t key = -1;
+};
+
+/// One rank's part of the selection: the logits of its candidates.
+class TokenSelectShard {
+public:
+  /// `q`: the decode row, [B, Hq, D] float32 row-major. `k`: this rank's
+  /// keys, [B, Hkv, n, D] float32, holding the context's keys
+  /// [keyBegin, keyBegin + n). Candidates are the context's keys
+  /// [candBegin, candEnd) (TokenSelect: [sinks, Nk − 1 − window) for
+  /// decode); this rank scores those it holds. Hq must be a multiple of
+  /// Hkv. Throws std::invalid_argument on inconsistent sizes.
+  TokenSelectShard(const float *q, const float *k, int64_t batch, int64_t hq, int64_t hkv,
+                   int64_t d, int64_t n, int64_t keyBegin, int64_t candBegin,
+                   int64_t candEnd);
+  /// Candidates this rank scores: keys [first(), first() + count()).
+  int64_t first() const { return first_; }
+  int64_t count() const { return count_; }
+  /// Its softmax statistics, [B * Hq]. Call once, before bestVotes (it
+  /// keeps each logit's exp(logit − max) for the votes).
+  std::vector<SoftmaxStats> stats();
+  /// The global statistics from every rank's stats() (rank order; any
+  /// order gives the same maxima, sums to float64 rounding).
+  static std::vector<SoftmaxStats>
+  combine(const std::vector<std::vector<SoftmaxStats>> &perRank);
+  /// Its best `budget` votes under the global statistics, per batch,
+  /// [B * budget] (best first; padded with key −1).
+  std::vector<VoteCandidate> bestVotes(const std::vector<SoftmaxStats> &global,
+                                       int64_t budget) const;
+  /// The selection: for each batch, the `budget` best of every rank's
+  /// bestVotes (ties: lowest key first), ascending. `perRank[r]` holds
+  /// [B * budget] candidates.
+  static std::vector<std::vector<int64_t>>
+  select(const std::vector<const VoteCandidate *> &perRank, int64_t batch, int64_t budget);
+
+private:
+  int64_t batch_, hq_, first_, count_;
+  /// [B, Hq, count]: q_h · k(j) / sqrt(D) (float32 products summed in 16
+  /// float lanes, then pairwise), exp(logit − local max) after stats().
+  std::vector<float> logits_;
+  std::vector<SoftmaxStats> local_; ///< stats()
+};
 
 } // namespace deltaflow::rt
 
