@@ -2,7 +2,10 @@
 // "Scaling out"): with the sequence split into chunks, a chunk of queries
 // attends causally to its own chunk of keys (`causal`) and fully to every
 // earlier chunk (`full`); each returns its log-sum-exp so that the partials
-// merge exactly. Llama-3-8B head shapes: 32 query heads over 8 key/value
+// merge exactly. With the causal entry sparsified (--sparsity="policy=
+// token-select ... entries=causal") it is also shard's sparse decode module:
+// the selection over every rank's keys, then the full entry over each rank's
+// selected keys. Llama-3-8B head shapes: 32 query heads over 8 key/value
 // heads, head dim 128, dynamic lengths.
 func.func @causal(%q: tensor<1x32x?x128xf32> {deltaflow.name = "q"},
                   %k: tensor<1x8x?x128xf32> {deltaflow.name = "k"},
