@@ -169,14 +169,20 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     if (k.kind == KernelKind::DenseRows || k.kind == KernelKind::DeltaCorrect)
       ck.manifest.promptRowsAfter = true;
     if (k.kind == KernelKind::Graph) {
-      // A matmul alone (the tensor-core GEMM, "gemm-v1"): below
-      // kGemmMinRows rows (decode) Halide's few-rows kernel, which reads
-      // the weight once without padding the rows to the GEMM's tile.
-      lowerGraph(buildGraph(k.graph, k.loc), true, k.name + "_few_rows");
-      ck.manifest.variants.push_back({k.name + "_few_rows", kGemmMinRows - 1});
+      // A matmul alone: the tensor-core GEMM ("gemm-v1") with the GEMV
+      // ("gemv-v1", one warp per column) below kGemmMinRows rows, or the
+      // GEMV alone where the rows are static and that few (decode).
       ck.manifest.rows = graphRows;
-    }
-    if (k.decode) {
+      if (k.decode) {
+        const PtxKernel &g = *k.decode;
+        std::string sym = ptxSymbol(g.function);
+        ck.manifest.variants.push_back(
+            {sym, kGemmMinRows - 1,
+             manifest::PtxLaunch{g.function, g.threads, g.sharedBytes, g.rowsPerBlock,
+                                 g.computeCapability, g.abi}});
+        ck.ptx.emplace_back(sym, g.ptx);
+      }
+    } else if (k.decode) {
       // A few query rows: the split-K decode kernels.
       const PtxKernel &d = *k.decode;
       std::string sym = ptxSymbol(d.function);

@@ -10,9 +10,10 @@
 //      kernel that gets the tensor-core GEMM (compiler/TensorCore/Gemm.cpp);
 //   3. `<name>`: the epilogue (residual add, SiLU * up, ...) reading the
 //      matmul's result from a temporary, when there is one.
-// Each part is still a graph kernel with a Halide algorithm, so the GEMM
-// kernel keeps its Halide few-rows variant (decode) and nothing else
-// changes for the runtime. The cost is a write and a read of the f32
+// Each part is still a graph kernel with a Halide algorithm. On CUDA the
+// matmul kernel runs the GEMV (compiler/TensorCore/Gemv.cpp) below the
+// GEMM's 16 rows, and a kernel whose rows are static and that few (decode)
+// is split for the GEMV alone; elsewhere Halide's kernels run the parts. The cost is a write and a read of the f32
 // matmul result in device memory per split epilogue.
 //
 //===----------------------------------------------------------------------===//
@@ -113,7 +114,7 @@ const TensorSpec *findTensor(const EntryDesc &e, const std::string &name) {
 
 } // namespace
 
-std::vector<GemmKernel> splitTensorCoreGemms(EntryDesc &e) {
+std::vector<GemmKernel> splitTensorCoreGemms(EntryDesc &e, bool withGemv) {
   std::vector<KernelDesc> kernels;
   std::vector<GemmKernel> gemms;
   for (KernelDesc &k : e.kernels) {
@@ -131,10 +132,10 @@ std::vector<GemmKernel> splitTensorCoreGemms(EntryDesc &e) {
     int w = depth > 0 && cols > 0 ? linearWeight(g, mm->operands[1], depth, cols) : -1;
     const TensorSpec *out = findTensor(e, k.outputs[0]);
     bool epilogue = mmAt != int(g.nodes.size()) - 1;
-    // Rows known at compile time below the GEMM's (decode): Halide's
-    // few-rows kernel runs anyway, so nothing is split.
+    // Rows known at compile time below the GEMM's (decode): the GEMV runs
+    // them; without it Halide's kernel does, so nothing is split.
     bool fewRows = mm->shape[1] >= 0 && mm->shape[1] < kGemmMinRows;
-    if (w < 0 || !out || fewRows || a.dtype != DType::Float32 ||
+    if (w < 0 || !out || (fewRows && !withGemv) || a.dtype != DType::Float32 ||
         !gemmUnsupported(g.nodes[size_t(w)].dtype, depth, cols).empty() ||
         out->shape.size() != 3 || (epilogue && g.nodes.back().shape != mm->shape)) {
       kernels.push_back(std::move(k));
@@ -164,7 +165,7 @@ std::vector<GemmKernel> splitTensorCoreGemms(EntryDesc &e) {
     gemm.outputs = {product};
     if (epilogue)
       e.temporaries.push_back(TensorSpec{product, DType::Float32, outShape, std::nullopt});
-    gemms.push_back({gemm.name, g.nodes[size_t(w)].dtype, depth, cols});
+    gemms.push_back({gemm.name, g.nodes[size_t(w)].dtype, depth, cols, fewRows});
     kernels.push_back(std::move(gemm));
     // 3. The epilogue.
     if (epilogue) {

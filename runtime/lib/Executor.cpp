@@ -603,6 +603,8 @@ Executor::run(const std::string &entryName,
                                   ? " [delta correction, PTX]"
                               : j.variant->ptx && j.variant->ptx->abi == "gemm-v1"
                                   ? " [tensor-core GEMM, PTX]"
+                              : j.variant->ptx && j.variant->ptx->abi == "gemv-v1"
+                                  ? " [GEMV, PTX]"
                                   : " [tensor cores, PTX]")
                        : std::string("runtime"),
            manifest::toString(j.kernel->kind), j.seconds});

@@ -227,7 +227,8 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
             const bool select = k.kind == KernelKind::Select;
             const bool rows = k.kind == KernelKind::DenseRows;
             const bool delta = k.kind == KernelKind::DeltaCorrect;
-            // A graph kernel's PTX is a matmul alone (a, the weight -> c).
+            // A graph kernel's PTX is a matmul alone (a, the weight -> c):
+            // the GEMM, or the GEMV of a few rows.
             const bool gemm = k.kind == KernelKind::Graph;
             size_t wantInputs =
                 select || delta || gemm ? 2
@@ -238,7 +239,7 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
                  !delta && !gemm) ||
                 k.inputs.size() != wantInputs ||
                 ((select || rows || delta || gemm) && k.outputs.size() != 1) ||
-                (gemm != (v.ptx->abi == "gemm-v1")) ||
+                (gemm != (v.ptx->abi == "gemm-v1" || v.ptx->abi == "gemv-v1")) ||
                 (v.ptx->abi == "decode-v1" && k.kind != KernelKind::Attention) ||
                 (v.ptx->abi.rfind("token-select-", 0) == 0 && !select) ||
                 (rows != (v.ptx->abi == "dense-rows-v1")) ||

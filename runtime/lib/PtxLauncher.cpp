@@ -431,7 +431,8 @@ PtxSelectPlan planDeltaCorrectLaunch(const manifest::PtxLaunch &launch, int64_t 
 PtxSelectPlan planGemmLaunch(const manifest::PtxLaunch &launch,
                              const std::vector<std::vector<int64_t>> &shapes,
                              const std::vector<uint64_t> &devicePtrs) {
-  const std::string what = "tensor-core GEMM";
+  const bool gemv = launch.abi == "gemv-v1";
+  const std::string what = gemv ? "GEMV" : "tensor-core GEMM";
   if (shapes.size() != 3 || devicePtrs.size() != 3)
     throw std::runtime_error(what + " takes 3 buffers (a, weight, c), got " +
                              std::to_string(shapes.size()));
@@ -442,13 +443,16 @@ PtxSelectPlan planGemmLaunch(const manifest::PtxLaunch &launch,
                              shapeString(c) + " differ in their rows");
   std::vector<uint64_t> elements = elementCounts(shapes, what);
   int64_t k = a.back(), n = c.back();
-  if (k < 1 || k % ptx_abi::kGemmBlockK != 0 || n < 1 || n % ptx_abi::kGemmBlockN != 0 ||
+  // The GEMV takes any column count (a warp each) and depths in 16-byte
+  // steps; the GEMM whole tiles.
+  const int64_t colQuantum = gemv ? 1 : ptx_abi::kGemmBlockN,
+                depthQuantum = gemv ? ptx_abi::kGemvDepthQuantum : ptx_abi::kGemmBlockK;
+  if (k < 1 || k % depthQuantum != 0 || n < 1 || n % colQuantum != 0 ||
       elements[1] != uint64_t(k) * uint64_t(n))
     throw std::runtime_error(what + ": weight " + shapeString(shapes[1]) +
                              " is not " + std::to_string(n) + " x " + std::to_string(k) +
-                             " with columns a multiple of " +
-                             std::to_string(ptx_abi::kGemmBlockN) + " and depth a multiple of " +
-                             std::to_string(ptx_abi::kGemmBlockK));
+                             " with columns a multiple of " + std::to_string(colQuantum) +
+                             " and depth a multiple of " + std::to_string(depthQuantum));
   int64_t m = k ? int64_t(elements[0] / uint64_t(k)) : 0;
   PtxSelectPlan p;
   if (m < 1)
@@ -456,12 +460,16 @@ PtxSelectPlan planGemmLaunch(const manifest::PtxLaunch &launch,
   if (launch.rowsPerBlock < 1)
     throw std::runtime_error(what + ": rows per block " +
                              std::to_string(launch.rowsPerBlock));
-  int64_t gy = (m + launch.rowsPerBlock - 1) / launch.rowsPerBlock;
+  // The GEMM: a CTA row per rowsPerBlock rows; the GEMV: every row in
+  // each CTA (rowsPerBlock rows per pass over the weight).
+  int64_t gy = gemv ? 1 : (m + launch.rowsPerBlock - 1) / launch.rowsPerBlock;
   if (gy > kMaxGridYZ)
     throw std::runtime_error(what + ": " + std::to_string(m) +
                              " rows exceed the grid's CUDA limit");
   PtxLaunchPlan lp;
-  lp.grid = {unsigned(n / ptx_abi::kGemmBlockN), unsigned(gy), 1};
+  lp.grid = {unsigned(gemv ? (n + ptx_abi::kGemvWarps - 1) / ptx_abi::kGemvWarps
+                           : n / ptx_abi::kGemmBlockN),
+             unsigned(gy), 1};
   lp.threads = unsigned(launch.threads);
   lp.sharedBytes = unsigned(launch.sharedBytes);
   for (size_t i = 0; i < 3; ++i)
@@ -674,7 +682,7 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
   const bool decode = launch_.abi == "decode-v1";
   const bool rows = launch_.abi == "dense-rows-v1";
   const bool delta = launch_.abi == "delta-correct-v1";
-  const bool gemm = launch_.abi == "gemm-v1";
+  const bool gemm = launch_.abi == "gemm-v1" || launch_.abi == "gemv-v1";
   const bool steps = select || decode || rows || delta || gemm;
   // Everything about the tensors is checked before the driver is touched
   // and before anything moves to the device.

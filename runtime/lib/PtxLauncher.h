@@ -107,10 +107,11 @@ PtxSelectPlan planDeltaCorrectLaunch(const manifest::PtxLaunch &launch, int64_t 
                                      int64_t rowsAfter);
 
 /// The launch of a graph matmul's tensor-core GEMM ("gemm-v1", compiler/
-/// include/deltaflow/Compiler/TensorCore.h) over a f32 [..., K], the 16-bit
-/// weight of N K elements ([N, K], nn.Linear's layout) and c f32 [..., N]
-/// (a's leading dimensions): one step, no scratch; none for no rows.
-/// Throws one line for shapes it cannot take.
+/// include/deltaflow/Compiler/TensorCore.h) or GEMV ("gemv-v1", the few
+/// rows; by launch.abi) over a f32 [..., K], the 16-bit weight of N K
+/// elements ([N, K], nn.Linear's layout) and c f32 [..., N] (a's leading
+/// dimensions): one step, no scratch; none for no rows. Throws one line
+/// for shapes it cannot take.
 PtxSelectPlan planGemmLaunch(const manifest::PtxLaunch &launch,
                              const std::vector<std::vector<int64_t>> &shapes,
                              const std::vector<uint64_t> &devicePtrs);

@@ -135,5 +135,19 @@ TEST(GemmSplit, LeavesWhatTheGemmDoesNotTake) {
   std::vector<GemmKernel> g = splitTensorCoreGemms(e);
   ASSERT_EQ(g.size(), 1u);
   EXPECT_EQ(g[0].weight, DType::Float16);
+  EXPECT_FALSE(g[0].fewRows);
   EXPECT_EQ(e.kernels.size(), 4u);
+  // With the GEMV (CUDA), static rows below 16 split too, marked fewRows
+  // (the GEMV alone); dynamic rows are not.
+  for (int64_t rows : {1, 15}) {
+    EntryDesc d = entry(rows);
+    g = splitTensorCoreGemms(d, /*withGemv=*/true);
+    ASSERT_EQ(g.size(), 1u) << rows;
+    EXPECT_TRUE(g[0].fewRows);
+    EXPECT_EQ(d.kernels.size(), 4u);
+  }
+  EntryDesc dyn = entry(-1);
+  g = splitTensorCoreGemms(dyn, /*withGemv=*/true);
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_FALSE(g[0].fewRows);
 }

@@ -444,6 +444,28 @@ TEST(PtxLaunch, GemmPlanTilesTheOutput) {
                   .steps.empty());
 }
 
+TEST(PtxLaunch, GemvPlanGivesAWarpPerColumn) {
+  // "gemv-v1": the same parameters as the GEMM's; grid (ceil(N / 8), 1):
+  // every row in each CTA. Any column count; depth a multiple of 8.
+  manifest::PtxLaunch l{"main_k0_gemv", 256, 0, 4, 80, "gemv-v1"};
+  std::vector<std::vector<int64_t>> sh = {{1, 3, 4096}, {1001, 4096}, {1, 3, 1001}};
+  rt::PtxSelectPlan p = rt::planGemmLaunch(l, sh, {0x1000, 0x2000, 0x3000});
+  ASSERT_EQ(p.steps.size(), 1u);
+  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{126, 1, 1}));
+  EXPECT_EQ(p.steps[0].threads, 256u);
+  EXPECT_EQ(p.steps[0].sharedBytes, 0u);
+  const std::vector<uint64_t> &a = p.steps[0].params;
+  ASSERT_EQ(a.size(), 3u * 5 + 1);
+  EXPECT_EQ(a[8], uint64_t(1001 * 4096));
+  EXPECT_EQ(a[15], 3u);
+  sh = {{1, 1, 4100}, {1001, 4100}, {1, 1, 1001}};
+  EXPECT_EQ(errorOf([&] { rt::planGemmLaunch(l, sh, {1, 2, 3}); }),
+            "GEMV: weight [1001, 4100] is not 1001 x 4100 with columns a multiple of 1 and "
+            "depth a multiple of 8");
+  EXPECT_TRUE(rt::planGemmLaunch(l, {{1, 0, 4096}, {1001, 4096}, {1, 0, 1001}}, {1, 2, 3})
+                  .steps.empty());
+}
+
 namespace {
 // Stand-ins for the module's Halide runtime: the checks below must refuse
 // before any of them (or the driver) is called.

@@ -176,8 +176,15 @@ static bool buildTensorCoreKernels(
     for (KernelDesc &k : e.kernels) {
       if (auto g = gemms.find(k.name); g != gemms.end() && k.kind == KernelKind::Graph) {
         try {
-          k.tensorCore = buildTensorCoreGemm(g->second.weight, g->second.k,
-                                             g->second.n, k.name);
+          // Decode's static few rows: the GEMV alone; otherwise the GEMM
+          // with the GEMV below kGemmMinRows rows.
+          const GemmKernel &gk = g->second;
+          if (gk.fewRows) {
+            k.tensorCore = buildGemv(gk.weight, gk.k, gk.n, k.name);
+          } else {
+            k.tensorCore = buildTensorCoreGemm(gk.weight, gk.k, gk.n, k.name);
+            k.decode = buildGemv(gk.weight, gk.k, gk.n, k.name + "_gemv");
+          }
         } catch (const std::exception &ex) {
           llvm::errs() << k.loc << ": error: " << ex.what() << "\n";
           return false;
@@ -466,7 +473,7 @@ int main(int argc, char **argv) {
   bool gemmOn = gemmTile == tileOverrides.end() ? target == "cuda" : gemmTile->second != 0;
   if (gemmOn && (target == "cuda" || target == "opencl"))
     for (auto &e : desc->entries)
-      for (auto &g : deltaflow::compiler::splitTensorCoreGemms(e))
+      for (auto &g : deltaflow::compiler::splitTensorCoreGemms(e, target == "cuda"))
         gemms[g.kernel] = g;
   if (emit == Emit::Plan)
     return printPlan(*desc, planSize);

@@ -139,8 +139,10 @@ struct EntryDesc {
 /// weight in nn.Linear's layout (and fits buildTensorCoreGemm) into A's
 /// kernel (when A is computed), the matmul alone and its epilogue (when it
 /// has one), recomputing the entry's deps; returns the matmul-alone
-/// kernels (compiler/TensorCore/GemmSplit.cpp).
-std::vector<GemmKernel> splitTensorCoreGemms(EntryDesc &e);
+/// kernels (compiler/TensorCore/GemmSplit.cpp). Kernels whose rows are
+/// static and below kGemmMinRows (decode) split only `withGemv` (the
+/// GEMV runs them; otherwise Halide's kernel does, unsplit).
+std::vector<GemmKernel> splitTensorCoreGemms(EntryDesc &e, bool withGemv = false);
 
 struct ModuleDesc {
   std::string target; ///< deltaflow target name (host, x86-64-avx2, ...)

@@ -195,15 +195,26 @@ std::string gemmUnsupported(manifest::DType weight, int64_t k, int64_t n);
 PtxKernel buildTensorCoreGemm(manifest::DType weight, int64_t k, int64_t n,
                               const std::string &function);
 
-/// A graph kernel left by splitTensorCoreGemms holding a matmul alone,
-/// for buildTensorCoreGemm.
-/// Rows from which the GEMM runs (below: Halide's few-rows variant).
+/// The same product for a few rows of A (decode), one warp per output
+/// column ("gemv-v1" ABI; compiler/TensorCore/Gemv.cpp): the same
+/// parameters as buildTensorCoreGemm's; grid ceil(N / ptx_abi::kGemvWarps)
+/// x threads, no shared memory; rowsPerBlock is the rows per pass over the
+/// weight. K must be a multiple of ptx_abi::kGemvDepthQuantum; any N.
+std::string gemvUnsupported(manifest::DType weight, int64_t k, int64_t n);
+PtxKernel buildGemv(manifest::DType weight, int64_t k, int64_t n,
+                    const std::string &function);
+
+/// Rows from which the GEMM runs (below: the GEMV).
 constexpr int64_t kGemmMinRows = 16;
 
+/// A graph kernel left by splitTensorCoreGemms holding a matmul alone,
+/// for buildTensorCoreGemm and buildGemv.
 struct GemmKernel {
   std::string kernel;     ///< its KernelDesc::name
   manifest::DType weight; ///< bf16 or f16
   int64_t k = 0, n = 0;   ///< depth and output columns
+  /// Rows static and below kGemmMinRows (decode): the GEMV alone.
+  bool fewRows = false;
 };
 
 /// Split-K decode of dense attention for bf16/f16 Q, K, V (Flash-Decoding;
