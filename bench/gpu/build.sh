@@ -38,6 +38,7 @@ done
 python3 bench/gpu/gemm.py --write-cases "$out/gemm"
 for m in "$out"/gemm/*.mlir; do
   ./build/bin/deltaflow-compile "$m" --target=cuda -o "${m%.mlir}"
+  ./build/bin/deltaflow-compile "$m" --target=cuda --emit=ptx -o "${m%.mlir}"
 done
 lin=test/lit/TensorCore/Inputs/linear-bf16.mlir
 ./build/bin/deltaflow-compile $lin --target=cuda -o "$out/gemm/linear"

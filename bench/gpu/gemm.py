@@ -14,11 +14,15 @@ Checks (every row count of --rows, fresh random inputs, every element):
   - the single projections (Llama-3-8B's shapes) against float64.
 From 16 rows on the GEMM rounds A to the weight's type: the reference then
 uses the rounded A (the bound against unrounded A, ~2^-9 relative for
-bf16, is printed beside it); below 16 rows Halide's kernel runs in f32.
+bf16, is printed beside it); below 16 rows the GEMV (compiler/TensorCore/
+Gemv.cpp) runs in f32.
 Speed (--bench rows): the GEMM kernel time from deltaflow-run --profile
 against torch.matmul with bf16 operands (cuBLAS, the strong baseline) and in
 f32 (TF32 off, PyTorch eager's f32), and the fraction of the bf16 rate
-cuBLAS reaches in this run.
+cuBLAS reaches in this run. GEMV speed (--gemv-bench rows, decode): its
+kernel time against torch.matmul in bf16 and f32 on the same shapes, and
+the weight's bytes per second as a fraction of the device memory bandwidth
+measured in the same run (a device-to-device copy).
 """
 import argparse
 import json
@@ -71,6 +75,7 @@ def main():
     ap.add_argument("--out", default=os.environ.get("OUT", "/tmp"))
     ap.add_argument("--rows", default="1,15,16,17,100,128,1000,4097")
     ap.add_argument("--bench", default="4096,16384")
+    ap.add_argument("--gemv-bench", default="1,4", help="GEMV rows timed ('' for none)")
     a = ap.parse_args()
     if a.write_cases:
         write_cases(a.write_cases)
@@ -152,7 +157,8 @@ def main():
         y, prof = deltaflow(os.path.join(OUT, "linear.so"),
                             {"x": x.numpy(), "w1": w1.float().numpy(), "w2": w2.float().numpy()},
                             temporaries=tmp)
-        path = "GEMM" if "tensor-core GEMM" in prof else "Halide"
+        path = ("GEMM" if "tensor-core GEMM" in prof else
+                "GEMV" if "[GEMV, PTX]" in prof else "Halide")
         gemm = m >= 16
         rd = (lambda t: rounded(t, "bf16")) if gemm else (lambda t: t.double())
 
@@ -206,6 +212,56 @@ def main():
                              "cublas_16bit_ms": t16, "torch_f32_ms": t32,
                              "tflops": fl / kms / 1e9, "cublas_tflops": peak,
                              "profile": prof})
+    # The GEMV (decode rows): kernel time against cuBLAS on the same shapes,
+    # and the weight's read rate against a device copy's in this run.
+    gemv_rows = [int(s) for s in a.gemv_bench.split(",") if s]
+    if gemv_rows:
+        buf = torch.empty(1 << 28, dtype=torch.float32, device="cuda")  # 1 GiB
+        dst = torch.empty_like(buf)
+        tcopy = cuda_time(lambda: dst.copy_(buf))
+        bw = 2 * buf.numel() * 4 / tcopy / 1e6  # GB/s (read + write)
+        print(f"device copy: {bw:.0f} GB/s (read + write, 1 GiB) = this run's memory bandwidth",
+              flush=True)
+        del buf, dst
+    from tensorcore import Driver, graph_time, ptx_with, split_ptx
+    drv = Driver() if gemv_rows else None
+    for name, (k, n, dt) in SINGLE.items():
+        w = (torch.randn(n, k, device="cuda") * k ** -0.5).to(tdt[dt])
+        if gemv_rows:
+            # The module's GEMV entry, launched directly (CUDA events over a
+            # CUDA graph: no host launch overhead), as the runtime would.
+            with open(os.path.join(OUT, name + ".manifest.json")) as f:
+                var = [v for v in json.load(f)["entries"][0]["kernels"][0]["variants"]
+                       if v.get("ptx", {}).get("abi") == "gemv-v1"][0]["ptx"]
+            with open(os.path.join(OUT, name + ".ptx")) as f:
+                fn = drv.load(ptx_with(split_ptx(f.read()), var["function"]), var["function"], 0)
+        for m in gemv_rows:
+            x = torch.randn(1, m, k)
+            _, prof = deltaflow(os.path.join(OUT, name + ".so"), {"x": x.numpy(), "w": npw(w.cpu())},
+                                repeat=20)
+            km = re.search(r"([0-9.]+) ms.*\[GEMV|\[GEMV, PTX\].*?([0-9.]+) ms", prof)
+            run_ms = float(km.group(1) or km.group(2)) if km else float("nan")
+            xd = x.cuda()
+            yd = torch.full((1, m, n), float("nan"), device="cuda")
+            grid = ((n + var["threads"] // 32 - 1) // (var["threads"] // 32), 1, 1)
+            launch = lambda: drv.launch(fn, grid, var["threads"], 0, [xd, w, yd], [m])  # noqa: E731
+            kms = graph_time(launch)
+            check(f"{name} M={m} GEMV launched directly", yd.cpu(), x.double() @ w.cpu().double().T,
+                  2e-5)
+            x16 = xd.to(tdt[dt])
+            wf = w.float()
+            t16 = graph_time(lambda: x16 @ w.T)
+            t32 = graph_time(lambda: xd @ wf.T)
+            gbs = n * k * 2 / kms / 1e6
+            print(f"{name} M={m}: GEMV {kms * 1e3:.1f} us ({gbs:.0f} GB/s of weight, "
+                  f"{gbs / bw:.0%} of the copy's; through deltaflow-run with launch and sync "
+                  f"{run_ms * 1e3:.1f} us); cuBLAS {dt} {t16 * 1e3:.1f} us "
+                  f"({t16 / kms:.2f}x ours); PyTorch f32 {t32 * 1e3:.1f} us ({t32 / kms:.2f}x ours)",
+                  flush=True)
+            rows_out.append({"case": name, "m": m, "k": k, "n": n, "gemv_ms": kms,
+                             "gemv_run_ms": run_ms,
+                             "cublas_16bit_ms": t16, "torch_f32_ms": t32,
+                             "weight_gbs": gbs, "copy_gbs": bw, "profile": prof})
     # The Halide f32 SIMT kernel on the same graph (--tile tensorcore.gemm=0).
     for m in [int(s) for s in a.bench.split(",") if s][:1]:
         x = rnd(1, m, 256)

@@ -169,31 +169,44 @@ TokenSelectShard::TokenSelectShard(const float *q, const float *k, int64_t batch
       });
 }
 
-std::vector<SoftmaxStats> TokenSelectShard::stats() {
+std::vector<SoftmaxStats> TokenSelectShard::stats() const {
   std::vector<SoftmaxStats> st(size_t(batch_ * hq_));
   tbb::parallel_for(int64_t(0), batch_ * hq_, [&](int64_t bh) {
-    float *s = logits_.data() + bh * count_;
+    const float *s = logits_.data() + bh * count_;
     SoftmaxStats &x = st[size_t(bh)];
     float m = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < count_; ++j)
+    bool nan = false;
+    for (int64_t j = 0; j < count_; ++j) {
+      nan |= std::isnan(s[j]);
       m = std::max(m, s[j]);
-    x.max = count_ ? double(m) : x.max;
+    }
+    if (count_ == 0)
+      return;
+    x.max = nan ? std::numeric_limits<double>::quiet_NaN() : double(m);
     double sum = 0;
     for (int64_t j = 0; j < count_; ++j)
-      sum += double(s[j] = std::exp(s[j] - m)); // the logit's weight from here on
+      sum += std::exp(double(s[j]) - x.max);
     x.sum = sum;
   });
-  local_ = st;
   return st;
 }
+
 std::vector<SoftmaxStats>
 TokenSelectShard::combine(const std::vector<std::vector<SoftmaxStats>> &perRank) {
   if (perRank.empty())
     return {};
   std::vector<SoftmaxStats> g(perRank[0].size());
+  const double nan = std::numeric_limits<double>::quiet_NaN();
   for (size_t i = 0; i < g.size(); ++i) {
-    for (const auto &r : perRank)
-      g[i].max = std::max(g[i].max, r.at(i).max);
+    bool isNan = false;
+    for (const auto &r : perRank) {
+      isNan |= std::isnan(r.at(i).max) || std::isnan(r[i].sum);
+      g[i].max = std::max(g[i].max, r[i].max);
+    }
+    if (isNan) { // a NaN logit anywhere: the head's softmax is NaN everywhere
+      g[i] = {nan, nan};
+      continue;
+    }
     for (const auto &r : perRank)
       if (r[i].sum > 0) // an empty shard (−inf, 0) adds nothing
         g[i].sum += r[i].sum * std::exp(r[i].max - g[i].max);
@@ -202,34 +215,39 @@ TokenSelectShard::combine(const std::vector<std::vector<SoftmaxStats>> &perRank)
 }
 
 namespace {
-/// Best first; ties: the lowest key first (the compiled top-k's order).
+/// Best first; ties: the lowest key first (the compiled top-k's order). A
+/// NaN vote ranks above every number, as the compiled selection's
+/// order-preserving key puts it (a total order, so the sort is defined).
 bool better(const VoteCandidate &a, const VoteCandidate &b) {
-  return a.vote != b.vote ? a.vote > b.vote : a.key < b.key;
+  const bool na = std::isnan(a.vote), nb = std::isnan(b.vote);
+  if (na != nb)
+    return na;
+  if (!na && a.vote != b.vote)
+    return a.vote > b.vote;
+  return a.key < b.key;
 }
 } // namespace
 
 std::vector<VoteCandidate> TokenSelectShard::bestVotes(const std::vector<SoftmaxStats> &global,
                                                        int64_t budget) const {
-  if (int64_t(global.size()) != batch_ * hq_ || int64_t(local_.size()) != batch_ * hq_ ||
-      budget < 0)
+  if (int64_t(global.size()) != batch_ * hq_ || budget < 0)
     throw std::invalid_argument("TokenSelectShard::bestVotes: " + std::to_string(global.size()) +
                                 " statistics for " + std::to_string(batch_ * hq_) +
-                                " (batch, head) pairs, budget " + std::to_string(budget) +
-                                (local_.empty() ? " (stats() not called)" : ""));
+                                " (batch, head) pairs, budget " + std::to_string(budget));
   std::vector<VoteCandidate> best(size_t(batch_ * budget));
   std::vector<double> vote(static_cast<size_t>(count_));
   std::vector<VoteCandidate> votes(static_cast<size_t>(count_));
   for (int64_t b = 0; b < batch_; ++b) {
     std::fill(vote.begin(), vote.end(), 0.0);
     for (int64_t h = 0; h < hq_; ++h) {
-      // exp(s - M) / L = exp(s - m) * exp(m - M) / L, with exp(s - m) held.
-      const SoftmaxStats &g = global[size_t(b * hq_ + h)], &l = local_[size_t(b * hq_ + h)];
-      if (l.sum == 0)
-        continue;
-      const double f = std::exp(l.max - g.max) / g.sum;
-      const float *w = logits_.data() + (b * hq_ + h) * count_;
+      // From the logit itself and the global statistics only, so equal
+      // logits get equal votes on every rank (ties then go to the lowest
+      // key, as unsharded).
+      const SoftmaxStats &g = global[size_t(b * hq_ + h)];
+      const double inv = 1.0 / g.sum;
+      const float *s = logits_.data() + (b * hq_ + h) * count_;
       for (int64_t j = 0; j < count_; ++j)
-        vote[size_t(j)] += double(w[j]) * f;
+        vote[size_t(j)] += std::exp(double(s[j]) - g.max) * inv;
     }
     for (int64_t j = 0; j < count_; ++j)
       votes[size_t(j)] = {vote[size_t(j)], first_ + j};

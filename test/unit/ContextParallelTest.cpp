@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <numeric>
 
 #include <cmath>
@@ -167,7 +168,7 @@ std::vector<std::vector<int64_t>> shardedSelection(const Tensor &q, const Tensor
                         candEnd);
   }
   std::vector<std::vector<SoftmaxStats>> stats;
-  for (TokenSelectShard &s : shards)
+  for (const TokenSelectShard &s : shards)
     stats.push_back(s.stats());
   std::vector<SoftmaxStats> global = TokenSelectShard::combine(stats);
   std::vector<std::vector<VoteCandidate>> best;
@@ -212,4 +213,44 @@ TEST(ContextParallel, TokenSelectAcrossShardsEqualsUnsharded) {
     }
   }
   EXPECT_THROW(TokenSelectShard(nullptr, nullptr, 1, 6, 4, 8, 0, 0, 0, 0), std::invalid_argument);
+}
+
+// Equal logits on different ranks: every candidate key row zero but a few
+// (zero padding), so most votes tie exactly and the lowest keys must win
+// on every shard count, as unsharded. (Votes built from each shard's own
+// maximum differed by rounding and chose keys by rank.)
+TEST(ContextParallel, TokenSelectTiesAcrossShardsGoToTheLowestKey) {
+  const int64_t nk = 3001, hq = 8, hkv = 2, d = 16;
+  Tensor q = deltaflow::test::randomTensor({1, hq, 1, d}, 5);
+  Tensor k = deltaflow::test::randomTensor({1, hkv, nk, d}, 6);
+  for (int64_t h = 0; h < hkv; ++h)
+    for (int64_t j = 16; j < nk; ++j)
+      if (j < 1600 || j > 1609)
+        std::fill(k.f32() + (h * nk + j) * d, k.f32() + (h * nk + j + 1) * d, 0.0f);
+  Geometry g;
+  g.nq = 1;
+  g.nk = nk;
+  g.sinks = 16;
+  g.window = 64;
+  std::vector<int64_t> want = referenceSelection(q, k, 0, g, 64);
+  for (int ranks : {1, 2, 3, 5})
+    EXPECT_EQ(shardedSelection(q, k, g, 64, ranks)[0], want) << ranks << " ranks";
+}
+
+// A NaN logit (a NaN in a key) makes its head's softmax NaN, so every vote
+// is NaN and the lowest candidates are chosen, on every shard count (NaN
+// first in the order keeps the sort defined).
+TEST(ContextParallel, TokenSelectWithANaNLogitIsTheSameOnEveryShardCount) {
+  const int64_t nk = 200, hq = 4, hkv = 4, d = 8;
+  Tensor q = deltaflow::test::randomTensor({1, hq, 1, d}, 7);
+  Tensor k = deltaflow::test::randomTensor({1, hkv, nk, d}, 8);
+  k.f32()[(0 * nk + 150) * d] = NAN;
+  Geometry g;
+  g.nq = 1;
+  g.nk = nk;
+  g.sinks = 4;
+  g.window = 8;
+  for (int ranks : {1, 2, 3})
+    EXPECT_EQ(shardedSelection(q, k, g, 5, ranks)[0], (std::vector<int64_t>{4, 5, 6, 7, 8}))
+        << ranks << " ranks";
 }

@@ -32,6 +32,7 @@
 #include <array>
 #include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <unistd.h>
 
@@ -65,7 +66,8 @@ attention, e.g. examples/attention_ring.mlir compiled with
 TokenSelect's selection is made over every rank's keys at once: each rank
 scores its candidates, one allgather combines the per-head softmax
 statistics, a second gathers each rank's best `budget` votes, and every
-rank takes the global top-k of their union, the unsharded selection. Each
+rank takes the global top-k of their union, the same for any rank count
+(the compiled kernel's up to float32 near-ties). Each
 rank then attends, by the full entry, to the keys of the pattern (sinks,
 selection, window) that it holds, and the partials merge by LSE. Window +
 sinks (policy=window) needs no selection. Other policies and Delta do not
@@ -76,8 +78,10 @@ of the .so and its manifest), read inputs of the same shapes and types, and
 were given the same --repeat.
 
 Rank 0 prints one line per rank: its keys (sparse: how many it attends to,
-and the selection's time), its K/V shard's memory, its kernel time, its
-collective time and the collective's share of the call.
+and the selection's time, its two allgathers included), its K/V shard's
+memory, its kernel time (sparse: the gather of those keys and the full
+entry over them), its collective time (every allgather of the call) and
+the collectives' share of the call.
 
 options:
   --input NAME=FILE.npy   q, k and v, as for deltaflow-run (every rank reads
@@ -132,6 +136,22 @@ Tensor batchSlice(const Tensor &t, int64_t b) {
   s[0] = 1;
   Tensor r(s, t.dtype());
   std::memcpy(r.raw(), static_cast<const uint8_t *>(t.raw()) + size_t(b) * bytes, bytes);
+  return r;
+}
+
+/// Rows `rows` (ascending) of dim 2 of batch `b` of a [B, H, N, D] tensor,
+/// copied as [1, H, rows.size(), D], a run of consecutive rows at a time.
+Tensor gatherRows(const Tensor &t, int64_t b, const std::vector<int64_t> &rows) {
+  const std::vector<int64_t> &s = t.shape();
+  const int64_t m = int64_t(rows.size());
+  Tensor r({1, s[1], m, s[3]}, t.dtype());
+  const size_t rowBytes = size_t(s[3]) * dtypeSize(t.dtype());
+  const uint8_t *batch = static_cast<const uint8_t *>(t.raw()) + size_t(b * s[1] * s[2]) * rowBytes;
+  for (int64_t i = 0, j; i < m; i = j) {
+    for (j = i + 1; j < m && rows[size_t(j)] == rows[size_t(j - 1)] + 1;)
+      ++j;
+    copyRowBlocks(batch, s[2], rows[size_t(i)], r.raw(), m, i, s[1], j - i, rowBytes);
+  }
   return r;
 }
 
@@ -348,7 +368,6 @@ CallTimes sparseDecode(Executor &exec, Communicator &comm, const SparseEntry &sp
   // own; the full attention over them.
   const int64_t rows = hq; // per batch: [Hq, 1] rows
   std::vector<float> send(size_t(B * rows * (dv + 1)));
-  const size_t es = dtypeSize(kShard.dtype()), esV = dtypeSize(vShard.dtype());
   rep.attended = 0;
   auto tk = std::chrono::steady_clock::now();
   for (int64_t b = 0; b < B; ++b) {
@@ -370,20 +389,8 @@ CallTimes sparseDecode(Executor &exec, Communicator &comm, const SparseEntry &sp
       std::fill(l, l + rows, -INFINITY);
       continue;
     }
-    const int64_t m = int64_t(take.size());
-    Tensor kb({1, hkv, m, d}, kShard.dtype()), vb({1, hkv, m, dv}, vShard.dtype());
-    for (int64_t h = 0; h < hkv; ++h)
-      for (int64_t i = 0; i < m; ++i) {
-        std::memcpy(static_cast<uint8_t *>(kb.raw()) + size_t(h * m + i) * size_t(d) * es,
-                    static_cast<const uint8_t *>(kShard.raw()) +
-                        size_t((b * hkv + h) * n + take[size_t(i)]) * size_t(d) * es,
-                    size_t(d) * es);
-        std::memcpy(static_cast<uint8_t *>(vb.raw()) + size_t(h * m + i) * size_t(dv) * esV,
-                    static_cast<const uint8_t *>(vShard.raw()) +
-                        size_t((b * hkv + h) * n + take[size_t(i)]) * size_t(dv) * esV,
-                    size_t(dv) * esV);
-      }
-    auto [ob, lb] = attend(exec, full, batchSlice(q, b), kb, vb);
+    auto [ob, lb] = attend(exec, full, batchSlice(q, b), gatherRows(kShard, b, take),
+                           gatherRows(vShard, b, take));
     std::memcpy(o, ob.f32(), size_t(rows * dv) * 4);
     std::memcpy(l, lb.f32(), size_t(rows) * 4);
   }
@@ -545,6 +552,8 @@ int runShard(const std::vector<std::string> &args) {
     } else if (take("--output")) {
       outputFiles.push_back(binding("--output"));
     } else if (take("--selection")) {
+      if (!selectionFile.empty())
+        shardUsageError("--selection given twice");
       selectionFile = value;
     } else if (take("--repeat")) {
       repeat = positive("--repeat", 1 << 20);
@@ -644,7 +653,10 @@ int runShard(const std::vector<std::string> &args) {
                                  "selection; " + modulePath + " makes none");
       outputFiles.emplace_back("", selectionFile); // checked for writing below
     }
+    std::set<std::string> paths;
     for (const auto &[name, file] : outputFiles) {
+      if (!paths.insert(file).second)
+        throw std::runtime_error(file + ": named by two outputs");
       if (!name.empty() && !entry.findOutput(name))
         throw std::runtime_error("entry '" + entry.name + "' has no output '" + name + "'");
       std::string dir = std::filesystem::path(file).parent_path().string();
@@ -676,6 +688,18 @@ int runShard(const std::vector<std::string> &args) {
                                std::to_string(v.shape()[2]) + " keys");
     if (k.shape()[2] < 1)
       throw std::runtime_error("no keys (k holds 0 rows)");
+    // The shapes the module's attention takes (the sparse path addresses
+    // rows by them before any kernel would check).
+    const manifest::AttentionParams &ap = one.attn->attention;
+    if (q.shape()[1] != ap.hq || k.shape()[1] != ap.hkv || v.shape()[1] != ap.hkv ||
+        q.shape()[3] != ap.d || k.shape()[3] != ap.d || v.shape()[3] != ap.dv ||
+        k.shape()[0] != q.shape()[0] || v.shape()[0] != q.shape()[0])
+      throw std::runtime_error(
+          "q " + q.shapeString() + ", k " + k.shapeString() + " and v " + v.shapeString() +
+          " do not fit the module's attention: q [B, " + std::to_string(ap.hq) + ", Nq, " +
+          std::to_string(ap.d) + "], k [B, " + std::to_string(ap.hkv) + ", Nk, " +
+          std::to_string(ap.d) + "], v [B, " + std::to_string(ap.hkv) + ", Nk, " +
+          std::to_string(ap.dv) + "]");
     mine.repeat = repeat;
     for (int i = 0; i < 3; ++i) {
       const Tensor &t = i == 0 ? q : i == 1 ? k : v;

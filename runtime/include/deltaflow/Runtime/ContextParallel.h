@@ -64,12 +64,19 @@ void mergeAttentionPartials(const std::vector<AttentionPartial> &parts,
 //     `budget`.
 // Scores are s_h(j) = q_h · k_{h/G}(j) / sqrt(D) (the grouped-query map of
 // DESIGN, the 1/sqrt(D) temperature of the compiled selection), accumulated
-// in float32 lanes as the compiled selection does, with the statistics and
-// votes in float64; ties take the lowest key first, as the compiled top-k
-// does.
+// in float32 lanes as the compiled selection does; the statistics and votes
+// are float64 functions of each logit and the global statistics alone, so
+// equal logits get equal votes on every rank, and ties take the lowest key
+// first, as the compiled top-k does. The selection is thus the float64
+// TokenSelect of these logits for any number of ranks; it matches the
+// compiled (float32) kernel's except where votes are within float32
+// rounding of each other.
 
 /// Softmax statistics of one (batch, head) over some candidates: the
-/// largest logit and Σ exp(logit − max). No candidate: (−inf, 0).
+/// largest logit and Σ exp(logit − max). No candidate: (−inf, 0). A NaN
+/// logit makes both NaN, here and in the combined statistics, so that head
+/// gives every candidate a NaN vote on every rank (IEEE propagation; the
+/// selection is then the lowest keys, whatever the rank count).
 struct SoftmaxStats {
   double max = -std::numeric_limits<double>::infinity();
   double sum = 0;
@@ -96,15 +103,15 @@ public:
   /// Candidates this rank scores: keys [first(), first() + count()).
   int64_t first() const { return first_; }
   int64_t count() const { return count_; }
-  /// Its softmax statistics, [B * Hq]. Call once, before bestVotes (it
-  /// keeps each logit's exp(logit − max) for the votes).
-  std::vector<SoftmaxStats> stats();
+  /// Its softmax statistics, [B * Hq].
+  std::vector<SoftmaxStats> stats() const;
   /// The global statistics from every rank's stats() (rank order; any
   /// order gives the same maxima, sums to float64 rounding).
   static std::vector<SoftmaxStats>
   combine(const std::vector<std::vector<SoftmaxStats>> &perRank);
   /// Its best `budget` votes under the global statistics, per batch,
-  /// [B * budget] (best first; padded with key −1).
+  /// [B * budget] (best first; padded with key −1). A NaN vote ranks
+  /// above every number.
   std::vector<VoteCandidate> bestVotes(const std::vector<SoftmaxStats> &global,
                                        int64_t budget) const;
   /// The selection: for each batch, the `budget` best of every rank's
@@ -116,9 +123,8 @@ public:
 private:
   int64_t batch_, hq_, first_, count_;
   /// [B, Hq, count]: q_h · k(j) / sqrt(D) (float32 products summed in 16
-  /// float lanes, then pairwise), exp(logit − local max) after stats().
+  /// float lanes, then pairwise).
   std::vector<float> logits_;
-  std::vector<SoftmaxStats> local_; ///< stats()
 };
 
 } // namespace deltaflow::rt
