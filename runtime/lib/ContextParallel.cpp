@@ -237,20 +237,26 @@ std::vector<VoteCandidate> TokenSelectShard::bestVotes(const std::vector<Softmax
   std::vector<VoteCandidate> best(size_t(batch_ * budget));
   std::vector<double> vote(static_cast<size_t>(count_));
   std::vector<VoteCandidate> votes(static_cast<size_t>(count_));
+  std::vector<double> inv(static_cast<size_t>(hq_));
   for (int64_t b = 0; b < batch_; ++b) {
-    std::fill(vote.begin(), vote.end(), 0.0);
-    for (int64_t h = 0; h < hq_; ++h) {
-      // From the logit itself and the global statistics only, so equal
-      // logits get equal votes on every rank (ties then go to the lowest
-      // key, as unsharded).
-      const SoftmaxStats &g = global[size_t(b * hq_ + h)];
-      const double inv = 1.0 / g.sum;
-      const float *s = logits_.data() + (b * hq_ + h) * count_;
-      for (int64_t j = 0; j < count_; ++j)
-        vote[size_t(j)] += std::exp(double(s[j]) - g.max) * inv;
-    }
-    for (int64_t j = 0; j < count_; ++j)
-      votes[size_t(j)] = {vote[size_t(j)], first_ + j};
+    for (int64_t h = 0; h < hq_; ++h)
+      inv[size_t(h)] = 1.0 / global[size_t(b * hq_ + h)].sum;
+    // Each vote from its logits and the global statistics only, heads in
+    // order, so equal logits get equal votes on every rank (ties then go
+    // to the lowest key, as unsharded) and on any number of threads.
+    tbb::parallel_for(
+        tbb::blocked_range<int64_t>(0, count_, 2048), [&](const tbb::blocked_range<int64_t> &r) {
+          for (int64_t j = r.begin(); j < r.end(); ++j)
+            vote[size_t(j)] = 0.0;
+          for (int64_t h = 0; h < hq_; ++h) {
+            const double m = global[size_t(b * hq_ + h)].max, f = inv[size_t(h)];
+            const float *s = logits_.data() + (b * hq_ + h) * count_;
+            for (int64_t j = r.begin(); j < r.end(); ++j)
+              vote[size_t(j)] += std::exp(double(s[j]) - m) * f;
+          }
+          for (int64_t j = r.begin(); j < r.end(); ++j)
+            votes[size_t(j)] = {vote[size_t(j)], first_ + j};
+        });
     int64_t keep = std::min(budget, count_);
     std::partial_sort(votes.begin(), votes.begin() + keep, votes.end(), better);
     std::copy(votes.begin(), votes.begin() + keep, best.begin() + b * budget);

@@ -34,6 +34,8 @@
 #include <optional>
 #include <set>
 #include <stdexcept>
+#include <sched.h>
+#include <thread>
 #include <unistd.h>
 
 namespace deltaflow::rt {
@@ -92,7 +94,10 @@ options:
                           (ascending, -1 in unused slots; all -1 when the
                           context fits the pattern and every key is read)
   --repeat N              run N times, report the fastest (default 1)
-  --threads N             worker threads per rank (default: all cores)
+  --threads N             worker threads per rank (default: all cores). Open
+                          MPI binds each rank to one core by default; for
+                          more threads per rank give mpirun --bind-to none
+                          (rank 0 prints a note when its affinity is smaller)
   --timeout S             seconds a collective may take before the rank
                           stops with an error naming it (default 60, or
                           DELTAFLOW_COLLECTIVE_TIMEOUT)
@@ -590,6 +595,19 @@ int runShard(const std::vector<std::string> &args) {
   if (threads > 0)
     threadLimit = std::make_unique<tbb::global_control>(
         tbb::global_control::max_allowed_parallelism, threads);
+  // mpirun binds each rank to one core by default (Open MPI's --bind-to
+  // core for two processes or fewer): its threads then share that core.
+  cpu_set_t cpus;
+  if (rank == 0 && sched_getaffinity(0, sizeof cpus, &cpus) == 0) {
+    int allowed = CPU_COUNT(&cpus), wanted = threads > 0 ? threads
+                                                         : int(std::thread::hardware_concurrency());
+    if (allowed < wanted)
+      std::fprintf(stderr,
+                   "deltaflow-run shard: note: rank 0 may run on %d core(s) (its CPU affinity, "
+                   "e.g. mpirun's default --bind-to core) but would use %d thread(s); give "
+                   "mpirun --bind-to none, or --map-by slot:PE=%d\n",
+                   allowed, wanted, wanted);
+  }
 
   // Everything local first; then every rank learns whether all are ready.
   Status mine;
