@@ -235,7 +235,6 @@ std::vector<VoteCandidate> TokenSelectShard::bestVotes(const std::vector<Softmax
                                 " statistics for " + std::to_string(batch_ * hq_) +
                                 " (batch, head) pairs, budget " + std::to_string(budget));
   std::vector<VoteCandidate> best(size_t(batch_ * budget));
-  std::vector<double> vote(static_cast<size_t>(count_));
   std::vector<VoteCandidate> votes(static_cast<size_t>(count_));
   std::vector<double> inv(static_cast<size_t>(hq_));
   for (int64_t b = 0; b < batch_; ++b) {
@@ -247,15 +246,13 @@ std::vector<VoteCandidate> TokenSelectShard::bestVotes(const std::vector<Softmax
     tbb::parallel_for(
         tbb::blocked_range<int64_t>(0, count_, 2048), [&](const tbb::blocked_range<int64_t> &r) {
           for (int64_t j = r.begin(); j < r.end(); ++j)
-            vote[size_t(j)] = 0.0;
+            votes[size_t(j)] = {0.0, first_ + j};
           for (int64_t h = 0; h < hq_; ++h) {
             const double m = global[size_t(b * hq_ + h)].max, f = inv[size_t(h)];
             const float *s = logits_.data() + (b * hq_ + h) * count_;
             for (int64_t j = r.begin(); j < r.end(); ++j)
-              vote[size_t(j)] += std::exp(double(s[j]) - m) * f;
+              votes[size_t(j)].vote += std::exp(double(s[j]) - m) * f;
           }
-          for (int64_t j = r.begin(); j < r.end(); ++j)
-            votes[size_t(j)] = {vote[size_t(j)], first_ + j};
         });
     int64_t keep = std::min(budget, count_);
     std::partial_sort(votes.begin(), votes.begin() + keep, votes.end(), better);

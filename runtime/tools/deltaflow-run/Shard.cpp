@@ -134,16 +134,6 @@ void copyRowBlocks(const void *src, int64_t srcRows, int64_t srcAt, void *dst,
                 size_t(n) * rowBytes);
 }
 
-/// Batch `b` of a [B, ...] tensor, copied as [1, ...].
-Tensor batchSlice(const Tensor &t, int64_t b) {
-  std::vector<int64_t> s = t.shape();
-  const size_t bytes = t.bytes() / size_t(s[0]);
-  s[0] = 1;
-  Tensor r(s, t.dtype());
-  std::memcpy(r.raw(), static_cast<const uint8_t *>(t.raw()) + size_t(b) * bytes, bytes);
-  return r;
-}
-
 /// Rows `rows` (ascending) of dim 2 of batch `b` of a [B, H, N, D] tensor,
 /// copied as [1, H, rows.size(), D], a run of consecutive rows at a time.
 Tensor gatherRows(const Tensor &t, int64_t b, const std::vector<int64_t> &rows) {
@@ -188,6 +178,15 @@ struct Report {
   double selectMs = 0, kernelMs = 0, commMs = 0, callMs = 0;
 };
 
+
+/// Whether the full (non-causal) attention `full` can stand in for `a` over
+/// some of its keys: the same heads, dims, scale and types, and `a` without
+/// a static offset (each shard would count it from its own first key).
+bool fullRunsLike(const manifest::AttentionParams &a, const manifest::AttentionParams &full) {
+  return !a.offset && a.hq == full.hq && a.hkv == full.hkv && a.d == full.d &&
+         a.dv == full.dv && a.scale == full.scale && a.dtype == full.dtype &&
+         a.kvDtype == full.kvDtype;
+}
 
 /// An entry that is one dense attention with its LSE output.
 struct AttentionEntry {
@@ -394,7 +393,7 @@ CallTimes sparseDecode(Executor &exec, Communicator &comm, const SparseEntry &sp
       std::fill(l, l + rows, -INFINITY);
       continue;
     }
-    auto [ob, lb] = attend(exec, full, batchSlice(q, b), gatherRows(kShard, b, take),
+    auto [ob, lb] = attend(exec, full, gatherRows(q, b, {0}), gatherRows(kShard, b, take),
                            gatherRows(vShard, b, take));
     std::memcpy(o, ob.f32(), size_t(rows * dv) * 4);
     std::memcpy(l, lb.f32(), size_t(rows) * 4);
@@ -630,9 +629,7 @@ int runShard(const std::vector<std::string> &args) {
         !found[0].attn->attention.causal) {
       sparse = sparseFound[0];
       full = found[0];
-      manifest::AttentionParams a = sparse.attn->attention, b = full.attn->attention;
-      if (a.offset || a.hq != b.hq || a.hkv != b.hkv || a.d != b.d || a.dv != b.dv ||
-          a.scale != b.scale || a.dtype != b.dtype || a.kvDtype != b.kvDtype)
+      if (!fullRunsLike(sparse.attn->attention, full.attn->attention))
         throw std::runtime_error(modulePath + ": its sparse attention ('" + sparse.attn->name +
                                  "') and full attention ('" + full.attn->name +
                                  "') differ in shape, scale or type, or the sparse one has "
@@ -651,9 +648,7 @@ int runShard(const std::vector<std::string> &args) {
                found[0].attn->attention.causal != found[1].attn->attention.causal) {
       causal = found[0].attn->attention.causal ? found[0] : found[1];
       full = found[0].attn->attention.causal ? found[1] : found[0];
-      manifest::AttentionParams a = causal.attn->attention, b = full.attn->attention;
-      if (a.offset || a.hq != b.hq || a.hkv != b.hkv || a.d != b.d || a.dv != b.dv ||
-          a.scale != b.scale || a.dtype != b.dtype || a.kvDtype != b.kvDtype)
+      if (!fullRunsLike(causal.attn->attention, full.attn->attention))
         throw std::runtime_error(modulePath + ": its causal and full attentions differ in "
                                  "shape, scale or type, or the causal one has an offset");
       one = causal; // decode (one row) runs the causal entry on every shard
