@@ -168,28 +168,20 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
     // Δ's rows and combination take the prompt rows after this call.
     if (k.kind == KernelKind::DenseRows || k.kind == KernelKind::DeltaCorrect)
       ck.manifest.promptRowsAfter = true;
-    if (k.kind == KernelKind::Graph) {
-      // A matmul alone: the tensor-core GEMM ("gemm-v1") with the GEMV
-      // ("gemv-v1", one warp per column) below kGemmMinRows rows, or the
-      // GEMV alone where the rows are static and that few (decode).
+    // A matmul alone (the tensor-core GEMM, "gemm-v1", or the GEMV alone
+    // where the rows are static and below kGemmMinRows: decode) picks its
+    // variant by the rows of its output.
+    if (k.kind == KernelKind::Graph)
       ck.manifest.rows = graphRows;
-      if (k.decode) {
-        const PtxKernel &g = *k.decode;
-        std::string sym = ptxSymbol(g.function);
-        ck.manifest.variants.push_back(
-            {sym, kGemmMinRows - 1,
-             manifest::PtxLaunch{g.function, g.threads, g.sharedBytes, g.rowsPerBlock,
-                                 g.computeCapability, g.abi}});
-        ck.ptx.emplace_back(sym, g.ptx);
-      }
-    } else if (k.decode) {
-      // A few query rows: the split-K decode kernels.
+    if (k.decode) {
+      // A few rows first: attention's split-K decode kernels ("decode-v1"),
+      // or a GEMM's GEMV ("gemv-v1").
       const PtxKernel &d = *k.decode;
       std::string sym = ptxSymbol(d.function);
       ck.manifest.variants.push_back(
           {sym, d.maxRows,
-           manifest::PtxLaunch{d.function, d.threads, d.sharedBytes,
-                               d.rowsPerBlock, d.computeCapability, "decode-v1"}});
+           manifest::PtxLaunch{d.function, d.threads, d.sharedBytes, d.rowsPerBlock,
+                               d.computeCapability, d.abi}});
       ck.ptx.emplace_back(sym, d.ptx);
     }
     ck.manifest.variants.push_back({ptxSymbol(k.name), -1, launch});

@@ -431,7 +431,7 @@ PtxKernel buildDecodeAttention(const manifest::AttentionParams &spec,
                                                  int(kDecodeSplitThreads)));
   buildLseMerge(b, gm.addKernel(prefix + "_merge", args, int(kDecodeMergeThreads)),
                 spec, 0);
-  return gm.kernel(prefix, int(kDecodeMergeThreads), 1, decodeSharedBytes(spec));
+  return gm.kernel(prefix, int(kDecodeMergeThreads), 1, decodeSharedBytes(spec), "decode-v1");
 }
 
 } // namespace deltaflow::compiler

@@ -184,6 +184,7 @@ static bool buildTensorCoreKernels(
           } else {
             k.tensorCore = buildTensorCoreGemm(gk.weight, gk.k, gk.n, k.name);
             k.decode = buildGemv(gk.weight, gk.k, gk.n, k.name + "_gemv");
+            k.decode->maxRows = kGemmMinRows - 1;
           }
         } catch (const std::exception &ex) {
           llvm::errs() << k.loc << ": error: " << ex.what() << "\n";

@@ -100,7 +100,8 @@ struct KernelDesc {
   /// kernel (built by the MLIR half), used instead of Halide's.
   std::optional<PtxKernel> tensorCore;
   /// dense attention with it: the split-K decode kernels for a few rows
-  /// (buildDecodeAttention), a variant before the tile's.
+  /// (buildDecodeAttention); a GEMM's GEMV (buildGemv): a variant of at most
+  /// maxRows rows before the tile's.
   std::optional<PtxKernel> decode;
   /// select with a bf16/f16 query on a CUDA target: the device selection
   /// kernels (MLIR-built PTX), used instead of Halide's.
