@@ -88,6 +88,9 @@ def main():
                     help="the example's projection weights: f32, or bf16 in nn.Linear's "
                          "layout (the matmuls then run on the tensor-core GEMM; PyTorch is "
                          "timed in f32 and in bf16)")
+    ap.add_argument("--cold", action="store_true",
+                    help="time deltaflow without generate --warmup (first use included: "
+                         "the module's GPU code is loaded and its PTX JIT-compiled)")
     a = ap.parse_args()
     suffix = "" if a.weights == "f32" else "-" + a.weights
     # bf16 weights: from 16 rows on the GEMM rounds each projection's input
@@ -104,6 +107,11 @@ def main():
            "--sparse", os.path.join(LL, f"sparse{suffix}.so"), "--weights", wpath,
            "--prompt-len", str(a.prompt), "--decode", str(a.decode),
            "--json", os.path.join(work, "run.json"), "--dump-dir", work]
+    # Both sides warm up: PyTorch below, deltaflow by --warmup (the same
+    # prefill and two decode steps in a scratch session, so the driver's
+    # JIT of the PTX is not in the timings).
+    if not a.cold:
+        cmd.append("--warmup")
     print("$ " + " ".join(cmd), flush=True)
     t0 = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=550)

@@ -165,7 +165,7 @@ std::vector<GemmKernel> splitTensorCoreGemms(EntryDesc &e, bool withGemv) {
     gemm.outputs = {product};
     if (epilogue)
       e.temporaries.push_back(TensorSpec{product, DType::Float32, outShape, std::nullopt});
-    gemms.push_back({gemm.name, g.nodes[size_t(w)].dtype, depth, cols, fewRows});
+    gemms.push_back({gemm.name, g.nodes[size_t(w)].dtype, depth, cols, fewRows, mm->shape[1]});
     kernels.push_back(std::move(gemm));
     // 3. The epilogue.
     if (epilogue) {

@@ -11,8 +11,14 @@
 //   - its lanes read the column's weight row 16 bytes (8 elements) at a
 //     time, lane l from element 8 l in steps of 256 elements (coalesced
 //     512-byte warp loads, through the read-only path), widened to f32;
-//   - rows of A go kGemvRows at a time (rows past M read row M - 1 and are
-//     not stored), so the weight is read ceil(M / kGemvRows) times, once in
+//     kUnroll steps' loads are issued before their FMAs, so each lane has
+//     kUnroll 16-byte loads in flight (one, at 37% of the copy bandwidth
+//     on the H200, left the memory system idle between steps); K is
+//     static, so the steps are a loop of whole groups, the remaining whole
+//     steps, and a masked tail step;
+//   - rows of A go rowsPerPass (at most 4) at a time (rows past M read
+//     row M - 1 and are not stored), so the weight is read
+//     ceil(M / rowsPerPass) times, once in
 //     decode; A's 8 floats per row come as two 16-byte loads;
 //   - each lane keeps 8 partial sums per row, adds them, and the warp sums
 //     its lanes with xor shuffles; lane 0 stores the row's element.
@@ -39,14 +45,14 @@ namespace deltaflow::compiler {
 namespace {
 
 constexpr int64_t kWarps = ptx_abi::kGemvWarps, kThreads = kWarps * 32;
-constexpr int64_t kRows = 4;        ///< rows of A per pass over the weight
 constexpr int64_t kVec = 8;         ///< weight elements per lane load
 constexpr int64_t kStep = 32 * kVec; ///< elements per warp step
+constexpr int64_t kUnroll = 4;      ///< warp steps whose loads are in flight together
 
 class GemvBuilder : GpuKernelBuilder {
 public:
-  GemvBuilder(ImplicitLocOpBuilder &b, Type elem, int64_t k, int64_t n)
-      : GpuKernelBuilder(b), elem(elem), K(k), N(n) {}
+  GemvBuilder(ImplicitLocOpBuilder &b, Type elem, int64_t k, int64_t n, int64_t rows)
+      : GpuKernelBuilder(b), elem(elem), K(k), N(n), kRows(rows) {}
 
   void build(gpu::GPUFuncOp fn) {
     Block &e = fn.getBody().front();
@@ -68,25 +74,52 @@ public:
       for (int64_t r = 0; r < kRows; ++r)
         aRow.push_back(mul(minu(add(r0, r), lastRow), K));
       Value zero = b.create<arith::ConstantOp>(DenseElementsAttr::get(vec8, 0.0f));
-      SmallVector<Value> init(size_t(kRows), zero);
-      auto loop = b.create<scf::ForOp>(mul(lane, kVec), idx(K), idx(kStep), init);
-      {
+      SmallVector<Value> acc(size_t(kRows), zero);
+      // `count` warp steps from element k0 (the loads of all of them are
+      // issued before their FMAs, so that `count` weight loads are in
+      // flight per lane); `valid`, if set, masks the lanes past K.
+      auto steps = [&](Value k0, int64_t count, Value valid) {
+        std::vector<Value> wv;
+        for (int64_t u = 0; u < count; ++u)
+          wv.push_back(loadReadOnly16(w, add(wRow, add(k0, u * kStep))));
+        for (int64_t u = 0; u < count; ++u) {
+          Value at = add(k0, u * kStep);
+          Value wf = widen16Vec(wv[size_t(u)], elem);
+          if (valid)
+            wf = select(valid, wf, zero);
+          for (int64_t r = 0; r < kRows; ++r) {
+            Value ar = add(aRow[size_t(r)], at);
+            Value lo = loadGlobal(a, ar, vec4, 4, 16), hi = loadGlobal(a, add(ar, 4), vec4, 4, 16);
+            Value av = b.create<vector::ShuffleOp>(lo, hi, ArrayRef<int64_t>{0, 1, 2, 3, 4, 5, 6, 7});
+            acc[size_t(r)] = b.create<vector::FMAOp>(av, wf, acc[size_t(r)]);
+          }
+        }
+      };
+      // K is static: kFull whole warp steps (kUnroll at a time in a loop,
+      // the rest straight-line), then a tail step of K mod kStep elements
+      // for the lanes below it (the others read element 0 and add zero).
+      Value kLane = mul(lane, kVec);
+      const int64_t full = K / kStep, groups = full / kUnroll, tail = K % kStep;
+      if (groups > 0) {
+        auto loop = b.create<scf::ForOp>(idx(0), idx(groups * kUnroll * kStep),
+                                         idx(kUnroll * kStep), acc);
         OpBuilder::InsertionGuard gl(b);
         b.setInsertionPointToStart(loop.getBody());
-        Value k0 = loop.getInductionVar();
-        Value wv = widen16Vec(loadReadOnly16(w, add(wRow, k0)), elem);
-        SmallVector<Value> next;
-        for (int64_t r = 0; r < kRows; ++r) {
-          Value at = add(aRow[size_t(r)], k0);
-          Value lo = loadGlobal(a, at, vec4, 4, 16), hi = loadGlobal(a, add(at, 4), vec4, 4, 16);
-          Value av = b.create<vector::ShuffleOp>(lo, hi, ArrayRef<int64_t>{0, 1, 2, 3, 4, 5, 6, 7});
-          next.push_back(b.create<vector::FMAOp>(av, wv, loop.getRegionIterArgs()[size_t(r)]));
-        }
-        b.create<scf::YieldOp>(next);
+        acc.assign(loop.getRegionIterArgs().begin(), loop.getRegionIterArgs().end());
+        steps(add(loop.getInductionVar(), kLane), kUnroll, nullptr);
+        b.create<scf::YieldOp>(acc);
+        b.setInsertionPointAfter(loop);
+        acc.assign(loop.getResults().begin(), loop.getResults().end());
+      }
+      if (int64_t rest = full - groups * kUnroll; rest > 0)
+        steps(add(kLane, groups * kUnroll * kStep), rest, nullptr);
+      if (tail > 0) {
+        Value valid = ult(kLane, idx(tail));
+        steps(add(select(valid, kLane, idx(0)), full * kStep), 1, valid);
       }
       for (int64_t r = 0; r < kRows; ++r) {
         Value s = b.create<vector::ReductionOp>(vector::CombiningKind::ADD,
-                                                loop.getResult(size_t(r)));
+                                                acc[size_t(r)]);
         for (int off = 16; off >= 1; off /= 2)
           s = fadd(s, shuffleXor(s, off));
         Value row = add(r0, r);
@@ -100,6 +133,7 @@ public:
 private:
   Type elem;
   const int64_t K, N;
+  const int64_t kRows; ///< rows of A per pass over the weight
 };
 
 } // namespace
@@ -115,17 +149,22 @@ std::string gemvUnsupported(manifest::DType weight, int64_t k, int64_t n) {
   return "";
 }
 
-PtxKernel buildGemv(manifest::DType weight, int64_t k, int64_t n, const std::string &function) {
+PtxKernel buildGemv(manifest::DType weight, int64_t k, int64_t n, const std::string &function,
+                    int64_t rowsPerPass) {
   if (std::string why = gemvUnsupported(weight, k, n); !why.empty())
     throw std::runtime_error("no GEMV for " + why);
+  if (rowsPerPass < 1 || rowsPerPass > kGemvMaxRowsPerPass)
+    throw std::invalid_argument("buildGemv: " + std::to_string(rowsPerPass) +
+                                " rows per pass (1 to " +
+                                std::to_string(kGemvMaxRowsPerPass) + ")");
   GpuKernelModule gm(function + "_module", "GEMV");
   ImplicitLocOpBuilder &b = gm.builder();
   Type elem = weight == manifest::DType::BFloat16 ? Type(b.getBF16Type())
                                                   : Type(b.getF16Type());
   SmallVector<Type> args = {gm.buffer(b.getF32Type()), gm.buffer(elem),
                             gm.buffer(b.getF32Type()), b.getIndexType()};
-  GemvBuilder(b, elem, k, n).build(gm.addKernel(function, args, int(kThreads)));
-  return gm.kernel(function, int(kThreads), kRows, 0, "gemv-v1");
+  GemvBuilder(b, elem, k, n, rowsPerPass).build(gm.addKernel(function, args, int(kThreads)));
+  return gm.kernel(function, int(kThreads), rowsPerPass, 0, "gemv-v1");
 }
 
 } // namespace deltaflow::compiler

@@ -454,6 +454,7 @@ Executor::run(const std::string &entryName,
       fail("kernel '" + k.name + "': unknown exception");
     }
   };
+  const bool syncEachKernel = module_->gpu() && profile;
   auto runJob = [&](size_t i) {
     Job *job = &jobs[i];
     {
@@ -532,9 +533,12 @@ Executor::run(const std::string &entryName,
     } else {
       rc = job->argv(job->args.data());
     }
-    // GPU kernels run asynchronously: wait, so that the timing (and any
-    // device error) belongs to this kernel.
-    if (rc == 0 && module_->gpu() && !job->kernel->outputs.empty())
+    // GPU kernels run asynchronously, in launch order on one stream. With
+    // --profile, wait, so that the timing (and any device error) belongs
+    // to this kernel; otherwise the run waits once, after its last kernel
+    // (a decode step of a small model is mostly launches: a wait per
+    // kernel left the GPU idle between them).
+    if (rc == 0 && syncEachKernel && !job->kernel->outputs.empty())
       rc = module_->deviceSync(
           job->tensors.at(job->kernel->inputs.size()).halideBuffer());
     elapsed();
@@ -583,6 +587,26 @@ Executor::run(const std::string &entryName,
   });
   if (!firstError.empty())
     throw std::runtime_error(firstError);
+  if (module_->gpu() && !syncEachKernel) {
+    // One wait for the whole run: a kernel's device error surfaces here
+    // (CUDA_LAUNCH_BLOCKING=1 or --profile names the kernel).
+    for (Job &j : jobs) {
+      if (j.kernel->outputs.empty())
+        continue;
+      halide_buffer_t *buf = j.tensors.at(j.kernel->inputs.size()).halideBuffer();
+      if (!buf->device)
+        continue;
+      if (module_->deviceSync(buf) != 0) {
+        std::string msg = Module::takeHalideError();
+        throw std::runtime_error(
+            "entry '" + e.name + "': a GPU kernel failed: " +
+            (msg.empty() ? std::string("device error") : msg) +
+            " (kernels run asynchronously; CUDA_LAUNCH_BLOCKING=1 or "
+            "--profile names the kernel)");
+      }
+      break;
+    }
+  }
 
   if (profile)
     for (const Job &j : jobs)

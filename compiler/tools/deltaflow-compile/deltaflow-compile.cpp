@@ -180,7 +180,8 @@ static bool buildTensorCoreKernels(
           // with the GEMV below kGemmMinRows rows.
           const GemmKernel &gk = g->second;
           if (gk.fewRows) {
-            k.tensorCore = buildGemv(gk.weight, gk.k, gk.n, k.name);
+            k.tensorCore = buildGemv(gk.weight, gk.k, gk.n, k.name,
+                                     std::clamp<int64_t>(gk.rows, 1, kGemvMaxRowsPerPass));
           } else {
             k.tensorCore = buildTensorCoreGemm(gk.weight, gk.k, gk.n, k.name);
             k.decode = buildGemv(gk.weight, gk.k, gk.n, k.name + "_gemv");

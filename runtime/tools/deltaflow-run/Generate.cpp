@@ -61,6 +61,12 @@ options:
   --prefill-chunk K       prefill in calls of K tokens (default: one call)
   --threads N             worker threads (default: all cores)
   --device N              GPU modules: run on GPU N (ignored by CPU modules)
+  --warmup                before the timed run, prefill the same prompt and
+                          decode 2 tokens in a scratch session and discard
+                          them, so that the timings leave out first use (a
+                          GPU module's code is loaded, and its PTX
+                          JIT-compiled by the driver, on a kernel's first
+                          call), as PyTorch benchmarks warm up
   --profile               print the slowest kernels of each build's prefill,
                           and decode kernel time per token by kernel kind
   --json FILE             also write the results as JSON
@@ -79,7 +85,7 @@ struct Args {
   int64_t promptLen = 1024, decode = 16, capacity = -1, chunk = -1;
   uint64_t seed = 1;
   double theta = 0.9;
-  bool selectionCache = true, profile = false;
+  bool selectionCache = true, profile = false, warmup = false;
   int threads = 0, device = -1;
 };
 
@@ -135,6 +141,7 @@ Args parseArgs(const std::vector<std::string> &args) {
       }
     } else if (s == "--no-selection-cache") a.selectionCache = false;
     else if (s == "--profile") a.profile = true;
+    else if (s == "--warmup") a.warmup = true;
     else if (s == "--sparse-greedy") a.sparseGreedy = true;
     else fail("unknown option '" + s + "'", 2);
   }
@@ -212,9 +219,23 @@ Run runBuild(const std::string &name, const std::string &so, const Args &a,
   so2.capacity = a.capacity > 0 ? a.capacity : int64_t(prompt.size()) + a.decode;
   so2.theta = a.theta;
   so2.selectionCache = a.selectionCache;
+  int64_t chunk = a.chunk > 0 ? a.chunk : int64_t(prompt.size());
+  if (a.warmup) {
+    // The same calls as the timed run below (the same row counts pick the
+    // same kernel variants), in a session that is then dropped.
+    std::printf("[%s] warm-up (not timed) ...\n", name.c_str());
+    std::fflush(stdout);
+    Session w(model, so2);
+    for (int64_t at = 0; at < int64_t(prompt.size()); at += chunk) {
+      int64_t n = std::min<int64_t>(chunk, int64_t(prompt.size()) - at);
+      w.prefill(std::vector<int32_t>(prompt.begin() + at, prompt.begin() + at + n), at,
+                nullptr, int64_t(prompt.size()) - (at + n));
+    }
+    for (int64_t t = 0; t < std::min<int64_t>(a.decode, 2); ++t)
+      w.decode(feed.empty() ? prompt.back() : feed.at(size_t(t)));
+  }
   Session s(model, so2);
   r.cacheBytes = s.cacheBytes();
-  int64_t chunk = a.chunk > 0 ? a.chunk : int64_t(prompt.size());
   Tensor logits;
   for (int64_t at = 0; at < int64_t(prompt.size()); at += chunk) {
     int64_t n = std::min<int64_t>(chunk, int64_t(prompt.size()) - at);
@@ -439,6 +460,7 @@ int runGenerate(const std::vector<std::string> &argv) {
                     {"kv_cache_bytes", r.cacheBytes}});
     }
     j["builds"] = jr;
+    j["warmup"] = a.warmup; // timings leave out first use
     if (!a.dumpDir.empty()) {
       std::filesystem::create_directories(a.dumpDir);
       nlohmann::ordered_json dumps = nlohmann::ordered_json::object();

@@ -199,10 +199,14 @@ PtxKernel buildTensorCoreGemm(manifest::DType weight, int64_t k, int64_t n,
 /// column ("gemv-v1" ABI; compiler/TensorCore/Gemv.cpp): the same
 /// parameters as buildTensorCoreGemm's; grid ceil(N / ptx_abi::kGemvWarps)
 /// x threads, no shared memory; rowsPerBlock is the rows per pass over the
-/// weight. K must be a multiple of ptx_abi::kGemvDepthQuantum; any N.
+/// weight: `rowsPerPass`, 1 to kGemvMaxRowsPerPass (a decode entry whose
+/// rows are static passes them, so that one row costs no FMAs or registers
+/// of four). K must be a multiple of ptx_abi::kGemvDepthQuantum; any N.
+constexpr int64_t kGemvMaxRowsPerPass = 4;
 std::string gemvUnsupported(manifest::DType weight, int64_t k, int64_t n);
 PtxKernel buildGemv(manifest::DType weight, int64_t k, int64_t n,
-                    const std::string &function);
+                    const std::string &function,
+                    int64_t rowsPerPass = kGemvMaxRowsPerPass);
 
 /// Rows from which the GEMM runs (below: the GEMV).
 constexpr int64_t kGemmMinRows = 16;
@@ -215,6 +219,7 @@ struct GemmKernel {
   int64_t k = 0, n = 0;   ///< depth and output columns
   /// Rows static and below kGemmMinRows (decode): the GEMV alone.
   bool fewRows = false;
+  int64_t rows = -1; ///< A's rows when static, else -1
 };
 
 /// Split-K decode of dense attention for bf16/f16 Q, K, V (Flash-Decoding;
