@@ -91,6 +91,9 @@ def main():
     ap.add_argument("--cold", action="store_true",
                     help="time deltaflow without generate --warmup (first use included: "
                          "the module's GPU code is loaded and its PTX JIT-compiled)")
+    ap.add_argument("--generate-args", default="",
+                    help="more deltaflow-run generate options, e.g. '--no-kv-offload' (the KV "
+                         "cache in host memory, copied to the GPU each step)")
     a = ap.parse_args()
     suffix = "" if a.weights == "f32" else "-" + a.weights
     # bf16 weights: from 16 rows on the GEMM rounds each projection's input
@@ -112,6 +115,7 @@ def main():
     # JIT of the PTX is not in the timings).
     if not a.cold:
         cmd.append("--warmup")
+    cmd += a.generate_args.split()
     print("$ " + " ".join(cmd), flush=True)
     t0 = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=550)

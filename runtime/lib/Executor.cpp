@@ -206,6 +206,66 @@ void cacheWrite(const KernelInfo &k, Tensor &rows, Tensor &cache) {
       }
 }
 
+/// cacheWrite for a cache on the device (a CUDA session's; its view
+/// aliases the session's allocation): the rows go to positions
+/// [Nk - rows, Nk) of the device cache, device to device when they are
+/// there in the cache's dtype (Halide's buffer_copy), otherwise through the
+/// host (cacheWrite, then that region alone copied over). The cache's
+/// older positions exist only on the device, so it stays device-dirty.
+void deviceCacheWrite(const KernelInfo &k, Tensor &rows, Tensor &cache) {
+  halide_buffer_t *dst = cache.halideBuffer(), *src = rows.halideBuffer();
+  const halide_device_interface_t *dev = dst->device_interface;
+  const std::vector<int64_t> &r = rows.shape(), &c = cache.shape();
+  std::string where = "kernel '" + k.name + "' (" + k.loc + ")";
+  if (r.size() != 4 || c.size() != 4 || r[0] != c[0] || r[1] != c[1] ||
+      r[3] != c[3] || r[2] > c[2])
+    throw std::runtime_error(where + ": cannot write rows " + rows.shapeString() +
+                             " into cache view " + cache.shapeString());
+  // The region: Halide dimension 1 (positions) from Nk - rows.
+  const int32_t start = int32_t(c[2] - r[2]);
+  std::vector<halide_dimension_t> dims(dst->dim, dst->dim + dst->dimensions);
+  dims[1].min += start;
+  dims[1].extent = int32_t(r[2]);
+  halide_buffer_t region = *dst;
+  region.dim = dims.data();
+  region.device = 0;
+  region.device_interface = nullptr;
+  region.flags = 0;
+  region.host = dst->host ? dst->host + int64_t(start) * dst->dim[1].stride * dst->type.bytes()
+                          : nullptr;
+  if (dev->device_crop(nullptr, dst, &region) != 0)
+    throw std::runtime_error(where + ": cannot address positions " + std::to_string(start) +
+                             ".." + std::to_string(c[2] - 1) + " of the device KV cache: " +
+                             Module::takeHalideError());
+  struct Release {
+    halide_buffer_t *b;
+    ~Release() {
+      if (b->device)
+        b->device_interface->device_release_crop(nullptr, b);
+    }
+  } release{&region};
+  const bool onDevice = src->device && src->device_interface == dev &&
+                        !(src->flags & halide_buffer_flag_host_dirty);
+  int rc = 0;
+  if (onDevice && rows.dtype() == cache.dtype()) {
+    rc = dev->buffer_copy(nullptr, src, dev, &region);
+  } else {
+    if (src->device && (src->flags & halide_buffer_flag_device_dirty) &&
+        src->device_interface->copy_to_host(nullptr, src) != 0)
+      throw std::runtime_error(where + ": copying the new rows from the device failed: " +
+                               Module::takeHalideError());
+    cacheWrite(k, rows, cache); // the host bytes of the region
+    region.flags = halide_buffer_flag_host_dirty;
+    rc = dev->copy_to_device(nullptr, &region, dev);
+  }
+  if (rc != 0)
+    throw std::runtime_error(where + ": writing " + rows.shapeString() +
+                             " rows into the device KV cache failed: " +
+                             Module::takeHalideError());
+  dst->flags = (dst->flags | halide_buffer_flag_device_dirty) &
+               ~uint64_t(halide_buffer_flag_host_dirty);
+}
+
 } // namespace
 
 std::map<std::string, Tensor>
@@ -492,6 +552,11 @@ Executor::run(const std::string &entryName,
       if (!job->variant) {
         Tensor &rows = job->tensors.at(size_t(job->kernel->argIndex(Arg::NewRows)));
         Tensor &cache = job->tensors.at(size_t(job->kernel->argIndex(Arg::Cache)));
+        if (cache.halideBuffer()->device) {
+          deviceCacheWrite(*job->kernel, rows, cache);
+          elapsed();
+          return;
+        }
         // A GPU module: the new rows come from a GPU kernel (bring them to
         // the host cache), and the cache's device copy, if any, is then
         // stale (the next kernel copies the host's).

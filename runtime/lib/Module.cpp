@@ -77,6 +77,21 @@ int Module::deviceSync(halide_buffer_t *buf) const {
   return deviceSync_ && buf->device ? deviceSync_(nullptr, buf) : 0;
 }
 
+bool Module::deviceAllocate(halide_buffer_t *buf) const {
+  if (!gpu_ || opencl_ || !deviceMalloc_ || !cudaInterface_)
+    return false;
+  ran_ = true; // the allocation makes the GPU context on this device
+  if (deviceMalloc_(nullptr, buf, cudaInterface_()) != 0) {
+    size_t bytes = buf->type.bytes();
+    for (int d = 0; d < buf->dimensions; ++d)
+      bytes *= size_t(buf->dim[d].extent);
+    throw std::runtime_error(path_ + ": cannot allocate " + std::to_string(bytes >> 20) +
+                             " MiB on the GPU: " + takeHalideError());
+  }
+  buf->flags = halide_buffer_flag_device_dirty; // the device holds the data
+  return true;
+}
+
 std::string Module::takeHalideError() {
   std::string s;
   s.swap(halideErrorText);
@@ -140,6 +155,9 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
     setLoad(&loadLibraryWithSoname);
   m->deviceSync_ = lookup<BufferFn>(m->handle_, "halide_device_sync");
   m->copyToHost_ = lookup<BufferFn>(m->handle_, "halide_copy_to_host");
+  m->deviceMalloc_ = lookup<DeviceMallocFn>(m->handle_, "halide_device_malloc");
+  m->cudaInterface_ = lookup<decltype(m->cudaInterface_)>(m->handle_,
+                                                          "halide_cuda_device_interface");
   m->gpu_ = spec.gpu;
   if (m->gpu_) {
     // Fail early and in one line on a machine without the GPU driver.

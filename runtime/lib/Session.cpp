@@ -60,8 +60,9 @@ size_t Model::weightBytes() const {
 }
 
 /// One KV-cache input: [B, H, capacity, D] float32 or float16 (the
-/// module's), reserved with mmap and
-/// committed by the kernel page by page as positions are written.
+/// module's), reserved with mmap and committed by the kernel page by page
+/// as positions are written; for a CUDA module, allocated on the device
+/// instead (the host reservation is not written).
 struct Session::Cache {
   Tensor full;
   size_t bytes = 0;
@@ -100,6 +101,12 @@ Session::Session(std::shared_ptr<Model> model, SessionOptions options)
       auto c = std::make_unique<Cache>();
       c->full = Tensor::view(shape, dtype, p, owner);
       c->bytes = bytes;
+      // A CUDA module keeps the cache on the device: each step's view
+      // aliases this allocation, and new rows are written there (the
+      // executor's cache write), so nothing is copied per step. The host
+      // reservation then stays untouched.
+      if (opts_.kvOffload)
+        model_->module().deviceAllocate(c->full.halideBuffer());
       caches_[t.name] = std::move(c);
     }
 }

@@ -180,12 +180,17 @@ void Tensor::initBuffer() {
   }
 }
 
-void Tensor::makeBuffer() {
-  // Frees a device copy a GPU kernel made, through the module's runtime.
+void Tensor::makeBuffer(bool deviceCrop) {
+  // Frees a device copy a GPU kernel made, through the module's runtime
+  // (a crop of another buffer's allocation is released instead).
   buffer_ = std::shared_ptr<halide_buffer_t>(new halide_buffer_t,
-                                             [](halide_buffer_t *b) {
-                                               if (b->device && b->device_interface)
-                                                 b->device_interface->device_free(nullptr, b);
+                                             [deviceCrop](halide_buffer_t *b) {
+                                               if (b->device && b->device_interface) {
+                                                 if (deviceCrop)
+                                                   b->device_interface->device_release_crop(nullptr, b);
+                                                 else
+                                                   b->device_interface->device_free(nullptr, b);
+                                               }
                                                delete b;
                                              });
   std::memset(buffer_.get(), 0, sizeof(halide_buffer_t));
@@ -213,7 +218,19 @@ Tensor Tensor::narrow(int dim, int64_t length) const {
   t.dims_ = std::make_shared<std::vector<halide_dimension_t>>(*dims_);
   (*t.dims_)[rank() - 1 - dim].extent = int32_t(length);
   t.dense_ = false;
-  t.makeBuffer();
+  const halide_buffer_t *src = buffer_.get();
+  const bool crop = src && src->device && src->device_interface;
+  t.makeBuffer(crop);
+  if (crop) {
+    t.buffer_->flags = src->flags;
+    if (int rc = src->device_interface->device_crop(nullptr, src, t.buffer_.get()); rc != 0) {
+      t.buffer_->device = 0; // nothing to release
+      throw std::runtime_error("cannot narrow tensor " + shapeString() + " to " +
+                               std::to_string(length) + " along dimension " +
+                               std::to_string(dim) + " on the device: Halide error " +
+                               std::to_string(rc));
+    }
+  }
   return t;
 }
 

@@ -6,6 +6,8 @@
 #include "deltaflow/Runtime/Executor.h"
 #include "deltaflow/Runtime/Npy.h"
 
+#include <HalideRuntime.h>
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -347,3 +349,77 @@ TEST(Runtime, NotAModule) {
 }
 
 } // namespace
+
+// A CUDA session's KV cache lives on the device: the step's view of its
+// first positions (Tensor::narrow) aliases the allocation through Halide's
+// device_crop, takes its dirty flags, and releases the crop (never frees
+// the parent's memory) when it goes. A stand-in device interface records
+// the calls, so no driver is needed.
+namespace fake_device {
+int crops = 0, releases = 0, frees = 0;
+const halide_device_interface_t *self();
+int crop(void *, const halide_buffer_t *src, halide_buffer_t *dst) {
+  ++crops;
+  int64_t offset = 0;
+  for (int d = 0; d < src->dimensions; ++d)
+    offset += int64_t(dst->dim[d].min - src->dim[d].min) * src->dim[d].stride;
+  dst->device = src->device + uint64_t(offset) * src->type.bytes();
+  dst->device_interface = self();
+  dst->flags = (dst->flags & ~uint64_t(halide_buffer_flag_device_dirty)) |
+               (src->flags & halide_buffer_flag_device_dirty);
+  return 0;
+}
+int release(void *, halide_buffer_t *b) {
+  ++releases;
+  b->device = 0;
+  b->device_interface = nullptr;
+  return 0;
+}
+int freeAllocation(void *, halide_buffer_t *b) {
+  ++frees;
+  b->device = 0;
+  return 0;
+}
+const halide_device_interface_t *self() {
+  static halide_device_interface_t i = [] {
+    halide_device_interface_t d;
+    std::memset(&d, 0, sizeof d);
+    d.device_crop = crop;
+    d.device_release_crop = release;
+    d.device_free = freeAllocation;
+    return d;
+  }();
+  return &i;
+}
+} // namespace fake_device
+
+TEST(Runtime, NarrowOfADeviceTensorIsACropReleasedNotFreed) {
+  fake_device::crops = fake_device::releases = fake_device::frees = 0;
+  {
+    rt::Tensor cache({1, 2, 64, 8}, rt::DType::Float16);
+    halide_buffer_t *full = cache.halideBuffer();
+    full->device = 0x100000;
+    full->device_interface = fake_device::self();
+    full->flags = halide_buffer_flag_device_dirty;
+    {
+      rt::Tensor view = cache.narrow(2, 40);
+      const halide_buffer_t *v = view.halideBuffer();
+      EXPECT_EQ(fake_device::crops, 1);
+      EXPECT_EQ(v->device, uint64_t(0x100000)); // positions from 0: no offset
+      EXPECT_EQ(v->device_interface, fake_device::self());
+      EXPECT_TRUE(v->flags & halide_buffer_flag_device_dirty);
+      EXPECT_FALSE(view.hostCurrent());
+      EXPECT_EQ(v->dim[1].extent, 40);
+      EXPECT_EQ(v->dim[2].stride, 64 * 8); // the parent's strides
+      rt::Tensor copy = view; // shares the buffer: one release
+    }
+    EXPECT_EQ(fake_device::releases, 1);
+    EXPECT_EQ(fake_device::frees, 0);
+    // A host tensor's view stays a host view.
+    rt::Tensor host({1, 2, 64, 8}, rt::DType::Float32);
+    EXPECT_EQ(host.narrow(2, 3).halideBuffer()->device, 0u);
+    EXPECT_EQ(fake_device::crops, 1);
+  }
+  EXPECT_EQ(fake_device::frees, 1); // the parent's allocation, once
+  EXPECT_EQ(fake_device::releases, 1);
+}

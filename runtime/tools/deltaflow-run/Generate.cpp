@@ -61,6 +61,9 @@ options:
   --prefill-chunk K       prefill in calls of K tokens (default: one call)
   --threads N             worker threads (default: all cores)
   --device N              GPU modules: run on GPU N (ignored by CPU modules)
+  --no-kv-offload         GPU modules: keep the KV cache in host memory and
+                          copy it to the device each step (default: in GPU
+                          memory, written there by the device)
   --warmup                before the timed run, prefill the same prompt and
                           decode 2 tokens in a scratch session and discard
                           them, so that the timings leave out first use (a
@@ -85,7 +88,7 @@ struct Args {
   int64_t promptLen = 1024, decode = 16, capacity = -1, chunk = -1;
   uint64_t seed = 1;
   double theta = 0.9;
-  bool selectionCache = true, profile = false, warmup = false;
+  bool selectionCache = true, profile = false, warmup = false, kvOffload = true;
   int threads = 0, device = -1;
 };
 
@@ -142,6 +145,7 @@ Args parseArgs(const std::vector<std::string> &args) {
     } else if (s == "--no-selection-cache") a.selectionCache = false;
     else if (s == "--profile") a.profile = true;
     else if (s == "--warmup") a.warmup = true;
+    else if (s == "--no-kv-offload") a.kvOffload = false;
     else if (s == "--sparse-greedy") a.sparseGreedy = true;
     else fail("unknown option '" + s + "'", 2);
   }
@@ -219,6 +223,7 @@ Run runBuild(const std::string &name, const std::string &so, const Args &a,
   so2.capacity = a.capacity > 0 ? a.capacity : int64_t(prompt.size()) + a.decode;
   so2.theta = a.theta;
   so2.selectionCache = a.selectionCache;
+  so2.kvOffload = a.kvOffload;
   int64_t chunk = a.chunk > 0 ? a.chunk : int64_t(prompt.size());
   if (a.warmup) {
     // The same calls as the timed run below (the same row counts pick the

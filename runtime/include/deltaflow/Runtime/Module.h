@@ -12,6 +12,7 @@
 
 struct halide_filter_metadata_t;
 struct halide_buffer_t;
+struct halide_device_interface_t;
 
 namespace deltaflow::rt {
 
@@ -73,6 +74,13 @@ public:
   int copyToHost(halide_buffer_t *buf) const;
   /// Waits for the device work on `buf` (GPU launches are asynchronous).
   int deviceSync(halide_buffer_t *buf) const;
+  /// CUDA modules: gives `buf` (no device allocation yet) one through the
+  /// module's Halide runtime, to keep it on the device (a session's KV
+  /// cache): marked device-dirty, since the device holds the data from
+  /// then on; returns true. CPU and OpenCL modules: returns false and
+  /// does nothing (OpenCL sub-buffers need aligned offsets, which a cache
+  /// row need not have). Throws in one line when the allocation fails.
+  bool deviceAllocate(halide_buffer_t *buf) const;
   /// GPU modules: how many devices the module's GPU API sees (CUDA:
   /// cuDeviceGetCount; OpenCL: the devices of the first platform of
   /// HL_OCL_DEVICE_TYPE), or -1 where it cannot tell (HL_OCL_PLATFORM_NAME
@@ -92,6 +100,9 @@ private:
   void *handle_ = nullptr;
   using BufferFn = int (*)(void *, halide_buffer_t *);
   BufferFn copyToHost_ = nullptr, deviceSync_ = nullptr;
+  using DeviceMallocFn = int (*)(void *, halide_buffer_t *, const halide_device_interface_t *);
+  DeviceMallocFn deviceMalloc_ = nullptr;
+  const halide_device_interface_t *(*cudaInterface_)() = nullptr;
   bool gpu_ = false, opencl_ = false;
   mutable std::atomic<bool> ran_{false}; ///< set by the Executor's first run
   int device_ = -1;

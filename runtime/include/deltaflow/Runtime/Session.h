@@ -48,6 +48,10 @@ struct SessionOptions {
   int64_t capacity = 4096;      ///< KV-cache positions
   bool selectionCache = true;   ///< reuse token-select indices in decode
   double theta = 0.9;           ///< reuse while cos(q_t, q_cached) >= theta
+  /// CUDA modules: keep the KV cache in GPU memory (new rows written there
+  /// by the device). Off: in host memory, copied to the device each step
+  /// (llama.cpp's --no-kv-offload), for contexts larger than GPU memory.
+  bool kvOffload = true;
 };
 
 /// The size of a selection: `indices` [B, heads, chunks, slots] int32 from a

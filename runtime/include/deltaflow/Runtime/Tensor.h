@@ -65,7 +65,10 @@ public:
 
   /// A view of the first `length` entries along `dim`, sharing the data and
   /// keeping the strides (a KV-cache view). Such a view is not dense:
-  /// address its elements through halideBuffer()'s strides.
+  /// address its elements through halideBuffer()'s strides. Where this
+  /// tensor has a device allocation (a GPU session's KV cache), the view
+  /// aliases it too (Halide's device_crop; released, not freed, with the
+  /// view) and takes its dirty flags. Throws if the crop fails.
   Tensor narrow(int dim, int64_t length) const;
   bool dense() const { return dense_; }
   /// Whether this handle is the only one on its data (no copy, view or
@@ -84,7 +87,9 @@ private:
   /// The data, after checking the dtype (throws "tensor is not ...").
   void *typedData(DType want) const;
   void initBuffer();
-  void makeBuffer();
+  /// A new halide_buffer_t over data_ and dims_; `deviceCrop`: its device
+  /// field will alias another buffer's allocation (released, not freed).
+  void makeBuffer(bool deviceCrop = false);
   bool dense_ = true;
   std::vector<int64_t> shape_;
   DType dtype_ = DType::Float32;
