@@ -248,7 +248,13 @@ void deviceCacheWrite(const KernelInfo &k, Tensor &rows, Tensor &cache) {
                         !(src->flags & halide_buffer_flag_host_dirty);
   int rc = 0;
   if (onDevice && rows.dtype() == cache.dtype()) {
-    rc = dev->buffer_copy(nullptr, src, dev, &region);
+    // buffer_copy copies dst's coordinates from src, which must hold them:
+    // the rows, renumbered to start at position `start`.
+    std::vector<halide_dimension_t> rowDims(src->dim, src->dim + src->dimensions);
+    rowDims[1].min += start;
+    halide_buffer_t from = *src;
+    from.dim = rowDims.data();
+    rc = dev->buffer_copy(nullptr, &from, dev, &region);
   } else {
     if (src->device && (src->flags & halide_buffer_flag_device_dirty) &&
         src->device_interface->copy_to_host(nullptr, src) != 0)
