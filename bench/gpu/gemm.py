@@ -232,7 +232,7 @@ def main():
             # CUDA graph: no host launch overhead), as the runtime would.
             with open(os.path.join(OUT, name + ".manifest.json")) as f:
                 var = [v for v in json.load(f)["entries"][0]["kernels"][0]["variants"]
-                       if v.get("ptx", {}).get("abi") == "gemv-v1"][0]["ptx"]
+                       if v.get("ptx", {}).get("abi") == "gemv-v2"][0]["ptx"]
             with open(os.path.join(OUT, name + ".ptx")) as f:
                 fn = drv.load(ptx_with(split_ptx(f.read()), var["function"]), var["function"], 0)
         for m in gemv_rows:
@@ -243,7 +243,9 @@ def main():
             run_ms = float(km.group(1) or km.group(2)) if km else float("nan")
             xd = x.cuda()
             yd = torch.full((1, m, n), float("nan"), device="cuda")
-            grid = ((n + var["threads"] // 32 - 1) // (var["threads"] // 32), 1, 1)
+            # "gemv-v2": 4 columns a warp (kGemvColumnsPerWarp, PtxAbi.h).
+            cols = var["threads"] // 32 * 4
+            grid = ((n + cols - 1) // cols, 1, 1)
             launch = lambda: drv.launch(fn, grid, var["threads"], 0, [xd, w, yd], [m])  # noqa: E731
             kms = graph_time(launch)
             check(f"{name} M={m} GEMV launched directly", yd.cpu(), x.double() @ w.cpu().double().T,

@@ -493,12 +493,12 @@ std::vector<Variant> parseVariants(const json &list, const std::string &where) {
       l.computeCapability = int(cc);
       l.abi = optionalField<std::string>(pj, "abi", pw).value_or("");
       if (!l.abi.empty() && l.abi != "decode-v1" && l.abi != "dense-rows-v1" &&
-          l.abi != "delta-correct-v1" && l.abi != "gemm-v1" && l.abi != "gemv-v1" &&
+          l.abi != "delta-correct-v1" && l.abi != "gemm-v1" && l.abi != "gemv-v2" &&
           l.abi != "token-select-v2" &&
           l.abi != "token-select-v3" && l.abi != "token-select-v4")
         fail(pw, "unknown launch ABI '" + l.abi +
                      "' (this runtime knows decode-v1, dense-rows-v1, "
-                     "delta-correct-v1, gemm-v1, gemv-v1 and token-select-v2 to -v4)");
+                     "delta-correct-v1, gemm-v1, gemv-v2 and token-select-v2 to -v4)");
       v.ptx = l;
     }
     out.push_back(v);

@@ -175,7 +175,7 @@ CompiledKernel compileKernel(const KernelDesc &k, const Halide::Target &t) {
       ck.manifest.rows = graphRows;
     if (k.decode) {
       // A few rows first: attention's split-K decode kernels ("decode-v1"),
-      // or a GEMM's GEMV ("gemv-v1").
+      // or a GEMM's GEMV ("gemv-v2").
       const PtxKernel &d = *k.decode;
       std::string sym = ptxSymbol(d.function);
       ck.manifest.variants.push_back(

@@ -698,7 +698,7 @@ Executor::run(const std::string &entryName,
                                   ? " [delta correction, PTX]"
                               : j.variant->ptx && j.variant->ptx->abi == "gemm-v1"
                                   ? " [tensor-core GEMM, PTX]"
-                              : j.variant->ptx && j.variant->ptx->abi == "gemv-v1"
+                              : j.variant->ptx && j.variant->ptx->abi == "gemv-v2"
                                   ? " [GEMV, PTX]"
                                   : " [tensor cores, PTX]")
                        : std::string("runtime"),

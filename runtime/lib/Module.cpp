@@ -257,7 +257,7 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
                  !delta && !gemm) ||
                 k.inputs.size() != wantInputs ||
                 ((select || rows || delta || gemm) && k.outputs.size() != 1) ||
-                (gemm != (v.ptx->abi == "gemm-v1" || v.ptx->abi == "gemv-v1")) ||
+                (gemm != (v.ptx->abi == "gemm-v1" || v.ptx->abi == "gemv-v2")) ||
                 (v.ptx->abi == "decode-v1" && k.kind != KernelKind::Attention) ||
                 (v.ptx->abi.rfind("token-select-", 0) == 0 && !select) ||
                 (rows != (v.ptx->abi == "dense-rows-v1")) ||

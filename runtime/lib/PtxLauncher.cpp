@@ -431,7 +431,7 @@ PtxSelectPlan planDeltaCorrectLaunch(const manifest::PtxLaunch &launch, int64_t 
 PtxSelectPlan planGemmLaunch(const manifest::PtxLaunch &launch,
                              const std::vector<std::vector<int64_t>> &shapes,
                              const std::vector<uint64_t> &devicePtrs) {
-  const bool gemv = launch.abi == "gemv-v1";
+  const bool gemv = launch.abi == "gemv-v2";
   const std::string what = gemv ? "GEMV" : "tensor-core GEMM";
   if (shapes.size() != 3 || devicePtrs.size() != 3)
     throw std::runtime_error(what + " takes 3 buffers (a, weight, c), got " +
@@ -467,8 +467,8 @@ PtxSelectPlan planGemmLaunch(const manifest::PtxLaunch &launch,
     throw std::runtime_error(what + ": " + std::to_string(m) +
                              " rows exceed the grid's CUDA limit");
   PtxLaunchPlan lp;
-  lp.grid = {unsigned(gemv ? (n + ptx_abi::kGemvWarps - 1) / ptx_abi::kGemvWarps
-                           : n / ptx_abi::kGemmBlockN),
+  constexpr int64_t gemvCols = ptx_abi::kGemvWarps * ptx_abi::kGemvColumnsPerWarp;
+  lp.grid = {unsigned(gemv ? (n + gemvCols - 1) / gemvCols : n / ptx_abi::kGemmBlockN),
              unsigned(gy), 1};
   lp.threads = unsigned(launch.threads);
   lp.sharedBytes = unsigned(launch.sharedBytes);
@@ -682,7 +682,7 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
   const bool decode = launch_.abi == "decode-v1";
   const bool rows = launch_.abi == "dense-rows-v1";
   const bool delta = launch_.abi == "delta-correct-v1";
-  const bool gemm = launch_.abi == "gemm-v1" || launch_.abi == "gemv-v1";
+  const bool gemm = launch_.abi == "gemm-v1" || launch_.abi == "gemv-v2";
   const bool steps = select || decode || rows || delta || gemm;
   // Everything about the tensors is checked before the driver is touched
   // and before anything moves to the device.

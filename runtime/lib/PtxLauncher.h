@@ -107,7 +107,7 @@ PtxSelectPlan planDeltaCorrectLaunch(const manifest::PtxLaunch &launch, int64_t 
                                      int64_t rowsAfter);
 
 /// The launch of a graph matmul's tensor-core GEMM ("gemm-v1", compiler/
-/// include/deltaflow/Compiler/TensorCore.h) or GEMV ("gemv-v1", the few
+/// include/deltaflow/Compiler/TensorCore.h) or GEMV ("gemv-v2", the few
 /// rows; by launch.abi) over a f32 [..., K], the 16-bit weight of N K
 /// elements ([N, K], nn.Linear's layout) and c f32 [..., N] (a's leading
 /// dimensions): one step, no scratch; none for no rows. Throws one line

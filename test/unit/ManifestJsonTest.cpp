@@ -266,7 +266,7 @@ TEST(ManifestJson, LocatedErrors) {
       "rows_per_block": 1, "compute_capability": 80, "abi": "decode-v2"}}]}]}]})"),
             "m.json: entry 'e' kernel 'k' variant 's' ptx: unknown launch ABI 'decode-v2' "
             "(this runtime knows decode-v1, dense-rows-v1, delta-correct-v1, gemm-v1, "
-            "gemv-v1 and token-select-v2 to -v4)");
+            "gemv-v2 and token-select-v2 to -v4)");
   // A negative bound did not round-trip (toJson omits max_rows below 0, the
   // "any rows" default): found by fuzz-manifest in CI, corpus
   // regress-negative-max-rows.

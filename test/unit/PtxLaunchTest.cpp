@@ -444,14 +444,15 @@ TEST(PtxLaunch, GemmPlanTilesTheOutput) {
                   .steps.empty());
 }
 
-TEST(PtxLaunch, GemvPlanGivesAWarpPerColumn) {
-  // "gemv-v1": the same parameters as the GEMM's; grid (ceil(N / 8), 1):
-  // every row in each CTA. Any column count; depth a multiple of 8.
-  manifest::PtxLaunch l{"main_k0_gemv", 256, 0, 4, 80, "gemv-v1"};
+TEST(PtxLaunch, GemvPlanGivesAWarpFourColumns) {
+  // "gemv-v2": the same parameters as the GEMM's; grid (ceil(N / 32), 1):
+  // 8 warps of 4 columns, every row in each CTA. Any column count; depth
+  // a multiple of 8.
+  manifest::PtxLaunch l{"main_k0_gemv", 256, 0, 4, 80, "gemv-v2"};
   std::vector<std::vector<int64_t>> sh = {{1, 3, 4096}, {1001, 4096}, {1, 3, 1001}};
   rt::PtxSelectPlan p = rt::planGemmLaunch(l, sh, {0x1000, 0x2000, 0x3000});
   ASSERT_EQ(p.steps.size(), 1u);
-  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{126, 1, 1}));
+  EXPECT_EQ(p.steps[0].grid, (std::array<unsigned, 3>{32, 1, 1})); // 1001 / 32 rounded up
   EXPECT_EQ(p.steps[0].threads, 256u);
   EXPECT_EQ(p.steps[0].sharedBytes, 0u);
   const std::vector<uint64_t> &a = p.steps[0].params;

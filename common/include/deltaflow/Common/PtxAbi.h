@@ -32,9 +32,10 @@ constexpr int64_t kRowsSplitQuantum = 256;
 /// and the depth step (K is a multiple of it).
 constexpr int64_t kGemmBlockN = 128, kGemmBlockK = 32;
 
-/// "gemv-v1": output columns per CTA, one warp each (grid x =
-/// ceil(N / kGemvWarps)); K is a multiple of kGemvDepthQuantum.
-constexpr int64_t kGemvWarps = 8, kGemvDepthQuantum = 8;
+/// "gemv-v2": warps per CTA and output columns per warp (grid x =
+/// ceil(N / (kGemvWarps kGemvColumnsPerWarp))); K is a multiple of
+/// kGemvDepthQuantum. ("gemv-v1", one column a warp, is gone.)
+constexpr int64_t kGemvWarps = 8, kGemvColumnsPerWarp = 4, kGemvDepthQuantum = 8;
 
 } // namespace deltaflow::ptx_abi
 
