@@ -520,7 +520,7 @@ Executor::run(const std::string &entryName,
       fail("kernel '" + k.name + "': unknown exception");
     }
   };
-  const bool syncEachKernel = module_->gpu() && profile;
+  const bool syncEachKernel = module_->gpu() && options.syncEachKernel;
   auto runJob = [&](size_t i) {
     Job *job = &jobs[i];
     {
@@ -560,6 +560,10 @@ Executor::run(const std::string &entryName,
         Tensor &cache = job->tensors.at(size_t(job->kernel->argIndex(Arg::Cache)));
         if (cache.halideBuffer()->device) {
           deviceCacheWrite(*job->kernel, rows, cache);
+          if (syncEachKernel && module_->deviceSync(cache.halideBuffer()) != 0)
+            throw std::runtime_error("kernel '" + job->kernel->name +
+                                     "': writing the device KV cache failed: " +
+                                     Module::takeHalideError());
           elapsed();
           return;
         }

@@ -443,8 +443,9 @@ PtxSelectPlan planGemmLaunch(const manifest::PtxLaunch &launch,
                              shapeString(c) + " differ in their rows");
   std::vector<uint64_t> elements = elementCounts(shapes, what);
   int64_t k = a.back(), n = c.back();
-  // The GEMV takes any column count (a warp each) and depths in 16-byte
-  // steps; the GEMM whole tiles.
+  // The GEMV takes any column count (kGemvColumnsPerWarp a warp; the last
+  // CTA's extra columns are not stored) and depths in 16-byte steps; the
+  // GEMM whole tiles.
   const int64_t colQuantum = gemv ? 1 : ptx_abi::kGemmBlockN,
                 depthQuantum = gemv ? ptx_abi::kGemvDepthQuantum : ptx_abi::kGemmBlockK;
   if (k < 1 || k % depthQuantum != 0 || n < 1 || n % colQuantum != 0 ||

@@ -61,8 +61,10 @@ size_t Model::weightBytes() const {
 
 /// One KV-cache input: [B, H, capacity, D] float32 or float16 (the
 /// module's), reserved with mmap and committed by the kernel page by page
-/// as positions are written; for a CUDA module, allocated on the device
-/// instead (the host reservation is not written).
+/// as positions are written; for a CUDA module (unless kvOffload is off),
+/// allocated on the device as well, which then holds the data: the host
+/// reservation is written only where rows pass through the host (a
+/// narrowing to f16) or a host reader copies the cache back.
 struct Session::Cache {
   Tensor full;
   size_t bytes = 0;
@@ -209,6 +211,7 @@ Tensor Session::step(const std::string &entryName,
   ro.promptRowsAfter = promptRowsAfter;
   if (stats) {
     ro.profile = &stats->profile;
+    ro.syncEachKernel = stats->timeEachKernel;
     std::map<std::string, std::vector<int64_t>> shapes;
     for (const auto &[name, t] : inputs)
       shapes[name] = t.shape();

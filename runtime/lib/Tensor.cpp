@@ -180,19 +180,20 @@ void Tensor::initBuffer() {
   }
 }
 
-void Tensor::makeBuffer(bool deviceCrop) {
-  // Frees a device copy a GPU kernel made, through the module's runtime
-  // (a crop of another buffer's allocation is released instead).
-  buffer_ = std::shared_ptr<halide_buffer_t>(new halide_buffer_t,
-                                             [deviceCrop](halide_buffer_t *b) {
-                                               if (b->device && b->device_interface) {
-                                                 if (deviceCrop)
-                                                   b->device_interface->device_release_crop(nullptr, b);
-                                                 else
-                                                   b->device_interface->device_free(nullptr, b);
-                                               }
-                                               delete b;
-                                             });
+void Tensor::makeBuffer(std::shared_ptr<halide_buffer_t> cropOf) {
+  // Frees a device copy a GPU kernel made, through the module's runtime. A
+  // crop of another buffer's allocation is released instead, and holds
+  // that buffer (so its allocation) until then.
+  buffer_ = std::shared_ptr<halide_buffer_t>(
+      new halide_buffer_t, [parent = std::move(cropOf)](halide_buffer_t *b) {
+        if (b->device && b->device_interface) {
+          if (parent)
+            b->device_interface->device_release_crop(nullptr, b);
+          else
+            b->device_interface->device_free(nullptr, b);
+        }
+        delete b;
+      });
   std::memset(buffer_.get(), 0, sizeof(halide_buffer_t));
   buffer_->host = data_.get();
   buffer_->type = dtype_ == DType::Float32   ? halide_type_t(halide_type_float, 32)
@@ -220,7 +221,7 @@ Tensor Tensor::narrow(int dim, int64_t length) const {
   t.dense_ = false;
   const halide_buffer_t *src = buffer_.get();
   const bool crop = src && src->device && src->device_interface;
-  t.makeBuffer(crop);
+  t.makeBuffer(crop ? buffer_ : nullptr);
   if (crop) {
     t.buffer_->flags = src->flags;
     if (int rc = src->device_interface->device_crop(nullptr, src, t.buffer_.get()); rc != 0) {

@@ -422,4 +422,20 @@ TEST(Runtime, NarrowOfADeviceTensorIsACropReleasedNotFreed) {
   }
   EXPECT_EQ(fake_device::frees, 1); // the parent's allocation, once
   EXPECT_EQ(fake_device::releases, 1);
+  // A view that outlives every handle on its parent keeps the parent's
+  // allocation: released first, then the parent freed.
+  {
+    rt::Tensor view;
+    {
+      rt::Tensor out({1, 4, 9, 16}, rt::DType::Float32);
+      halide_buffer_t *b = out.halideBuffer();
+      b->device = 0x200000;
+      b->device_interface = fake_device::self();
+      view = out.narrow(2, 5);
+    }
+    EXPECT_EQ(fake_device::frees, 1);
+    EXPECT_EQ(view.halideBuffer()->device, uint64_t(0x200000));
+  }
+  EXPECT_EQ(fake_device::releases, 2);
+  EXPECT_EQ(fake_device::frees, 2);
 }

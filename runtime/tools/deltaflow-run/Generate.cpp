@@ -61,7 +61,7 @@ options:
   --prefill-chunk K       prefill in calls of K tokens (default: one call)
   --threads N             worker threads (default: all cores)
   --device N              GPU modules: run on GPU N (ignored by CPU modules)
-  --no-kv-offload         GPU modules: keep the KV cache in host memory and
+  --no-kv-offload         CUDA modules: keep the KV cache in host memory and
                           copy it to the device each step (default: in GPU
                           memory, written there by the device)
   --warmup                before the timed run, prefill the same prompt and
@@ -248,6 +248,7 @@ Run runBuild(const std::string &name, const std::string &so, const Args &a,
                 (long long)at, (long long)(at + n - 1), prompt.size());
     std::fflush(stdout);
     StepStats st;
+    st.timeEachKernel = a.profile;
     logits = s.prefill(std::vector<int32_t>(prompt.begin() + at, prompt.begin() + at + n),
                        at, &st, int64_t(prompt.size()) - (at + n));
     r.prefillSeconds += st.seconds;
@@ -277,6 +278,7 @@ Run runBuild(const std::string &name, const std::string &so, const Args &a,
     int in = feed.empty() ? next : feed.at(size_t(t));
     r.fed.push_back(in);
     StepStats st;
+    st.timeEachKernel = a.profile;
     logits = s.decode(in, &st);
     r.decodeSeconds += st.seconds;
     for (const KernelTiming &k : st.profile)
@@ -466,6 +468,7 @@ int runGenerate(const std::vector<std::string> &argv) {
     }
     j["builds"] = jr;
     j["warmup"] = a.warmup; // timings leave out first use
+    j["kv_offload"] = a.kvOffload;
     if (!a.dumpDir.empty()) {
       std::filesystem::create_directories(a.dumpDir);
       nlohmann::ordered_json dumps = nlohmann::ordered_json::object();

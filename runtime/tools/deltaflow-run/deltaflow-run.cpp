@@ -238,6 +238,7 @@ int main(int argc, char **argv) {
       auto t0 = std::chrono::steady_clock::now();
       RunOptions ro;
       ro.profile = &prof;
+      ro.syncEachKernel = profile; // per-kernel times; otherwise one wait
       ro.hostPhases = &phases;
       ro.temporaries = temporariesDir.empty() ? nullptr : &temporaries;
       ro.promptRowsAfter = rowsAfter;

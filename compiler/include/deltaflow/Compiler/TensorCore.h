@@ -198,10 +198,10 @@ PtxKernel buildTensorCoreGemm(manifest::DType weight, int64_t k, int64_t n,
 /// The same product for a few rows of A (decode), four output columns a
 /// warp ("gemv-v2" ABI; compiler/TensorCore/Gemv.cpp): the same
 /// parameters as buildTensorCoreGemm's; grid ceil(N / (ptx_abi::kGemvWarps
-/// ptx_abi::kGemvColumnsPerWarp)) x threads, no shared memory; rowsPerBlock is the rows per pass over the
-/// weight: `rowsPerPass`, 1 to kGemvMaxRowsPerPass (a decode entry whose
-/// rows are static passes them, so that one row costs no FMAs or registers
-/// of four). K must be a multiple of ptx_abi::kGemvDepthQuantum; any N.
+/// x ptx_abi::kGemvColumnsPerWarp)) x threads, no shared memory;
+/// rowsPerBlock is the rows per pass over the weight: `rowsPerPass`, 1 to
+/// kGemvMaxRowsPerPass (a decode entry whose rows are static passes them,
+/// so that one row costs no FMAs or registers of four). K must be a multiple of ptx_abi::kGemvDepthQuantum; any N.
 constexpr int64_t kGemvMaxRowsPerPass = 4;
 std::string gemvUnsupported(manifest::DType weight, int64_t k, int64_t n);
 PtxKernel buildGemv(manifest::DType weight, int64_t k, int64_t n,

@@ -26,7 +26,14 @@ struct HostPhases {
 
 /// Per-run options and results beyond inputs and outputs.
 struct RunOptions {
+  /// Filled with each kernel's variant and time. On a GPU module the time
+  /// is the launch's alone unless syncEachKernel is set.
   std::vector<KernelTiming> *profile = nullptr;
+  /// GPU modules: wait for the device after every kernel, so that each
+  /// kernel's time (and any device error) is its own (--profile). Off: the
+  /// kernels run asynchronously, in launch order, and the run waits once
+  /// after its last kernel.
+  bool syncEachKernel = false;
   HostPhases *hostPhases = nullptr; ///< filled when set
   /// Also return the intermediate buffers by their manifest names.
   std::map<std::string, Tensor> *temporaries = nullptr;

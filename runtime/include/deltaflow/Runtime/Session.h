@@ -75,6 +75,10 @@ struct StepStats {
   size_t arenaBytes = 0, separateBytes = 0;
   size_t valueBytes = 0; ///< every SSA value in its own buffer (baseline)
   std::vector<KernelTiming> profile;
+  /// Set before the call: GPU modules wait after every kernel, so that
+  /// `profile` holds each kernel's own time (generate --profile); otherwise
+  /// those times are launches, and the step waits once at its end.
+  bool timeEachKernel = false;
 };
 
 class Session {

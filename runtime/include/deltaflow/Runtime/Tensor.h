@@ -87,9 +87,10 @@ private:
   /// The data, after checking the dtype (throws "tensor is not ...").
   void *typedData(DType want) const;
   void initBuffer();
-  /// A new halide_buffer_t over data_ and dims_; `deviceCrop`: its device
-  /// field will alias another buffer's allocation (released, not freed).
-  void makeBuffer(bool deviceCrop = false);
+  /// A new halide_buffer_t over data_ and dims_; `cropOf` set: its device
+  /// field will alias that buffer's allocation (released, not freed), and
+  /// it keeps that buffer alive.
+  void makeBuffer(std::shared_ptr<halide_buffer_t> cropOf = nullptr);
   bool dense_ = true;
   std::vector<int64_t> shape_;
   DType dtype_ = DType::Float32;
