@@ -167,6 +167,15 @@ void poison(Tensor &t) {
 /// attn.cache_write: copies `rows` [B, H, n, D] into the last n rows of the
 /// cache view [B, H, N, D] (strided: the session's cache has capacity
 /// beyond N). f32 rows into an f16 cache are rounded to nearest even.
+/// Throws unless `rows` [B, H, n, D] fit the cache view [B, H, Nk >= n, D].
+void checkCacheRows(const KernelInfo &k, const Tensor &rows, const Tensor &cache) {
+  const std::vector<int64_t> &r = rows.shape(), &c = cache.shape();
+  if (r.size() != 4 || c.size() != 4 || r[0] != c[0] || r[1] != c[1] ||
+      r[3] != c[3] || r[2] > c[2])
+    throw std::runtime_error("kernel '" + k.name + "' (" + k.loc + "): cannot write rows " +
+                             rows.shapeString() + " into cache view " + cache.shapeString());
+}
+
 void cacheWrite(const KernelInfo &k, Tensor &rows, Tensor &cache) {
   const std::vector<int64_t> &r = rows.shape(), &c = cache.shape();
   const bool narrow =
@@ -177,10 +186,7 @@ void cacheWrite(const KernelInfo &k, Tensor &rows, Tensor &cache) {
                              " rows into a " + dtypeName(cache.dtype()) +
                              " KV cache (the module and the cache disagree "
                              "on the K/V dtype)");
-  if (r.size() != 4 || c.size() != 4 || r[0] != c[0] || r[1] != c[1] ||
-      r[3] != c[3] || r[2] > c[2])
-    throw std::runtime_error(where + ": cannot write rows " + rows.shapeString() +
-                             " into cache view " + cache.shapeString());
+  checkCacheRows(k, rows, cache);
   const halide_buffer_t *src = rows.halideBuffer(), *dst = cache.halideBuffer();
   size_t inEl = dtypeSize(rows.dtype()), outEl = dtypeSize(cache.dtype());
   const auto *s = static_cast<const uint8_t *>(rows.raw());
@@ -217,10 +223,7 @@ void deviceCacheWrite(const KernelInfo &k, Tensor &rows, Tensor &cache) {
   const halide_device_interface_t *dev = dst->device_interface;
   const std::vector<int64_t> &r = rows.shape(), &c = cache.shape();
   std::string where = "kernel '" + k.name + "' (" + k.loc + ")";
-  if (r.size() != 4 || c.size() != 4 || r[0] != c[0] || r[1] != c[1] ||
-      r[3] != c[3] || r[2] > c[2])
-    throw std::runtime_error(where + ": cannot write rows " + rows.shapeString() +
-                             " into cache view " + cache.shapeString());
+  checkCacheRows(k, rows, cache);
   // The region: Halide dimension 1 (positions) from Nk - rows.
   const int32_t start = int32_t(c[2] - r[2]);
   std::vector<halide_dimension_t> dims(dst->dim, dst->dim + dst->dimensions);
