@@ -164,9 +164,6 @@ void poison(Tensor &t) {
               std::numeric_limits<float>::quiet_NaN());
 }
 
-/// attn.cache_write: copies `rows` [B, H, n, D] into the last n rows of the
-/// cache view [B, H, N, D] (strided: the session's cache has capacity
-/// beyond N). f32 rows into an f16 cache are rounded to nearest even.
 /// Throws unless `rows` [B, H, n, D] fit the cache view [B, H, Nk >= n, D].
 void checkCacheRows(const KernelInfo &k, const Tensor &rows, const Tensor &cache) {
   const std::vector<int64_t> &r = rows.shape(), &c = cache.shape();
@@ -176,6 +173,19 @@ void checkCacheRows(const KernelInfo &k, const Tensor &rows, const Tensor &cache
                              rows.shapeString() + " into cache view " + cache.shapeString());
 }
 
+/// The new rows a GPU kernel left on the device, brought to their host
+/// bytes (a no-op when those are current).
+void newRowsToHost(const KernelInfo &k, Tensor &rows) {
+  halide_buffer_t *src = rows.halideBuffer();
+  if (src->device && (src->flags & halide_buffer_flag_device_dirty) &&
+      src->device_interface->copy_to_host(nullptr, src) != 0)
+    throw std::runtime_error("kernel '" + k.name + "': copying the new rows from the device "
+                             "failed: " + Module::takeHalideError());
+}
+
+/// attn.cache_write: copies `rows` [B, H, n, D] into the last n rows of the
+/// cache view [B, H, N, D] (strided: the session's cache has capacity
+/// beyond N). f32 rows into an f16 cache are rounded to nearest even.
 void cacheWrite(const KernelInfo &k, Tensor &rows, Tensor &cache) {
   const std::vector<int64_t> &r = rows.shape(), &c = cache.shape();
   const bool narrow =
@@ -259,10 +269,7 @@ void deviceCacheWrite(const KernelInfo &k, Tensor &rows, Tensor &cache) {
     from.dim = rowDims.data();
     rc = dev->buffer_copy(nullptr, &from, dev, &region);
   } else {
-    if (src->device && (src->flags & halide_buffer_flag_device_dirty) &&
-        src->device_interface->copy_to_host(nullptr, src) != 0)
-      throw std::runtime_error(where + ": copying the new rows from the device failed: " +
-                               Module::takeHalideError());
+    newRowsToHost(k, rows);
     cacheWrite(k, rows, cache); // the host bytes of the region
     region.flags = halide_buffer_flag_host_dirty;
     rc = dev->copy_to_device(nullptr, &region, dev);
@@ -573,12 +580,7 @@ Executor::run(const std::string &entryName,
         // A GPU module: the new rows come from a GPU kernel (bring them to
         // the host cache), and the cache's device copy, if any, is then
         // stale (the next kernel copies the host's).
-        halide_buffer_t *src = rows.halideBuffer();
-        if (src->device && (src->flags & halide_buffer_flag_device_dirty) &&
-            module_->copyToHost(src) != 0)
-          throw std::runtime_error("kernel '" + job->kernel->name +
-                                   "': copying the new rows from the device "
-                                   "failed: " + Module::takeHalideError());
+        newRowsToHost(*job->kernel, rows);
         cacheWrite(*job->kernel, rows, cache);
         cache.halideBuffer()->flags =
             (cache.halideBuffer()->flags | halide_buffer_flag_host_dirty) &

@@ -105,8 +105,7 @@ Session::Session(std::shared_ptr<Model> model, SessionOptions options)
       c->bytes = bytes;
       // A CUDA module keeps the cache on the device: each step's view
       // aliases this allocation, and new rows are written there (the
-      // executor's cache write), so nothing is copied per step. The host
-      // reservation then stays untouched.
+      // executor's cache write), so nothing is copied per step.
       if (opts_.kvOffload)
         model_->module().deviceAllocate(c->full.halideBuffer());
       caches_[t.name] = std::move(c);

@@ -225,17 +225,20 @@ Run runBuild(const std::string &name, const std::string &so, const Args &a,
   so2.selectionCache = a.selectionCache;
   so2.kvOffload = a.kvOffload;
   int64_t chunk = a.chunk > 0 ? a.chunk : int64_t(prompt.size());
+  // The prefill call of the prompt's chunk from `at`.
+  auto prefillChunk = [&](Session &session, int64_t at, StepStats *st) {
+    int64_t n = std::min<int64_t>(chunk, int64_t(prompt.size()) - at);
+    return session.prefill(std::vector<int32_t>(prompt.begin() + at, prompt.begin() + at + n),
+                           at, st, int64_t(prompt.size()) - (at + n));
+  };
   if (a.warmup) {
     // The same calls as the timed run below (the same row counts pick the
     // same kernel variants), in a session that is then dropped.
     std::printf("[%s] warm-up (not timed) ...\n", name.c_str());
     std::fflush(stdout);
     Session w(model, so2);
-    for (int64_t at = 0; at < int64_t(prompt.size()); at += chunk) {
-      int64_t n = std::min<int64_t>(chunk, int64_t(prompt.size()) - at);
-      w.prefill(std::vector<int32_t>(prompt.begin() + at, prompt.begin() + at + n), at,
-                nullptr, int64_t(prompt.size()) - (at + n));
-    }
+    for (int64_t at = 0; at < int64_t(prompt.size()); at += chunk)
+      prefillChunk(w, at, nullptr);
     for (int64_t t = 0; t < std::min<int64_t>(a.decode, 2); ++t)
       w.decode(feed.empty() ? prompt.back() : feed.at(size_t(t)));
   }
@@ -249,8 +252,7 @@ Run runBuild(const std::string &name, const std::string &so, const Args &a,
     std::fflush(stdout);
     StepStats st;
     st.timeEachKernel = a.profile;
-    logits = s.prefill(std::vector<int32_t>(prompt.begin() + at, prompt.begin() + at + n),
-                       at, &st, int64_t(prompt.size()) - (at + n));
+    logits = prefillChunk(s, at, &st);
     r.prefillSeconds += st.seconds;
     r.arenaBytes = std::max(r.arenaBytes, st.arenaBytes);
     r.valueBytes = std::max(r.valueBytes, st.valueBytes);
