@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Compiles a Hugging Face Llama-family checkpoint with deltaflow, as it is.
 
-    hf_import.py CHECKPOINT_DIR -o OUT [--kv-dtype f32|f16] [--target T]
+    hf_import.py CHECKPOINT_DIR -o OUT [--kv-dtype f32|f16] [--attn-dtype f32|bf16|f16]
+                 [--target T]
                  [--sparsity OPTS] [--delta OPTS] [--compiler PATH]
 
 Reads CHECKPOINT_DIR/config.json and the safetensors headers (one
@@ -294,6 +295,10 @@ def main(argv=None):
     ap.add_argument("checkpoint", help="a Hugging Face checkpoint directory (config.json + safetensors)")
     ap.add_argument("-o", "--output", required=True, help="output prefix: OUT.mlir, OUT.so, OUT.manifest.json")
     ap.add_argument("--kv-dtype", choices=("f32", "f16"), default="f32", help="KV-cache element type (default f32)")
+    ap.add_argument("--attn-dtype", choices=("f32", "bf16", "f16"), default="f32",
+                    help="attention's element type (default f32). bf16/f16: Q, K and V are rounded to "
+                         "it after RoPE, the KV cache holds it, and attention runs on the tensor-core "
+                         "kernels (--target=cuda only)")
     ap.add_argument("--target", help="deltaflow-compile --target (default: the host)")
     ap.add_argument("--sparsity", help="deltaflow-compile --sparsity, e.g. 'policy=token-select budget=2048'")
     ap.add_argument("--delta", help="deltaflow-compile --delta, e.g. 'stride=64'")
@@ -304,6 +309,10 @@ def main(argv=None):
     try:
         cfg, facts = parse_config(os.path.join(a.checkpoint, "config.json"))
         cfg["kv_dtype"] = a.kv_dtype
+        cfg["attn_dtype"] = a.attn_dtype
+        if a.attn_dtype != "f32" and a.kv_dtype != "f32":
+            raise Error(f"--kv-dtype {a.kv_dtype} with --attn-dtype {a.attn_dtype}: the KV cache "
+                        f"then holds {a.attn_dtype}; leave --kv-dtype out")
         weights = hf_weights(cfg, facts, read_checkpoint(a.checkpoint), a.checkpoint)
     except Error as e:
         print(f"{prog}: error: {e}", file=sys.stderr)

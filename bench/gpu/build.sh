@@ -7,6 +7,7 @@
 #   float32), the Llama-style example for --target=cuda (bench/gpu/llama.py),
 #   the x86-64 deltaflow-run and the oneTBB it links.
 # On the device: bash bench/gpu/run.sh   (prints the table, writes $OUT/gpu.json)
+#                bash bench/gpu/run.sh hf-llama3 [args]   (a Llama-3-8B-shaped HF checkpoint vs transformers)
 #                bash bench/gpu/run.sh tensorcore [args]   (bf16/f16 tensor cores)
 #                bash bench/gpu/run.sh gemm [args]         (graph matmuls on the tensor-core GEMM)
 set -euo pipefail
@@ -58,6 +59,21 @@ python3 examples/llama/gen_llama.py --weight-dtype bf16 -o "$out/llama/llama-bf1
 ./build/bin/deltaflow-compile "$out/llama/llama-bf16.mlir" --target=cuda -o "$out/llama/dense-bf16"
 ./build/bin/deltaflow-compile "$out/llama/llama-bf16.mlir" --target=cuda -o "$out/llama/sparse-bf16" \
   --sparsity="policy=token-select budget=256 sinks=64 window=256 chunk=256" --delta="stride=64" 2>/dev/null
+# And with bf16 attention (--attn-dtype bf16: Q/K/V rounded after RoPE, a
+# bf16 KV cache, the tensor-core attention kernels): llama.py --attn bf16.
+python3 examples/llama/gen_llama.py --weight-dtype bf16 --attn-dtype bf16 -o "$out/llama/llama-bf16-attn16.mlir"
+./build/bin/deltaflow-compile "$out/llama/llama-bf16-attn16.mlir" --target=cuda -o "$out/llama/dense-bf16-attn16"
+./build/bin/deltaflow-compile "$out/llama/llama-bf16-attn16.mlir" --target=cuda -o "$out/llama/sparse-bf16-attn16" \
+  --sparsity="policy=token-select budget=256 sinks=64 window=256 chunk=256" --delta="stride=64" 2>/dev/null
+# A Hugging Face checkpoint of Llama-3-8B's shapes, 2 layers
+# (bench/gpu/hf_llama3.py): compiled from its config.json and a header-only
+# checkpoint (the 3 GB of weights are made on the device), bf16 attention.
+hdr=build/hf-llama3-header
+python3 bench/gpu/hf_llama3.py header "$hdr" --layers 2
+mkdir -p "$out/hf-llama3" && cp "$hdr/config.json" "$out/hf-llama3/"
+python3 tools/hf_import.py "$hdr" -o "$out/hf-llama3/dense" --target=cuda --attn-dtype bf16
+python3 tools/hf_import.py "$hdr" -o "$out/hf-llama3/sparse" --target=cuda --attn-dtype bf16 \
+  --sparsity "policy=token-select budget=2048 sinks=128 window=512 chunk=512" --delta stride=64 2>/dev/null
 cp build/bin/deltaflow-run "$out/"
 for lib in libtbb.so.12 libtbbmalloc.so.2; do
   cp -L "/usr/lib/x86_64-linux-gnu/$lib" "$out/lib/"

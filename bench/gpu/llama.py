@@ -88,6 +88,10 @@ def main():
                     help="the example's projection weights: f32, or bf16 in nn.Linear's "
                          "layout (the matmuls then run on the tensor-core GEMM; PyTorch is "
                          "timed in f32 and in bf16)")
+    ap.add_argument("--attn", choices=("f32", "bf16"), default="f32",
+                    help="attention's element type (gen_llama.py --attn-dtype): f32 (Halide SIMT "
+                         "kernels), or bf16 (Q/K/V rounded after RoPE, a bf16 KV cache, the "
+                         "tensor-core attention kernels); bf16 needs --weights bf16")
     ap.add_argument("--cold", action="store_true",
                     help="time deltaflow without generate --warmup (first use included: "
                          "the module's GPU code is loaded and its PTX JIT-compiled)")
@@ -95,9 +99,12 @@ def main():
                     help="more deltaflow-run generate options, e.g. '--no-kv-offload' (the KV "
                          "cache in host memory, copied to the GPU each step)")
     a = ap.parse_args()
-    suffix = "" if a.weights == "f32" else "-" + a.weights
+    if a.attn == "bf16" and a.weights != "bf16":
+        ap.error("--attn bf16 needs --weights bf16 (the modules bench/gpu/build.sh builds)")
+    suffix = ("" if a.weights == "f32" else "-" + a.weights) + ("" if a.attn == "f32" else "-attn16")
     # bf16 weights: from 16 rows on the GEMM rounds each projection's input
-    # to bf16 (2^-9 relative), which the float64 reference does not.
+    # to bf16 (2^-9 relative), which the float64 reference does not; bf16
+    # attention rounds Q, K and V likewise.
     tol = 1e-4 if a.weights == "f32" else 3e-2
     torch.backends.cuda.matmul.allow_tf32 = False
     print(f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}", flush=True)
@@ -175,7 +182,8 @@ def main():
     kv = cfg["kv_heads"] * cfg["head_dim"]
     flops_tok = L * 2 * (2 * d * d + 2 * d * kv + 3 * d * f)  # projections and MLP per token
     rows = []
-    print(f"\nLlama example, {L} layers, d_model {d}, ffn {f}, prompt {a.prompt}, decode {a.decode} "
+    print(f"\nLlama example, {L} layers, d_model {d}, ffn {f}, {a.weights} weights, {a.attn} attention, "
+          f"prompt {a.prompt}, decode {a.decode} "
           f"(H200; PyTorch eager f32 on the same GPU, same run)")
     print(f"{'':28s} {'prefill tok/s':>14s} {'decode ms/token':>16s}")
     for name in ("dense", "sparse"):
@@ -202,7 +210,7 @@ def main():
         json.dump({"device": torch.cuda.get_device_name(), "torch": torch.__version__, "prompt": a.prompt,
                    "decode": a.decode, "builds": rows, "torch_prefill_tok_s": torch_tok_s,
                    "torch_decode_ms_per_token": t_decode, "sgemm_tflops": sgemm,
-                   "weights": a.weights,
+                   "weights": a.weights, "attn": a.attn,
                    "torch_bf16_prefill_ms": t16[0] if t16 else None,
                    "torch_bf16_decode_ms_per_token": t16[1] if t16 else None,
                    "reference": ref.stdout, "torch_vs_ours_rel_l2": agree, "generate": run,

@@ -8,6 +8,10 @@ if [ "${1:-}" = llama ]; then
   shift
   PYTHONUNBUFFERED=1 exec python3 bench/gpu/llama.py --out "${OUT:-/tmp}" "$@"
 fi
+if [ "${1:-}" = hf-llama3 ]; then
+  shift
+  PYTHONUNBUFFERED=1 exec python3 bench/gpu/hf_llama3.py run --out "${OUT:-/tmp}" "$@"
+fi
 if [ "${1:-}" = gemm ]; then
   shift
   PYTHONUNBUFFERED=1 exec python3 bench/gpu/gemm.py --out "${OUT:-/tmp}" "$@"

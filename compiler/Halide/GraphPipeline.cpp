@@ -135,6 +135,32 @@ const ElementwiseOp kElementwise[] = {
          return Halide::reinterpret(
              t, Halide::cast(Halide::UInt(32), Halide::reinterpret(Halide::UInt(16), a[0]))
                     << 16);
+       if (t.is_bfloat()) {
+         // Narrowing to bf16 (the 16-bit Q/K/V of tensor-core attention):
+         // round to nearest even on the bits, as the widening above, and
+         // keep NaN a (quiet) NaN of its sign; overflow rounds to +-inf
+         // (IEEE 754 roundTiesToEven). From f16 or an integer, via f32.
+         Expr x = a[0].type() == Halide::Float(32) ? a[0] : Halide::cast(Halide::Float(32), a[0]);
+         Expr u = Halide::reinterpret(Halide::UInt(32), x);
+         Expr rounded = (u + 0x7fff + ((u >> 16) & 1)) >> 16;
+         Expr quiet = (u >> 16) | 0x40;
+         return Halide::reinterpret(
+             t, Halide::cast(Halide::UInt(16), Halide::select(isNan(x), quiet, rounded)));
+       }
+       if (t == Halide::Float(16) && a[0].type() != t) {
+         // Narrowing to f16: Halide's conversion (RNE) from f32, except
+         // NaN, which it turns into inf on x86; bf16 widens first, exactly.
+         Expr x = a[0].type().is_bfloat()
+                      ? Halide::reinterpret(
+                            Halide::Float(32),
+                            Halide::cast(Halide::UInt(32),
+                                         Halide::reinterpret(Halide::UInt(16), a[0]))
+                                << 16)
+                      : Halide::cast(Halide::Float(32), a[0]);
+         Expr sign = (Halide::reinterpret(Halide::UInt(32), x) >> 16) & 0x8000;
+         Expr nan = Halide::reinterpret(t, Halide::cast(Halide::UInt(16), sign | 0x7e00));
+         return Halide::select(isNan(x), nan, Halide::cast(t, x));
+       }
        return Halide::cast(t, a[0]);
      }},
 };

@@ -83,6 +83,14 @@ struct EntryBuilder {
     return success();
   }
 
+  /// 16-bit rows go only into a cache of their own type (narrowed in the
+  /// graph, on the device: the bf16/f16 KV cache of tensor-core attention).
+  static bool sameElementType(Value a, Value b) {
+    auto ta = dyn_cast<RankedTensorType>(a.getType());
+    auto tb = dyn_cast<RankedTensorType>(b.getType());
+    return ta && tb && ta.getElementType() == tb.getElementType();
+  }
+
   static DType dtypeOf(Type type) {
     Type e = cast<RankedTensorType>(type).getElementType();
     return e.isSignlessInteger(32) ? DType::Int32
@@ -508,7 +516,9 @@ struct EntryBuilder {
       return op.emitOpError() << "cache argument has other uses; read the "
                                  "cache through the result of cache_write";
     if (failed(requireOperands(op, {op.getUpdate()})) ||
-        failed(checkTensor(op.getLoc(), op.getUpdate().getType(), "new rows")))
+        failed(checkTensor(op.getLoc(), op.getUpdate().getType(), "new rows",
+                           /*allow16=*/sameElementType(op.getUpdate(),
+                                                       op.getCache()))))
       return failure();
     std::string cache = bufferOf[op.getCache()];
     for (TensorSpec &t : entry.inputs)

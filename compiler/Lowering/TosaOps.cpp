@@ -65,9 +65,15 @@ LogicalResult describe(Operation *op, GraphNode &node) {
     node.dtype = DType::Float32;
   else if (el.isSignlessInteger(32))
     node.dtype = DType::Int32;
+  else if (isa<tosa::CastOp>(op) && (el.isBF16() || el.isF16()))
+    // A narrowing cast: the 16-bit Q/K/V of tensor-core attention and its
+    // KV cache (round to nearest even; the partitioner keeps other readers
+    // of 16-bit values out of the graph).
+    node.dtype = el.isBF16() ? DType::BFloat16 : DType::Float16;
   else
     return op->emitOpError() << "has element type " << el
-                             << "; the graph lowering supports f32 and i32";
+                             << "; the graph lowering supports f32 and i32 "
+                                "(and bf16/f16 as the result of tosa.cast)";
   for (int64_t d : resTy.getShape())
     node.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
 

@@ -81,13 +81,15 @@ Session::Session(std::shared_ptr<Model> model, SessionOptions options)
         continue;
       if (t.shape.size() != 4 || t.shape[0].size < 0 || t.shape[1].size < 0 ||
           t.shape[3].size < 0 || t.shape[2].size >= 0 ||
-          (t.dtype != DType::Float32 && t.dtype != DType::Float16))
+          (t.dtype != DType::Float32 && t.dtype != DType::Float16 &&
+           t.dtype != DType::BFloat16))
         throw std::runtime_error("entry '" + std::string(name) + "' KV cache '" +
-                                 t.name + "' must be float32 or float16 "
+                                 t.name + "' must be float32, float16 or bfloat16 "
                                  "[B, H, ?, D], is " + dtypeName(t.dtype) + " " +
                                  t.shapeString());
-      // The cache holds K/V in the module's dtype: f16 KV storage halves
-      // the bytes every attention step reads.
+      // The cache holds K/V in the module's dtype: f16 or bf16 KV storage
+      // halves the bytes every attention step reads (bf16: the K/V of
+      // tensor-core attention, narrowed in the graph).
       DType dtype = t.dtype;
       std::vector<int64_t> shape = {t.shape[0].size, t.shape[1].size,
                                     opts_.capacity, t.shape[3].size};

@@ -9,7 +9,9 @@ integer rounds to nearest even and saturates, and NaN casts to 0).
     tosa_special.py check DIR    compares every output; prints PASS
 
 Inputs are every special value (+-0, +-inf, NaN, subnormals, the float32
-extremes, values beyond int32) and ordinary ones; binary ops see every pair.
+extremes, values beyond int32) and ordinary ones; binary ops see every pair. Casts
+to bf16 and f16 (round to nearest even, NaN kept, overflow to inf) are
+checked bit for bit, on ties and near-ties of both types as well.
 Transcendental ops are compared to 2e-6 relative (Halide's approximations);
 sin and cos only where |x| <= 1e4 (their argument reduction is not exact for
 huge arguments; the result must still be finite and within [-1, 1]); pow
@@ -55,6 +57,10 @@ def write_mlir(path):
                f"max_int = 3 : i64}} : ({t}) -> {t}\n  return %r : {t}\n}}")
     out.append(f'func.func @cast(%x: {t} {{deltaflow.name = "x"}}) -> (tensor<?x16xi32> {{deltaflow.name = "out"}}) {{\n'
                f"  %r = tosa.cast %x : ({t}) -> tensor<?x16xi32>\n  return %r : tensor<?x16xi32>\n}}")
+    for dt in ("bf16", "f16"):  # narrowing casts, widened back to compare
+        out.append(f'func.func @round_{dt}(%x: {t} {{deltaflow.name = "x"}}) -> ({t} {{deltaflow.name = "out"}}) {{\n'
+                   f"  %h = tosa.cast %x : ({t}) -> tensor<?x16x{dt}>\n"
+                   f"  %r = tosa.cast %h : (tensor<?x16x{dt}>) -> {t}\n  return %r : {t}\n}}")
     for op in ("reduce_max", "reduce_sum"):
         out.append(f'func.func @{op}(%x: {t} {{deltaflow.name = "x"}}) -> (tensor<?x1xf32> {{deltaflow.name = "out"}}) {{\n'
                    f"  %r = tosa.{op} %x {{axis = 1 : i32}} : ({t}) -> tensor<?x1xf32>\n"
@@ -79,8 +85,26 @@ def reduction_rows():
     return np.array(rows, dtype=np.float32)
 
 
+def rounding_values():
+    """The special values, and ties and near-ties of bf16 (7 stored mantissa
+    bits) and f16 (10 bits, largest finite 65504, subnormals below 2^-14)."""
+    e = [1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -8 + 2 ** -20, -(1 + 2 ** -8), 2 ** -130, 3.3895314e38,
+         3.4e38, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 1 + 2 ** -11 + 2 ** -20, 65504.0, 65519.0, 65520.0,
+         -65520.0, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 2 ** -15 + 2 ** -25, 1e-8, 0.1, -0.3, 1 / 3, 1e5,
+         -2 ** 70, 6.1e-5, 5.96e-8, 1e-45, -1e-45, 1234.5678, 0.007, 3.0, -1.0e-3]
+    return np.array(SPECIAL + e, dtype=np.float32).reshape(-1, W)
+
+
+def round_bf16_ref(x):
+    """IEEE round-to-nearest-even to bf16 (the top 16 bits of an f32)."""
+    u = x.view(np.uint32).astype(np.uint64)
+    r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint32) << 16
+    return np.where(np.isnan(x), np.float32(np.nan), r.astype(np.uint32).view(np.float32))
+
+
 def gen(d):
     np.save(f"{d}/u.npy", values_unary())
+    np.save(f"{d}/r.npy", rounding_values())
     x, y = values_binary()
     np.save(f"{d}/bx.npy", x)
     np.save(f"{d}/by.npy", y)
@@ -188,6 +212,17 @@ def check(d):
                                          for i in idx[:6]))
     else:
         print("ok cast")
+    r = np.load(f"{d}/r.npy")
+    for dt, want in (("bf16", round_bf16_ref(r)), ("f16", r.astype(np.float16).astype(np.float32))):
+        got = np.load(f"{d}/out_round_{dt}.npy")
+        bad = np.flatnonzero(~((got.view(np.uint32) == want.view(np.uint32)) |
+                               (np.isnan(got) & np.isnan(want))).ravel())
+        if len(bad):
+            failures += 1
+            print(f"FAIL cast to {dt}: " + "; ".join(f"{r.ravel()[i]!r} -> {got.ravel()[i]!r}, want "
+                                                      f"{want.ravel()[i]!r}" for i in bad[:6]))
+        else:
+            print(f"ok cast to {dt} ({r.size} values, bit-exact)")
     print("FAIL" if failures else "PASS")
 
 
