@@ -19,6 +19,15 @@ namespace deltaflow::rt {
 constexpr int64_t kMaxGridYZ = 65535;
 
 namespace {
+/// A tensor's strides in elements, outermost first (as its shape).
+std::vector<int64_t> stridesOf(const Tensor &t) {
+  const halide_buffer_t *b = const_cast<Tensor &>(t).halideBuffer();
+  std::vector<int64_t> s(size_t(b->dimensions));
+  for (int i = 0; i < b->dimensions; ++i)
+    s[size_t(b->dimensions - 1 - i)] = b->dim[i].stride;
+  return s;
+}
+
 /// The element count of each shape, every one a valid int64 product (the
 /// kernels' offsets are 64-bit). Throws "<what>: a buffer of [..] elements
 /// overflows".
@@ -71,6 +80,27 @@ void pushDescriptor(std::vector<uint64_t> &params, uint64_t ptr, uint64_t n) {
   params.insert(params.end(), {ptr, ptr, 0, n, 1});
 }
 } // namespace
+
+PtxPackPlan planPack(const std::vector<int64_t> &shape,
+                     const std::vector<int64_t> &strides, size_t elementBytes) {
+  if (shape.size() != 4 || strides.size() != 4)
+    throw std::runtime_error("a strided view of rank " + std::to_string(shape.size()) +
+                             "; the tensor-core kernels take [B, H, N, D]");
+  int64_t B = shape[0], H = shape[1], N = shape[2], D = shape[3];
+  int64_t pitch = strides[1];
+  bool heads = strides[3] == 1 && strides[2] == D && pitch >= N * D &&
+               (B <= 1 || strides[0] == H * pitch);
+  if (!heads)
+    throw std::runtime_error(
+        "a view " + shapeString(shape) + " with strides " + shapeString(strides) +
+        "; the tensor-core kernels take [B, H, N, D] views whose only gaps lie "
+        "between heads (a KV-cache view)");
+  PtxPackPlan p;
+  p.widthBytes = uint64_t(N * D) * elementBytes;
+  p.height = uint64_t(B * H);
+  p.srcPitchBytes = uint64_t(pitch) * elementBytes;
+  return p;
+}
 
 PtxLaunchPlan planAttentionLaunch(
     const manifest::PtxLaunch &launch, const manifest::AttentionParams &spec,
@@ -489,6 +519,25 @@ namespace {
 
 /// The CUDA driver entry points used here (cuda.h is not needed: the types
 /// are opaque handles and ints).
+/// CUDA_MEMCPY2D of the driver API (cuda.h, CUDA 12/13; a stable ABI):
+/// the one 2-D copy that packs a strided KV-cache view.
+struct Memcpy2D {
+  size_t srcXInBytes = 0, srcY = 0;
+  int srcMemoryType = 0;
+  const void *srcHost = nullptr;
+  uint64_t srcDevice = 0;
+  void *srcArray = nullptr;
+  size_t srcPitch = 0;
+  size_t dstXInBytes = 0, dstY = 0;
+  int dstMemoryType = 0;
+  void *dstHost = nullptr;
+  uint64_t dstDevice = 0;
+  void *dstArray = nullptr;
+  size_t dstPitch = 0;
+  size_t WidthInBytes = 0, Height = 0;
+};
+constexpr int kMemoryTypeDevice = 2; // CU_MEMORYTYPE_DEVICE
+
 struct Driver {
   using CtxFn = int (*)(void *);
   using CtxPopFn = int (*)(void **);
@@ -505,6 +554,7 @@ struct Driver {
   int (*getErrorString)(int, const char **) = nullptr;
   int (*memAlloc)(uint64_t *, size_t) = nullptr;
   int (*memFree)(uint64_t) = nullptr;
+  int (*memcpy2DAsync)(const struct Memcpy2D *, void *) = nullptr;
 
   static const Driver &get() {
     static Driver d = [] {
@@ -529,6 +579,7 @@ struct Driver {
       sym(d.getErrorString, "cuGetErrorString");
       sym(d.memAlloc, "cuMemAlloc_v2");
       sym(d.memFree, "cuMemFree_v2");
+      sym(d.memcpy2DAsync, "cuMemcpy2DAsync_v2");
       return d;
     }();
     return d;
@@ -639,6 +690,55 @@ void PtxKernel::loadInContext() {
   functions_ = std::move(functions);
 }
 
+void PtxKernel::packStridedInputs(const std::vector<Tensor> &tensors,
+                                  size_t inputs, std::vector<uint64_t> &ptrs) {
+  std::vector<std::pair<size_t, PtxPackPlan>> packs;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < inputs; ++i)
+    if (!tensors[i].dense()) {
+      PtxPackPlan p = planPack(tensors[i].shape(), stridesOf(tensors[i]),
+                               dtypeSize(tensors[i].dtype()));
+      packs.emplace_back(i, p);
+      bytes += (p.widthBytes * p.height + 255) / 256 * 256;
+    }
+  if (packs.empty())
+    return;
+  const Driver &d = Driver::get();
+  if (!d.memAlloc || !d.memFree || !d.memcpy2DAsync)
+    throw std::runtime_error(where_ + ": the CUDA driver lacks cuMemcpy2DAsync "
+                             "(needed to pack a KV-cache view)");
+  ContextScope scope(halide_, d, where_);
+  if (bytes > packedBytes_) {
+    // cuMemFree waits for the device, so the previous call's kernels are
+    // done with the old buffer.
+    if (packed_)
+      d.memFree(packed_);
+    packed_ = packedBytes_ = 0;
+    if (int rc = d.memAlloc(&packed_, bytes); rc != 0)
+      throw std::runtime_error(where_ + ": cannot allocate " + std::to_string(bytes) +
+                               " bytes to pack the KV-cache views: " + d.error(rc));
+    packedBytes_ = bytes;
+  }
+  uint64_t at = packed_;
+  for (auto &[i, p] : packs) {
+    Memcpy2D c;
+    c.srcMemoryType = c.dstMemoryType = kMemoryTypeDevice;
+    c.srcDevice = ptrs[i];
+    c.srcPitch = p.srcPitchBytes;
+    c.dstDevice = at;
+    c.dstPitch = p.widthBytes;
+    c.WidthInBytes = p.widthBytes;
+    c.Height = p.height;
+    // Stream 0, as every launch: the kernels that read it follow in order.
+    if (p.widthBytes * p.height > 0)
+      if (int rc = d.memcpy2DAsync(&c, nullptr); rc != 0)
+        throw std::runtime_error(where_ + ": cuMemcpy2DAsync (packing a "
+                                 "KV-cache view): " + d.error(rc));
+    ptrs[i] = at;
+    at += (p.widthBytes * p.height + 255) / 256 * 256;
+  }
+}
+
 template <typename Plan> void PtxKernel::launchSteps(Plan plan) {
   const Driver &d = Driver::get();
   ContextScope scope(halide_, d, where_);
@@ -692,12 +792,20 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
   for (size_t i = 0; i < tensors.size(); ++i) {
     const std::string &name =
         i < inputs ? kernel.inputs[i] : kernel.outputs.at(i - inputs);
-    // The kernel addresses rows as [B, H, N, D] with no gaps.
-    if (!tensors[i].dense())
-      throw std::runtime_error(where_ + ": '" + name +
-                               "' is a strided view (a KV cache with spare "
-                               "capacity); the tensor-core kernel reads "
-                               "dense tensors only");
+    // The kernel addresses rows as [B, H, N, D] with no gaps: an input view
+    // with gaps between its heads (a KV-cache view) is packed first.
+    if (!tensors[i].dense()) {
+      if (i >= inputs)
+        throw std::runtime_error(where_ + ": output '" + name +
+                                 "' is a strided view; the tensor-core kernel "
+                                 "writes dense tensors only");
+      try {
+        planPack(tensors[i].shape(), stridesOf(tensors[i]),
+                 dtypeSize(tensors[i].dtype()));
+      } catch (const std::exception &e) {
+        throw std::runtime_error(where_ + ": '" + name + "' is " + e.what());
+      }
+    }
     shapes.push_back(tensors[i].shape());
   }
   // The launches of a multi-step ABI, with the scratch at `scratch`.
@@ -740,6 +848,8 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
           " on the device: " + Module::takeHalideError());
     ptrs.push_back(buf->device);
   }
+  std::lock_guard<std::mutex> packLock(packMutex_);
+  packStridedInputs(tensors, inputs, ptrs);
   if (steps) {
     try {
       launchSteps([&](uint64_t scratch) { return stepsPlan(ptrs, scratch); });

@@ -37,6 +37,21 @@ struct PtxLaunchPlan {
   std::vector<uint64_t> params;
 };
 
+/// A view [B, H, N, D] whose heads lie `srcPitchBytes` apart, as a KV-cache
+/// view (the session's cache holds `capacity` rows per head, the view the
+/// first N): the tensor-core kernels address K/V as [B, H, N, D] with no
+/// gaps, so the launcher first packs such a view into a dense scratch with
+/// one 2-D copy (cuMemcpy2DAsync: `height` = B * H rows of `widthBytes` =
+/// N * D elements). Pure data, computed without a driver.
+struct PtxPackPlan {
+  uint64_t widthBytes = 0, height = 0, srcPitchBytes = 0;
+};
+/// `shape` and `strides` (in elements) outermost first. Throws one line
+/// when the view is strided in any other way than whole heads apart (D and
+/// N contiguous, batches H heads apart).
+PtxPackPlan planPack(const std::vector<int64_t> &shape,
+                     const std::vector<int64_t> &strides, size_t elementBytes);
+
 /// The launch of attention over q [B, Hq, Nq, D], k and v [B, Hkv, Nk, D]
 /// and the outputs, at device addresses `devicePtrs` (inputs then outputs,
 /// as the kernel's manifest lists them) with their shapes. With `sparse`
@@ -151,6 +166,11 @@ private:
   /// The launches of a multi-step plan (selection, decode, Δ) made by
   /// `plan(scratch)`, with the scratch it asks for allocated first.
   template <typename Plan> void launchSteps(Plan plan);
+  /// Packs the strided inputs (KV-cache views) into `packed_` and points
+  /// their entries of `ptrs` there; under packMutex_, which the caller holds
+  /// until its launches are queued (they read `packed_` in stream order).
+  void packStridedInputs(const std::vector<Tensor> &tensors, size_t inputs,
+                         std::vector<uint64_t> &ptrs);
   manifest::PtxLaunch launch_;
   const char *ptx_;
   HalideCudaRuntime halide_;
@@ -160,6 +180,8 @@ private:
   void *module_ = nullptr;
   std::vector<void *> functions_; ///< one per entry, once loaded
   uint64_t scratch_ = 0, scratchBytes_ = 0; ///< selection/decode scratch (cuMemAlloc)
+  std::mutex packMutex_;
+  uint64_t packed_ = 0, packedBytes_ = 0; ///< dense copies of strided K/V views
 };
 
 } // namespace deltaflow::rt

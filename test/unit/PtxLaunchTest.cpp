@@ -488,14 +488,28 @@ TEST(PtxLaunch, RefusesStridedViewsAndBadShapesBeforeTheDevice) {
   auto tensor = [](std::vector<int64_t> shape) {
     return rt::Tensor(std::move(shape), manifest::DType::BFloat16);
   };
-  // K and V as KV-cache views: capacity 64, 40 rows in use.
+  // K and V as KV-cache views (capacity 64, 40 rows in use) pass the
+  // checks: they are packed on the device (here the missing driver stops
+  // the launch). A strided output, or a view with gaps inside a head, is
+  // refused first.
   rt::Tensor cacheK = tensor({1, 8, 64, 128}), cacheV = tensor({1, 8, 64, 128});
   std::vector<rt::Tensor> ts = {tensor({1, 32, 40, 128}), cacheK.narrow(2, 40),
                                 cacheV.narrow(2, 40), tensor({1, 32, 40, 128})};
   EXPECT_EQ(errorOf([&] { kernel.launch(spec, ts); }),
-            "m.so: kernel 'attention_k0' (a.mlir:3:8): 'k' is a strided view (a "
-            "KV cache with spare capacity); the tensor-core kernel reads dense "
-            "tensors only");
+            "m.so: kernel 'attention_k0' (a.mlir:3:8): the CUDA driver "
+            "(libcuda.so.1) is missing or lacks the launch API");
+  rt::Tensor wide = tensor({1, 32, 64, 128});
+  ts = {tensor({1, 32, 40, 128}), tensor({1, 8, 40, 128}), tensor({1, 8, 40, 128}),
+        wide.narrow(2, 40)};
+  EXPECT_EQ(errorOf([&] { kernel.launch(spec, ts); }),
+            "m.so: kernel 'attention_k0' (a.mlir:3:8): output 'out' is a strided "
+            "view; the tensor-core kernel writes dense tensors only");
+  rt::Tensor k256 = tensor({1, 8, 40, 256});
+  ts = {tensor({1, 32, 40, 128}), k256.narrow(3, 128), tensor({1, 8, 40, 128}),
+        tensor({1, 32, 40, 128})};
+  std::string e = errorOf([&] { kernel.launch(spec, ts); });
+  EXPECT_EQ(e.rfind("m.so: kernel 'attention_k0' (a.mlir:3:8): 'k' is a view "
+                    "[1, 8, 40, 128] with strides [81920, 10240, 256, 1]", 0), 0u) << e;
   ts = {tensor({2, 32, 40, 128}), tensor({1, 8, 40, 128}),
         tensor({1, 8, 40, 128}), tensor({2, 32, 40, 128})};
   EXPECT_EQ(errorOf([&] { kernel.launch(spec, ts); }),
@@ -546,4 +560,33 @@ TEST(BFloat16, TensorConversionsRoundTrip) {
   }
   EXPECT_EQ(errorOf([&] { b.to(manifest::DType::Int32); }),
             "cannot convert bfloat16 to int32");
+}
+
+// A KV-cache view [B, H, N, D] of a cache with capacity C rows per head: one
+// 2-D copy packs it (B * H rows of N * D elements, C * D apart); any other
+// gap is refused in one line.
+TEST(PtxLaunch, PackPlanOfAKvCacheView) {
+  const int64_t B = 2, H = 8, N = 300, D = 128, C = 1024;
+  rt::PtxPackPlan p = rt::planPack({B, H, N, D}, {H * C * D, C * D, D, 1}, 2);
+  EXPECT_EQ(p.widthBytes, uint64_t(N * D * 2));
+  EXPECT_EQ(p.height, uint64_t(B * H));
+  EXPECT_EQ(p.srcPitchBytes, uint64_t(C * D * 2));
+  // A full cache (N = C) is a plain dense copy.
+  EXPECT_EQ(rt::planPack({1, H, C, D}, {H * C * D, C * D, D, 1}, 4).srcPitchBytes,
+            uint64_t(C * D * 4));
+  auto refused = [](std::vector<int64_t> shape, std::vector<int64_t> strides) {
+    try {
+      rt::planPack(shape, strides, 2);
+    } catch (const std::exception &e) {
+      std::string m = e.what();
+      return m.find('\n') == std::string::npos &&
+             m.find("only gaps lie between heads") != std::string::npos;
+    }
+    return false;
+  };
+  EXPECT_TRUE(refused({1, H, N, D}, {H * C * D, C * D, 2 * D, 1}));   // rows apart
+  EXPECT_TRUE(refused({1, H, N, D}, {H * C * D, C * D, D, 2}));       // columns apart
+  EXPECT_TRUE(refused({1, H, N, D}, {H * C * D, N * D - 1, D, 1}));   // heads overlap
+  EXPECT_TRUE(refused({2, H, N, D}, {H * C * D + 1, C * D, D, 1}));   // batches apart
+  EXPECT_THROW(rt::planPack({H, N, D}, {N * D, D, 1}, 2), std::runtime_error);
 }
