@@ -140,7 +140,7 @@ def run(a):
     print("$ " + " ".join(cmd), flush=True)
     t0 = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
-    print(r.stdout[-2500:] + r.stderr[-2500:], flush=True)
+    print(r.stdout + r.stderr[-2500:], flush=True)
     if r.returncode != 0:
         print(f"SOME CHECKS FAILED: deltaflow-run generate exited {r.returncode}")
         return 1
@@ -220,7 +220,7 @@ def run(a):
           f"{flops_prefill * dense['prefill_tok_s'] / a.prompt / 1e12 / mm_tflops:.1%} of this GPU's "
           f"bf16 matmul ({mm_tflops:.0f} TFLOP/s by torch, this run)")
     print(f"dense decode reads {bytes_tok / 1e9:.2f} GB of weights per token: "
-          f"{bytes_tok / (dms / 1e3) / 1e9:.0f} GB/s = {bytes_tok / (dms / 1e3) / 1e6 / copy_gbs:.1%} of "
+          f"{bytes_tok / (dms / 1e3) / 1e9:.0f} GB/s = {bytes_tok / (dms / 1e3) / 1e9 / copy_gbs:.1%} of "
           f"this GPU's copy rate ({copy_gbs:.0f} GB/s, this run)")
     print(f"logits vs transformers float32: max rel L2 {err32:.2e} (bound {BOUND:g}); vs its bf16 "
           f"forward {err16:.2e}; greedy top-1 agrees with float32 at {agree}/{ours.shape[0]} steps")

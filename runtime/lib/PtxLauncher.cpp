@@ -699,7 +699,10 @@ void PtxKernel::packStridedInputs(const std::vector<Tensor> &tensors,
       PtxPackPlan p = planPack(tensors[i].shape(), stridesOf(tensors[i]),
                                dtypeSize(tensors[i].dtype()));
       packs.emplace_back(i, p);
-      bytes += (p.widthBytes * p.height + 255) / 256 * 256;
+      // Room for the whole cache (its pitch, not the view's width): the
+      // view grows by a row per decode step, and regrowing would free the
+      // buffer (cuMemFree waits for the device) at every step.
+      bytes += (p.srcPitchBytes * p.height + 255) / 256 * 256;
     }
   if (packs.empty())
     return;
@@ -735,7 +738,7 @@ void PtxKernel::packStridedInputs(const std::vector<Tensor> &tensors,
         throw std::runtime_error(where_ + ": cuMemcpy2DAsync (packing a "
                                  "KV-cache view): " + d.error(rc));
     ptrs[i] = at;
-    at += (p.widthBytes * p.height + 255) / 256 * 256;
+    at += (p.srcPitchBytes * p.height + 255) / 256 * 256;
   }
 }
 
