@@ -378,12 +378,25 @@ Executor::run(const std::string &entryName,
     }
     if (!arena)
       arena = std::make_shared<Tensor>(words);
+    // A CUDA module's temporaries live in a device arena of the same plan,
+    // allocated once with the host arena and kept with it: each run's views
+    // alias it (before, every view got its own cuMemAlloc, one per value,
+    // and its cuMemFree, which waits for the device, at the end of the run).
+    // Their host bytes are not poisoned: the kernels write the device copy.
+    // (An arena beyond 2^31 words has no Halide buffer: per-view device
+    // allocations, as before.)
+    const bool deviceArena =
+        module_->gpu() && words[0] <= INT32_MAX &&
+        (arena->halideBuffer()->device || module_->deviceAllocate(arena->halideBuffer()));
     for (const TensorSpec &spec : e.temporaries) {
       Tensor t = Tensor::view(tempShapes[spec.name], spec.dtype,
                               static_cast<uint8_t *>(arena->raw()) +
                                   plan.offset.at(spec.name),
                               arena);
-      poison(t);
+      if (deviceArena)
+        t = t.aliasDevice(*arena, plan.offset.at(spec.name));
+      else
+        poison(t);
       buffers[spec.name] = t;
     }
   } else {
@@ -736,7 +749,7 @@ Executor::run(const std::string &entryName,
     std::lock_guard<std::mutex> lock(impl_->statesMutex);
     for (const TensorSpec &spec : e.outputs)
       state.spare[spec.name] = buffers.at(spec.name);
-    // The arena's host memory only: its views (and their device copies)
+    // The arena (host memory, and a CUDA module's device arena): its views
     // are new each run.
     state.spareArena = arena;
   }

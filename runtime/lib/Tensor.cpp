@@ -180,14 +180,17 @@ void Tensor::initBuffer() {
   }
 }
 
-void Tensor::makeBuffer(std::shared_ptr<halide_buffer_t> cropOf) {
+void Tensor::makeBuffer(std::shared_ptr<halide_buffer_t> cropOf, bool wrapped) {
   // Frees a device copy a GPU kernel made, through the module's runtime. A
   // crop of another buffer's allocation is released instead, and holds
-  // that buffer (so its allocation) until then.
+  // that buffer (so its allocation) until then; a wrapped pointer into it
+  // (aliasDevice) is detached.
   buffer_ = std::shared_ptr<halide_buffer_t>(
-      new halide_buffer_t, [parent = std::move(cropOf)](halide_buffer_t *b) {
+      new halide_buffer_t, [parent = std::move(cropOf), wrapped](halide_buffer_t *b) {
         if (b->device && b->device_interface) {
-          if (parent)
+          if (wrapped)
+            b->device_interface->detach_native(nullptr, b);
+          else if (parent)
             b->device_interface->device_release_crop(nullptr, b);
           else
             b->device_interface->device_free(nullptr, b);
@@ -231,6 +234,27 @@ Tensor Tensor::narrow(int dim, int64_t length) const {
                                std::to_string(dim) + " on the device: Halide error " +
                                std::to_string(rc));
     }
+  }
+  return t;
+}
+
+Tensor Tensor::aliasDevice(const Tensor &owner, uint64_t byteOffset) const {
+  const halide_buffer_t *o = owner.buffer_.get();
+  if (!o || !o->device || !o->device_interface || !o->device_interface->wrap_native)
+    throw std::runtime_error("tensor " + shapeString() +
+                             ": its owner has no device allocation to alias");
+  if (!dims_)
+    throw std::runtime_error("tensor " + shapeString() + " has no data");
+  Tensor t = *this;
+  t.makeBuffer(owner.buffer_, /*wrapped=*/true);
+  if (int rc = o->device_interface->wrap_native(nullptr, t.buffer_.get(),
+                                                o->device + byteOffset,
+                                                o->device_interface);
+      rc != 0) {
+    t.buffer_->device = 0; // nothing to detach
+    throw std::runtime_error("tensor " + shapeString() +
+                             ": cannot alias its device arena (Halide error " +
+                             std::to_string(rc) + ")");
   }
   return t;
 }

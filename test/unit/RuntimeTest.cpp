@@ -380,6 +380,19 @@ int freeAllocation(void *, halide_buffer_t *b) {
   b->device = 0;
   return 0;
 }
+int wraps = 0, detaches = 0;
+int wrap(void *, halide_buffer_t *b, uint64_t handle, const halide_device_interface_t *i) {
+  ++wraps;
+  b->device = handle;
+  b->device_interface = i;
+  return 0;
+}
+int detach(void *, halide_buffer_t *b) {
+  ++detaches;
+  b->device = 0;
+  b->device_interface = nullptr;
+  return 0;
+}
 const halide_device_interface_t *self() {
   static halide_device_interface_t i = [] {
     halide_device_interface_t d;
@@ -387,11 +400,48 @@ const halide_device_interface_t *self() {
     d.device_crop = crop;
     d.device_release_crop = release;
     d.device_free = freeAllocation;
+    d.wrap_native = wrap;
+    d.detach_native = detach;
     return d;
   }();
   return &i;
 }
 } // namespace fake_device
+
+// A GPU run's temporaries alias its device arena: wrapped at their offset,
+// detached (never freed) with their last handle, and the arena lives on
+// until then.
+TEST(Runtime, AliasDeviceWrapsTheArenaAndDetaches) {
+  fake_device::wraps = fake_device::detaches = fake_device::frees = 0;
+  {
+    rt::Tensor view;
+    {
+      auto arena = std::make_shared<rt::Tensor>(std::vector<int64_t>{1024});
+      halide_buffer_t *a = arena->halideBuffer();
+      a->device = 0x300000;
+      a->device_interface = fake_device::self();
+      rt::Tensor host = rt::Tensor::view({4, 16}, rt::DType::Float32,
+                                         static_cast<uint8_t *>(arena->raw()) + 256, arena);
+      view = host.aliasDevice(*arena, 256);
+      EXPECT_EQ(fake_device::wraps, 1);
+      EXPECT_EQ(view.halideBuffer()->device, uint64_t(0x300000 + 256));
+      EXPECT_EQ(view.halideBuffer()->host, host.halideBuffer()->host);
+      EXPECT_EQ(host.halideBuffer()->device, 0u); // the host view is untouched
+    }
+    EXPECT_EQ(fake_device::frees, 0); // the view keeps the arena
+    EXPECT_EQ(fake_device::detaches, 0);
+  }
+  EXPECT_EQ(fake_device::detaches, 1);
+  EXPECT_EQ(fake_device::frees, 1); // then the arena's own allocation
+  // An owner without a device allocation: one line, no alias.
+  rt::Tensor plain({8});
+  try {
+    rt::Tensor({2, 2}).aliasDevice(plain, 0);
+    ADD_FAILURE() << "aliasDevice without a device allocation did not throw";
+  } catch (const std::exception &e) {
+    EXPECT_NE(std::string(e.what()).find("has no device allocation"), std::string::npos);
+  }
+}
 
 TEST(Runtime, NarrowOfADeviceTensorIsACropReleasedNotFreed) {
   fake_device::crops = fake_device::releases = fake_device::frees = 0;

@@ -70,6 +70,12 @@ public:
   /// aliases it too (Halide's device_crop; released, not freed, with the
   /// view) and takes its dirty flags. Throws if the crop fails.
   Tensor narrow(int dim, int64_t length) const;
+  /// This tensor (the same host bytes) whose device copy is `owner`'s
+  /// device allocation from `byteOffset` on: a temporary placed in a GPU
+  /// run's device arena. Wrapped through the owner's device interface
+  /// (wrap_native), detached (not freed) with the returned handle, which
+  /// keeps `owner` alive. Throws when `owner` has no device allocation.
+  Tensor aliasDevice(const Tensor &owner, uint64_t byteOffset) const;
   bool dense() const { return dense_; }
   /// Whether this handle is the only one on its data (no copy, view or
   /// owner elsewhere keeps it alive).
@@ -90,7 +96,8 @@ private:
   /// A new halide_buffer_t over data_ and dims_; `cropOf` set: its device
   /// field will alias that buffer's allocation (released, not freed), and
   /// it keeps that buffer alive.
-  void makeBuffer(std::shared_ptr<halide_buffer_t> cropOf = nullptr);
+  void makeBuffer(std::shared_ptr<halide_buffer_t> cropOf = nullptr,
+                  bool wrapped = false);
   bool dense_ = true;
   std::vector<int64_t> shape_;
   DType dtype_ = DType::Float32;
