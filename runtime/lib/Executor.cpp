@@ -228,7 +228,8 @@ void cacheWrite(const KernelInfo &k, Tensor &rows, Tensor &cache) {
 /// there in the cache's dtype (Halide's buffer_copy), otherwise through the
 /// host (cacheWrite, then that region alone copied over). The cache's
 /// older positions exist only on the device, so it stays device-dirty.
-void deviceCacheWrite(const KernelInfo &k, Tensor &rows, Tensor &cache) {
+void deviceCacheWrite(const Module &module, const KernelInfo &k, Tensor &rows,
+                      Tensor &cache) {
   halide_buffer_t *dst = cache.halideBuffer(), *src = rows.halideBuffer();
   const halide_device_interface_t *dev = dst->device_interface;
   const std::vector<int64_t> &r = rows.shape(), &c = cache.shape();
@@ -260,7 +261,18 @@ void deviceCacheWrite(const KernelInfo &k, Tensor &rows, Tensor &cache) {
   const bool onDevice = src->device && src->device_interface == dev &&
                         !(src->flags & halide_buffer_flag_host_dirty);
   int rc = 0;
-  if (onDevice && rows.dtype() == cache.dtype()) {
+  // Dense rows [B, H, n, D] in the cache's dtype, on the device: one 2-D
+  // copy (B * H rows, the cache's head stride apart) where the driver has
+  // it (CUDA), instead of buffer_copy's copy per head.
+  const size_t el = dst->type.bytes();
+  if (onDevice && rows.dtype() == cache.dtype() && rows.dense() &&
+      module.cudaRuntime() && region.device &&
+      deviceCopy2D(*module.cudaRuntime(), where, region.device,
+                   size_t(dst->dim[2].stride) * el, src->device,
+                   size_t(r[2] * r[3]) * el, size_t(r[2] * r[3]) * el,
+                   size_t(r[0] * r[1]))) {
+    // queued on stream 0, before the kernels that read the cache
+  } else if (onDevice && rows.dtype() == cache.dtype()) {
     // buffer_copy copies dst's coordinates from src, which must hold them:
     // the rows, renumbered to start at position `start`.
     std::vector<halide_dimension_t> rowDims(src->dim, src->dim + src->dimensions);
@@ -582,7 +594,7 @@ Executor::run(const std::string &entryName,
         Tensor &rows = job->tensors.at(size_t(job->kernel->argIndex(Arg::NewRows)));
         Tensor &cache = job->tensors.at(size_t(job->kernel->argIndex(Arg::Cache)));
         if (cache.halideBuffer()->device) {
-          deviceCacheWrite(*job->kernel, rows, cache);
+          deviceCacheWrite(*module_, *job->kernel, rows, cache);
           if (syncEachKernel && module_->deviceSync(cache.halideBuffer()) != 0)
             throw std::runtime_error("kernel '" + job->kernel->name +
                                      "': writing the device KV cache failed: " +

@@ -194,18 +194,18 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
 
   // The module's Halide CUDA entry points, for its PTX kernels (looked up
   // once, on the first PTX variant).
-  std::optional<HalideCudaRuntime> cuda;
+  if (m->gpu_ && !m->opencl_) {
+    auto h = std::make_shared<HalideCudaRuntime>();
+    h->copyToDevice = lookup<decltype(h->copyToDevice)>(m->handle_, "halide_copy_to_device");
+    h->deviceMalloc = lookup<decltype(h->deviceMalloc)>(m->handle_, "halide_device_malloc");
+    h->deviceInterface = lookup<decltype(h->deviceInterface)>(m->handle_, "halide_cuda_device_interface");
+    h->acquireContext = lookup<decltype(h->acquireContext)>(m->handle_, "halide_cuda_acquire_context");
+    h->releaseContext = lookup<decltype(h->releaseContext)>(m->handle_, "halide_cuda_release_context");
+    m->cuda_ = std::move(h);
+  }
+  const HalideCudaRuntime noCuda;
   auto cudaRuntime = [&]() -> const HalideCudaRuntime & {
-    if (!cuda) {
-      HalideCudaRuntime h;
-      h.copyToDevice = lookup<decltype(h.copyToDevice)>(m->handle_, "halide_copy_to_device");
-      h.deviceMalloc = lookup<decltype(h.deviceMalloc)>(m->handle_, "halide_device_malloc");
-      h.deviceInterface = lookup<decltype(h.deviceInterface)>(m->handle_, "halide_cuda_device_interface");
-      h.acquireContext = lookup<decltype(h.acquireContext)>(m->handle_, "halide_cuda_acquire_context");
-      h.releaseContext = lookup<decltype(h.releaseContext)>(m->handle_, "halide_cuda_release_context");
-      cuda = h;
-    }
-    return *cuda;
+    return m->cuda_ ? *m->cuda_ : noCuda;
   };
   // Each variant's symbol must exist and take the arguments the manifest
   // lists: inputs (q, k, v only for a dense fallback), outputs, and the

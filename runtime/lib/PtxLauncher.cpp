@@ -628,6 +628,29 @@ private:
 
 } // namespace
 
+bool deviceCopy2D(const HalideCudaRuntime &h, const std::string &where, uint64_t dst,
+                  size_t dstPitch, uint64_t src, size_t srcPitch, size_t widthBytes,
+                  size_t height) {
+  const Driver &d = Driver::get();
+  if (!d.memcpy2DAsync || !d.ctxPush || !d.ctxPop || !h.acquireContext ||
+      !h.releaseContext)
+    return false;
+  if (widthBytes == 0 || height == 0)
+    return true;
+  ContextScope scope(h, d, where);
+  Memcpy2D c;
+  c.srcMemoryType = c.dstMemoryType = kMemoryTypeDevice;
+  c.srcDevice = src;
+  c.srcPitch = srcPitch;
+  c.dstDevice = dst;
+  c.dstPitch = dstPitch;
+  c.WidthInBytes = widthBytes;
+  c.Height = height;
+  if (int rc = d.memcpy2DAsync(&c, nullptr); rc != 0)
+    throw std::runtime_error(where + ": cuMemcpy2DAsync: " + d.error(rc));
+  return true;
+}
+
 PtxKernel::PtxKernel(const manifest::PtxLaunch &launch, const char *ptx,
                      HalideCudaRuntime halide, std::string where,
                      std::vector<std::string> entries)

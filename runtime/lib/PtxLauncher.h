@@ -25,6 +25,7 @@ struct halide_buffer_t;
 namespace deltaflow::rt {
 
 class Tensor;
+struct HalideCudaRuntime;
 
 /// What one launch of an "attention-v1" kernel passes (see
 /// compiler/include/deltaflow/Compiler/TensorCore.h): pure data, computed
@@ -130,6 +131,18 @@ PtxSelectPlan planDeltaCorrectLaunch(const manifest::PtxLaunch &launch, int64_t 
 PtxSelectPlan planGemmLaunch(const manifest::PtxLaunch &launch,
                              const std::vector<std::vector<int64_t>> &shapes,
                              const std::vector<uint64_t> &devicePtrs);
+
+/// Copies `height` rows of `widthBytes` between device allocations of the
+/// module's CUDA context, `srcPitch` / `dstPitch` bytes apart, with one
+/// cuMemcpy2DAsync on stream 0 (ordered with every launch): the new rows of
+/// a decode step into the device KV cache ([B * H] rows of n * D elements,
+/// the cache's capacity * D apart). Returns false, doing nothing, where the
+/// driver or the runtime lacks the entry points (the caller then copies
+/// with Halide's buffer_copy, one cuMemcpyDtoD per head); throws one line
+/// on a driver error.
+bool deviceCopy2D(const HalideCudaRuntime &h, const std::string &where, uint64_t dst,
+                  size_t dstPitch, uint64_t src, size_t srcPitch, size_t widthBytes,
+                  size_t height);
 
 /// "8.0" for 80 (major * 10 + minor).
 std::string computeCapabilityString(int cc);

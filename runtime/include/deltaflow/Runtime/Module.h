@@ -26,7 +26,8 @@ using manifest::Role;
 
 using ArgvFn = int (*)(void **);
 
-class PtxKernel; // runtime/lib/PtxLauncher.h
+class PtxKernel;          // runtime/lib/PtxLauncher.h
+struct HalideCudaRuntime; // runtime/lib/PtxLauncher.h
 
 /// A variant's function, resolved in the loaded library (the manifest's
 /// Variant with the same index has its symbol and max rows): a Halide
@@ -93,6 +94,9 @@ public:
   /// on one device (selecting another afterwards throws).
   void selectDevice(int index);
   int device() const { return device_; } ///< -1: Halide's default
+  /// CUDA modules: the Halide runtime entry points the PTX launcher and the
+  /// device KV-cache writes use (its context); null otherwise.
+  const HalideCudaRuntime *cudaRuntime() const { return cuda_.get(); }
 
 private:
   Module() = default;
@@ -103,6 +107,7 @@ private:
   using DeviceMallocFn = int (*)(void *, halide_buffer_t *, const halide_device_interface_t *);
   DeviceMallocFn deviceMalloc_ = nullptr;
   const halide_device_interface_t *(*cudaInterface_)() = nullptr;
+  std::shared_ptr<const HalideCudaRuntime> cuda_;
   bool gpu_ = false, opencl_ = false;
   mutable std::atomic<bool> ran_{false}; ///< set by the Executor's first run
   int device_ = -1;
