@@ -628,16 +628,10 @@ private:
 
 } // namespace
 
-bool deviceCopy2D(const HalideCudaRuntime &h, const std::string &where, uint64_t dst,
-                  size_t dstPitch, uint64_t src, size_t srcPitch, size_t widthBytes,
-                  size_t height) {
-  const Driver &d = Driver::get();
-  if (!d.memcpy2DAsync || !d.ctxPush || !d.ctxPop || !h.acquireContext ||
-      !h.releaseContext)
-    return false;
-  if (widthBytes == 0 || height == 0)
-    return true;
-  ContextScope scope(h, d, where);
+namespace {
+/// One device-to-device cuMemcpy2DAsync on stream 0, the context current.
+void copy2D(const Driver &d, const std::string &where, uint64_t dst, size_t dstPitch,
+            uint64_t src, size_t srcPitch, size_t widthBytes, size_t height) {
   Memcpy2D c;
   c.srcMemoryType = c.dstMemoryType = kMemoryTypeDevice;
   c.srcDevice = src;
@@ -648,6 +642,20 @@ bool deviceCopy2D(const HalideCudaRuntime &h, const std::string &where, uint64_t
   c.Height = height;
   if (int rc = d.memcpy2DAsync(&c, nullptr); rc != 0)
     throw std::runtime_error(where + ": cuMemcpy2DAsync: " + d.error(rc));
+}
+} // namespace
+
+bool deviceCopy2D(const HalideCudaRuntime &h, const std::string &where, uint64_t dst,
+                  size_t dstPitch, uint64_t src, size_t srcPitch, size_t widthBytes,
+                  size_t height) {
+  const Driver &d = Driver::get();
+  if (!d.memcpy2DAsync || !d.ctxPush || !d.ctxPop || !h.acquireContext ||
+      !h.releaseContext)
+    return false;
+  if (widthBytes == 0 || height == 0)
+    return true;
+  ContextScope scope(h, d, where);
+  copy2D(d, where, dst, dstPitch, src, srcPitch, widthBytes, height);
   return true;
 }
 
@@ -747,19 +755,10 @@ void PtxKernel::packStridedInputs(const std::vector<Tensor> &tensors,
   }
   uint64_t at = packed_;
   for (auto &[i, p] : packs) {
-    Memcpy2D c;
-    c.srcMemoryType = c.dstMemoryType = kMemoryTypeDevice;
-    c.srcDevice = ptrs[i];
-    c.srcPitch = p.srcPitchBytes;
-    c.dstDevice = at;
-    c.dstPitch = p.widthBytes;
-    c.WidthInBytes = p.widthBytes;
-    c.Height = p.height;
     // Stream 0, as every launch: the kernels that read it follow in order.
     if (p.widthBytes * p.height > 0)
-      if (int rc = d.memcpy2DAsync(&c, nullptr); rc != 0)
-        throw std::runtime_error(where_ + ": cuMemcpy2DAsync (packing a "
-                                 "KV-cache view): " + d.error(rc));
+      copy2D(d, where_ + " (packing a KV-cache view)", at, p.widthBytes, ptrs[i],
+             p.srcPitchBytes, p.widthBytes, p.height);
     ptrs[i] = at;
     at += (p.srcPitchBytes * p.height + 255) / 256 * 256;
   }
