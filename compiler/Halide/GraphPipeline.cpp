@@ -45,6 +45,14 @@ Expr isNan(const Expr &x) {
   Expr b = Halide::reinterpret(Halide::UInt(32), x);
   return (b & 0x7fffffff) > 0x7f800000;
 }
+/// bf16 to f32 on the bits: bf16 is the top half of an f32 (exact, NaN and
+/// subnormals included; Halide 14's CUDA back end (LLVM 14 NVPTX) aborts on
+/// a bf16 conversion).
+Expr widenBf16(const Expr &x) {
+  return Halide::reinterpret(
+      Halide::Float(32),
+      Halide::cast(Halide::UInt(32), Halide::reinterpret(Halide::UInt(16), x)) << 16);
+}
 Expr nanOr(const Expr &x, const Expr &r) {
   return x.type().is_float() ? Halide::select(isNan(x), x, r) : r;
 }
@@ -129,17 +137,15 @@ const ElementwiseOp kElementwise[] = {
                                                              Halide::cast(t, Halide::round(x)))));
        }
        if (a[0].type().is_bfloat() && t == Halide::Float(32))
-         // bf16 is the top half of an f32: widen on the bits (exact, NaN
-         // and subnormals included; Halide 14's CUDA back end (LLVM 14
-         // NVPTX) aborts on a bf16 conversion).
-         return Halide::reinterpret(
-             t, Halide::cast(Halide::UInt(32), Halide::reinterpret(Halide::UInt(16), a[0]))
-                    << 16);
+         return widenBf16(a[0]);
        if (t.is_bfloat()) {
          // Narrowing to bf16 (the 16-bit Q/K/V of tensor-core attention):
          // round to nearest even on the bits, as the widening above, and
          // keep NaN a (quiet) NaN of its sign; overflow rounds to +-inf
          // (IEEE 754 roundTiesToEven). From f16 or an integer, via f32.
+         if (a[0].type().is_bfloat())
+           return a[0];
+         // (An integer source is rounded twice, to f32 then to bf16.)
          Expr x = a[0].type() == Halide::Float(32) ? a[0] : Halide::cast(Halide::Float(32), a[0]);
          Expr u = Halide::reinterpret(Halide::UInt(32), x);
          Expr rounded = (u + 0x7fff + ((u >> 16) & 1)) >> 16;
@@ -150,13 +156,7 @@ const ElementwiseOp kElementwise[] = {
        if (t == Halide::Float(16) && a[0].type() != t) {
          // Narrowing to f16: Halide's conversion (RNE) from f32, except
          // NaN, which it turns into inf on x86; bf16 widens first, exactly.
-         Expr x = a[0].type().is_bfloat()
-                      ? Halide::reinterpret(
-                            Halide::Float(32),
-                            Halide::cast(Halide::UInt(32),
-                                         Halide::reinterpret(Halide::UInt(16), a[0]))
-                                << 16)
-                      : Halide::cast(Halide::Float(32), a[0]);
+         Expr x = a[0].type().is_bfloat() ? widenBf16(a[0]) : Halide::cast(Halide::Float(32), a[0]);
          Expr sign = (Halide::reinterpret(Halide::UInt(32), x) >> 16) & 0x8000;
          Expr nan = Halide::reinterpret(t, Halide::cast(Halide::UInt(16), sign | 0x7e00));
          return Halide::select(isNan(x), nan, Halide::cast(t, x));

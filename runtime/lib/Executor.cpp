@@ -265,7 +265,16 @@ void deviceCacheWrite(const Module &module, const KernelInfo &k, Tensor &rows,
   // copy (B * H rows, the cache's head stride apart) where the driver has
   // it (CUDA), instead of buffer_copy's copy per head.
   const size_t el = dst->type.bytes();
-  if (onDevice && rows.dtype() == cache.dtype() && rows.dense() &&
+  bool sessionLayout = true; // [B, H, cap, D]: rows contiguous, heads apart
+  try {
+    std::vector<int64_t> strides(4);
+    for (int d = 0; d < 4 && dst->dimensions == 4; ++d)
+      strides[size_t(3 - d)] = dst->dim[d].stride;
+    planPack(c, strides, el);
+  } catch (const std::exception &) {
+    sessionLayout = false;
+  }
+  if (onDevice && rows.dtype() == cache.dtype() && rows.dense() && sessionLayout &&
       module.cudaRuntime() && region.device &&
       deviceCopy2D(*module.cudaRuntime(), where, region.device,
                    size_t(dst->dim[2].stride) * el, src->device,
@@ -395,11 +404,15 @@ Executor::run(const std::string &entryName,
     // alias it (before, every view got its own cuMemAlloc, one per value,
     // and its cuMemFree, which waits for the device, at the end of the run).
     // Their host bytes are not poisoned: the kernels write the device copy.
-    // (An arena beyond 2^31 words has no Halide buffer: per-view device
-    // allocations, as before.)
+    // An arena beyond 2^31 words (8 GiB) has no Halide buffer: its views
+    // then get a device allocation each, as before (correct, and much
+    // slower; not yet lifted). Module::deviceAllocate throws when the GPU
+    // is out of memory.
     const bool deviceArena =
         module_->gpu() && words[0] <= INT32_MAX &&
         (arena->halideBuffer()->device || module_->deviceAllocate(arena->halideBuffer()));
+    if (deviceArena) // the arena itself is never read or copied back
+      arena->halideBuffer()->flags = 0;
     for (const TensorSpec &spec : e.temporaries) {
       Tensor t = Tensor::view(tempShapes[spec.name], spec.dtype,
                               static_cast<uint8_t *>(arena->raw()) +
@@ -585,8 +598,19 @@ Executor::run(const std::string &entryName,
         std::memcpy(to.raw(), from.raw(), to.bytes());
         to.halideBuffer()->flags |= halide_buffer_flag_host_dirty;
       }
-      if (job->mode == Mode::Skip || job->mode == Mode::Copy ||
-          (options.before && options.before(*job->kernel, job->tensors))) {
+      if (job->mode == Mode::Skip || job->mode == Mode::Copy) {
+        elapsed();
+        return;
+      }
+      if (options.before && options.before(*job->kernel, job->tensors)) {
+        // The hook wrote the outputs on the host (a selection-cache hit):
+        // a device kernel that reads them must get those bytes, not what a
+        // device copy (the arena's) last held.
+        for (size_t a = job->kernel->inputs.size(); a < job->tensors.size(); ++a) {
+          halide_buffer_t *b = job->tensors[a].halideBuffer();
+          b->flags = (b->flags | halide_buffer_flag_host_dirty) &
+                     ~uint64_t(halide_buffer_flag_device_dirty);
+        }
         elapsed();
         return;
       }

@@ -192,8 +192,9 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
       reuse(nullptr, true);
   }
 
-  // The module's Halide CUDA entry points, for its PTX kernels (looked up
-  // once, on the first PTX variant).
+  // The module's Halide CUDA entry points (CUDA modules), for its PTX
+  // kernels and the device KV-cache writes; and the one buffer its PTX
+  // kernels pack strided K/V views into.
   if (m->gpu_ && !m->opencl_) {
     auto h = std::make_shared<HalideCudaRuntime>();
     h->copyToDevice = lookup<decltype(h->copyToDevice)>(m->handle_, "halide_copy_to_device");
@@ -204,6 +205,7 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
     m->cuda_ = std::move(h);
   }
   const HalideCudaRuntime noCuda;
+  auto pack = std::make_shared<PtxPackScratch>();
   auto cudaRuntime = [&]() -> const HalideCudaRuntime & {
     return m->cuda_ ? *m->cuda_ : noCuda;
   };
@@ -281,7 +283,7 @@ std::shared_ptr<Module> Module::load(const std::string &soPath) {
               entries = {"_split", "_merge"};
             b.ptx = std::make_shared<PtxKernel>(
                 *v.ptx, text, cudaRuntime(),
-                soPath + ": kernel '" + k.name + "' (" + k.loc + ")", entries);
+                soPath + ": kernel '" + k.name + "' (" + k.loc + ")", entries, pack);
             out.push_back(std::move(b));
             continue;
           }

@@ -9,6 +9,7 @@
 #include "HalideRuntime.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <dlfcn.h>
 #include <limits>
 #include <stdexcept>
@@ -517,8 +518,6 @@ std::string computeCapabilityString(int cc) {
 
 namespace {
 
-/// The CUDA driver entry points used here (cuda.h is not needed: the types
-/// are opaque handles and ints).
 /// CUDA_MEMCPY2D of the driver API (cuda.h, CUDA 12/13; a stable ABI):
 /// the one 2-D copy that packs a strided KV-cache view.
 struct Memcpy2D {
@@ -537,7 +536,14 @@ struct Memcpy2D {
   size_t WidthInBytes = 0, Height = 0;
 };
 constexpr int kMemoryTypeDevice = 2; // CU_MEMORYTYPE_DEVICE
+// The layout of CUDA_MEMCPY2D_v2 on LP64 (128 bytes; the enums are ints).
+static_assert(sizeof(Memcpy2D) == 128 && offsetof(Memcpy2D, srcHost) == 24 &&
+                  offsetof(Memcpy2D, dstXInBytes) == 56 &&
+                  offsetof(Memcpy2D, WidthInBytes) == 112,
+              "Memcpy2D must match the driver's CUDA_MEMCPY2D");
 
+/// The CUDA driver entry points used here (cuda.h is not needed: the types
+/// are opaque handles and ints, and Memcpy2D above).
 struct Driver {
   using CtxFn = int (*)(void *);
   using CtxPopFn = int (*)(void **);
@@ -661,9 +667,11 @@ bool deviceCopy2D(const HalideCudaRuntime &h, const std::string &where, uint64_t
 
 PtxKernel::PtxKernel(const manifest::PtxLaunch &launch, const char *ptx,
                      HalideCudaRuntime halide, std::string where,
-                     std::vector<std::string> entries)
+                     std::vector<std::string> entries,
+                     std::shared_ptr<PtxPackScratch> pack)
     : launch_(launch), ptx_(ptx), halide_(halide), where_(std::move(where)),
-      entries_(std::move(entries)) {
+      entries_(std::move(entries)),
+      pack_(pack ? std::move(pack) : std::make_shared<PtxPackScratch>()) {
   if (!halide_.copyToDevice || !halide_.deviceMalloc || !halide_.deviceInterface ||
       !halide_.acquireContext || !halide_.releaseContext)
     throw std::runtime_error(where_ + ": the module's Halide runtime has no "
@@ -742,18 +750,19 @@ void PtxKernel::packStridedInputs(const std::vector<Tensor> &tensors,
     throw std::runtime_error(where_ + ": the CUDA driver lacks cuMemcpy2DAsync "
                              "(needed to pack a KV-cache view)");
   ContextScope scope(halide_, d, where_);
-  if (bytes > packedBytes_) {
+  PtxPackScratch &pack = *pack_;
+  if (bytes > pack.bytes) {
     // cuMemFree waits for the device, so the previous call's kernels are
     // done with the old buffer.
-    if (packed_)
-      d.memFree(packed_);
-    packed_ = packedBytes_ = 0;
-    if (int rc = d.memAlloc(&packed_, bytes); rc != 0)
+    if (pack.ptr)
+      d.memFree(pack.ptr);
+    pack.ptr = pack.bytes = 0;
+    if (int rc = d.memAlloc(&pack.ptr, bytes); rc != 0)
       throw std::runtime_error(where_ + ": cannot allocate " + std::to_string(bytes) +
                                " bytes to pack the KV-cache views: " + d.error(rc));
-    packedBytes_ = bytes;
+    pack.bytes = bytes;
   }
-  uint64_t at = packed_;
+  uint64_t at = pack.ptr;
   for (auto &[i, p] : packs) {
     // Stream 0, as every launch: the kernels that read it follow in order.
     if (p.widthBytes * p.height > 0)
@@ -873,7 +882,7 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
           " on the device: " + Module::takeHalideError());
     ptrs.push_back(buf->device);
   }
-  std::lock_guard<std::mutex> packLock(packMutex_);
+  std::lock_guard<std::mutex> packLock(pack_->mutex);
   packStridedInputs(tensors, inputs, ptrs);
   if (steps) {
     try {

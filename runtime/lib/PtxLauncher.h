@@ -157,13 +157,25 @@ struct HalideCudaRuntime {
 };
 
 /// One PTX kernel of a loaded module.
+/// The dense copies of strided K/V views (PtxPackPlan), one per module and
+/// shared by its kernels: every launch is ordered on stream 0, and a kernel
+/// holds `mutex` from its packing until its launches are queued, so one
+/// buffer serves them all (one per kernel was a copy of the cache per layer
+/// and variant). Grown as needed, never shrunk; the driver frees it with
+/// the context.
+struct PtxPackScratch {
+  std::mutex mutex;
+  uint64_t ptr = 0, bytes = 0;
+};
+
 class PtxKernel {
 public:
   /// `entries`: the suffixes of the PTX's entry points after
   /// launch.function ({""} for attention; the seven of a selection).
   PtxKernel(const manifest::PtxLaunch &launch, const char *ptx,
             HalideCudaRuntime halide, std::string where,
-            std::vector<std::string> entries = {""});
+            std::vector<std::string> entries = {""},
+            std::shared_ptr<PtxPackScratch> pack = nullptr);
   ~PtxKernel();
   /// Copies the inputs to the device where their host copy is newer,
   /// allocates the outputs there, and launches (asynchronously: the
@@ -179,9 +191,10 @@ private:
   /// The launches of a multi-step plan (selection, decode, Δ) made by
   /// `plan(scratch)`, with the scratch it asks for allocated first.
   template <typename Plan> void launchSteps(Plan plan);
-  /// Packs the strided inputs (KV-cache views) into `packed_` and points
-  /// their entries of `ptrs` there; under packMutex_, which the caller holds
-  /// until its launches are queued (they read `packed_` in stream order).
+  /// Packs the strided inputs (KV-cache views) into pack_'s buffer and
+  /// points their entries of `ptrs` there; under pack_->mutex, which the
+  /// caller holds until its launches are queued (they read it in stream
+  /// order).
   void packStridedInputs(const std::vector<Tensor> &tensors, size_t inputs,
                          std::vector<uint64_t> &ptrs);
   manifest::PtxLaunch launch_;
@@ -193,8 +206,7 @@ private:
   void *module_ = nullptr;
   std::vector<void *> functions_; ///< one per entry, once loaded
   uint64_t scratch_ = 0, scratchBytes_ = 0; ///< selection/decode scratch (cuMemAlloc)
-  std::mutex packMutex_;
-  uint64_t packed_ = 0, packedBytes_ = 0; ///< dense copies of strided K/V views
+  std::shared_ptr<PtxPackScratch> pack_; ///< the module's, or this kernel's own
 };
 
 } // namespace deltaflow::rt

@@ -268,7 +268,9 @@ Tensor Session::step(const std::string &entryName,
       std::unique_lock<std::mutex> lock(selMutex_);
       auto it = selections_.find(k.name);
       bool hit = false;
-      if (it != selections_.end() && q.dense() &&
+      // A query still on the device (a GPU kernel's output) is not compared:
+      // its host bytes are stale.
+      if (it != selections_.end() && q.dense() && q.hostCurrent() &&
           it->second.q.size() == size_t(q.numel()) &&
           it->second.indices.shape() == out.shape()) {
         double dot = 0, a = 0, b = 0;

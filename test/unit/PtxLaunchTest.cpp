@@ -495,9 +495,12 @@ TEST(PtxLaunch, RefusesStridedViewsAndBadShapesBeforeTheDevice) {
   rt::Tensor cacheK = tensor({1, 8, 64, 128}), cacheV = tensor({1, 8, 64, 128});
   std::vector<rt::Tensor> ts = {tensor({1, 32, 40, 128}), cacheK.narrow(2, 40),
                                 cacheV.narrow(2, 40), tensor({1, 32, 40, 128})};
-  EXPECT_EQ(errorOf([&] { kernel.launch(spec, ts); }),
-            "m.so: kernel 'attention_k0' (a.mlir:3:8): the CUDA driver "
-            "(libcuda.so.1) is missing or lacks the launch API");
+  // (With a driver present, the stand-in runtime fails to place q instead.)
+  std::string accepted = errorOf([&] { kernel.launch(spec, ts); });
+  EXPECT_TRUE(accepted == "m.so: kernel 'attention_k0' (a.mlir:3:8): the CUDA driver "
+                          "(libcuda.so.1) is missing or lacks the launch API" ||
+              accepted.rfind("m.so: kernel 'attention_k0' (a.mlir:3:8): cannot place q", 0) == 0)
+      << accepted;
   rt::Tensor wide = tensor({1, 32, 64, 128});
   ts = {tensor({1, 32, 40, 128}), tensor({1, 8, 40, 128}), tensor({1, 8, 40, 128}),
         wide.narrow(2, 40)};
