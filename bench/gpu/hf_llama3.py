@@ -106,7 +106,9 @@ def run(a):
     import torch
     import transformers as tf
     sys.path.insert(0, HERE)
+    sys.path.insert(0, os.path.join(ROOT, "bench", "hf"))
     from common import cuda_time
+    from transformers_check import scale_like_trained
 
     torch.backends.cuda.matmul.allow_tf32 = False
     dev = "cuda"
@@ -117,14 +119,7 @@ def run(a):
     cfg = tf.LlamaConfig(**{k: v for k, v in cfg_json.items() if k not in ("architectures", "model_type")})
     with torch.device(dev):
         model = tf.LlamaForCausalLM(cfg).to(torch.bfloat16).eval()
-    with torch.no_grad():
-        for pname, p in model.named_parameters():
-            if pname.endswith("norm.weight"):
-                p.copy_(1 + 0.1 * torch.randn_like(p))
-            elif "embed" in pname:
-                p.copy_(torch.randn_like(p))
-            else:
-                p.copy_(torch.randn_like(p) / p.shape[-1] ** 0.5)
+    scale_like_trained(model)  # (Llama has no biases)
     model.save_pretrained(ckpt, safe_serialization=True)
     print(f"checkpoint: {ckpt}, {sum(p.numel() for p in model.parameters()) / 1e9:.2f} B parameters, "
           f"made and saved in {time.time() - t0:.1f} s", flush=True)

@@ -56,6 +56,22 @@ PROMPT, DECODE = 61, 16
 BF16_BOUND = 2.0 ** -5
 
 
+def scale_like_trained(model):
+    """Random weights scaled like a trained model's, in place: N(0, 1/in)
+    linears, 1 + 0.1 N norms, 0.1 N biases, N(0, 1) embeddings."""
+    import torch
+    with torch.no_grad():
+        for pname, p in model.named_parameters():
+            if pname.endswith("norm.weight"):
+                p.copy_(1 + 0.1 * torch.randn_like(p))
+            elif pname.endswith("bias"):
+                p.copy_(0.1 * torch.randn_like(p))
+            elif "embed" in pname:
+                p.copy_(torch.randn_like(p))
+            else:
+                p.copy_(torch.randn_like(p) / p.shape[-1] ** 0.5)
+
+
 def make(out):
     import torch
     import transformers as tf
@@ -78,16 +94,7 @@ def make(out):
         cfg = C(**kw)
         cfg._attn_implementation = "eager"
         model = M(cfg).eval()
-        with torch.no_grad():
-            for pname, p in model.named_parameters():
-                if pname.endswith("norm.weight"):
-                    p.copy_(1 + 0.1 * torch.randn_like(p))
-                elif pname.endswith("bias"):
-                    p.copy_(0.1 * torch.randn_like(p))
-                elif "embed" in pname:
-                    p.copy_(torch.randn_like(p))
-                else:
-                    p.copy_(torch.randn_like(p) / p.shape[-1] ** 0.5)
+        scale_like_trained(model)
         d = os.path.join(out, name)
         os.makedirs(d, exist_ok=True)
         if dtype == "bf16":

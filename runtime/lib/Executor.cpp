@@ -11,6 +11,7 @@
 #include "deltaflow/Common/KernelGraph.h"
 
 #include <algorithm>
+#include <optional>
 #include <chrono>
 #include <cstring>
 #include <cmath>
@@ -164,6 +165,14 @@ void poison(Tensor &t) {
               std::numeric_limits<float>::quiet_NaN());
 }
 
+/// Marks a buffer written on the host: the next GPU kernel that reads it
+/// copies these bytes over its device copy.
+void markHostWritten(Tensor &t) {
+  halide_buffer_t *b = t.halideBuffer();
+  b->flags = (b->flags | halide_buffer_flag_host_dirty) &
+             ~uint64_t(halide_buffer_flag_device_dirty);
+}
+
 /// Throws unless `rows` [B, H, n, D] fit the cache view [B, H, Nk >= n, D].
 void checkCacheRows(const KernelInfo &k, const Tensor &rows, const Tensor &cache) {
   const std::vector<int64_t> &r = rows.shape(), &c = cache.shape();
@@ -264,22 +273,19 @@ void deviceCacheWrite(const Module &module, const KernelInfo &k, Tensor &rows,
   // Dense rows [B, H, n, D] in the cache's dtype, on the device: one 2-D
   // copy (B * H rows, the cache's head stride apart) where the driver has
   // it (CUDA), instead of buffer_copy's copy per head.
-  const size_t el = dst->type.bytes();
-  bool sessionLayout = true; // [B, H, cap, D]: rows contiguous, heads apart
+  // The cache's layout as the launcher packs it ([B, H, cap, D]: rows
+  // contiguous, heads `srcPitchBytes` apart); another layout takes
+  // buffer_copy.
+  std::optional<PtxPackPlan> layout;
   try {
-    std::vector<int64_t> strides(4);
-    for (int d = 0; d < 4 && dst->dimensions == 4; ++d)
-      strides[size_t(3 - d)] = dst->dim[d].stride;
-    planPack(c, strides, el);
+    layout = planPack(cache);
   } catch (const std::exception &) {
-    sessionLayout = false;
   }
-  if (onDevice && rows.dtype() == cache.dtype() && rows.dense() && sessionLayout &&
+  const size_t rowBytes = size_t(r[2] * r[3]) * dst->type.bytes();
+  if (onDevice && rows.dtype() == cache.dtype() && rows.dense() && layout &&
       module.cudaRuntime() && region.device &&
-      deviceCopy2D(*module.cudaRuntime(), where, region.device,
-                   size_t(dst->dim[2].stride) * el, src->device,
-                   size_t(r[2] * r[3]) * el, size_t(r[2] * r[3]) * el,
-                   size_t(r[0] * r[1]))) {
+      deviceCopy2D(*module.cudaRuntime(), where, region.device, layout->srcPitchBytes,
+                   src->device, rowBytes, rowBytes, layout->height)) {
     // queued on stream 0, before the kernels that read the cache
   } else if (onDevice && rows.dtype() == cache.dtype()) {
     // buffer_copy copies dst's coordinates from src, which must hold them:
@@ -606,11 +612,8 @@ Executor::run(const std::string &entryName,
         // The hook wrote the outputs on the host (a selection-cache hit):
         // a device kernel that reads them must get those bytes, not what a
         // device copy (the arena's) last held.
-        for (size_t a = job->kernel->inputs.size(); a < job->tensors.size(); ++a) {
-          halide_buffer_t *b = job->tensors[a].halideBuffer();
-          b->flags = (b->flags | halide_buffer_flag_host_dirty) &
-                     ~uint64_t(halide_buffer_flag_device_dirty);
-        }
+        for (size_t a = job->kernel->inputs.size(); a < job->tensors.size(); ++a)
+          markHostWritten(job->tensors[a]);
         elapsed();
         return;
       }
@@ -631,9 +634,7 @@ Executor::run(const std::string &entryName,
         // stale (the next kernel copies the host's).
         newRowsToHost(*job->kernel, rows);
         cacheWrite(*job->kernel, rows, cache);
-        cache.halideBuffer()->flags =
-            (cache.halideBuffer()->flags | halide_buffer_flag_host_dirty) &
-            ~uint64_t(halide_buffer_flag_device_dirty);
+        markHostWritten(cache);
         elapsed();
         return;
       }

@@ -103,6 +103,10 @@ PtxPackPlan planPack(const std::vector<int64_t> &shape,
   return p;
 }
 
+PtxPackPlan planPack(const Tensor &view) {
+  return planPack(view.shape(), stridesOf(view), dtypeSize(view.dtype()));
+}
+
 PtxLaunchPlan planAttentionLaunch(
     const manifest::PtxLaunch &launch, const manifest::AttentionParams &spec,
     const std::vector<std::vector<int64_t>> &shapes,
@@ -729,22 +733,20 @@ void PtxKernel::loadInContext() {
   functions_ = std::move(functions);
 }
 
-void PtxKernel::packStridedInputs(const std::vector<Tensor> &tensors,
-                                  size_t inputs, std::vector<uint64_t> &ptrs) {
-  std::vector<std::pair<size_t, PtxPackPlan>> packs;
-  uint64_t bytes = 0;
-  for (size_t i = 0; i < inputs; ++i)
-    if (!tensors[i].dense()) {
-      PtxPackPlan p = planPack(tensors[i].shape(), stridesOf(tensors[i]),
-                               dtypeSize(tensors[i].dtype()));
-      packs.emplace_back(i, p);
-      // Room for the whole cache (its pitch, not the view's width): the
-      // view grows by a row per decode step, and regrowing would free the
-      // buffer (cuMemFree waits for the device) at every step.
-      bytes += (p.srcPitchBytes * p.height + 255) / 256 * 256;
-    }
+void PtxKernel::packStridedInputs(
+    const std::vector<std::pair<size_t, PtxPackPlan>> &packs,
+    std::vector<uint64_t> &ptrs) {
   if (packs.empty())
     return;
+  // Each view gets room for the whole cache (its pitch, not the view's
+  // width): the view grows by a row per decode step, and regrowing would
+  // free the buffer (cuMemFree waits for the device) at every step.
+  auto room = [](const PtxPackPlan &p) {
+    return (p.srcPitchBytes * p.height + 255) / 256 * 256;
+  };
+  uint64_t bytes = 0;
+  for (const auto &[i, p] : packs)
+    bytes += room(p);
   const Driver &d = Driver::get();
   if (!d.memAlloc || !d.memFree || !d.memcpy2DAsync)
     throw std::runtime_error(where_ + ": the CUDA driver lacks cuMemcpy2DAsync "
@@ -763,13 +765,13 @@ void PtxKernel::packStridedInputs(const std::vector<Tensor> &tensors,
     pack.bytes = bytes;
   }
   uint64_t at = pack.ptr;
-  for (auto &[i, p] : packs) {
+  for (const auto &[i, p] : packs) {
     // Stream 0, as every launch: the kernels that read it follow in order.
     if (p.widthBytes * p.height > 0)
       copy2D(d, where_ + " (packing a KV-cache view)", at, p.widthBytes, ptrs[i],
              p.srcPitchBytes, p.widthBytes, p.height);
     ptrs[i] = at;
-    at += (p.srcPitchBytes * p.height + 255) / 256 * 256;
+    at += room(p);
   }
 }
 
@@ -823,6 +825,7 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
   // and before anything moves to the device.
   size_t inputs = kernel.inputs.size();
   std::vector<std::vector<int64_t>> shapes;
+  std::vector<std::pair<size_t, PtxPackPlan>> packs; // strided inputs
   for (size_t i = 0; i < tensors.size(); ++i) {
     const std::string &name =
         i < inputs ? kernel.inputs[i] : kernel.outputs.at(i - inputs);
@@ -834,8 +837,7 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
                                  "' is a strided view; the tensor-core kernel "
                                  "writes dense tensors only");
       try {
-        planPack(tensors[i].shape(), stridesOf(tensors[i]),
-                 dtypeSize(tensors[i].dtype()));
+        packs.emplace_back(i, planPack(tensors[i]));
       } catch (const std::exception &e) {
         throw std::runtime_error(where_ + ": '" + name + "' is " + e.what());
       }
@@ -883,7 +885,7 @@ void PtxKernel::launch(const manifest::KernelSpec &kernel,
     ptrs.push_back(buf->device);
   }
   std::lock_guard<std::mutex> packLock(pack_->mutex);
-  packStridedInputs(tensors, inputs, ptrs);
+  packStridedInputs(packs, ptrs);
   if (steps) {
     try {
       launchSteps([&](uint64_t scratch) { return stepsPlan(ptrs, scratch); });

@@ -52,6 +52,8 @@ struct PtxPackPlan {
 /// N contiguous, batches H heads apart).
 PtxPackPlan planPack(const std::vector<int64_t> &shape,
                      const std::vector<int64_t> &strides, size_t elementBytes);
+/// The same for a tensor (its shape, Halide strides and dtype).
+PtxPackPlan planPack(const Tensor &view);
 
 /// The launch of attention over q [B, Hq, Nq, D], k and v [B, Hkv, Nk, D]
 /// and the outputs, at device addresses `devicePtrs` (inputs then outputs,
@@ -195,7 +197,8 @@ private:
   /// points their entries of `ptrs` there; under pack_->mutex, which the
   /// caller holds until its launches are queued (they read it in stream
   /// order).
-  void packStridedInputs(const std::vector<Tensor> &tensors, size_t inputs,
+  /// `packs`: (input index, its plan), as launch() checked them.
+  void packStridedInputs(const std::vector<std::pair<size_t, PtxPackPlan>> &packs,
                          std::vector<uint64_t> &ptrs);
   manifest::PtxLaunch launch_;
   const char *ptx_;
