@@ -25,10 +25,16 @@
       sets element 0 of key J (every KV head) to VALUE (inf, -inf, nan, or a
       number): with q's random signs, that key's scores are +inf in some rows
       and -inf in others (or NaN)
+  gen ... --poison-v J[:E]=VALUE[,...]
+      sets element E (default 0) of value row J (every KV head) to VALUE
   check ... (non-finite reference)
-      where the float64 reference is NaN (IEEE softmax over the keys a row
-      sees: a +inf or NaN score makes the row NaN, -inf weighs 0, all -inf is
-      NaN), the output must be NaN, and finite everywhere else
+      where the float64 reference is NaN or inf, the output must be the same,
+      and finite everywhere else. The reference is IEEE softmax over the keys
+      a row sees: a +inf or NaN score makes the row NaN, -inf weighs 0 (and
+      its value row never matters, as for a key the row does not see), all
+      -inf is NaN; a non-finite value element reaches exactly the rows that
+      see its key with a score above -inf, as +-inf (NaN where they meet, or
+      with a NaN), whatever the key's weight
   check DIR --causal --exact-sparse [--indices FILE --chunk C] [--window W --sinks S]
                 [--delta-stride S2 [--rows-after N]] [--out FILE]
       the exact float64 output of a sparse build, every element: attention
@@ -80,6 +86,11 @@ def gen(args):
             for item in args.poison_k.split(","):
                 j, value = item.split("=")
                 a[0, :, int(j), 0] = float(value)
+        if name == "v" and args.poison_v:
+            for item in args.poison_v.split(","):
+                at, value = item.split("=")
+                j, _, col = at.partition(":")
+                a[0, :, int(j), int(col or 0)] = float(value)
         if name != "q" and args.kv_dtype == "float16":
             a = a.astype(np.float16)
         np.save(os.path.join(args.dir, name + ".npy"), a)
@@ -117,10 +128,26 @@ def reference(q, k, v, causal, window=None, sinks=0, hidden=None):
             s[mask] = -np.inf
         m = s.max(axis=1, keepdims=True)
         p = np.exp(s - m)
-        out[0, h] = (p @ vh) / p.sum(axis=1, keepdims=True)
+        out[0, h] = (p @ np.where(np.isfinite(vh), vh, 0)) / p.sum(axis=1, keepdims=True)
+        if not np.isfinite(vh).all():
+            out[0, h] = with_nonfinite_values(out[0, h], s > -np.inf, vh)
         # torch.logsumexp's value: -inf for a row whose scores are all -inf.
         lse[0, h] = np.where(np.isneginf(m[:, 0]), -np.inf, m[:, 0] + np.log(p.sum(axis=1)))
     return out, lse
+
+
+def with_nonfinite_values(out, seen, v):
+    """IEEE sum of positive weights times v over the keys each row sees
+    (`seen` [nq, nk], a score above -inf), where v has inf or NaN: +inf
+    (-inf) where a row sees a +inf (-inf) element and no other kind, NaN
+    where it sees a NaN or both infinities; `out` (the finite part)
+    elsewhere, and NaN rows stay NaN."""
+    seen = seen.astype(np.float64)
+    pos, neg = seen @ (v == np.inf), seen @ (v == -np.inf)
+    nan = ((seen @ np.isnan(v)) > 0) | np.isnan(out)
+    out = np.where((pos > 0) & (neg == 0), np.inf, out)
+    out = np.where((neg > 0) & (pos == 0), -np.inf, out)
+    return np.where(nan | ((pos > 0) & (neg > 0)), np.nan, out)
 
 
 def sparse_hidden(nq, nk, idx, sinks, window, chunk):
@@ -301,6 +328,8 @@ def main():
     g.add_argument("--hq", type=int, default=HQ, help="query heads")
     g.add_argument("--hkv", type=int, default=HKV, help="key/value heads")
     g.add_argument("--d", type=int, default=D, help="head dim")
+    g.add_argument("--poison-v", default="",
+                   help="J[:E]=VALUE,...: set element E (default 0) of value row J")
     g.add_argument("--poison-k", default="",
                    help="J=VALUE,...: non-finite (or any) values in keys' element 0")
     g.add_argument("--kv-dtype", choices=["float32", "float16"], default="float32",

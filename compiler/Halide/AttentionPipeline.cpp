@@ -93,6 +93,20 @@ Halide::Expr expNonPositive(const Halide::Expr &x) {
 Halide::Expr expExact(const Halide::Expr &x) {
   return Halide::exp(Halide::max(x, -80.0f));
 }
+/// The softmax weight of a key with score `s` (a maskedScore) against the
+/// block max `m`: exactly 0 for a key the row does not see or whose score is
+/// -inf, otherwise exp(s - m) kept at or above e^-80.
+Halide::Expr keyWeight(const Halide::Expr &s, const Halide::Expr &m) {
+  return Halide::select(s == kMasked, 0.0f, expNonPositive(s - m));
+}
+/// `p v` for the P.V sum, `p` a keyWeight: 0 where p is 0 (the row does not
+/// see the key, or its score is -inf), so that such a key's V never reaches
+/// the row, even a non-finite one (0 * inf would be NaN); elsewhere p >=
+/// e^-80, so a non-finite V gives +-inf or NaN by IEEE rules, never an
+/// underflow's 0 * inf.
+Halide::Expr weighedValue(const Halide::Expr &p, const Halide::Expr &v) {
+  return Halide::select(p > 0.0f, p * v, 0.0f);
+}
 /// K and V take their stored element type (f16 or f32) from the spec; every
 /// read casts to float, so accumulation stays f32.
 void setKvTypes(AttentionIO &io, const AttentionSpec &spec) {
@@ -265,16 +279,35 @@ PrefillPipeline buildPrefillAttention(const AttentionSpec &spec,
   P.bmax(qi, g, kb, qt, hk, b) =
       Halide::max(P.bmax(qi, g, kb, qt, hk, b), P.s(qi, g, P.rj, kb, qt, hk, b));
   P.p(qi, g, jj, kb, qt, hk, b) =
-      expNonPositive(P.s(qi, g, jj, kb, qt, hk, b) - P.bmax(qi, g, kb, qt, hk, b));
+      keyWeight(P.s(qi, g, jj, kb, qt, hk, b), P.bmax(qi, g, kb, qt, hk, b));
   P.bsum(qi, g, kb, qt, hk, b) = 0.0f;
   P.bsum(qi, g, kb, qt, hk, b) += P.p(qi, g, P.rj, kb, qt, hk, b);
-  Expr vKey = form.kind == PrefillForm::Sparse
-                  ? Halide::clamp(P.kidx(P.rj, kb, qt, hk, b), 0, nk - 1)
-                  : Halide::min(kb * Bk + P.rj, nk - 1);
+  auto vAt = [&](Expr ee, Expr j) {
+    Expr vKey = form.kind == PrefillForm::Sparse
+                    ? Halide::clamp(P.kidx(j, kb, qt, hk, b), 0, nk - 1)
+                    : Halide::min(kb * Bk + j, nk - 1);
+    return widenToF32(P.v(ee, vKey, hk, b), tiles.bitWidenF16);
+  };
+  // P.V. A key's weight is 0 in rows that do not see it, and 0 * inf is
+  // NaN, so a non-finite V needs weighedValue's select; blocks whose V is
+  // all finite (almost all) skip it when the schedule splits them.
   P.bpv(e, qi, g, kb, qt, hk, b) = 0.0f;
+  P.rjNonFinite = Halide::RDom(0, Bk, "rjv");
+  if (tiles.splitNonFiniteV) {
+    P.vexp(e, kb, qt, hk, b) = u32(0);
+    P.vexp(e, kb, qt, hk, b) = Halide::max(P.vexp(e, kb, qt, hk, b),
+                                           floatBits(vAt(e, P.rj)) & u32(0x7f800000));
+    Halide::RDom re(0, int(spec.dv), "re");
+    P.vbad(kb, qt, hk, b) =
+        Halide::maximum(P.vexp(re, kb, qt, hk, b)) == u32(0x7f800000);
+    P.rjFinite = Halide::RDom(0, Bk, "rjf");
+    P.rjFinite.where(!P.vbad(kb, qt, hk, b));
+    P.bpv(e, qi, g, kb, qt, hk, b) +=
+        P.p(qi, g, P.rjFinite, kb, qt, hk, b) * vAt(e, P.rjFinite);
+    P.rjNonFinite.where(P.vbad(kb, qt, hk, b));
+  }
   P.bpv(e, qi, g, kb, qt, hk, b) +=
-      P.p(qi, g, P.rj, kb, qt, hk, b) *
-      widenToF32(P.v(e, vKey, hk, b), tiles.bitWidenF16);
+      weighedValue(P.p(qi, g, P.rjNonFinite, kb, qt, hk, b), vAt(e, P.rjNonFinite));
 
   // Online merge of key blocks: state = {acc, running max, running sum}.
   Expr nblocks = form.kind == PrefillForm::Sparse
@@ -415,15 +448,15 @@ DecodePipeline buildDecodeAttention(const AttentionSpec &spec,
   P.cmax(g, i, c, hk, b) =
       Halide::max(P.cmax(g, i, c, hk, b), P.s(P.rj, g, i, c, hk, b));
   P.p(jj, g, i, c, hk, b) =
-      expNonPositive(P.s(jj, g, i, c, hk, b) - P.cmax(g, i, c, hk, b));
+      keyWeight(P.s(jj, g, i, c, hk, b), P.cmax(g, i, c, hk, b));
   P.csum(g, i, c, hk, b) = 0.0f;
   P.csum(g, i, c, hk, b) += P.p(P.rj, g, i, c, hk, b);
   P.cpv(e, g, i, c, hk, b) = 0.0f;
   Expr vKey = sparse ? Halide::clamp(P.kidx(P.rj, i, c, hk, b), 0, nk - 1)
                      : Halide::min(c * C + P.rj, nk - 1);
   P.cpv(e, g, i, c, hk, b) +=
-      P.p(P.rj, g, i, c, hk, b) *
-      widenToF32(P.v(e, vKey, hk, b), tiles.bitWidenF16);
+      weighedValue(P.p(P.rj, g, i, c, hk, b),
+                   widenToF32(P.v(e, vKey, hk, b), tiles.bitWidenF16));
   // One Func per chunk task carries all three partials to the merge.
   P.part(e, g, i, c, hk, b) =
       Tuple(P.cpv(e, g, i, c, hk, b), P.cmax(g, i, c, hk, b),

@@ -121,6 +121,7 @@ TargetFamily cpuTargetFamily(const CpuTileDefaults &defaults) {
     tiles.queryTile = tile(t, "prefill.query-tile", defaults.queryTile(t));
     tiles.keyBlock = tile(t, "prefill.key-block", 256);
     tiles.bitWidenF16 = true;
+    tiles.splitNonFiniteV = true;
     return tiles;
   };
   f.decodeTiles = [](const Halide::Target &t, const AttentionSpec &) {
@@ -263,12 +264,19 @@ void schedulePrefillCpu(PrefillPipeline &P, const AttentionSpec &spec,
       .unroll(P.e)
       .unroll(P.qi)
       .unroll(P.g);
-  P.bpv.update()
-      .reorder(P.e, P.qi, P.g, P.rj)
-      .vectorize(P.e, ve)
-      .unroll(P.e)
-      .unroll(P.qi)
-      .unroll(P.g);
+  // Update 0 sums blocks whose V is all finite, update 1 the others.
+  for (int u = 0; u < 2; ++u)
+    P.bpv.update(u)
+        .reorder(P.e, P.qi, P.g, u == 0 ? P.rjFinite.x : P.rjNonFinite.x)
+        .vectorize(P.e, ve)
+        .unroll(P.e)
+        .unroll(P.qi)
+        .unroll(P.g);
+  // Whether a block's V holds inf or NaN: exponent fields, max over keys
+  // (vectors over the value dim), then over the value dim.
+  P.vexp.compute_at(perBlock).vectorize(P.e, ve);
+  P.vexp.update().reorder(P.e, P.rj).vectorize(P.e, ve);
+  P.vbad.compute_at(perBlock);
 
   if (!fusedOut) {
     P.out.vectorize(P.e, ve).parallel(P.h);

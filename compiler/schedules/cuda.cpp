@@ -207,7 +207,7 @@ static void schedulePrefillCuda(PrefillPipeline &P, const AttentionSpec &spec,
   // P.V in registers: dv/32 value lanes x G heads per thread; V rows are
   // read coalesced (lanes over the value dim), probabilities broadcast.
   P.bpv.compute_at(P.state, ei).unroll(P.e).unroll(P.g);
-  P.bpv.update().reorder(P.e, P.g, P.rj).unroll(P.e).unroll(P.g);
+  P.bpv.update().reorder(P.e, P.g, P.rjNonFinite.x).unroll(P.e).unroll(P.g);
 
   P.out.compute_root().gpu_blocks(P.i, P.h).gpu_threads(P.e);
   P.out.output_buffer().dim(0).set_bounds(0, int(spec.dv));

@@ -27,6 +27,11 @@ struct PrefillTiles {
   bool skipUnusedRowTiles = true;
   /// Widen f16 K/V with integer ops (CPU targets; Float16.h).
   bool bitWidenF16 = false;
+  /// P.V in two forms per key block: a plain sum where every V value of the
+  /// block is finite, and one that drops the keys a row does not see where
+  /// some is not (vbad). Without it (GPU schedules) every block takes the
+  /// second form, whose select costs CPUs about 20% of the prefill.
+  bool splitNonFiniteV = false;
 };
 
 struct DecodeTiles {
@@ -92,6 +97,10 @@ struct PrefillPipeline : AttentionIO {
   Halide::Var d{"d"}, e{"e"}, qi{"qi"}, qt{"qt"}, g{"g"}, hk{"hk"}, b{"b"},
       jj{"jj"}, kb{"kb"}, i{"i"}, h{"h"};
   Halide::RDom rd, rj, rb;
+  /// The keys of a block for P.V: over blocks whose V is all finite (only
+  /// with tiles.splitNonFiniteV), and over the others (every block without
+  /// it).
+  Halide::RDom rjFinite, rjNonFinite;
   Halide::Func qT{"qT"};     ///< (qi, d, g, qt, hk, b) pre-scaled queries
   Halide::Func kt{"kt"};     ///< (d, jj, kb, qt, hk, b) keys of a block (as f32)
   Halide::Func sdot{"sdot"}; ///< (qi, g, jj, kb, qt, hk, b) q.k
@@ -99,6 +108,10 @@ struct PrefillPipeline : AttentionIO {
   Halide::Func bmax{"bmax"}; ///< (qi, g, kb, qt, hk, b) block row max
   Halide::Func p{"p"};       ///< (qi, g, jj, kb, qt, hk, b) exp(s - bmax)
   Halide::Func bsum{"bsum"}; ///< (qi, g, kb, qt, hk, b)
+  /// With tiles.splitNonFiniteV: (e, kb, qt, hk, b) the largest exponent
+  /// field (bits & 0x7f800000) of V's column e over the block's keys, and
+  /// (kb, qt, hk, b) whether some V value of the block is inf or NaN.
+  Halide::Func vexp{"vexp"}, vbad{"vbad"};
   Halide::Func bpv{"bpv"};   ///< (e, qi, g, kb, qt, hk, b) block P.V
   Halide::Func state{"state"}; ///< (e, qi, g, qt, hk, b) -> {acc, m, l}
 };
