@@ -60,7 +60,10 @@ void mergeAttentionPartials(const std::vector<AttentionPartial> &parts,
       double l = p.lse ? double(p.lse[r]) : -inf;
       if (l == -inf)
         continue; // weighs 0: its output (NaN for a row with no key) is not read
-      double w = std::exp(l - m);
+      // Kept at or above the smallest normal double: a shard whose weight
+      // underflows still passes on a non-finite output (an inf or NaN in its
+      // V), as the unsharded kernel does for any key a row sees.
+      double w = std::max(std::exp(l - m), std::numeric_limits<double>::min());
       sum += w;
       if (out && p.out)
         for (int64_t e = 0; e < dv; ++e)

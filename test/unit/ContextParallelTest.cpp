@@ -120,6 +120,16 @@ TEST(ContextParallel, MergeAtSpecialValues) {
     EXPECT_TRUE(std::isnan(out[size_t(i)])) << i;
   EXPECT_TRUE(std::isnan(lse[2]));
   EXPECT_TRUE(std::isnan(lse[3]));
+  // A non-finite output (an inf in a shard's V) reaches the row even where
+  // the shard's weight exp(L_B - m) underflows in double.
+  std::vector<float> oc = {1, 2}, lc = {0};
+  std::vector<float> od = {inf, 3}, ld = {-1000};
+  std::vector<float> row(2, 0.f), rowLse(1, 0.f);
+  mergeAttentionPartials({{oc.data(), lc.data()}, {od.data(), ld.data()}}, 1, 2,
+                         row.data(), rowLse.data());
+  EXPECT_EQ(row[0], inf);
+  EXPECT_FLOAT_EQ(row[1], 2);
+  EXPECT_FLOAT_EQ(rowLse[0], 0);
   // Only empty shards: every row has no key.
   mergeAttentionPartials({{}, {}}, 4, 2, out.data(), lse.data());
   for (int i = 0; i < 8; ++i)

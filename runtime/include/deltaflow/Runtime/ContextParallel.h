@@ -42,7 +42,10 @@ struct AttentionPartial {
 ///  - m = −inf (no key of the row anywhere): out NaN, lse −inf, as the
 ///    unsharded kernel gives for a row whose every score is −inf;
 ///  - a NaN or +inf L_i (a NaN or +inf score in that shard) makes the row
-///    and its lse NaN, as unsharded.
+///    and its lse NaN, as unsharded;
+///  - the other partials weigh at least the smallest normal double, so an
+///    inf or NaN in a shard's output (from its V) reaches the row however
+///    far below m its L_i lies, as unsharded (docs/hardening.md).
 /// Accumulates in double; the result differs from the unsharded kernel by
 /// float32 rounding.
 void mergeAttentionPartials(const std::vector<AttentionPartial> &parts,
